@@ -1,0 +1,134 @@
+# aslab - a slab allocator core (libaslab) and, on it, a malloc.
+#
+#   make              build/libaslab.a and build/libaslab.so
+#   make test         install what is missing, build, run every test suite (plain, ASan+UBSan,
+#                     TSan), and check the freestanding and Cortex-M4 builds
+#   make bench-core   the core's benchmarks (not part of make test)
+#   make format lint  clang-format; cppcheck and clang-tidy
+
+CC      ?= gcc
+BUILD   := build
+CSTD    := -std=gnu11
+WARN    := -Wall -Wextra -Werror
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := $(CSTD) $(WARN) $(CFLAGS) -Iinclude
+DEPS    := tests/tools/install-deps.sh
+
+CORE_SRC  := src/slab.c src/cache.c src/alloc.c src/free.c src/lock.c src/error.c
+HOSTED_SRC := src/lock_futex.c
+LIB_SRC   := $(CORE_SRC) $(HOSTED_SRC)
+LIB_OBJ   := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
+HEADERS   := include/aslab.h src/slab.h src/cpu_relax.h
+
+TEST_CORE_SRC := $(wildcard tests/core/*.c)
+TEST_CORE_HDR := $(wildcard tests/core/*.h)
+TEST_FLAGS    := $(CSTD) $(WARN) -O1 -g -Iinclude -Itests/core
+TEST_LIBS     := -lcunit -lpthread
+SAN_ASAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_TSAN      := -fsanitize=thread
+
+.PHONY: all test deps test-example test-core test-core-asan test-core-tsan check-freestanding check-arm \
+        check-link bench-core format lint clean
+
+all: $(BUILD)/libaslab.a $(BUILD)/libaslab.so
+
+$(BUILD)/obj/%.o: src/%.c $(HEADERS) | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+
+$(BUILD)/obj $(BUILD)/freestanding $(BUILD)/arm:
+	mkdir -p $@
+
+$(BUILD)/libaslab.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libaslab.so: $(LIB_OBJ) src/aslab.map
+	$(CC) -shared -Wl,--version-script=src/aslab.map -o $@ $(LIB_OBJ)
+
+# ---- tests ----------------------------------------------------------------------------------
+
+deps:
+	@$(DEPS) libcunit1-dev libjemalloc-dev gcc-arm-none-eabi
+
+test: deps
+	@$(MAKE) --no-print-directory all test-core test-core-asan test-core-tsan \
+	    test-example check-freestanding check-link check-arm
+	@echo "make test: all suites passed"
+
+$(BUILD)/test_core: $(TEST_CORE_SRC) $(TEST_CORE_HDR) $(BUILD)/libaslab.a
+	$(CC) $(TEST_FLAGS) $(TEST_CORE_SRC) $(BUILD)/libaslab.a $(TEST_LIBS) -o $@
+
+$(BUILD)/test_core_asan: $(TEST_CORE_SRC) $(TEST_CORE_HDR) $(LIB_SRC) $(HEADERS)
+	$(CC) $(TEST_FLAGS) $(SAN_ASAN) $(TEST_CORE_SRC) $(LIB_SRC) $(TEST_LIBS) -o $@
+
+$(BUILD)/test_core_tsan: $(TEST_CORE_SRC) $(TEST_CORE_HDR) $(LIB_SRC) $(HEADERS)
+	$(CC) $(TEST_FLAGS) $(SAN_TSAN) $(TEST_CORE_SRC) $(LIB_SRC) $(TEST_LIBS) -o $@
+
+test-core: $(BUILD)/test_core
+	$(BUILD)/test_core
+
+test-core-asan: $(BUILD)/test_core_asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    $(BUILD)/test_core_asan
+
+test-core-tsan: $(BUILD)/test_core_tsan
+	TSAN_OPTIONS=halt_on_error=1 setarch -R $(BUILD)/test_core_tsan
+
+$(BUILD)/example: tests/example/example.c $(BUILD)/libaslab.a
+	$(CC) $(ALL_CFLAGS) $< $(BUILD)/libaslab.a -o $@
+
+test-example: $(BUILD)/example
+	@tests/tools/check-readme-example.sh
+	$(BUILD)/example
+
+# The core objects build freestanding and need nothing but the two hooks, memset and memcpy.
+FREESTANDING_FLAGS := $(CSTD) $(WARN) -O2 -ffreestanding -fno-builtin -Iinclude
+ALLOWED_UNDEFINED  := aslab_hook_slab_alloc aslab_hook_slab_free memset memcpy
+
+check-freestanding: | $(BUILD)/freestanding
+	@for f in $(CORE_SRC); do \
+	    $(CC) $(FREESTANDING_FLAGS) -c $$f -o $(BUILD)/freestanding/$$(basename $$f .c).o || exit 1; \
+	done
+	@tests/tools/check-undefined.sh nm "$(ALLOWED_UNDEFINED)" $(BUILD)/freestanding/*.o
+
+ARM_CC    := arm-none-eabi-gcc
+ARM_FLAGS := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
+
+check-arm: | $(BUILD)/arm
+	@for f in $(CORE_SRC); do \
+	    $(ARM_CC) $(ARM_FLAGS) $(FREESTANDING_FLAGS) -c $$f -o $(BUILD)/arm/$$(basename $$f .c).o || exit 1; \
+	done
+	@tests/tools/check-undefined.sh arm-none-eabi-nm "$(ALLOWED_UNDEFINED)" $(BUILD)/arm/*.o
+	@arm-none-eabi-size $(BUILD)/arm/*.o | tail -n +2 | awk '{t+=$$1+$$2} END {print "check-arm: core for Cortex-M4 is " t " bytes of code and data"}'
+
+# A program that uses the core but defines no hooks must fail to link.
+check-link: $(BUILD)/libaslab.a
+	@tests/tools/check-link-fails.sh $(CC) $(BUILD)/libaslab.a
+
+# ---- benchmarks --------------------------------------------------------------------------------
+
+BENCH_FLAGS := $(CSTD) $(WARN) -O2 -g -Iinclude
+
+$(BUILD)/bench_core: bench/core/bench_core.c bench/core/bench_hooks.c $(BUILD)/libaslab.a
+	$(CC) $(BENCH_FLAGS) bench/core/bench_core.c bench/core/bench_hooks.c $(BUILD)/libaslab.a -lpthread -o $@
+
+$(BUILD)/pair_loop: bench/core/pair_loop.c bench/core/bench_hooks.c $(BUILD)/libaslab.a
+	$(CC) $(BENCH_FLAGS) bench/core/pair_loop.c bench/core/bench_hooks.c $(BUILD)/libaslab.a -lpthread -o $@
+
+bench-core: $(BUILD)/bench_core $(BUILD)/pair_loop
+	$(BUILD)/bench_core $(BENCH_ARGS)
+	bench/core/callgrind_pairs.sh $(BUILD)/pair_loop
+
+# ---- hygiene -------------------------------------------------------------------------------
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h') $(wildcard tests/core/*.[ch] bench/core/*.[ch])
+
+format:
+	clang-format -i $(sort $(FORMAT_FILES))
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	    --inline-suppr -Iinclude -Isrc $(LIB_SRC)
+	clang-tidy --quiet $(LIB_SRC) -- $(CSTD) -Iinclude
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,221 @@
+/* aslab.h - the public API of the aslab core: an O(1) slab allocator.
+ *
+ * A cache hands out fixed-size slots carved from slabs. Every slab is slab_size bytes
+ * (a power of two) aligned to slab_size, so any object finds its slab header by masking
+ * its address; a magic value mixed with the slab's own address validates the header.
+ * The first slab of a cache is its master: it holds the lock and the reference count
+ * for the whole hierarchy. Slave slabs are attached when the hierarchy is full and
+ * handed back when they empty, beyond a small reserve.
+ *
+ * The core never acquires memory itself. The program supplies two hooks, once, with
+ * ASLAB_DEFINE_ALLOCATION_HOOKS; a program that does not define them fails to link.
+ *
+ * Every call reports failure through an aslab_error; no call aborts or corrupts state on
+ * bad input. The core depends on nothing but the two hooks (and memset/memcpy), so it
+ * builds freestanding for kernels and firmware.
+ */
+#ifndef ASLAB_H
+#define ASLAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library is built with hidden visibility; what this header declares is its interface. */
+#if defined(__GNUC__) && !defined(__arm__)
+#pragma GCC visibility push(default)
+#define ASLAB__VISIBILITY_PUSHED
+#endif
+
+typedef enum aslab_error {
+    ASLAB_OK = 0,
+    ASLAB_ERR_OUT_OF_MEMORY,      /* a hook returned NULL, or a count would overflow */
+    ASLAB_ERR_INVALID_POINTER,    /* not a live slot of an aslab slab: bad magic, off a slot
+                                     boundary, NULL */
+    ASLAB_ERR_DOUBLE_FREE,        /* the slot is already free */
+    ASLAB_ERR_ALIGNMENT_MISMATCH, /* a hook returned a block not aligned to the slab size */
+    ASLAB_ERR_INVALID_ARGUMENT,   /* bad object size/alignment, slab size not a power of two
+                                     or too small, lock too big */
+} aslab_error;
+
+/* A constant, human-readable description of err; never NULL. */
+const char *aslab_strerror(aslab_error err);
+
+/* ---- Allocation hooks ------------------------------------------------------------------
+ * aslab_hook_slab_alloc returns a block of `size` bytes aligned to `align` (the core always
+ * asks with size == align == slab_size), or NULL when out of memory. aslab_hook_slab_free
+ * takes back a block the alloc hook returned, with the same size and align. The core calls
+ * the hooks without holding any cache lock, so they may take locks of their own.
+ * Define both exactly once in the program:
+ *     ASLAB_DEFINE_ALLOCATION_HOOKS(my_alloc, my_free)
+ * where my_alloc and my_free have exactly the hooks' types (checked at compile time). */
+void *aslab_hook_slab_alloc(size_t size, size_t align);
+aslab_error aslab_hook_slab_free(void *slab, size_t size, size_t align);
+
+#define ASLAB_DEFINE_ALLOCATION_HOOKS(alloc_fn, free_fn)                                  \
+    void *aslab_hook_slab_alloc(size_t aslab__size, size_t aslab__align) {               \
+        void *(*const aslab__fn)(size_t, size_t) = (alloc_fn);                            \
+        return aslab__fn(aslab__size, aslab__align);                                      \
+    }                                                                                     \
+    aslab_error aslab_hook_slab_free(void *aslab__slab, size_t aslab__size,               \
+                                     size_t aslab__align) {                               \
+        aslab_error (*const aslab__fn)(void *, size_t, size_t) = (free_fn);               \
+        return aslab__fn(aslab__slab, aslab__size, aslab__align);                         \
+    }                                                                                     \
+    typedef int aslab__hooks_defined_here
+
+/* ---- Locks -----------------------------------------------------------------------------
+ * A cache's lock is an ops table plus up to ASLAB_LOCK_MAX bytes of state stored in the
+ * master slab, aligned to 8 bytes. init is called once on the zeroed state. trylock may be
+ * NULL; when present it returns nonzero when it took the lock. */
+#define ASLAB_LOCK_MAX 16
+typedef struct aslab_lock_ops {
+    size_t size;
+    void (*init)(void *state);
+    void (*lock)(void *state);
+    void (*unlock)(void *state);
+    int (*trylock)(void *state);
+} aslab_lock_ops;
+
+extern const aslab_lock_ops aslab_nolock;    /* single-threaded use, or an outer lock */
+extern const aslab_lock_ops aslab_spinlock;  /* test-and-test-and-set with backoff, 4 bytes */
+extern const aslab_lock_ops aslab_futexlock; /* Linux futex, sleeps under contention, 4 bytes */
+
+/* ---- Caches ----------------------------------------------------------------------------- */
+#define ASLAB_MIN_SLAB_SIZE ((size_t)512) /* the master header must fit, with a slot */
+#define ASLAB_MAX_SLAB_SIZE ((size_t)1 << 30)
+#ifndef ASLAB_EMPTY_RESERVE
+#define ASLAB_EMPTY_RESERVE 2 /* empty slaves a cache keeps before handing slabs back */
+#endif
+
+typedef struct aslab_cache aslab_cache; /* a reference-counted handle */
+
+/* Creates a cache of obj_size-byte objects aligned to obj_align (a power of two; slots are
+ * at least 4 bytes and 4-aligned) in slabs of slab_size bytes (a power of two between
+ * ASLAB_MIN_SLAB_SIZE and ASLAB_MAX_SLAB_SIZE). The master slab comes from the alloc hook
+ * at once. lock NULL means aslab_nolock. The new handle holds one reference. */
+aslab_error aslab_cache_create(aslab_cache **out, size_t obj_size, size_t obj_align,
+                               size_t slab_size, const aslab_lock_ops *lock);
+/* One more reference to the same cache; returns cache, or NULL if cache is NULL, not a
+ * cache, or its count would overflow. */
+aslab_cache *aslab_cache_clone(aslab_cache *cache);
+/* One reference less. The hierarchy goes back through the free hook once the last
+ * reference is released and the last object freed, in either order. */
+aslab_error aslab_cache_release(aslab_cache *cache);
+
+aslab_error aslab_alloc(aslab_cache *cache, void **out);
+/* Frees obj, a slot of a cache whose slabs are slab_size bytes. No handle is needed: the
+ * mask finds the slab. Validates magic, slot boundary and index, and that the slot is
+ * allocated, before touching any list; on error nothing has changed. */
+aslab_error aslab_free(void *obj, size_t slab_size);
+
+/* Allocates up to n objects into out under one lock round (plus one per slab that must be
+ * fetched from the hook); returns how many it allocated (fewer only when out of memory). */
+size_t aslab_alloc_bulk(aslab_cache *cache, void **out, size_t n);
+/* Frees n objects, possibly of different caches with the same slab size, taking each
+ * master's lock once per run of objects that share it. Every valid object is freed; an
+ * invalid one is skipped untouched, and the first error met is returned. */
+aslab_error aslab_free_bulk(void *const *objs, size_t n, size_t slab_size);
+
+typedef struct aslab_cache_stats {
+    size_t slabs;          /* slabs in the hierarchy, the master included */
+    size_t empty_slabs;    /* of those, slabs with no object in use */
+    size_t objects_in_use; /* live objects */
+    size_t capacity;       /* slots in all slabs */
+    size_t hook_allocs;    /* calls to the alloc hook that gave a slab */
+    size_t hook_frees;     /* slabs handed to the free hook */
+    size_t obj_size;       /* the slot stride: what each object really occupies */
+    size_t hook_free_errors; /* free-hook calls that returned an error */
+} aslab_cache_stats;
+aslab_error aslab_cache_stats_get(aslab_cache *cache, aslab_cache_stats *out);
+
+/* Hands every empty slave slab back through the free hook now (the reserve included);
+ * returns how many, or 0. The master stays. */
+size_t aslab_cache_trim(aslab_cache *cache);
+
+/* Takes / drops the cache's lock from outside, for fork handlers: lock every cache before
+ * fork(), unlock in both parent and child, and the child inherits consistent caches. */
+aslab_error aslab_cache_lock(aslab_cache *cache);
+aslab_error aslab_cache_unlock(aslab_cache *cache);
+
+/* ---- Typed caches ------------------------------------------------------------------------
+ * ASLAB_TYPED_CACHE(pairs, struct pair, 4096, &aslab_spinlock) defines
+ *   aslab_error pairs_create(aslab_cache **out);
+ *   struct pair *pairs_alloc(aslab_cache *c);          (NULL on failure)
+ *   aslab_error pairs_free(struct pair *obj);
+ * and checks at compile time that the type can hold a freelist index (sizeof >= 4), that
+ * its alignment is a power of two below the slab size, and that the slab size is a power
+ * of two within the limits. */
+#define ASLAB__IS_POW2(x) ((x) != 0 && (((x) & ((x)-1)) == 0))
+#define ASLAB_TYPED_CACHE(name, T, slab_size, lock)                                         \
+    _Static_assert(sizeof(T) >= 4, #T ": objects must be at least 4 bytes");                \
+    _Static_assert(ASLAB__IS_POW2(_Alignof(T)) && _Alignof(T) < (slab_size),                \
+                   #T ": alignment must be a power of two below the slab size");            \
+    _Static_assert(ASLAB__IS_POW2((size_t)(slab_size)) &&                                   \
+                       (size_t)(slab_size) >= ASLAB_MIN_SLAB_SIZE &&                        \
+                       (size_t)(slab_size) <= ASLAB_MAX_SLAB_SIZE,                          \
+                   #name ": slab size must be a power of two within the limits");           \
+    static inline aslab_error name##_create(aslab_cache **out) {                            \
+        return aslab_cache_create(out, sizeof(T), _Alignof(T), (slab_size), (lock));        \
+    }                                                                                       \
+    static inline T *name##_alloc(aslab_cache *cache) {                                     \
+        void *obj = NULL;                                                                   \
+        return aslab_alloc(cache, &obj) == ASLAB_OK ? (T *)obj : NULL;                      \
+    }                                                                                       \
+    static inline aslab_error name##_free(T *obj) { return aslab_free(obj, (slab_size)); }  \
+    typedef int aslab__typed_cache_##name
+
+/* ---- Scope-bound objects (GCC and Clang) ---------------------------------------------------
+ *     struct pair *p ASLAB_AUTOFREE(4096) = pairs_alloc(c);   freed at the end of the scope
+ * slab_size must expand to a decimal literal power of two from 512 to 1073741824 (a macro
+ * naming one is fine); anything else fails to compile. A NULL pointer is left alone. */
+#define ASLAB_AUTOFREE(slab_size) ASLAB__AUTOFREE_EXPAND(slab_size)
+#define ASLAB__AUTOFREE_EXPAND(slab_size) __attribute__((cleanup(aslab__autofree_##slab_size)))
+#define ASLAB__AUTOFREE_FN(slab_size)                                                       \
+    static inline void aslab__autofree_##slab_size(void *ptr_to_obj) {                     \
+        void *obj = *(void **)ptr_to_obj;                                                  \
+        if (obj != NULL) (void)aslab_free(obj, (size_t)slab_size##u);                      \
+    }
+ASLAB__AUTOFREE_FN(512)
+ASLAB__AUTOFREE_FN(1024)
+ASLAB__AUTOFREE_FN(2048)
+ASLAB__AUTOFREE_FN(4096)
+ASLAB__AUTOFREE_FN(8192)
+ASLAB__AUTOFREE_FN(16384)
+ASLAB__AUTOFREE_FN(32768)
+ASLAB__AUTOFREE_FN(65536)
+ASLAB__AUTOFREE_FN(131072)
+ASLAB__AUTOFREE_FN(262144)
+ASLAB__AUTOFREE_FN(524288)
+ASLAB__AUTOFREE_FN(1048576)
+ASLAB__AUTOFREE_FN(2097152)
+ASLAB__AUTOFREE_FN(4194304)
+ASLAB__AUTOFREE_FN(8388608)
+ASLAB__AUTOFREE_FN(16777216)
+ASLAB__AUTOFREE_FN(33554432)
+ASLAB__AUTOFREE_FN(67108864)
+ASLAB__AUTOFREE_FN(134217728)
+ASLAB__AUTOFREE_FN(268435456)
+ASLAB__AUTOFREE_FN(536870912)
+ASLAB__AUTOFREE_FN(1073741824)
+
+/* The address of ptr->field for a possibly-NULL ptr of type `type *`; NULL when ptr is
+ * NULL. ptr is evaluated once. */
+#define ASLAB_FIELD_PTR(ptr, type, field)                                                   \
+    __extension__({                                                                         \
+        type *aslab__fp = (ptr);                                                            \
+        aslab__fp != NULL ? &aslab__fp->field : NULL;                                       \
+    })
+
+#ifdef ASLAB__VISIBILITY_PUSHED
+#pragma GCC visibility pop
+#undef ASLAB__VISIBILITY_PUSHED
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ASLAB_H */

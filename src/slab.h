@@ -1,0 +1,252 @@
+/* slab.h - the core's shared types, their invariants, and the inline helpers of the hot path.
+ *
+ * Layout of a slab (slab_size bytes, aligned to slab_size):
+ *
+ *   +-------------------+------------------+--------+----------+-----+-----------+---------+
+ *   | aslab__slab       | master extension | bitmap | pad to   | slot| slot ...  | tail    |
+ *   | (every slab)      | (master only)    |        | obj_align|  0  |           | padding |
+ *   +-------------------+------------------+--------+----------+-----+-----------+---------+
+ *   0                                      bitmap_offset       data_offset
+ *
+ * Invariants (all under the master's lock unless marked immutable):
+ * - magic == ASLAB__MAGIC ^ the slab's own address while the slab belongs to a cache, and 0
+ *   once it is handed back; a copied or stale header never validates. Immutable while live.
+ * - master, capacity, data_offset, bitmap_offset: immutable while the slab is live, so the
+ *   free path validates a pointer before it takes any lock.
+ * - Slots [0, fresh) have been handed out at least once; slots [fresh, capacity) never were,
+ *   so a new slab needs no freelist built (O(1) attach). The freelist is a stack of slot
+ *   indices threaded through the free slots' first four bytes, ending in ASLAB__NO_SLOT.
+ * - Bit i of the bitmap is set exactly when slot i is allocated (double-free detection).
+ * - The current slab (at most one) is where allocation happens; it is on no list, so an
+ *   alloc/free pair on it moves nothing. Every other slab is on exactly one of the master's
+ *   lists: empty (used == 0), full (used == capacity) or partial (otherwise); empty_slabs
+ *   counts the empty list. The master is a slab like the others, but it is never handed
+ *   back while a reference or an object remains.
+ * - The hierarchy is destroyed when refs == 0, in_use == 0 and no slab is in flight to the
+ *   free hook (pending == 0); whoever observes that under the lock destroys it, and nobody
+ *   touches the master afterwards.
+ */
+#ifndef ASLAB_SLAB_H
+#define ASLAB_SLAB_H
+
+#include "aslab.h"
+
+#define ASLAB__NO_SLOT   UINT32_MAX
+#define ASLAB__MAGIC     ((uintptr_t)0x6a09e667f3bcc909ull)
+#define ASLAB__LIKELY(x) __builtin_expect(!!(x), 1)
+#define ASLAB__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+typedef struct aslab__link {
+    struct aslab__link *prev, *next;
+} aslab__link;
+
+/* The header at the start of every slab: 56 bytes on LP64, one cache line. */
+typedef struct aslab__slab {
+    uintptr_t magic;
+    struct aslab__master *master;
+    aslab__link link; /* on the master's empty, partial or full list */
+    uint32_t free_head;
+    uint32_t fresh;
+    uint32_t used;
+    uint32_t capacity;
+    uint32_t data_offset;
+    uint32_t bitmap_offset;
+} aslab__slab;
+
+/* Where slots start and how many fit, for the master or for a slave. */
+typedef struct aslab__geometry {
+    uint32_t capacity;
+    uint32_t data_offset;
+    uint32_t bitmap_offset;
+} aslab__geometry;
+
+/* The master slab: a slab header followed by the state of the whole hierarchy. */
+typedef struct aslab__master {
+    aslab__slab slab;
+    uint64_t lock_state[ASLAB_LOCK_MAX / sizeof(uint64_t)];
+    void (*lock_fn)(void *);   /* NULL for aslab_nolock: no call at all */
+    void (*unlock_fn)(void *); /* copied from the ops table: one load, no indirection */
+    /* immutable after create */
+    size_t slab_size;
+    size_t obj_size;
+    size_t obj_align;
+    uint32_t stride;
+    uint32_t div_shift; /* slot index = (offset * div_mul) >> div_shift, exact */
+    uint64_t div_mul;
+    aslab__geometry slave;
+    /* under the lock */
+    aslab__slab *current;
+    aslab__link empty, partial, full;
+    size_t refs;
+    size_t pending; /* slabs detached and on their way to the free hook */
+    size_t slabs;
+    size_t empty_slabs;
+    size_t in_use;
+    size_t capacity;
+    size_t hook_allocs;
+    size_t hook_frees;
+    size_t hook_free_errors;
+} aslab__master;
+
+/* Slabs detached under the lock, to be handed back once it is dropped. */
+typedef struct aslab__retire {
+    aslab__slab *head; /* chained through link.next */
+    size_t count;
+    int destroy; /* the master goes too: the hierarchy is finished */
+} aslab__retire;
+
+/* ---- slab.c ---- */
+aslab_error aslab__geometry_for(size_t header, size_t stride, size_t align, size_t slab_size,
+                                aslab__geometry *out);
+void aslab__slab_init(aslab__slab *slab, aslab__master *master, const aslab__geometry *geo);
+aslab_error aslab__slab_fetch(size_t slab_size, void **out);
+
+/* ---- cache.c ---- */
+void aslab__divider_for(size_t slab_size, uint32_t stride, uint64_t *mul, uint32_t *shift);
+aslab_error aslab__grow_locked(aslab__master *master);
+void aslab__collect_locked(aslab__master *master, aslab__slab *slab, aslab__retire *retire);
+aslab_error aslab__finish_unlock(aslab__master *master, aslab__retire *retire);
+
+/* ---- inline helpers ---- */
+
+static inline uintptr_t aslab__magic_for(const aslab__slab *slab) {
+    return ASLAB__MAGIC ^ (uintptr_t)slab;
+}
+
+static inline int aslab__slab_size_valid(size_t slab_size) {
+    return (slab_size & (slab_size - 1)) == 0 &&
+           slab_size - ASLAB_MIN_SLAB_SIZE <= ASLAB_MAX_SLAB_SIZE - ASLAB_MIN_SLAB_SIZE;
+}
+
+/* The master behind a handle, if the handle is one. */
+static inline aslab_error aslab__master_of(aslab_cache *cache, aslab__master **out) {
+    if (ASLAB__UNLIKELY(cache == NULL)) return ASLAB_ERR_INVALID_ARGUMENT;
+    aslab__master *master = (aslab__master *)cache;
+    if (ASLAB__UNLIKELY(master->slab.magic != aslab__magic_for(&master->slab) ||
+                        master->slab.master != master))
+        return ASLAB_ERR_INVALID_POINTER;
+    *out = master;
+    return ASLAB_OK;
+}
+
+/* Finds the slab and slot index of obj, checking everything that can be checked without the
+ * lock: the header's magic, the slab size, the slot boundary and the index. Reads only the
+ * header of the slab_size-aligned block that holds obj, and its master. */
+static inline aslab_error aslab__locate(const void *obj, size_t slab_size, aslab__slab **slab_out,
+                                        uint32_t *index_out) {
+    if (ASLAB__UNLIKELY(obj == NULL)) return ASLAB_ERR_INVALID_POINTER;
+    if (ASLAB__UNLIKELY(!aslab__slab_size_valid(slab_size))) return ASLAB_ERR_INVALID_ARGUMENT;
+    uintptr_t addr = (uintptr_t)obj;
+    aslab__slab *slab = (aslab__slab *)(addr & ~(uintptr_t)(slab_size - 1));
+    if (ASLAB__UNLIKELY(slab->magic != aslab__magic_for(slab))) return ASLAB_ERR_INVALID_POINTER;
+    const aslab__master *master = slab->master;
+    if (ASLAB__UNLIKELY(master->slab_size != slab_size)) return ASLAB_ERR_INVALID_POINTER;
+    uint32_t offset = (uint32_t)(addr - (uintptr_t)slab);
+    if (ASLAB__UNLIKELY(offset < slab->data_offset)) return ASLAB_ERR_INVALID_POINTER;
+    offset -= slab->data_offset;
+    uint32_t index = (uint32_t)(((uint64_t)offset * master->div_mul) >> master->div_shift);
+    if (ASLAB__UNLIKELY(index * master->stride != offset || index >= slab->capacity))
+        return ASLAB_ERR_INVALID_POINTER;
+    *slab_out = slab;
+    *index_out = index;
+    return ASLAB_OK;
+}
+
+static inline uint32_t *aslab__bitmap(aslab__slab *slab) {
+    return (uint32_t *)((char *)slab + slab->bitmap_offset);
+}
+
+static inline void *aslab__slot(const aslab__master *master, aslab__slab *slab, uint32_t index) {
+    return (char *)slab + slab->data_offset + (size_t)index * master->stride;
+}
+
+static inline void aslab__lock(aslab__master *master) {
+    if (master->lock_fn != NULL) master->lock_fn(master->lock_state);
+}
+
+static inline void aslab__unlock(aslab__master *master) {
+    if (master->unlock_fn != NULL) master->unlock_fn(master->lock_state);
+}
+
+static inline void aslab__list_init(aslab__link *head) { head->prev = head->next = head; }
+
+static inline int aslab__list_empty(const aslab__link *head) { return head->next == head; }
+
+static inline void aslab__list_unlink(aslab__link *link) {
+    link->prev->next = link->next;
+    link->next->prev = link->prev;
+}
+
+static inline void aslab__list_push(aslab__link *head, aslab__link *link) {
+    link->prev = head;
+    link->next = head->next;
+    head->next->prev = link;
+    head->next = link;
+}
+
+static inline aslab__slab *aslab__slab_of_link(aslab__link *link) {
+    return (aslab__slab *)((char *)link - __builtin_offsetof(aslab__slab, link));
+}
+
+/* The list a slab belongs on, given its use count. */
+static inline aslab__link *aslab__list_for(aslab__master *master, const aslab__slab *slab) {
+    if (slab->used == 0) return &master->empty;
+    return slab->used == slab->capacity ? &master->full : &master->partial;
+}
+
+/* Moves slab to the list its use count calls for, if that is not `was`. O(1). */
+static inline void aslab__relist(aslab__master *master, aslab__slab *slab, aslab__link *was) {
+    aslab__link *now = aslab__list_for(master, slab);
+    if (ASLAB__LIKELY(now == was)) return;
+    aslab__list_unlink(&slab->link);
+    aslab__list_push(now, &slab->link);
+    master->empty_slabs += (now == &master->empty) - (was == &master->empty);
+}
+
+/* Puts the current slab, if any, back on the list it belongs on. */
+static inline void aslab__uncurrent(aslab__master *master) {
+    aslab__slab *slab = master->current;
+    if (slab == NULL) return;
+    master->current = NULL;
+    aslab__link *list = aslab__list_for(master, slab);
+    aslab__list_push(list, &slab->link);
+    master->empty_slabs += (list == &master->empty);
+}
+
+/* Takes a free slot of a slab that has one; does not relist. */
+static inline void *aslab__pop(aslab__master *master, aslab__slab *slab) {
+    uint32_t index = slab->free_head;
+    void *obj;
+    if (index != ASLAB__NO_SLOT) {
+        obj = aslab__slot(master, slab, index);
+        slab->free_head = *(uint32_t *)obj;
+    } else {
+        index = slab->fresh++;
+        obj = aslab__slot(master, slab, index);
+    }
+    aslab__bitmap(slab)[index >> 5] |= (uint32_t)1 << (index & 31);
+    slab->used++;
+    master->in_use++;
+    return obj;
+}
+
+/* Returns slot `index` (at obj) to its slab's freelist, or reports it already free; does not
+ * relist. */
+static inline aslab_error aslab__push_obj(aslab__master *master, aslab__slab *slab, void *obj,
+                                          uint32_t index) {
+    uint32_t *word = &aslab__bitmap(slab)[index >> 5];
+    uint32_t bit = (uint32_t)1 << (index & 31);
+    if (ASLAB__UNLIKELY(!(*word & bit))) return ASLAB_ERR_DOUBLE_FREE;
+    *word &= ~bit;
+    *(uint32_t *)obj = slab->free_head;
+    slab->free_head = index;
+    slab->used--;
+    master->in_use--;
+    return ASLAB_OK;
+}
+
+static inline aslab_error aslab__push(aslab__master *master, aslab__slab *slab, uint32_t index) {
+    return aslab__push_obj(master, slab, aslab__slot(master, slab, index), index);
+}
+
+#endif /* ASLAB_SLAB_H */

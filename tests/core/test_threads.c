@@ -1,0 +1,173 @@
+/* test_threads.c - many threads sharing clones of a spinlock cache and a futexlock cache.
+ * Each thread allocates, writes a key pattern over every object and checks it before the
+ * free, frees in a seeded random order, and passes a share of its objects to other threads
+ * through a mutex-protected exchange so that they are freed cross-thread. The main thread
+ * drops its own handles while the workers run. Worker threads never call CUnit: they
+ * count failures, and the main thread asserts on the counts. */
+#include "test_hooks.h"
+#include "test_suites.h"
+#include "test_util.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define THREADS      20
+#define OPS          20000 /* per thread, half before the main thread's release, half after */
+#define LIVE_MAX     48    /* objects a thread holds at most */
+#define EXCHANGE_MAX 256
+#define OBJ_SIZE     56
+#define N_CACHES     2
+
+typedef struct record {
+    void *obj;
+    int cache;
+    uint64_t key; /* thread id, sequence number and a per-object random key */
+} record;
+
+typedef struct shared {
+    aslab_cache *caches[N_CACHES]; /* the main thread's handles */
+    size_t slab[N_CACHES], align[N_CACHES];
+    pthread_barrier_t cloned, released;
+    pthread_mutex_t mutex;
+    record exchange[EXCHANGE_MAX];
+    size_t exchanged;
+    atomic_size_t allocs, frees, cross_thread_frees, bad_patterns, bad_objects, errors;
+} shared;
+
+typedef struct worker {
+    shared *sh;
+    pthread_t thread;
+    uint64_t id, seq, rng;
+    aslab_cache *caches[N_CACHES]; /* this thread's clones */
+    record live[LIVE_MAX];
+    size_t n_live;
+} worker;
+
+static void free_record(shared *sh, record rec) {
+    if (!tu_intact(rec.obj, OBJ_SIZE, rec.key)) atomic_fetch_add(&sh->bad_patterns, 1);
+    if (aslab_free(rec.obj, sh->slab[rec.cache]) != ASLAB_OK) atomic_fetch_add(&sh->errors, 1);
+    atomic_fetch_add(&sh->frees, 1);
+}
+
+static void alloc_one(worker *w, uint64_t r) {
+    shared *sh = w->sh;
+    record rec = {NULL, (int)((r >> 32) % N_CACHES), 0};
+    if (aslab_alloc(w->caches[rec.cache], &rec.obj) != ASLAB_OK) {
+        atomic_fetch_add(&sh->errors, 1);
+        return;
+    }
+    /* No ledger lookup here: the ledger's mutex would order the threads and hide races. */
+    if ((uintptr_t)rec.obj % sh->align[rec.cache] != 0) atomic_fetch_add(&sh->bad_objects, 1);
+    rec.key = w->id << 48 | (w->seq++ & 0xffffffff) << 16 | (r & 0xffff);
+    tu_fill(rec.obj, OBJ_SIZE, rec.key);
+    w->live[w->n_live++] = rec;
+    atomic_fetch_add(&sh->allocs, 1);
+}
+
+/* Offers rec to the other threads; returns 0 if the exchange is full. */
+static int give_away(shared *sh, record rec) {
+    pthread_mutex_lock(&sh->mutex);
+    int room = sh->exchanged < EXCHANGE_MAX;
+    if (room) sh->exchange[sh->exchanged++] = rec;
+    pthread_mutex_unlock(&sh->mutex);
+    return room;
+}
+
+/* Frees one record a thread gave away, if there is one. */
+static void take_one(worker *w, uint64_t r) {
+    shared *sh = w->sh;
+    record rec = {NULL, 0, 0};
+    pthread_mutex_lock(&sh->mutex);
+    if (sh->exchanged > 0) {
+        size_t i = (size_t)(r % sh->exchanged);
+        rec = sh->exchange[i];
+        sh->exchange[i] = sh->exchange[--sh->exchanged];
+    }
+    pthread_mutex_unlock(&sh->mutex);
+    if (rec.obj == NULL) return;
+    if (rec.key >> 48 != w->id) atomic_fetch_add(&sh->cross_thread_frees, 1);
+    free_record(sh, rec);
+}
+
+/* Drops a random live object: a quarter go to the exchange, the rest are freed here. */
+static void drop_one(worker *w, uint64_t r) {
+    size_t i = (size_t)(r % w->n_live);
+    record rec = w->live[i];
+    w->live[i] = w->live[--w->n_live];
+    if ((r >> 40) % 4 != 0 || !give_away(w->sh, rec)) free_record(w->sh, rec);
+}
+
+static void run_ops(worker *w, int ops) {
+    for (int op = 0; op < ops; op++) {
+        uint64_t r = tu_random(&w->rng);
+        if ((r >> 20) % 8 == 0)
+            take_one(w, r);
+        else if (w->n_live == 0 || (w->n_live < LIVE_MAX && (r >> 24) % 2 == 0))
+            alloc_one(w, r);
+        else
+            drop_one(w, r);
+    }
+}
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    shared *sh = w->sh;
+    for (int c = 0; c < N_CACHES; c++) {
+        w->caches[c] = aslab_cache_clone(sh->caches[c]);
+        if (w->caches[c] == NULL) atomic_fetch_add(&sh->errors, 1);
+    }
+    pthread_barrier_wait(&sh->cloned);
+    if (w->caches[0] != NULL && w->caches[1] != NULL) run_ops(w, OPS / 2);
+    pthread_barrier_wait(&sh->released);
+    if (w->caches[0] != NULL && w->caches[1] != NULL) run_ops(w, OPS - OPS / 2);
+    while (w->n_live > 0)
+        drop_one(w, tu_random(&w->rng));
+    for (int c = 0; c < N_CACHES; c++)
+        if (w->caches[c] != NULL && aslab_cache_release(w->caches[c]) != ASLAB_OK)
+            atomic_fetch_add(&sh->errors, 1);
+    return NULL;
+}
+
+static void start_workers(shared *sh, worker *workers) {
+    for (int i = 0; i < THREADS; i++) {
+        workers[i] = (worker){.sh = sh, .id = (uint64_t)i + 1};
+        workers[i].rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1); /* reproducible */
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]),
+                              0);
+    }
+}
+
+static void test_threads_share_caches(void) {
+    static shared sh;
+    static worker workers[THREADS];
+    sh = (shared){.slab = {4096, 8192}, .align = {8, 16}};
+    sh.caches[0] = tu_create(OBJ_SIZE, 8, 4096, &aslab_spinlock);
+    sh.caches[1] = tu_create(OBJ_SIZE, 16, 8192, &aslab_futexlock);
+    pthread_mutex_init(&sh.mutex, NULL);
+    pthread_barrier_init(&sh.cloned, NULL, THREADS + 1);
+    pthread_barrier_init(&sh.released, NULL, THREADS + 1);
+    start_workers(&sh, workers);
+    pthread_barrier_wait(&sh.cloned);
+    for (int c = 0; c < N_CACHES; c++)
+        CU_ASSERT_EQUAL(aslab_cache_release(sh.caches[c]), ASLAB_OK);
+    pthread_barrier_wait(&sh.released);
+    for (int i = 0; i < THREADS; i++)
+        CU_ASSERT_EQUAL(pthread_join(workers[i].thread, NULL), 0);
+    while (sh.exchanged > 0)
+        free_record(&sh, sh.exchange[--sh.exchanged]);
+    CU_ASSERT_EQUAL(atomic_load(&sh.bad_patterns), 0);
+    CU_ASSERT_EQUAL(atomic_load(&sh.bad_objects), 0);
+    CU_ASSERT_EQUAL(atomic_load(&sh.errors), 0);
+    CU_ASSERT_EQUAL(atomic_load(&sh.allocs), atomic_load(&sh.frees));
+    CU_ASSERT(atomic_load(&sh.cross_thread_frees) > 0);
+    CU_ASSERT(atomic_load(&sh.allocs) >= THREADS * OPS / 4);
+    CU_ASSERT_EQUAL(th_outstanding(), 0);
+    pthread_barrier_destroy(&sh.cloned);
+    pthread_barrier_destroy(&sh.released);
+    pthread_mutex_destroy(&sh.mutex);
+}
+
+CU_TestInfo test_threads_tests[] = {
+    {"threads share caches", test_threads_share_caches},
+    CU_TEST_INFO_NULL,
+};
