@@ -27,10 +27,10 @@ TEST_LIBS     := -lcunit -lpthread
 SAN_ASAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_TSAN      := -fsanitize=thread
 
-.PHONY: all test deps test-example test-core test-core-asan test-core-tsan check-freestanding check-arm \
+.PHONY: all malloc install FORCE test deps test-example test-core test-core-asan test-core-tsan check-freestanding check-arm \
         check-link bench-core format lint clean
 
-all: $(BUILD)/libaslab.a $(BUILD)/libaslab.so
+all: $(BUILD)/libaslab.a $(BUILD)/libaslab.so malloc
 
 $(BUILD)/obj/%.o: src/%.c $(HEADERS) | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
@@ -43,6 +43,55 @@ $(BUILD)/libaslab.a: $(LIB_OBJ)
 
 $(BUILD)/libaslab.so: $(LIB_OBJ) src/aslab.map
 	$(CC) -shared -Wl,--version-script=src/aslab.map -o $@ $(LIB_OBJ)
+
+# ---- the malloc: libaslab_malloc.so / .a, the launcher ------------------------------------
+
+FALLBACK ?= jemalloc
+MALLOC_DIR  := $(BUILD)/malloc-$(FALLBACK)
+MALLOC_SRC  := $(filter-out src/malloc/fallback_%.c,$(wildcard src/malloc/*.c)) \
+               src/malloc/fallback_$(FALLBACK).c preload/override.c preload/override_new.c
+MALLOC_HDR  := $(wildcard src/malloc/*.h) $(HEADERS)
+MALLOC_OBJ  := $(patsubst %.c,$(MALLOC_DIR)/%.o,$(MALLOC_SRC) $(LIB_SRC))
+MALLOC_LIBS_jemalloc := -ljemalloc
+MALLOC_DEFS_libc     := -DASLAB_FALLBACK_LIBC
+# No builtin malloc knowledge: GCC would turn our own malloc+memset into a call to calloc.
+MALLOC_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+    -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free \
+    $(MALLOC_DEFS_$(FALLBACK))
+PREFIX ?= /usr/local
+
+malloc: $(BUILD)/libaslab_malloc.so $(BUILD)/libaslab_malloc.a $(BUILD)/aslab-run
+
+$(MALLOC_DIR)/%.o: %.c $(MALLOC_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(MALLOC_CFLAGS) $(if $(findstring override_new,$<),-fexceptions) -c $< -o $@
+
+# Relink when FALLBACK changes: the stamp holds the fallback the library was built with.
+$(BUILD)/fallback.stamp: FORCE
+	@mkdir -p $(BUILD); echo $(FALLBACK) | cmp -s - $@ || echo $(FALLBACK) > $@
+
+$(BUILD)/libaslab_malloc.so: $(MALLOC_OBJ) preload/exports.map $(BUILD)/fallback.stamp
+	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -o $@ $(MALLOC_OBJ) \
+	    $(MALLOC_LIBS_$(FALLBACK)) -lpthread
+
+$(BUILD)/libaslab_malloc.a: $(MALLOC_OBJ) $(BUILD)/fallback.stamp
+	rm -f $@ && ar rcs $@ $(MALLOC_OBJ)
+
+$(BUILD)/aslab-run: preload/aslab-run.in $(BUILD)/libaslab_malloc.so
+	sed 's|@LIBDIR@|$(abspath $(BUILD))|' $< > $@ && chmod +x $@
+
+install: all malloc
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(BUILD)/libaslab.a $(BUILD)/libaslab_malloc.a $(DESTDIR)$(PREFIX)/lib
+	install -m 755 $(BUILD)/libaslab.so $(BUILD)/libaslab_malloc.so $(DESTDIR)$(PREFIX)/lib
+	install -m 644 include/aslab.h $(DESTDIR)$(PREFIX)/include
+	sed 's|@LIBDIR@|$(PREFIX)/lib|' preload/aslab-run.in > $(DESTDIR)$(PREFIX)/bin/aslab-run
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/aslab-run
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBS@|$(MALLOC_LIBS_$(FALLBACK))|' preload/aslab.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/aslab.pc
+
+FORCE:
 
 # ---- tests ----------------------------------------------------------------------------------
 

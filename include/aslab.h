@@ -55,16 +55,15 @@ const char *aslab_strerror(aslab_error err);
 void *aslab_hook_slab_alloc(size_t size, size_t align);
 aslab_error aslab_hook_slab_free(void *slab, size_t size, size_t align);
 
-#define ASLAB_DEFINE_ALLOCATION_HOOKS(alloc_fn, free_fn)                                  \
-    void *aslab_hook_slab_alloc(size_t aslab__size, size_t aslab__align) {               \
-        void *(*const aslab__fn)(size_t, size_t) = (alloc_fn);                            \
-        return aslab__fn(aslab__size, aslab__align);                                      \
-    }                                                                                     \
-    aslab_error aslab_hook_slab_free(void *aslab__slab, size_t aslab__size,               \
-                                     size_t aslab__align) {                               \
-        aslab_error (*const aslab__fn)(void *, size_t, size_t) = (free_fn);               \
-        return aslab__fn(aslab__slab, aslab__size, aslab__align);                         \
-    }                                                                                     \
+#define ASLAB_DEFINE_ALLOCATION_HOOKS(alloc_fn, free_fn)                                           \
+    void *aslab_hook_slab_alloc(size_t aslab__size, size_t aslab__align) {                         \
+        void *(*const aslab__fn)(size_t, size_t) = (alloc_fn);                                     \
+        return aslab__fn(aslab__size, aslab__align);                                               \
+    }                                                                                              \
+    aslab_error aslab_hook_slab_free(void *aslab__slab, size_t aslab__size, size_t aslab__align) { \
+        aslab_error (*const aslab__fn)(void *, size_t, size_t) = (free_fn);                        \
+        return aslab__fn(aslab__slab, aslab__size, aslab__align);                                  \
+    }                                                                                              \
     typedef int aslab__hooks_defined_here
 
 /* ---- Locks -----------------------------------------------------------------------------
@@ -121,13 +120,13 @@ size_t aslab_alloc_bulk(aslab_cache *cache, void **out, size_t n);
 aslab_error aslab_free_bulk(void *const *objs, size_t n, size_t slab_size);
 
 typedef struct aslab_cache_stats {
-    size_t slabs;          /* slabs in the hierarchy, the master included */
-    size_t empty_slabs;    /* of those, slabs with no object in use */
-    size_t objects_in_use; /* live objects */
-    size_t capacity;       /* slots in all slabs */
-    size_t hook_allocs;    /* calls to the alloc hook that gave a slab */
-    size_t hook_frees;     /* slabs handed to the free hook */
-    size_t obj_size;       /* the slot stride: what each object really occupies */
+    size_t slabs;            /* slabs in the hierarchy, the master included */
+    size_t empty_slabs;      /* of those, slabs with no object in use */
+    size_t objects_in_use;   /* live objects */
+    size_t capacity;         /* slots in all slabs */
+    size_t hook_allocs;      /* calls to the alloc hook that gave a slab */
+    size_t hook_frees;       /* slabs handed to the free hook */
+    size_t obj_size;         /* the slot stride: what each object really occupies */
     size_t hook_free_errors; /* free-hook calls that returned an error */
 } aslab_cache_stats;
 aslab_error aslab_cache_stats_get(aslab_cache *cache, aslab_cache_stats *out);
@@ -150,34 +149,36 @@ aslab_error aslab_cache_unlock(aslab_cache *cache);
  * its alignment is a power of two below the slab size, and that the slab size is a power
  * of two within the limits. */
 #define ASLAB__IS_POW2(x) ((x) != 0 && (((x) & ((x)-1)) == 0))
-#define ASLAB_TYPED_CACHE(name, T, slab_size, lock)                                         \
-    _Static_assert(sizeof(T) >= 4, #T ": objects must be at least 4 bytes");                \
-    _Static_assert(ASLAB__IS_POW2(_Alignof(T)) && _Alignof(T) < (slab_size),                \
-                   #T ": alignment must be a power of two below the slab size");            \
-    _Static_assert(ASLAB__IS_POW2((size_t)(slab_size)) &&                                   \
-                       (size_t)(slab_size) >= ASLAB_MIN_SLAB_SIZE &&                        \
-                       (size_t)(slab_size) <= ASLAB_MAX_SLAB_SIZE,                          \
-                   #name ": slab size must be a power of two within the limits");           \
-    static inline aslab_error name##_create(aslab_cache **out) {                            \
-        return aslab_cache_create(out, sizeof(T), _Alignof(T), (slab_size), (lock));        \
-    }                                                                                       \
-    static inline T *name##_alloc(aslab_cache *cache) {                                     \
-        void *obj = NULL;                                                                   \
-        return aslab_alloc(cache, &obj) == ASLAB_OK ? (T *)obj : NULL;                      \
-    }                                                                                       \
-    static inline aslab_error name##_free(T *obj) { return aslab_free(obj, (slab_size)); }  \
+#define ASLAB_TYPED_CACHE(name, T, slab_size, lock)                                  \
+    _Static_assert(sizeof(T) >= 4, #T ": objects must be at least 4 bytes");         \
+    _Static_assert(ASLAB__IS_POW2(_Alignof(T)) && _Alignof(T) < (slab_size),         \
+                   #T ": alignment must be a power of two below the slab size");     \
+    _Static_assert(ASLAB__IS_POW2((size_t)(slab_size)) &&                            \
+                       (size_t)(slab_size) >= ASLAB_MIN_SLAB_SIZE &&                 \
+                       (size_t)(slab_size) <= ASLAB_MAX_SLAB_SIZE,                   \
+                   #name ": slab size must be a power of two within the limits");    \
+    static inline aslab_error name##_create(aslab_cache **out) {                     \
+        return aslab_cache_create(out, sizeof(T), _Alignof(T), (slab_size), (lock)); \
+    }                                                                                \
+    static inline T *name##_alloc(aslab_cache *cache) {                              \
+        void *obj = NULL;                                                            \
+        return aslab_alloc(cache, &obj) == ASLAB_OK ? (T *)obj : NULL;               \
+    }                                                                                \
+    static inline aslab_error name##_free(T *obj) {                                  \
+        return aslab_free(obj, (slab_size));                                         \
+    }                                                                                \
     typedef int aslab__typed_cache_##name
 
 /* ---- Scope-bound objects (GCC and Clang) ---------------------------------------------------
  *     struct pair *p ASLAB_AUTOFREE(4096) = pairs_alloc(c);   freed at the end of the scope
  * slab_size must expand to a decimal literal power of two from 512 to 1073741824 (a macro
  * naming one is fine); anything else fails to compile. A NULL pointer is left alone. */
-#define ASLAB_AUTOFREE(slab_size) ASLAB__AUTOFREE_EXPAND(slab_size)
+#define ASLAB_AUTOFREE(slab_size)         ASLAB__AUTOFREE_EXPAND(slab_size)
 #define ASLAB__AUTOFREE_EXPAND(slab_size) __attribute__((cleanup(aslab__autofree_##slab_size)))
-#define ASLAB__AUTOFREE_FN(slab_size)                                                       \
-    static inline void aslab__autofree_##slab_size(void *ptr_to_obj) {                     \
-        void *obj = *(void **)ptr_to_obj;                                                  \
-        if (obj != NULL) (void)aslab_free(obj, (size_t)slab_size##u);                      \
+#define ASLAB__AUTOFREE_FN(slab_size)                                  \
+    static inline void aslab__autofree_##slab_size(void *ptr_to_obj) { \
+        void *obj = *(void **)ptr_to_obj;                              \
+        if (obj != NULL) (void)aslab_free(obj, (size_t)slab_size##u);  \
     }
 ASLAB__AUTOFREE_FN(512)
 ASLAB__AUTOFREE_FN(1024)
@@ -204,10 +205,10 @@ ASLAB__AUTOFREE_FN(1073741824)
 
 /* The address of ptr->field for a possibly-NULL ptr of type `type *`; NULL when ptr is
  * NULL. ptr is evaluated once. */
-#define ASLAB_FIELD_PTR(ptr, type, field)                                                   \
-    __extension__({                                                                         \
-        type *aslab__fp = (ptr);                                                            \
-        aslab__fp != NULL ? &aslab__fp->field : NULL;                                       \
+#define ASLAB_FIELD_PTR(ptr, type, field)             \
+    __extension__({                                   \
+        type *aslab__fp = (ptr);                      \
+        aslab__fp != NULL ? &aslab__fp->field : NULL; \
     })
 
 #ifdef ASLAB__VISIBILITY_PUSHED

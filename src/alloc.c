@@ -30,7 +30,7 @@ static __attribute__((noinline)) aslab_error alloc_refill(aslab__master *master,
 }
 
 static inline __attribute__((always_inline)) aslab_error alloc_one(aslab__master *master,
-                                                                    void **out) {
+                                                                   void **out) {
     aslab__slab *slab = master->current;
     if (ASLAB__UNLIKELY(slab == NULL || slab->used == slab->capacity))
         return alloc_refill(master, out);
@@ -62,7 +62,8 @@ size_t aslab_alloc_bulk(aslab_cache *cache, void **out, size_t n) {
     aslab__lock(master);
     while (got < n && refill_current(master) == ASLAB_OK) {
         aslab__slab *slab = master->current;
-        while (got < n && slab->used < slab->capacity) out[got++] = aslab__pop(master, slab);
+        while (got < n && slab->used < slab->capacity)
+            out[got++] = aslab__pop(master, slab);
     }
     aslab__unlock(master);
     return got;

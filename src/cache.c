@@ -7,7 +7,8 @@
 /* ceil(log2(value)) for value >= 1. */
 static uint32_t ceil_log2(uint64_t value) {
     uint32_t bits = 0;
-    while (((uint64_t)1 << bits) < value) bits++;
+    while (((uint64_t)1 << bits) < value)
+        bits++;
     return bits;
 }
 
@@ -48,8 +49,8 @@ static aslab_error check_args(size_t obj_size, size_t obj_align, size_t slab_siz
     return ASLAB_OK;
 }
 
-static void master_init(aslab__master *master, size_t obj_size, size_t obj_align,
-                        size_t stride, size_t slab_size, const aslab_lock_ops *lock) {
+static void master_init(aslab__master *master, size_t obj_size, size_t obj_align, size_t stride,
+                        size_t slab_size, const aslab_lock_ops *lock) {
     memset(master, 0, sizeof *master);
     if (lock != &aslab_nolock) {
         master->lock_fn = lock->lock;

@@ -21,8 +21,10 @@ static __attribute__((noinline)) aslab_error free_slow(aslab__master *master, as
                                                        uint32_t index, int pushed) {
     aslab__retire retire = {0};
     aslab_error err = ASLAB_OK;
-    if (pushed) aslab__collect_locked(master, slab, &retire);
-    else err = free_locked(master, slab, index, &retire);
+    if (pushed)
+        aslab__collect_locked(master, slab, &retire);
+    else
+        err = free_locked(master, slab, index, &retire);
     if (retire.head == NULL && !retire.destroy) {
         aslab__unlock(master);
         return err;
@@ -34,9 +36,8 @@ static __attribute__((noinline)) aslab_error free_slow(aslab__master *master, as
 
 /* One free, after validation. The rare cases go to free_slow as tail calls, so that without
  * a lock the fast path is a leaf: no call, no register to save. */
-static inline __attribute__((always_inline)) aslab_error free_one(aslab__master *master,
-                                                                   aslab__slab *slab, void *obj,
-                                                                   uint32_t index, int locked) {
+static inline __attribute__((always_inline)) aslab_error
+free_one(aslab__master *master, aslab__slab *slab, void *obj, uint32_t index, int locked) {
     if (locked) master->lock_fn(master->lock_state);
     if (ASLAB__UNLIKELY(slab != master->current)) return free_slow(master, slab, index, 0);
     aslab_error err = aslab__push_obj(master, slab, obj, index);
@@ -48,9 +49,8 @@ static inline __attribute__((always_inline)) aslab_error free_one(aslab__master 
     return err;
 }
 
-static __attribute__((noinline)) aslab_error free_locked_one(aslab__master *master,
-                                                            aslab__slab *slab, void *obj,
-                                                            uint32_t index) {
+static __attribute__((noinline)) aslab_error
+free_locked_one(aslab__master *master, aslab__slab *slab, void *obj, uint32_t index) {
     return free_one(master, slab, obj, index, 1);
 }
 

@@ -16,7 +16,9 @@ static void futex_wake_one(unsigned *word) {
     (void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-static void futex_init(void *state) { __atomic_store_n((unsigned *)state, 0u, __ATOMIC_RELAXED); }
+static void futex_init(void *state) {
+    __atomic_store_n((unsigned *)state, 0u, __ATOMIC_RELAXED);
+}
 
 static int futex_try(void *state) {
     unsigned expected = 0;
@@ -32,7 +34,8 @@ static void futex_lock(void *state) {
         if (__atomic_load_n(word, __ATOMIC_RELAXED) == 0 && futex_try(state)) return;
         aslab__cpu_relax();
     }
-    while (__atomic_exchange_n(word, 2u, __ATOMIC_ACQUIRE) != 0) futex_wait(word, 2);
+    while (__atomic_exchange_n(word, 2u, __ATOMIC_ACQUIRE) != 0)
+        futex_wait(word, 2);
 }
 
 static void futex_unlock(void *state) {

@@ -3,7 +3,9 @@
 
 #include <string.h>
 
-static size_t round_up(size_t value, size_t align) { return (value + align - 1) & ~(align - 1); }
+static size_t round_up(size_t value, size_t align) {
+    return (value + align - 1) & ~(align - 1);
+}
 
 /* Lays out a slab whose fixed header is `header` bytes: the bitmap, then slots of `stride`
  * bytes from the first `align` boundary after it. Fails if not one slot fits. */

@@ -31,9 +31,9 @@
 
 #include "aslab.h"
 
-#define ASLAB__NO_SLOT   UINT32_MAX
-#define ASLAB__MAGIC     ((uintptr_t)0x6a09e667f3bcc909ull)
-#define ASLAB__LIKELY(x) __builtin_expect(!!(x), 1)
+#define ASLAB__NO_SLOT     UINT32_MAX
+#define ASLAB__MAGIC       ((uintptr_t)0x6a09e667f3bcc909ull)
+#define ASLAB__LIKELY(x)   __builtin_expect(!!(x), 1)
 #define ASLAB__UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 typedef struct aslab__link {
@@ -168,9 +168,13 @@ static inline void aslab__unlock(aslab__master *master) {
     if (master->unlock_fn != NULL) master->unlock_fn(master->lock_state);
 }
 
-static inline void aslab__list_init(aslab__link *head) { head->prev = head->next = head; }
+static inline void aslab__list_init(aslab__link *head) {
+    head->prev = head->next = head;
+}
 
-static inline int aslab__list_empty(const aslab__link *head) { return head->next == head; }
+static inline int aslab__list_empty(const aslab__link *head) {
+    return head->next == head;
+}
 
 static inline void aslab__list_unlink(aslab__link *link) {
     link->prev->next = link->next;

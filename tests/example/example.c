@@ -4,7 +4,9 @@
 #include <stdlib.h>
 
 /* 1. The hooks: where slabs come from. Here the C library; a kernel would hand out pages. */
-static void *slab_get(size_t size, size_t align) { return aligned_alloc(align, size); }
+static void *slab_get(size_t size, size_t align) {
+    return aligned_alloc(align, size);
+}
 static aslab_error slab_put(void *slab, size_t size, size_t align) {
     (void)size, (void)align;
     free(slab);
@@ -20,7 +22,9 @@ ASLAB_TYPED_CACHE(pairs, struct pair, 4096, &aslab_spinlock);
 
 /* 3. A custom lock: any ops table whose state fits in ASLAB_LOCK_MAX bytes. */
 static unsigned lock_calls;
-static void ticket_init(void *state) { ((unsigned *)state)[0] = ((unsigned *)state)[1] = 0; }
+static void ticket_init(void *state) {
+    ((unsigned *)state)[0] = ((unsigned *)state)[1] = 0;
+}
 static void ticket_lock(void *state) {
     unsigned *t = state, mine = __atomic_fetch_add(&t[0], 1, __ATOMIC_RELAXED);
     while (__atomic_load_n(&t[1], __ATOMIC_ACQUIRE) != mine) {
@@ -53,8 +57,9 @@ int main(void) {
     struct pair *r = pairs_alloc(cache);
     pairs_free(r);
     printf("second free of r: %s\n", aslab_strerror(pairs_free(r))); /* double free, harmless */
-    aslab_cache_release(cache); /* p outlives the handle ... */
-    err = pairs_free(p);        /* ... and its free hands the last slab back */
+    /* p outlives the handle, and its free hands the last slab back. */
+    aslab_cache_release(cache);
+    err = pairs_free(p);
     if (err != ASLAB_OK) return 1;
 
     aslab_cache *strings;

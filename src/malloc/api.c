@@ -1,0 +1,153 @@
+/* api.c - the semantics of the entry points beyond plain malloc and free: calloc, realloc,
+ * the aligned family, usable size and sized free. Errors as POSIX and glibc give them:
+ * NULL with errno ENOMEM for sizes that cannot be had, EINVAL for bad alignments. */
+#include "api.h"
+
+#include "os.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+extern uint64_t aslab__fallback_requests;
+
+static void *no_memory(void) {
+    errno = ENOMEM;
+    return NULL;
+}
+
+static void count_fallback(void) {
+    __atomic_add_fetch(&aslab__fallback_requests, 1, __ATOMIC_RELAXED);
+}
+
+void *aslab__large_malloc(size_t size) {
+    if (size > PTRDIFF_MAX) return no_memory(); /* never asked of the OS */
+    count_fallback();
+    void *p = aslab__fb_malloc(size);
+    return p != NULL ? p : no_memory();
+}
+
+void *aslab__api_calloc(size_t n, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) return no_memory();
+    if (total <= ASLAB_SMALL_MAX) {
+        void *p = aslab__malloc_small(total);
+        if (p != NULL) memset(p, 0, total);
+        return p;
+    }
+    if (total > PTRDIFF_MAX) return no_memory();
+    count_fallback();
+    void *p = aslab__fb_calloc(total);
+    return p != NULL ? p : no_memory();
+}
+
+/* The usable size of a block of ours, checked as a free would check it. */
+static size_t small_block_size(void *p, unsigned cls, const char *fn) {
+    aslab__check_slot(p, cls, fn);
+    if (((uintptr_t *)p)[1] == aslab__free_key) aslab__heap_fault(fn, "block already freed", p);
+    return aslab__classes[cls].size;
+}
+
+/* Moves p's first `keep` bytes to a new block of `size` bytes; frees p on success. */
+static void *move_block(void *p, size_t keep, size_t size, const char *fn) {
+    void *fresh = aslab__api_malloc(size);
+    if (fresh == NULL) return NULL; /* p stays valid, as realloc promises */
+    memcpy(fresh, p, keep < size ? keep : size);
+    aslab__api_free(p, fn);
+    return fresh;
+}
+
+void *aslab__api_realloc(void *p, size_t size) {
+    if (p == NULL) return aslab__api_malloc(size);
+    if (size == 0) { /* glibc: free and return NULL */
+        aslab__api_free(p, "realloc()");
+        return NULL;
+    }
+    unsigned owner = aslab__owner_class(p);
+    if (owner != 0) {
+        size_t old = small_block_size(p, owner - 1, "realloc()");
+        if (size <= ASLAB_SMALL_MAX && aslab__class_of(size) == owner - 1) return p;
+        return move_block(p, old, size, "realloc()");
+    }
+    if (size <= ASLAB_SMALL_MAX) return move_block(p, aslab__fb_usable_size(p), size, "realloc()");
+    if (size > PTRDIFF_MAX) return no_memory();
+    count_fallback();
+    void *fresh = aslab__fb_realloc(p, size);
+    return fresh != NULL ? fresh : no_memory();
+}
+
+void *aslab__api_reallocarray(void *p, size_t n, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) return no_memory();
+    return aslab__api_realloc(p, total);
+}
+
+/* align: a power of two. Slots are 16-byte aligned; larger alignments are the fallback's. */
+static void *aligned(size_t align, size_t size) {
+    if (align <= ASLAB_MIN_ALIGN) return aslab__api_malloc(size);
+    if (size > PTRDIFF_MAX || align > PTRDIFF_MAX) return no_memory();
+    count_fallback();
+    void *p = aslab__fb_aligned(align, size != 0 ? size : 1);
+    return p != NULL ? p : no_memory();
+}
+
+void *aslab__api_memalign(size_t align, size_t size) {
+    if (align > ((size_t)1 << (sizeof(size_t) * 8 - 1))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t rounded = 1;
+    while (rounded < align) rounded <<= 1; /* glibc rounds a bad alignment up */
+    return aligned(rounded, size);
+}
+
+void *aslab__api_aligned_alloc(size_t align, size_t size) {
+    if (align == 0 || (align & (align - 1)) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return aligned(align, size);
+}
+
+int aslab__api_posix_memalign(void **out, size_t align, size_t size) {
+    if (align < sizeof(void *) || (align & (align - 1)) != 0) return EINVAL;
+    int saved = errno;
+    void *p = aligned(align, size);
+    if (p == NULL) {
+        errno = saved;
+        return ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+void *aslab__api_valloc(size_t size) { return aligned(aslab__os_page_size(), size); }
+
+void *aslab__api_pvalloc(size_t size) {
+    size_t page = aslab__os_page_size();
+    if (size > SIZE_MAX - page) return no_memory();
+    size_t rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
+    return aligned(page, rounded);
+}
+
+size_t aslab__api_usable_size(void *p) {
+    if (p == NULL) return 0;
+    unsigned owner = aslab__owner_class(p);
+    if (owner != 0) return small_block_size(p, owner - 1, "malloc_usable_size()");
+    return aslab__fb_usable_size(p);
+}
+
+/* free_sized / free_aligned_sized: a size larger than the block is a misuse that would
+ * corrupt an allocator that trusts it; aslab checks it and aborts. */
+void aslab__api_free_sized(void *p, size_t size, const char *fn) {
+    unsigned owner = aslab__owner_class(p);
+    if (owner != 0) {
+        aslab__check_slot(p, owner - 1, fn);
+        if (size > aslab__classes[owner - 1].size) aslab__heap_fault(fn, "size larger than the block", p);
+        aslab__free_push(p, owner - 1, fn);
+        return;
+    }
+    if (p == NULL) return;
+    if (size > aslab__fb_usable_size(p)) aslab__heap_fault(fn, "size larger than the block", p);
+    aslab__fb_free(p);
+}

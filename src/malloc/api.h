@@ -1,0 +1,38 @@
+/* api.h - what each malloc entry point does, for preload/override.c to export. malloc and
+ * free are inline here so that the exported symbols hold the whole fast path. */
+#ifndef ASLAB_MALLOC_API_H
+#define ASLAB_MALLOC_API_H
+
+#include "fallback.h"
+#include "heap.h"
+
+#include <stddef.h>
+
+/* ---- api.c ---- */
+void *aslab__large_malloc(size_t size);
+void *aslab__api_calloc(size_t n, size_t size);
+void *aslab__api_realloc(void *p, size_t size);
+void *aslab__api_reallocarray(void *p, size_t n, size_t size);
+void *aslab__api_memalign(size_t align, size_t size); /* memalign: rounds align up */
+void *aslab__api_aligned_alloc(size_t align, size_t size);
+int aslab__api_posix_memalign(void **out, size_t align, size_t size);
+void *aslab__api_valloc(size_t size);
+void *aslab__api_pvalloc(size_t size);
+size_t aslab__api_usable_size(void *p);
+void aslab__api_free_sized(void *p, size_t size, const char *fn);
+
+static inline void *aslab__api_malloc(size_t size) {
+    if (ASLAB__LIKELY(size <= ASLAB_SMALL_MAX)) return aslab__malloc_small(size);
+    return aslab__large_malloc(size);
+}
+
+static inline void aslab__api_free(void *p, const char *fn) {
+    unsigned owner = aslab__owner_class(p);
+    if (ASLAB__LIKELY(owner != 0)) {
+        aslab__free_small(p, owner - 1, fn);
+        return;
+    }
+    if (p != NULL) aslab__fb_free(p);
+}
+
+#endif

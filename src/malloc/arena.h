@@ -1,0 +1,55 @@
+/* arena.h - where the malloc's slabs live, and the ownership test for any pointer.
+ *
+ * The arena hands out slabs in regions of ASLAB_REGION_SIZE bytes, each mapped aligned to
+ * its size and dedicated to one size class. A flat byte map, indexed by address >> 22 over
+ * the 47-bit user address space, holds class + 1 for every region we own and 0 elsewhere:
+ * so "is this pointer ours, and of which class" is one load that cannot fault, made before
+ * any slab header is read. Regions are mapped one at a time as classes grow (no giant
+ * reservation, so RLIMIT_AS limits are respected), and never unmapped, so a map entry never
+ * goes stale.
+ *
+ * Slabs the core gives back are marked free and dirty; dirty slabs are discarded
+ * (MADV_DONTNEED) once they have been dirty for the decay time, or at once on trim.
+ */
+#ifndef ASLAB_MALLOC_ARENA_H
+#define ASLAB_MALLOC_ARENA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ASLAB_REGION_SHIFT 22
+#define ASLAB_REGION_SIZE  ((size_t)1 << ASLAB_REGION_SHIFT)
+#define ASLAB_ADDRESS_BITS 47
+#define ASLAB_MAP_ENTRIES  ((size_t)1 << (ASLAB_ADDRESS_BITS - ASLAB_REGION_SHIFT))
+
+extern uint8_t aslab__region_class[ASLAB_MAP_ENTRIES];
+
+/* class + 1 when p lies in one of our regions, else 0 (NULL included). Never faults. */
+static inline unsigned aslab__owner_class(const void *p) {
+    uintptr_t index = (uintptr_t)p >> ASLAB_REGION_SHIFT;
+    return index < ASLAB_MAP_ENTRIES ? aslab__region_class[index] : 0;
+}
+
+/* The class the calling thread is about to fetch slabs for; the core's hooks carry only a
+ * size, so the malloc says which class before each core call that may grow a cache. */
+void aslab__arena_set_class(unsigned cls);
+
+/* Discards every slab dirty for at least `min_age_ms`; returns the bytes discarded. */
+size_t aslab__arena_purge(uint64_t min_age_ms);
+/* Milliseconds until the oldest dirty slab is due, or UINT64_MAX when none is dirty. */
+uint64_t aslab__arena_next_due(uint64_t decay_ms);
+
+typedef struct aslab__arena_stats {
+    size_t regions;     /* regions mapped */
+    size_t mapped;      /* their bytes */
+    size_t slabs_live;  /* slabs held by the core caches */
+    size_t slab_bytes;  /* their bytes */
+    size_t dirty_bytes; /* free slabs not yet discarded */
+} aslab__arena_stats;
+void aslab__arena_stats_get(aslab__arena_stats *out);
+
+void aslab__arena_fork_prepare(void);
+void aslab__arena_fork_parent(void);
+void aslab__arena_fork_child(void);
+
+#endif

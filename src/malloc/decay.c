@@ -1,0 +1,53 @@
+/* decay.c - the background thread that discards free slabs once they are old enough. */
+#include "decay.h"
+
+#include "arena.h"
+#include "options.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+static int started; /* 0 no thread, 1 running; changed with atomics */
+
+int64_t aslab__decay_ms(void) { return aslab__options.decay_ms; }
+
+static void sleep_ms(uint64_t ms) {
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+static void *decay_main(void *arg) {
+    (void)arg;
+    const uint64_t decay = (uint64_t)aslab__options.decay_ms;
+    for (;;) {
+        uint64_t due = aslab__arena_next_due(decay);
+        sleep_ms(due == UINT64_MAX ? decay : due + 1);
+        aslab__arena_purge(decay);
+    }
+    return NULL;
+}
+
+/* The thread blocks every signal, so that no signal meant for the program lands on it. */
+void aslab__decay_kick(void) {
+    if (aslab__options.decay_ms <= 0 || __atomic_load_n(&started, __ATOMIC_ACQUIRE)) return;
+    int expected = 0;
+    if (!__atomic_compare_exchange_n(&started, &expected, 1, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_t thread;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    if (pthread_create(&thread, &attr, decay_main, NULL) != 0)
+        __atomic_store_n(&started, 0, __ATOMIC_RELEASE); /* retried at the next free slab */
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void aslab__decay_fork_child(void) { __atomic_store_n(&started, 0, __ATOMIC_RELAXED); }

@@ -1,0 +1,34 @@
+/* fallback_jemalloc.c - the fallback on jemalloc's *allocx API (Debian's libjemalloc). */
+#include "fallback.h"
+
+#include <jemalloc/jemalloc.h>
+#include <stdint.h>
+#include <stdio.h>
+
+const char aslab__fallback_name[] = "jemalloc";
+
+void *aslab__fb_malloc(size_t size) { return mallocx(size, 0); }
+void *aslab__fb_calloc(size_t size) { return mallocx(size, MALLOCX_ZERO); }
+void *aslab__fb_aligned(size_t align, size_t size) {
+    return mallocx(size, MALLOCX_ALIGN(align));
+}
+void *aslab__fb_realloc(void *p, size_t size) { return rallocx(p, size, 0); }
+void aslab__fb_free(void *p) { dallocx(p, 0); }
+size_t aslab__fb_usable_size(void *p) { return sallocx(p, 0); }
+
+void aslab__fb_stats(size_t *allocated, size_t *mapped) {
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch;
+    *allocated = *mapped = 0;
+    mallctl("epoch", &epoch, &len, &epoch, len); /* refresh the statistics */
+    len = sizeof(size_t);
+    mallctl("stats.allocated", allocated, &len, NULL, 0);
+    len = sizeof(size_t);
+    mallctl("stats.mapped", mapped, &len, NULL, 0);
+}
+
+int aslab__fb_trim(void) {
+    char name[64];
+    snprintf(name, sizeof name, "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
+    return mallctl(name, NULL, NULL, NULL, 0) == 0;
+}

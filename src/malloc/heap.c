@@ -1,0 +1,137 @@
+/* heap.c - process set-up of the small-object heap (class caches, free key, thread-exit
+ * key, fork handlers), heap faults, and trimming. Set-up runs once, on the first slow call
+ * or from the library constructor, whichever comes first; it never allocates through
+ * malloc, and a malloc nested inside it (from pthread_atfork, say) is served by the
+ * fallback. */
+#include "heap.h"
+
+#include "decay.h"
+#include "fallback.h"
+#include "options.h"
+#include "os.h"
+#include "tcache.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+aslab__class_check aslab__checks[ASLAB_NUM_CLASSES];
+aslab_cache *aslab__class_cache[ASLAB_NUM_CLASSES];
+uintptr_t aslab__free_key;
+
+enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
+static int init_state;
+static __thread int init_owner ASLAB_TLS; /* this thread is running the set-up */
+
+void aslab__heap_fault(const char *fn, const char *fault, const void *p) {
+    aslab__os_fatal(fn, fault, p);
+}
+
+static uintptr_t random_key(void) {
+    uintptr_t key = 0;
+    if (syscall(SYS_getrandom, &key, sizeof key, 1 /* GRND_NONBLOCK */) != (long)sizeof key)
+        key = (uintptr_t)&key ^ (uintptr_t)aslab__os_now_ms() * 0x9e3779b97f4a7c15ull;
+    return key | 1; /* never 0 or a valid pointer: an odd value */
+}
+
+static uint64_t create_lock[2]; /* guards class cache creation */
+
+static void class_checks_init(void) {
+    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++) {
+        const aslab__class_info *info = &aslab__classes[cls];
+        size_t slab_size = (size_t)1 << info->slab_shift;
+        aslab__class_check *check = &aslab__checks[cls];
+        check->slab_mask = ~(uintptr_t)(slab_size - 1);
+        check->size = info->size;
+        aslab__divider_for(slab_size, info->size, &check->div_mul, &check->div_shift);
+    }
+}
+
+/* A class's cache (and its first region) comes into being on the class's first use, so a
+ * program pays in address space and RSS only for the classes it uses. */
+aslab_cache *aslab__class_cache_get(unsigned cls) {
+    aslab_cache *cache = __atomic_load_n(&aslab__class_cache[cls], __ATOMIC_ACQUIRE);
+    if (ASLAB__LIKELY(cache != NULL)) return cache;
+    aslab_futexlock.lock(create_lock);
+    cache = aslab__class_cache[cls];
+    if (cache == NULL) {
+        const aslab__class_info *info = &aslab__classes[cls];
+        aslab__arena_set_class(cls);
+        if (aslab_cache_create(&cache, info->size, ASLAB_MIN_ALIGN, (size_t)1 << info->slab_shift,
+                               &aslab_futexlock) != ASLAB_OK)
+            cache = NULL;
+        __atomic_store_n(&aslab__class_cache[cls], cache, __ATOMIC_RELEASE);
+    }
+    aslab_futexlock.unlock(create_lock);
+    return cache;
+}
+
+static void fork_prepare(void) {
+    aslab_futexlock.lock(create_lock);
+    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++)
+        if (aslab__class_cache[cls] != NULL) aslab_cache_lock(aslab__class_cache[cls]);
+    aslab__arena_fork_prepare();
+}
+
+static void fork_parent(void) {
+    aslab__arena_fork_parent();
+    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++)
+        if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
+    aslab_futexlock.unlock(create_lock);
+}
+
+/* The child has one thread: every lock the parent's other threads held was taken by
+ * fork_prepare, so releasing them leaves consistent caches. */
+static void fork_child(void) {
+    aslab__arena_fork_child();
+    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++)
+        if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
+    aslab_futexlock.init(create_lock);
+    aslab__decay_fork_child();
+}
+
+static void init_once(void) {
+    init_owner = 1;
+    aslab__options_read();
+    if (aslab__options.stats) aslab__os_keep_stderr();
+    aslab__size_classes_init();
+    aslab__free_key = random_key();
+    class_checks_init();
+    aslab__tcache_global_init();
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    init_owner = 0;
+}
+
+int aslab__heap_init(void) {
+    if (ASLAB__LIKELY(__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) == INIT_DONE)) return 1;
+    if (init_owner) return 0; /* nested inside our own set-up */
+    int expected = INIT_NONE;
+    if (__atomic_compare_exchange_n(&init_state, &expected, INIT_RUNNING, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        init_once();
+        __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
+        return 1;
+    }
+    while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE) sched_yield();
+    return 1;
+}
+
+__attribute__((constructor)) static void aslab_heap_constructor(void) { aslab__heap_init(); }
+
+__attribute__((destructor)) static void aslab_heap_destructor(void) {
+    if (aslab__options.stats) aslab__stats_print();
+}
+
+int aslab__trim(void) {
+    aslab__heap_init();
+    aslab__tcache_flush_all();
+    size_t released = 0;
+    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++)
+        if (aslab__class_cache[cls] != NULL) {
+            aslab__arena_set_class(cls);
+            released += aslab_cache_trim(aslab__class_cache[cls]);
+        }
+    released += aslab__arena_purge(0);
+    return aslab__fb_trim() || released != 0;
+}

@@ -1,0 +1,100 @@
+/* os.c - Linux: mmap, madvise, clock_gettime, getrusage, /proc/self/statm, write, abort. */
+#include "os.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+void *aslab__os_map_aligned(size_t size, size_t align) {
+    size_t span = size + align; /* room to slide to the next aligned address */
+    if (span < size) return NULL;
+    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    char *block = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+    size_t head = (size_t)(block - raw), tail = span - head - size;
+    if (head != 0) munmap(raw, head);
+    if (tail != 0) munmap(block + size, tail);
+    return block;
+}
+
+void aslab__os_unmap(void *addr, size_t size) { munmap(addr, size); }
+
+void aslab__os_discard(void *addr, size_t size) { madvise(addr, size, MADV_DONTNEED); }
+
+uint64_t aslab__os_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+size_t aslab__os_page_size(void) {
+    static size_t page;
+    if (page == 0) page = (size_t)sysconf(_SC_PAGESIZE);
+    return page;
+}
+
+size_t aslab__os_peak_rss_kib(void) {
+    struct rusage usage;
+    return getrusage(RUSAGE_SELF, &usage) == 0 ? (size_t)usage.ru_maxrss : 0;
+}
+
+size_t aslab__os_rss_kib(void) {
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t got = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (got <= 0) return 0;
+    buf[got] = '\0';
+    const char *p = buf;
+    while (*p != ' ' && *p != '\0') p++; /* skip the total size; resident comes second */
+    size_t pages = 0;
+    while (*p == ' ') p++;
+    while (*p >= '0' && *p <= '9') pages = pages * 10 + (size_t)(*p++ - '0');
+    return pages * (aslab__os_page_size() / 1024);
+}
+
+static int err_fd = STDERR_FILENO;
+
+void aslab__os_keep_stderr(void) {
+    int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 200);
+    if (fd >= 0) err_fd = fd;
+}
+
+void aslab__os_write_err(const char *text, size_t len) {
+    while (len > 0) {
+        ssize_t done = write(err_fd, text, len);
+        if (done <= 0) return;
+        text += done;
+        len -= (size_t)done;
+    }
+}
+
+static size_t append(char *line, size_t n, size_t cap, const char *text) {
+    while (*text != '\0' && n < cap) line[n++] = *text++;
+    return n;
+}
+
+__attribute__((noreturn)) void aslab__os_fatal(const char *fn, const char *fault,
+                                               const void *address) {
+    static const char digits[] = "0123456789abcdef";
+    char line[200];
+    size_t n = append(line, 0, 160, "aslab: ");
+    n = append(line, n, 160, fn);
+    n = append(line, n, 160, ": ");
+    n = append(line, n, 160, fault);
+    n = append(line, n, 160, " 0x");
+    uintptr_t value = (uintptr_t)address;
+    int shift = (int)sizeof value * 8 - 4;
+    while (shift > 0 && ((value >> shift) & 0xf) == 0) shift -= 4;
+    for (; shift >= 0; shift -= 4) line[n++] = digits[(value >> shift) & 0xf];
+    line[n++] = '\n';
+    aslab__os_write_err(line, n);
+    abort();
+}

@@ -1,0 +1,29 @@
+/* os.h - the malloc's only boundary with the operating system: mappings, time, the process's
+ * memory figures, and raw output that never allocates. Porting means replacing os.c. */
+#ifndef ASLAB_MALLOC_OS_H
+#define ASLAB_MALLOC_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Reserves `size` bytes aligned to `align` (a power of two, a multiple of the page size),
+ * readable and writable, zero-filled, not yet resident. NULL when the OS refuses. */
+void *aslab__os_map_aligned(size_t size, size_t align);
+void aslab__os_unmap(void *addr, size_t size);
+/* Gives the pages back; they read as zero when next touched. */
+void aslab__os_discard(void *addr, size_t size);
+uint64_t aslab__os_now_ms(void);
+size_t aslab__os_page_size(void);
+/* Peak and current resident set of the process in KiB (0 when unknown). */
+size_t aslab__os_peak_rss_kib(void);
+size_t aslab__os_rss_kib(void);
+/* Keeps a private copy of stderr for the exit report: programs such as coreutils close
+ * fd 2 before they exit. */
+void aslab__os_keep_stderr(void);
+/* Writes to stderr with write(2): usable inside malloc, before and after everything. */
+void aslab__os_write_err(const char *text, size_t len);
+/* Prints "aslab: <fn>: <fault> <address>" on one line and aborts. */
+__attribute__((noreturn)) void aslab__os_fatal(const char *fn, const char *fault,
+                                               const void *address);
+
+#endif

@@ -1,0 +1,34 @@
+/* size_class.h - the small size classes and what each is served with.
+ *
+ * Classes step by 16 bytes up to 256, then by eighths of each power of two (288, 320, ...,
+ * 512, 576, ...), so no class wastes more than 12.5% of a request above 256 bytes, and at
+ * most 15 bytes below. Every class is a multiple of 16, so every slot is 16-byte aligned.
+ * Requests above ASLAB_SMALL_MAX go to the fallback. Each class has its own core cache, its
+ * own slab size (at least 64 slots a slab) and its own regions of the arena.
+ */
+#ifndef ASLAB_MALLOC_SIZE_CLASS_H
+#define ASLAB_MALLOC_SIZE_CLASS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ASLAB_SMALL_MAX    ((size_t)16384)
+#define ASLAB_NUM_CLASSES  64
+#define ASLAB_MIN_ALIGN    16
+
+typedef struct aslab__class_info {
+    uint32_t size;       /* bytes a slot holds */
+    uint32_t slab_shift; /* log2 of the slab size */
+    uint32_t tcache_max; /* objects a thread may keep in this class */
+    uint32_t batch;      /* objects moved per refill or flush */
+} aslab__class_info;
+
+extern aslab__class_info aslab__classes[ASLAB_NUM_CLASSES];
+/* class index for each request size rounded up to 16 bytes: lookup[(size + 15) >> 4] */
+extern uint8_t aslab__class_lookup[ASLAB_SMALL_MAX / 16 + 1];
+
+void aslab__size_classes_init(void);
+
+static inline unsigned aslab__class_of(size_t size) { return aslab__class_lookup[(size + 15) >> 4]; }
+
+#endif
