@@ -100,7 +100,7 @@ deps:
 
 test: deps
 	@$(MAKE) --no-print-directory all test-core test-core-asan test-core-tsan \
-	    test-example check-freestanding check-link check-arm
+	    test-example check-freestanding check-link check-arm $(TEST_TARGETS)
 	@echo "make test: all suites passed"
 
 $(BUILD)/test_core: $(TEST_CORE_SRC) $(TEST_CORE_HDR) $(BUILD)/libaslab.a
@@ -181,3 +181,9 @@ lint:
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- parts with rules of their own -------------------------------------------------------
+# Each fragment adds its targets and appends to TEST_TARGETS (run by make test after the
+# core's suites).
+-include tests/malloc/rules.mk tests/preload/rules.mk tests/stress/rules.mk tests/fuzz/rules.mk \
+         bench/rules.mk
