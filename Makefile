@@ -96,7 +96,7 @@ FORCE:
 # ---- tests ----------------------------------------------------------------------------------
 
 deps:
-	@$(DEPS) libcunit1-dev libjemalloc-dev gcc-arm-none-eabi
+	@$(DEPS) libcunit1-dev libjemalloc-dev gcc-arm-none-eabi $(sort $(DEPS_PKGS))
 
 test: deps
 	@$(MAKE) --no-print-directory all test-core test-core-asan test-core-tsan \
@@ -183,7 +183,7 @@ clean:
 	rm -rf $(BUILD)
 
 # ---- parts with rules of their own -------------------------------------------------------
-# Each fragment adds its targets and appends to TEST_TARGETS (run by make test after the
-# core's suites).
+# Each fragment adds its targets, appends to TEST_TARGETS (run by make test after the
+# core's suites) and names the Debian packages it needs in DEPS_PKGS.
 -include tests/malloc/rules.mk tests/preload/rules.mk tests/stress/rules.mk tests/fuzz/rules.mk \
          bench/rules.mk
