@@ -57,6 +57,7 @@ MALLOC_DEFS_libc     := -DASLAB_FALLBACK_LIBC
 # No builtin malloc knowledge: GCC would turn our own malloc+memset into a call to calloc.
 MALLOC_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
     -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free \
+    -fno-tree-slp-vectorize \
     $(MALLOC_DEFS_$(FALLBACK))
 PREFIX ?= /usr/local
 

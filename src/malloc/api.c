@@ -11,6 +11,13 @@
 
 extern uint64_t aslab__fallback_requests;
 
+/* Requests above this fail at once (see aslab__os_request_limit); set at start-up. */
+static size_t request_limit = PTRDIFF_MAX;
+
+void aslab__api_init(void) {
+    request_limit = aslab__os_request_limit();
+}
+
 static void *no_memory(void) {
     errno = ENOMEM;
     return NULL;
@@ -21,7 +28,7 @@ static void count_fallback(void) {
 }
 
 void *aslab__large_malloc(size_t size) {
-    if (size > PTRDIFF_MAX) return no_memory(); /* never asked of the OS */
+    if (size > request_limit) return no_memory(); /* never asked of the OS */
     count_fallback();
     void *p = aslab__fb_malloc(size);
     return p != NULL ? p : no_memory();
@@ -35,7 +42,7 @@ void *aslab__api_calloc(size_t n, size_t size) {
         if (p != NULL) memset(p, 0, total);
         return p;
     }
-    if (total > PTRDIFF_MAX) return no_memory();
+    if (total > request_limit) return no_memory();
     count_fallback();
     void *p = aslab__fb_calloc(total);
     return p != NULL ? p : no_memory();
@@ -65,12 +72,12 @@ void *aslab__api_realloc(void *p, size_t size) {
     }
     unsigned owner = aslab__owner_class(p);
     if (owner != 0) {
-        size_t old = small_block_size(p, owner - 1, "realloc()");
-        if (size <= ASLAB_SMALL_MAX && aslab__class_of(size) == owner - 1) return p;
+        size_t old = small_block_size(p, owner, "realloc()");
+        if (size <= ASLAB_SMALL_MAX && aslab__class_of(size) == owner) return p;
         return move_block(p, old, size, "realloc()");
     }
     if (size <= ASLAB_SMALL_MAX) return move_block(p, aslab__fb_usable_size(p), size, "realloc()");
-    if (size > PTRDIFF_MAX) return no_memory();
+    if (size > request_limit) return no_memory();
     count_fallback();
     void *fresh = aslab__fb_realloc(p, size);
     return fresh != NULL ? fresh : no_memory();
@@ -85,7 +92,7 @@ void *aslab__api_reallocarray(void *p, size_t n, size_t size) {
 /* align: a power of two. Slots are 16-byte aligned; larger alignments are the fallback's. */
 static void *aligned(size_t align, size_t size) {
     if (align <= ASLAB_MIN_ALIGN) return aslab__api_malloc(size);
-    if (size > PTRDIFF_MAX || align > PTRDIFF_MAX) return no_memory();
+    if (size > request_limit || align > request_limit) return no_memory();
     count_fallback();
     void *p = aslab__fb_aligned(align, size != 0 ? size : 1);
     return p != NULL ? p : no_memory();
@@ -97,7 +104,8 @@ void *aslab__api_memalign(size_t align, size_t size) {
         return NULL;
     }
     size_t rounded = 1;
-    while (rounded < align) rounded <<= 1; /* glibc rounds a bad alignment up */
+    while (rounded < align)
+        rounded <<= 1; /* glibc rounds a bad alignment up */
     return aligned(rounded, size);
 }
 
@@ -121,7 +129,9 @@ int aslab__api_posix_memalign(void **out, size_t align, size_t size) {
     return 0;
 }
 
-void *aslab__api_valloc(size_t size) { return aligned(aslab__os_page_size(), size); }
+void *aslab__api_valloc(size_t size) {
+    return aligned(aslab__os_page_size(), size);
+}
 
 void *aslab__api_pvalloc(size_t size) {
     size_t page = aslab__os_page_size();
@@ -133,7 +143,7 @@ void *aslab__api_pvalloc(size_t size) {
 size_t aslab__api_usable_size(void *p) {
     if (p == NULL) return 0;
     unsigned owner = aslab__owner_class(p);
-    if (owner != 0) return small_block_size(p, owner - 1, "malloc_usable_size()");
+    if (owner != 0) return small_block_size(p, owner, "malloc_usable_size()");
     return aslab__fb_usable_size(p);
 }
 
@@ -142,9 +152,10 @@ size_t aslab__api_usable_size(void *p) {
 void aslab__api_free_sized(void *p, size_t size, const char *fn) {
     unsigned owner = aslab__owner_class(p);
     if (owner != 0) {
-        aslab__check_slot(p, owner - 1, fn);
-        if (size > aslab__classes[owner - 1].size) aslab__heap_fault(fn, "size larger than the block", p);
-        aslab__free_push(p, owner - 1, fn);
+        aslab__check_slot(p, owner, fn);
+        if (size > aslab__classes[owner].size)
+            aslab__heap_fault(fn, "size larger than the block", p);
+        aslab__free_push(p, owner, fn);
         return;
     }
     if (p == NULL) return;

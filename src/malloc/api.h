@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 /* ---- api.c ---- */
+void aslab__api_init(void); /* once, at heap set-up */
 void *aslab__large_malloc(size_t size);
 void *aslab__api_calloc(size_t n, size_t size);
 void *aslab__api_realloc(void *p, size_t size);
@@ -21,15 +22,15 @@ void *aslab__api_pvalloc(size_t size);
 size_t aslab__api_usable_size(void *p);
 void aslab__api_free_sized(void *p, size_t size, const char *fn);
 
-static inline void *aslab__api_malloc(size_t size) {
+static inline __attribute__((always_inline)) void *aslab__api_malloc(size_t size) {
     if (ASLAB__LIKELY(size <= ASLAB_SMALL_MAX)) return aslab__malloc_small(size);
     return aslab__large_malloc(size);
 }
 
-static inline void aslab__api_free(void *p, const char *fn) {
+static inline __attribute__((always_inline)) void aslab__api_free(void *p, const char *fn) {
     unsigned owner = aslab__owner_class(p);
     if (ASLAB__LIKELY(owner != 0)) {
-        aslab__free_small(p, owner - 1, fn);
+        aslab__free_small(p, owner, fn);
         return;
     }
     if (p != NULL) aslab__fb_free(p);

@@ -26,22 +26,31 @@ uint8_t aslab__region_class[ASLAB_MAP_ENTRIES];
 static region regions[MAX_REGIONS];
 static size_t region_count;
 static uint16_t region_hash[HASH_SIZE]; /* region index + 1, keyed by address >> 22 */
-static region *nonfull[ASLAB_NUM_CLASSES];
+static region *nonfull[ASLAB_CLASS_SLOTS];
 static region *dirty_list;
 static size_t slabs_live, slab_bytes_live, dirty_bytes;
 static uint64_t arena_lock[2];
 static __thread unsigned hint_class __attribute__((tls_model("initial-exec")));
 
-static void lock(void) { aslab_futexlock.lock(arena_lock); }
-static void unlock(void) { aslab_futexlock.unlock(arena_lock); }
+static void lock(void) {
+    aslab_futexlock.lock(arena_lock);
+}
+static void unlock(void) {
+    aslab_futexlock.unlock(arena_lock);
+}
 
-void aslab__arena_set_class(unsigned cls) { hint_class = cls; }
+void aslab__arena_set_class(unsigned cls) {
+    hint_class = cls;
+}
 
-static size_t hash_slot(uintptr_t key) { return (size_t)((key * 2654435761u) % HASH_SIZE); }
+static size_t hash_slot(uintptr_t key) {
+    return (size_t)((key * 2654435761u) % HASH_SIZE);
+}
 
 static void hash_insert(uintptr_t key, size_t index) {
     size_t slot = hash_slot(key);
-    while (region_hash[slot] != 0) slot = (slot + 1) % HASH_SIZE;
+    while (region_hash[slot] != 0)
+        slot = (slot + 1) % HASH_SIZE;
     region_hash[slot] = (uint16_t)(index + 1);
 }
 
@@ -70,8 +79,8 @@ static region *region_new(unsigned cls) {
     r->slab_shift = (uint8_t)aslab__classes[cls].slab_shift;
     r->free_mask = all_slabs_mask(r->slab_shift);
     hash_insert((uintptr_t)base >> ASLAB_REGION_SHIFT, index);
-    __atomic_store_n(&aslab__region_class[(uintptr_t)base >> ASLAB_REGION_SHIFT],
-                     (uint8_t)(cls + 1), __ATOMIC_RELEASE);
+    __atomic_store_n(&aslab__region_class[(uintptr_t)base >> ASLAB_REGION_SHIFT], (uint8_t)cls,
+                     __ATOMIC_RELEASE);
     r->next_nonfull = nonfull[cls];
     nonfull[cls] = r;
     r->on_nonfull = 1;
@@ -97,7 +106,7 @@ static void *region_take(region *r) {
 
 static void *arena_slab_alloc(size_t size, size_t align) {
     unsigned cls = hint_class;
-    if (cls >= ASLAB_NUM_CLASSES || size != align ||
+    if (cls == 0 || cls > ASLAB_NUM_CLASSES || size != align ||
         size != (size_t)1 << aslab__classes[cls].slab_shift)
         return NULL;
     lock();
@@ -113,7 +122,8 @@ static size_t region_discard(region *r) {
     uint64_t mask = r->dirty_mask;
     while (mask != 0) {
         unsigned first = (unsigned)__builtin_ctzll(mask), last = first;
-        while (last + 1 < 64 && (mask & ((uint64_t)1 << (last + 1)))) last++;
+        while (last + 1 < 64 && (mask & ((uint64_t)1 << (last + 1))))
+            last++;
         size_t bytes = (size_t)(last - first + 1) * size;
         aslab__os_discard(r->base + (size_t)first * size, bytes);
         done += bytes;
@@ -200,6 +210,12 @@ void aslab__arena_stats_get(aslab__arena_stats *out) {
     unlock();
 }
 
-void aslab__arena_fork_prepare(void) { lock(); }
-void aslab__arena_fork_parent(void) { unlock(); }
-void aslab__arena_fork_child(void) { aslab_futexlock.init(arena_lock); }
+void aslab__arena_fork_prepare(void) {
+    lock();
+}
+void aslab__arena_fork_parent(void) {
+    unlock();
+}
+void aslab__arena_fork_child(void) {
+    aslab_futexlock.init(arena_lock);
+}

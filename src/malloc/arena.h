@@ -2,7 +2,7 @@
  *
  * The arena hands out slabs in regions of ASLAB_REGION_SIZE bytes, each mapped aligned to
  * its size and dedicated to one size class. A flat byte map, indexed by address >> 22 over
- * the 47-bit user address space, holds class + 1 for every region we own and 0 elsewhere:
+ * the 47-bit user address space, holds the class (1..64) of every region we own and 0 elsewhere:
  * so "is this pointer ours, and of which class" is one load that cannot fault, made before
  * any slab header is read. Regions are mapped one at a time as classes grow (no giant
  * reservation, so RLIMIT_AS limits are respected), and never unmapped, so a map entry never
@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#pragma GCC visibility push(hidden) /* internal to the library: no GOT */
+
 #define ASLAB_REGION_SHIFT 22
 #define ASLAB_REGION_SIZE  ((size_t)1 << ASLAB_REGION_SHIFT)
 #define ASLAB_ADDRESS_BITS 47
@@ -24,7 +26,8 @@
 
 extern uint8_t aslab__region_class[ASLAB_MAP_ENTRIES];
 
-/* class + 1 when p lies in one of our regions, else 0 (NULL included). Never faults. */
+/* The class (1..) of the region p lies in, or 0 when it is none of ours (NULL included).
+ * One load that never faults. */
 static inline unsigned aslab__owner_class(const void *p) {
     uintptr_t index = (uintptr_t)p >> ASLAB_REGION_SHIFT;
     return index < ASLAB_MAP_ENTRIES ? aslab__region_class[index] : 0;
@@ -52,4 +55,5 @@ void aslab__arena_fork_prepare(void);
 void aslab__arena_fork_parent(void);
 void aslab__arena_fork_child(void);
 
+#pragma GCC visibility pop
 #endif

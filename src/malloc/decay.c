@@ -10,7 +10,9 @@
 
 static int started; /* 0 no thread, 1 running; changed with atomics */
 
-int64_t aslab__decay_ms(void) { return aslab__options.decay_ms; }
+int64_t aslab__decay_ms(void) {
+    return aslab__options.decay_ms;
+}
 
 static void sleep_ms(uint64_t ms) {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
@@ -33,8 +35,7 @@ static void *decay_main(void *arg) {
 void aslab__decay_kick(void) {
     if (aslab__options.decay_ms <= 0 || __atomic_load_n(&started, __ATOMIC_ACQUIRE)) return;
     int expected = 0;
-    if (!__atomic_compare_exchange_n(&started, &expected, 1, 0, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_RELAXED))
+    if (!__atomic_compare_exchange_n(&started, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         return;
     sigset_t all, old;
     sigfillset(&all);
@@ -50,4 +51,6 @@ void aslab__decay_kick(void) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-void aslab__decay_fork_child(void) { __atomic_store_n(&started, 0, __ATOMIC_RELAXED); }
+void aslab__decay_fork_child(void) {
+    __atomic_store_n(&started, 0, __ATOMIC_RELAXED);
+}

@@ -10,12 +10,12 @@
 
 extern const char aslab__fallback_name[];
 
-void *aslab__fb_malloc(size_t size);             /* size > 0 */
-void *aslab__fb_calloc(size_t size);             /* zeroed; size > 0 */
+void *aslab__fb_malloc(size_t size);                /* size > 0 */
+void *aslab__fb_calloc(size_t size);                /* zeroed; size > 0 */
 void *aslab__fb_aligned(size_t align, size_t size); /* align a power of two; size > 0 */
-void *aslab__fb_realloc(void *p, size_t size);   /* p and size non-zero; NULL leaves p */
-void aslab__fb_free(void *p);                    /* p non-NULL */
-size_t aslab__fb_usable_size(void *p);           /* p non-NULL */
+void *aslab__fb_realloc(void *p, size_t size);      /* p and size non-zero; NULL leaves p */
+void aslab__fb_free(void *p);                       /* p non-NULL */
+size_t aslab__fb_usable_size(void *p);              /* p non-NULL */
 /* Bytes the fallback has handed out and holds from the OS (0 when it cannot tell). */
 void aslab__fb_stats(size_t *allocated, size_t *mapped);
 /* Gives free memory back to the OS now; nonzero if it could. */

@@ -7,14 +7,24 @@
 
 const char aslab__fallback_name[] = "jemalloc";
 
-void *aslab__fb_malloc(size_t size) { return mallocx(size, 0); }
-void *aslab__fb_calloc(size_t size) { return mallocx(size, MALLOCX_ZERO); }
+void *aslab__fb_malloc(size_t size) {
+    return mallocx(size, 0);
+}
+void *aslab__fb_calloc(size_t size) {
+    return mallocx(size, MALLOCX_ZERO);
+}
 void *aslab__fb_aligned(size_t align, size_t size) {
     return mallocx(size, MALLOCX_ALIGN(align));
 }
-void *aslab__fb_realloc(void *p, size_t size) { return rallocx(p, size, 0); }
-void aslab__fb_free(void *p) { dallocx(p, 0); }
-size_t aslab__fb_usable_size(void *p) { return sallocx(p, 0); }
+void *aslab__fb_realloc(void *p, size_t size) {
+    return rallocx(p, size, 0);
+}
+void aslab__fb_free(void *p) {
+    dallocx(p, 0);
+}
+size_t aslab__fb_usable_size(void *p) {
+    return sallocx(p, 0);
+}
 
 void aslab__fb_stats(size_t *allocated, size_t *mapped) {
     uint64_t epoch = 1;

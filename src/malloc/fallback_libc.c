@@ -13,11 +13,21 @@ extern void __libc_free(void *p);
 
 const char aslab__fallback_name[] = "glibc";
 
-void *aslab__fb_malloc(size_t size) { return __libc_malloc(size); }
-void *aslab__fb_calloc(size_t size) { return __libc_calloc(1, size); }
-void *aslab__fb_aligned(size_t align, size_t size) { return __libc_memalign(align, size); }
-void *aslab__fb_realloc(void *p, size_t size) { return __libc_realloc(p, size); }
-void aslab__fb_free(void *p) { __libc_free(p); }
+void *aslab__fb_malloc(size_t size) {
+    return __libc_malloc(size);
+}
+void *aslab__fb_calloc(size_t size) {
+    return __libc_calloc(1, size);
+}
+void *aslab__fb_aligned(size_t align, size_t size) {
+    return __libc_memalign(align, size);
+}
+void *aslab__fb_realloc(void *p, size_t size) {
+    return __libc_realloc(p, size);
+}
+void aslab__fb_free(void *p) {
+    __libc_free(p);
+}
 
 /* glibc's malloc_usable_size is aslab's in this process, so read the chunk header as glibc
  * lays it out: the size word before the block, flag bits below 8, IS_MMAPPED = 2; a mapped
@@ -29,7 +39,11 @@ size_t aslab__fb_usable_size(void *p) {
     return chunk - ((word & 2) ? 2 : 1) * sizeof(size_t);
 }
 
-void aslab__fb_stats(size_t *allocated, size_t *mapped) { *allocated = *mapped = 0; }
+void aslab__fb_stats(size_t *allocated, size_t *mapped) {
+    *allocated = *mapped = 0;
+}
 
 /* glibc's malloc_trim is aslab's in this process; glibc trims its own heap as it frees. */
-int aslab__fb_trim(void) { return 0; }
+int aslab__fb_trim(void) {
+    return 0;
+}

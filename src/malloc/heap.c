@@ -5,6 +5,7 @@
  * fallback. */
 #include "heap.h"
 
+#include "api.h"
 #include "decay.h"
 #include "fallback.h"
 #include "options.h"
@@ -16,8 +17,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-aslab__class_check aslab__checks[ASLAB_NUM_CLASSES];
-aslab_cache *aslab__class_cache[ASLAB_NUM_CLASSES];
+aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
+aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 uintptr_t aslab__free_key;
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
@@ -25,6 +26,10 @@ static int init_state;
 static __thread int init_owner ASLAB_TLS; /* this thread is running the set-up */
 
 void aslab__heap_fault(const char *fn, const char *fault, const void *p) {
+    aslab__os_fatal(fn, fault, p);
+}
+
+void aslab__heap_fault_at(const char *fn, const char *fault, const void *p) {
     aslab__os_fatal(fn, fault, p);
 }
 
@@ -38,7 +43,7 @@ static uintptr_t random_key(void) {
 static uint64_t create_lock[2]; /* guards class cache creation */
 
 static void class_checks_init(void) {
-    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++) {
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         const aslab__class_info *info = &aslab__classes[cls];
         size_t slab_size = (size_t)1 << info->slab_shift;
         aslab__class_check *check = &aslab__checks[cls];
@@ -69,14 +74,14 @@ aslab_cache *aslab__class_cache_get(unsigned cls) {
 
 static void fork_prepare(void) {
     aslab_futexlock.lock(create_lock);
-    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++)
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_lock(aslab__class_cache[cls]);
     aslab__arena_fork_prepare();
 }
 
 static void fork_parent(void) {
     aslab__arena_fork_parent();
-    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++)
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
     aslab_futexlock.unlock(create_lock);
 }
@@ -85,7 +90,7 @@ static void fork_parent(void) {
  * fork_prepare, so releasing them leaves consistent caches. */
 static void fork_child(void) {
     aslab__arena_fork_child();
-    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++)
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
     aslab_futexlock.init(create_lock);
     aslab__decay_fork_child();
@@ -98,6 +103,7 @@ static void init_once(void) {
     aslab__size_classes_init();
     aslab__free_key = random_key();
     class_checks_init();
+    aslab__api_init();
     aslab__tcache_global_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     init_owner = 0;
@@ -113,11 +119,14 @@ int aslab__heap_init(void) {
         __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
         return 1;
     }
-    while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE) sched_yield();
+    while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
+        sched_yield();
     return 1;
 }
 
-__attribute__((constructor)) static void aslab_heap_constructor(void) { aslab__heap_init(); }
+__attribute__((constructor)) static void aslab_heap_constructor(void) {
+    aslab__heap_init();
+}
 
 __attribute__((destructor)) static void aslab_heap_destructor(void) {
     if (aslab__options.stats) aslab__stats_print();
@@ -127,7 +136,7 @@ int aslab__trim(void) {
     aslab__heap_init();
     aslab__tcache_flush_all();
     size_t released = 0;
-    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++)
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) {
             aslab__arena_set_class(cls);
             released += aslab_cache_trim(aslab__class_cache[cls]);

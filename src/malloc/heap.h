@@ -28,17 +28,21 @@
 
 #define ASLAB_TLS __attribute__((tls_model("initial-exec")))
 
+/* Everything declared below is internal to the library: direct references, no GOT. */
+#pragma GCC visibility push(hidden)
+
 typedef struct aslab__bin {
     void *head;        /* free objects, linked through their first word */
     uint32_t count;    /* objects on the list */
     uint32_t limit;    /* most the list may hold; 0 = always take the slow path */
     uint64_t requests; /* allocations served, merged into the global stats in batches */
+    uint64_t pad;      /* 32 bytes, like aslab__class_check: free indexes both with one shift */
 } aslab__bin;
 
 enum aslab__tcache_state { ASLAB_TC_NEW, ASLAB_TC_SETUP, ASLAB_TC_LIVE, ASLAB_TC_DEAD };
 
 typedef struct aslab__tcache {
-    aslab__bin bins[ASLAB_NUM_CLASSES];
+    aslab__bin bins[ASLAB_CLASS_SLOTS];
     int state;
 } aslab__tcache;
 
@@ -48,11 +52,12 @@ typedef struct aslab__class_check {
     uint64_t div_mul;    /* slot index = (offset * div_mul) >> div_shift */
     uint32_t div_shift;
     uint32_t size;
+    uint64_t pad; /* 32 bytes: indexing is a shift */
 } aslab__class_check;
 
 extern __thread aslab__tcache aslab__tc ASLAB_TLS;
-extern aslab__class_check aslab__checks[ASLAB_NUM_CLASSES];
-extern aslab_cache *aslab__class_cache[ASLAB_NUM_CLASSES];
+extern aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
+extern aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 extern uintptr_t aslab__free_key;
 
 /* ---- heap.c / tcache.c: the slow paths ---- */
@@ -68,25 +73,35 @@ __attribute__((noinline)) void aslab__free_slow(void *p, unsigned cls);
 /* Heap corruption: prints "aslab: <fn>: <fault> <address>" and aborts. */
 __attribute__((noreturn, noinline, cold)) void aslab__heap_fault(const char *fn, const char *fault,
                                                                  const void *p);
+/* The same, without the noreturn attribute, so that fast paths reach it by a tail jump and
+ * need no stack frame of their own. It does not return. */
+__attribute__((noinline, cold)) void aslab__heap_fault_at(const char *fn, const char *fault,
+                                                          const void *p);
 void aslab__tcache_flush_all(void);
 void aslab__stats_print(void);
 int aslab__trim(void);
 
-/* Checks that p, in a region of class cls, is the start of a slot of a live slab; aborts
- * naming the calling function `fn` if not. */
-static inline void aslab__check_slot(const void *p, unsigned cls, const char *fn) {
+/* Why p, in a region of class cls, is not the start of a slot of a live slab, or NULL if
+ * it is. A pointer below the first slot (in the header) makes the unsigned offset wrap far
+ * beyond the slab, which the index test rejects: with index < capacity, index * size <
+ * slab size, so it cannot equal such an offset. */
+static inline const char *aslab__slot_fault(const void *p, unsigned cls) {
     const aslab__class_check *check = &aslab__checks[cls];
     uintptr_t addr = (uintptr_t)p;
     const aslab__slab *slab = (const aslab__slab *)(addr & check->slab_mask);
     if (ASLAB__UNLIKELY(slab->magic != aslab__magic_for(slab)))
-        aslab__heap_fault(fn, "invalid pointer (no live aslab slab there)", p);
-    uint32_t offset = (uint32_t)(addr - (uintptr_t)slab);
-    if (ASLAB__UNLIKELY(offset < slab->data_offset))
-        aslab__heap_fault(fn, "invalid pointer (inside a slab header)", p);
-    offset -= slab->data_offset;
+        return "invalid pointer (no live aslab slab there)";
+    uint32_t offset = (uint32_t)(addr - (uintptr_t)slab) - slab->data_offset;
     uint32_t index = (uint32_t)(((uint64_t)offset * check->div_mul) >> check->div_shift);
-    if (ASLAB__UNLIKELY(index * check->size != offset || index >= slab->capacity))
-        aslab__heap_fault(fn, "invalid pointer (not the start of a block)", p);
+    if (ASLAB__UNLIKELY(index >= slab->capacity || index * check->size != offset))
+        return "invalid pointer (not the start of a block)";
+    return NULL;
+}
+
+/* As aslab__slot_fault, aborting on a fault. */
+static inline void aslab__check_slot(const void *p, unsigned cls, const char *fn) {
+    const char *fault = aslab__slot_fault(p, cls);
+    if (ASLAB__UNLIKELY(fault != NULL)) aslab__heap_fault(fn, fault, p);
 }
 
 static inline void *aslab__malloc_small(size_t size) {
@@ -104,22 +119,31 @@ static inline void *aslab__malloc_small(size_t size) {
 /* Frees p, already checked to be a slot of class cls, on behalf of function fn. */
 static inline void aslab__free_push(void *p, unsigned cls, const char *fn) {
     uintptr_t *obj = p;
-    if (ASLAB__UNLIKELY(obj[1] == aslab__free_key)) aslab__heap_fault(fn, "double free detected", p);
+    const uintptr_t key = aslab__free_key;
+    if (ASLAB__UNLIKELY(obj[1] == key)) {
+        aslab__heap_fault_at(fn, "double free detected", p);
+        return;
+    }
     aslab__bin *bin = &aslab__tc.bins[cls];
     if (ASLAB__UNLIKELY(bin->count >= bin->limit)) {
         aslab__free_slow(p, cls);
         return;
     }
     obj[0] = (uintptr_t)bin->head;
-    obj[1] = aslab__free_key;
+    obj[1] = key;
     bin->head = obj;
     bin->count++;
 }
 
 /* Frees p, known to be in a region of class cls, on behalf of function fn. */
 static inline void aslab__free_small(void *p, unsigned cls, const char *fn) {
-    aslab__check_slot(p, cls, fn);
+    const char *fault = aslab__slot_fault(p, cls);
+    if (ASLAB__UNLIKELY(fault != NULL)) {
+        aslab__heap_fault_at(fn, fault, p);
+        return;
+    }
     aslab__free_push(p, cls, fn);
 }
 
+#pragma GCC visibility pop
 #endif

@@ -12,7 +12,8 @@ static const char *env_value(const char *name) {
     if (environ == NULL) return NULL;
     for (char **entry = environ; *entry != NULL; entry++) {
         const char *e = *entry, *n = name;
-        while (*n != '\0' && *e == *n) e++, n++;
+        while (*n != '\0' && *e == *n)
+            e++, n++;
         if (*n == '\0' && *e == '=') return e + 1;
     }
     return NULL;

@@ -7,14 +7,15 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
 void *aslab__os_map_aligned(size_t size, size_t align) {
     size_t span = size + align; /* room to slide to the next aligned address */
     if (span < size) return NULL;
-    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                     -1, 0);
+    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (raw == MAP_FAILED) return NULL;
     char *block = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
     size_t head = (size_t)(block - raw), tail = span - head - size;
@@ -23,14 +24,41 @@ void *aslab__os_map_aligned(size_t size, size_t align) {
     return block;
 }
 
-void aslab__os_unmap(void *addr, size_t size) { munmap(addr, size); }
+void aslab__os_unmap(void *addr, size_t size) {
+    munmap(addr, size);
+}
 
-void aslab__os_discard(void *addr, size_t size) { madvise(addr, size, MADV_DONTNEED); }
+void aslab__os_discard(void *addr, size_t size) {
+    madvise(addr, size, MADV_DONTNEED);
+}
 
 uint64_t aslab__os_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int overcommit_always(void) {
+    char mode = '0';
+    int fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (read(fd, &mode, 1) != 1) mode = '0';
+        close(fd);
+    }
+    return mode == '1';
+}
+
+size_t aslab__os_request_limit(void) {
+    size_t limit = SIZE_MAX / 2;
+    struct rlimit as;
+    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY && as.rlim_cur < limit)
+        limit = (size_t)as.rlim_cur;
+    struct sysinfo info;
+    if (!overcommit_always() && sysinfo(&info) == 0) {
+        size_t memory = ((size_t)info.totalram + info.totalswap) * info.mem_unit;
+        if (memory != 0 && memory < limit) limit = memory;
+    }
+    return limit;
 }
 
 size_t aslab__os_page_size(void) {
@@ -53,10 +81,13 @@ size_t aslab__os_rss_kib(void) {
     if (got <= 0) return 0;
     buf[got] = '\0';
     const char *p = buf;
-    while (*p != ' ' && *p != '\0') p++; /* skip the total size; resident comes second */
+    while (*p != ' ' && *p != '\0')
+        p++; /* skip the total size; resident comes second */
     size_t pages = 0;
-    while (*p == ' ') p++;
-    while (*p >= '0' && *p <= '9') pages = pages * 10 + (size_t)(*p++ - '0');
+    while (*p == ' ')
+        p++;
+    while (*p >= '0' && *p <= '9')
+        pages = pages * 10 + (size_t)(*p++ - '0');
     return pages * (aslab__os_page_size() / 1024);
 }
 
@@ -77,7 +108,8 @@ void aslab__os_write_err(const char *text, size_t len) {
 }
 
 static size_t append(char *line, size_t n, size_t cap, const char *text) {
-    while (*text != '\0' && n < cap) line[n++] = *text++;
+    while (*text != '\0' && n < cap)
+        line[n++] = *text++;
     return n;
 }
 
@@ -92,8 +124,10 @@ __attribute__((noreturn)) void aslab__os_fatal(const char *fn, const char *fault
     n = append(line, n, 160, " 0x");
     uintptr_t value = (uintptr_t)address;
     int shift = (int)sizeof value * 8 - 4;
-    while (shift > 0 && ((value >> shift) & 0xf) == 0) shift -= 4;
-    for (; shift >= 0; shift -= 4) line[n++] = digits[(value >> shift) & 0xf];
+    while (shift > 0 && ((value >> shift) & 0xf) == 0)
+        shift -= 4;
+    for (; shift >= 0; shift -= 4)
+        line[n++] = digits[(value >> shift) & 0xf];
     line[n++] = '\n';
     aslab__os_write_err(line, n);
     abort();

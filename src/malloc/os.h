@@ -13,6 +13,10 @@ void aslab__os_unmap(void *addr, size_t size);
 /* Gives the pages back; they read as zero when next touched. */
 void aslab__os_discard(void *addr, size_t size);
 uint64_t aslab__os_now_ms(void);
+/* The largest request the system could ever grant: the address-space limit, and unless
+ * the kernel is told to overcommit always, RAM plus swap (what the kernel's own heuristic
+ * refuses beyond). Larger requests fail at once with ENOMEM, touching nothing. */
+size_t aslab__os_request_limit(void);
 size_t aslab__os_page_size(void);
 /* Peak and current resident set of the process in KiB (0 when unknown). */
 size_t aslab__os_peak_rss_kib(void);

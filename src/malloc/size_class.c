@@ -1,7 +1,7 @@
 /* size_class.c - builds the class table and the size-to-class lookup once, at start-up. */
 #include "size_class.h"
 
-aslab__class_info aslab__classes[ASLAB_NUM_CLASSES];
+aslab__class_info aslab__classes[ASLAB_CLASS_SLOTS];
 uint8_t aslab__class_lookup[ASLAB_SMALL_MAX / 16 + 1];
 
 static uint32_t class_size(unsigned index) {
@@ -14,7 +14,8 @@ static uint32_t class_size(unsigned index) {
 /* Slabs of at least 64 slots, and at least 64 KiB so that headers cost little. */
 static uint32_t slab_shift_for(uint32_t size) {
     uint32_t shift = 16;
-    while (((uint32_t)1 << shift) < 64 * size) shift++;
+    while (((uint32_t)1 << shift) < 64 * size)
+        shift++;
     return shift;
 }
 
@@ -29,9 +30,9 @@ static uint32_t tcache_max_for(uint32_t size) {
 
 void aslab__size_classes_init(void) {
     unsigned index = 0;
-    for (unsigned c = 0; c < ASLAB_NUM_CLASSES; c++) {
+    for (unsigned c = 1; c <= ASLAB_NUM_CLASSES; c++) {
         aslab__class_info *info = &aslab__classes[c];
-        info->size = class_size(c);
+        info->size = class_size(c - 1);
         info->slab_shift = slab_shift_for(info->size);
         info->tcache_max = tcache_max_for(info->size);
         info->batch = info->tcache_max / 2;

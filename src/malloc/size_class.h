@@ -12,9 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ASLAB_SMALL_MAX    ((size_t)16384)
-#define ASLAB_NUM_CLASSES  64
-#define ASLAB_MIN_ALIGN    16
+#pragma GCC visibility push(hidden) /* internal to the library: no GOT */
+
+#define ASLAB_SMALL_MAX   ((size_t)16384)
+#define ASLAB_NUM_CLASSES 64 /* numbered 1..64: 0 means "not a class" (not ours) */
+#define ASLAB_CLASS_SLOTS (ASLAB_NUM_CLASSES + 1)
+#define ASLAB_MIN_ALIGN   16
 
 typedef struct aslab__class_info {
     uint32_t size;       /* bytes a slot holds */
@@ -23,12 +26,15 @@ typedef struct aslab__class_info {
     uint32_t batch;      /* objects moved per refill or flush */
 } aslab__class_info;
 
-extern aslab__class_info aslab__classes[ASLAB_NUM_CLASSES];
+extern aslab__class_info aslab__classes[ASLAB_CLASS_SLOTS];
 /* class index for each request size rounded up to 16 bytes: lookup[(size + 15) >> 4] */
 extern uint8_t aslab__class_lookup[ASLAB_SMALL_MAX / 16 + 1];
 
 void aslab__size_classes_init(void);
 
-static inline unsigned aslab__class_of(size_t size) { return aslab__class_lookup[(size + 15) >> 4]; }
+static inline unsigned aslab__class_of(size_t size) {
+    return aslab__class_lookup[(size + 15) >> 4];
+}
 
+#pragma GCC visibility pop
 #endif

@@ -21,7 +21,9 @@ static void say(const char *format, ...) {
     if (n > 0) aslab__os_write_err(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-static double mib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
+static double mib(size_t bytes) {
+    return (double)bytes / (1024.0 * 1024.0);
+}
 
 /* One row per class that saw any traffic; returns the class's requests. */
 static uint64_t print_class(unsigned cls, size_t *slab_bytes, size_t *live_bytes) {
@@ -35,9 +37,8 @@ static uint64_t print_class(unsigned cls, size_t *slab_bytes, size_t *live_bytes
     size_t size = aslab__classes[cls].size, slab = (size_t)1 << aslab__classes[cls].slab_shift;
     size_t cached = aslab__tcache_cached(cls);
     size_t live = st.objects_in_use > cached ? st.objects_in_use - cached : 0;
-    say("%5u %6zu %12llu %10zu %10lld %7zu %10.1f\n", cls, size, (unsigned long long)requests,
-        live, (long long)__atomic_load_n(&c->peak_out, __ATOMIC_RELAXED), st.slabs,
-        mib(st.slabs * slab));
+    say("%5u %6zu %12llu %10zu %10lld %7zu %10.1f\n", cls, size, (unsigned long long)requests, live,
+        (long long)__atomic_load_n(&c->peak_out, __ATOMIC_RELAXED), st.slabs, mib(st.slabs * slab));
     *slab_bytes += st.slabs * slab;
     *live_bytes += live * size;
     return requests;
@@ -46,11 +47,11 @@ static uint64_t print_class(unsigned cls, size_t *slab_bytes, size_t *live_bytes
 void aslab__stats_print(void) {
     aslab__tcache_merge_requests();
     say("aslab: heap statistics (fallback: %s)\n", aslab__fallback_name);
-    say("%5s %6s %12s %10s %10s %7s %10s\n", "class", "size", "requests", "live", "peak",
-        "slabs", "slab MiB");
+    say("%5s %6s %12s %10s %10s %7s %10s\n", "class", "size", "requests", "live", "peak", "slabs",
+        "slab MiB");
     uint64_t small = 0;
     size_t slab_bytes = 0, live_bytes = 0;
-    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++)
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         small += print_class(cls, &slab_bytes, &live_bytes);
     uint64_t large = __atomic_load_n(&aslab__fallback_requests, __ATOMIC_RELAXED);
     size_t fb_allocated, fb_mapped;
@@ -73,7 +74,7 @@ void aslab__stats_print(void) {
  * hblkhd = bytes the fallback has mapped. */
 struct mallinfo2 aslab__mallinfo2(void) {
     struct mallinfo2 info = {0};
-    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++) {
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         aslab_cache_stats st;
         if (aslab__class_cache[cls] == NULL ||
             aslab_cache_stats_get(aslab__class_cache[cls], &st) != ASLAB_OK)

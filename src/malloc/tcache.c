@@ -9,14 +9,14 @@
 #include <pthread.h>
 
 __thread aslab__tcache aslab__tc ASLAB_TLS;
-aslab__class_counters aslab__counters[ASLAB_NUM_CLASSES];
+aslab__class_counters aslab__counters[ASLAB_CLASS_SLOTS];
 static pthread_key_t exit_key;
 
 static void count_out(unsigned cls, int64_t delta) {
     int64_t now = __atomic_add_fetch(&aslab__counters[cls].out, delta, __ATOMIC_RELAXED);
     int64_t peak = __atomic_load_n(&aslab__counters[cls].peak_out, __ATOMIC_RELAXED);
-    while (now > peak && !__atomic_compare_exchange_n(&aslab__counters[cls].peak_out, &peak, now,
-                                                      1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    while (now > peak && !__atomic_compare_exchange_n(&aslab__counters[cls].peak_out, &peak, now, 1,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
     }
 }
 
@@ -64,14 +64,16 @@ static void bin_flush(aslab__bin *bin, unsigned cls, uint32_t keep) {
 static void tcache_thread_exit(void *arg) {
     (void)arg;
     aslab__tc.state = ASLAB_TC_DEAD;
-    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++) {
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         aslab__bin *bin = &aslab__tc.bins[cls];
         bin->limit = 0;
         bin_flush(bin, cls, 0);
     }
 }
 
-int aslab__tcache_global_init(void) { return pthread_key_create(&exit_key, tcache_thread_exit); }
+int aslab__tcache_global_init(void) {
+    return pthread_key_create(&exit_key, tcache_thread_exit);
+}
 
 /* First slow call of a thread. pthread_setspecific may allocate: while it runs the state is
  * SETUP, and such a nested call takes the direct path. */
@@ -82,7 +84,7 @@ static void tcache_setup(void) {
     }
     aslab__tc.state = ASLAB_TC_SETUP;
     pthread_setspecific(exit_key, &aslab__tc);
-    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++)
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         aslab__tc.bins[cls].limit = aslab__classes[cls].tcache_max;
     aslab__tc.state = ASLAB_TC_LIVE;
 }
@@ -137,13 +139,15 @@ void aslab__free_slow(void *p, unsigned cls) {
 }
 
 void aslab__tcache_flush_all(void) {
-    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++)
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         bin_flush(&aslab__tc.bins[cls], cls, 0);
 }
 
-size_t aslab__tcache_cached(unsigned cls) { return aslab__tc.bins[cls].count; }
+size_t aslab__tcache_cached(unsigned cls) {
+    return aslab__tc.bins[cls].count;
+}
 
 void aslab__tcache_merge_requests(void) {
-    for (unsigned cls = 0; cls < ASLAB_NUM_CLASSES; cls++)
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         merge_requests(&aslab__tc.bins[cls], cls);
 }

@@ -11,7 +11,7 @@ typedef struct aslab__class_counters {
     int64_t peak_out;  /* the most that ever were */
 } aslab__class_counters;
 
-extern aslab__class_counters aslab__counters[ASLAB_NUM_CLASSES];
+extern aslab__class_counters aslab__counters[ASLAB_CLASS_SLOTS];
 
 /* Creates the key whose destructor empties an exiting thread's cache. Once, at init. */
 int aslab__tcache_global_init(void);
