@@ -55,13 +55,11 @@ free_locked_one(aslab__master *master, aslab__slab *slab, void *obj, uint32_t in
 }
 
 aslab_error aslab_free(void *obj, size_t slab_size) {
-    aslab__slab *slab;
-    uint32_t index;
-    aslab_error err = aslab__locate(obj, slab_size, &slab, &index);
+    aslab__place at;
+    aslab_error err = aslab__locate(obj, slab_size, &at);
     if (ASLAB__UNLIKELY(err != ASLAB_OK)) return err;
-    aslab__master *master = slab->master;
-    if (master->lock_fn != NULL) return free_locked_one(master, slab, obj, index);
-    return free_one(master, slab, obj, index, 0);
+    if (at.master->lock_fn != NULL) return free_locked_one(at.master, at.slab, obj, at.index);
+    return free_one(at.master, at.slab, obj, at.index, 0);
 }
 
 /* Runs of objects that share a master are freed under one lock acquisition. */
@@ -71,16 +69,17 @@ aslab_error aslab_free_bulk(void *const *objs, size_t n, size_t slab_size) {
     aslab__master *held = NULL;
     aslab__retire retire = {0};
     for (size_t i = 0; i < n; i++) {
-        aslab__slab *slab;
-        uint32_t index;
-        aslab_error err = aslab__locate(objs[i], slab_size, &slab, &index);
-        if (err == ASLAB_OK && slab->master != held) {
-            if (held != NULL) (void)aslab__finish_unlock(held, &retire);
-            retire = (aslab__retire){0};
-            held = slab->master;
-            aslab__lock(held);
+        aslab__place at;
+        aslab_error err = aslab__locate(objs[i], slab_size, &at);
+        if (err == ASLAB_OK) {
+            if (held == NULL || at.master != held) {
+                if (held != NULL) (void)aslab__finish_unlock(held, &retire);
+                retire = (aslab__retire){0};
+                held = at.master;
+                aslab__lock(at.master);
+            }
+            err = free_locked(at.master, at.slab, at.index, &retire);
         }
-        if (err == ASLAB_OK) err = free_locked(held, slab, index, &retire);
         if (first == ASLAB_OK) first = err;
     }
     if (held != NULL) (void)aslab__finish_unlock(held, &retire);

@@ -129,17 +129,23 @@ static inline aslab_error aslab__master_of(aslab_cache *cache, aslab__master **o
     return ASLAB_OK;
 }
 
-/* Finds the slab and slot index of obj, checking everything that can be checked without the
- * lock: the header's magic, the slab size, the slot boundary and the index. Reads only the
- * header of the slab_size-aligned block that holds obj, and its master. */
-static inline aslab_error aslab__locate(const void *obj, size_t slab_size, aslab__slab **slab_out,
-                                        uint32_t *index_out) {
+/* Where a validated object lives. */
+typedef struct aslab__place {
+    aslab__master *master;
+    aslab__slab *slab;
+    uint32_t index;
+} aslab__place;
+
+/* Finds the master, slab and slot index of obj, checking everything that can be checked
+ * without the lock: the header's magic, the slab size, the slot boundary and the index.
+ * Reads only the header of the slab_size-aligned block that holds obj, and its master. */
+static inline aslab_error aslab__locate(const void *obj, size_t slab_size, aslab__place *out) {
     if (ASLAB__UNLIKELY(obj == NULL)) return ASLAB_ERR_INVALID_POINTER;
     if (ASLAB__UNLIKELY(!aslab__slab_size_valid(slab_size))) return ASLAB_ERR_INVALID_ARGUMENT;
     uintptr_t addr = (uintptr_t)obj;
     aslab__slab *slab = (aslab__slab *)(addr & ~(uintptr_t)(slab_size - 1));
     if (ASLAB__UNLIKELY(slab->magic != aslab__magic_for(slab))) return ASLAB_ERR_INVALID_POINTER;
-    const aslab__master *master = slab->master;
+    aslab__master *master = slab->master;
     if (ASLAB__UNLIKELY(master->slab_size != slab_size)) return ASLAB_ERR_INVALID_POINTER;
     uint32_t offset = (uint32_t)(addr - (uintptr_t)slab);
     if (ASLAB__UNLIKELY(offset < slab->data_offset)) return ASLAB_ERR_INVALID_POINTER;
@@ -147,8 +153,9 @@ static inline aslab_error aslab__locate(const void *obj, size_t slab_size, aslab
     uint32_t index = (uint32_t)(((uint64_t)offset * master->div_mul) >> master->div_shift);
     if (ASLAB__UNLIKELY(index * master->stride != offset || index >= slab->capacity))
         return ASLAB_ERR_INVALID_POINTER;
-    *slab_out = slab;
-    *index_out = index;
+    out->master = master;
+    out->slab = slab;
+    out->index = index;
     return ASLAB_OK;
 }
 
