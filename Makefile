@@ -175,10 +175,12 @@ FORMAT_FILES = $(shell git ls-files '*.c' '*.h') $(wildcard tests/core/*.[ch] be
 format:
 	clang-format -i $(sort $(FORMAT_FILES))
 
+LINT_SRC = $(LIB_SRC) $(MALLOC_SRC)
+
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	    --inline-suppr -Iinclude -Isrc $(LIB_SRC)
-	clang-tidy --quiet $(LIB_SRC) -- $(CSTD) -Iinclude
+	    --inline-suppr -Iinclude -Isrc $(LINT_SRC)
+	clang-tidy --quiet $(LINT_SRC) -- $(CSTD) -Iinclude
 
 clean:
 	rm -rf $(BUILD)

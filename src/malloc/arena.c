@@ -9,7 +9,7 @@
 #include "size_class.h"
 
 #define MAX_REGIONS 16384 /* 64 GiB of small objects */
-#define HASH_SIZE   (2 * MAX_REGIONS)
+#define HASH_SIZE   ((size_t)2 * MAX_REGIONS)
 
 typedef struct region {
     char *base;

@@ -44,7 +44,7 @@ void aslab__decay_kick(void) {
     pthread_t thread;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
+    pthread_attr_setstacksize(&attr, (size_t)64 * 1024);
     if (pthread_create(&thread, &attr, decay_main, NULL) != 0)
         __atomic_store_n(&started, 0, __ATOMIC_RELEASE); /* retried at the next free slab */
     pthread_attr_destroy(&attr);

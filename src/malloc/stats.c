@@ -16,7 +16,8 @@ static void say(const char *format, ...) {
     char line[256];
     va_list args;
     va_start(args, format);
-    int n = vsnprintf(line, sizeof line, format, args);
+    int n = vsnprintf(line, sizeof line, format,
+                      args); /* NOLINT(clang-analyzer-valist.Uninitialized): va_start above */
     va_end(args);
     if (n > 0) aslab__os_write_err(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
