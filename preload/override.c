@@ -12,10 +12,18 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-EXPORT void *malloc(size_t size) { return aslab__api_malloc(size); }
-EXPORT void free(void *p) { aslab__api_free(p, "free()"); }
-EXPORT void *calloc(size_t n, size_t size) { return aslab__api_calloc(n, size); }
-EXPORT void *realloc(void *p, size_t size) { return aslab__api_realloc(p, size); }
+EXPORT void *malloc(size_t size) {
+    return aslab__api_malloc(size);
+}
+EXPORT void free(void *p) {
+    aslab__api_free(p, "free()");
+}
+EXPORT void *calloc(size_t n, size_t size) {
+    return aslab__api_calloc(n, size);
+}
+EXPORT void *realloc(void *p, size_t size) {
+    return aslab__api_realloc(p, size);
+}
 EXPORT void *reallocarray(void *p, size_t n, size_t size) {
     return aslab__api_reallocarray(p, n, size);
 }
@@ -25,11 +33,21 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size) {
 EXPORT void *aligned_alloc(size_t align, size_t size) {
     return aslab__api_aligned_alloc(align, size);
 }
-EXPORT void *memalign(size_t align, size_t size) { return aslab__api_memalign(align, size); }
-EXPORT void *valloc(size_t size) { return aslab__api_valloc(size); }
-EXPORT void *pvalloc(size_t size) { return aslab__api_pvalloc(size); }
-EXPORT size_t malloc_usable_size(void *p) { return aslab__api_usable_size(p); }
-EXPORT void free_sized(void *p, size_t size) { aslab__api_free_sized(p, size, "free_sized()"); }
+EXPORT void *memalign(size_t align, size_t size) {
+    return aslab__api_memalign(align, size);
+}
+EXPORT void *valloc(size_t size) {
+    return aslab__api_valloc(size);
+}
+EXPORT void *pvalloc(size_t size) {
+    return aslab__api_pvalloc(size);
+}
+EXPORT size_t malloc_usable_size(void *p) {
+    return aslab__api_usable_size(p);
+}
+EXPORT void free_sized(void *p, size_t size) {
+    aslab__api_free_sized(p, size, "free_sized()");
+}
 EXPORT void free_aligned_sized(void *p, size_t align, size_t size) {
     (void)align;
     aslab__api_free_sized(p, size, "free_aligned_sized()");
@@ -39,7 +57,9 @@ EXPORT int malloc_trim(size_t pad) {
     (void)pad;
     return aslab__trim();
 }
-EXPORT struct mallinfo2 mallinfo2(void) { return aslab__mallinfo2(); }
+EXPORT struct mallinfo2 mallinfo2(void) {
+    return aslab__mallinfo2();
+}
 EXPORT struct mallinfo mallinfo(void) {
     struct mallinfo2 big = aslab__mallinfo2();
     struct mallinfo small = {0};
@@ -49,7 +69,9 @@ EXPORT struct mallinfo mallinfo(void) {
 #undef CLAMP
     return small;
 }
-EXPORT void malloc_stats(void) { aslab__stats_print(); }
+EXPORT void malloc_stats(void) {
+    aslab__stats_print();
+}
 /* No glibc tunable applies to aslab's heap: say so (0 = not done), as glibc does for an
  * unknown parameter. ASLAB_* variables are the settings. */
 EXPORT int mallopt(int param, int value) {
@@ -58,13 +80,25 @@ EXPORT int mallopt(int param, int value) {
 }
 
 #ifndef ASLAB_FALLBACK_LIBC
-EXPORT void *__libc_malloc(size_t size) { return aslab__api_malloc(size); }
-EXPORT void __libc_free(void *p) { aslab__api_free(p, "free()"); }
-EXPORT void *__libc_calloc(size_t n, size_t size) { return aslab__api_calloc(n, size); }
-EXPORT void *__libc_realloc(void *p, size_t size) { return aslab__api_realloc(p, size); }
+EXPORT void *__libc_malloc(size_t size) {
+    return aslab__api_malloc(size);
+}
+EXPORT void __libc_free(void *p) {
+    aslab__api_free(p, "free()");
+}
+EXPORT void *__libc_calloc(size_t n, size_t size) {
+    return aslab__api_calloc(n, size);
+}
+EXPORT void *__libc_realloc(void *p, size_t size) {
+    return aslab__api_realloc(p, size);
+}
 EXPORT void *__libc_memalign(size_t align, size_t size) {
     return aslab__api_memalign(align, size);
 }
-EXPORT void *__libc_valloc(size_t size) { return aslab__api_valloc(size); }
-EXPORT void *__libc_pvalloc(size_t size) { return aslab__api_pvalloc(size); }
+EXPORT void *__libc_valloc(size_t size) {
+    return aslab__api_valloc(size);
+}
+EXPORT void *__libc_pvalloc(size_t size) {
+    return aslab__api_pvalloc(size);
+}
 #endif

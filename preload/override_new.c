@@ -42,8 +42,12 @@ static inline void delete_sized(void *p, size_t size) {
 }
 
 /* operator new / new[] (size), nothrow, aligned, aligned nothrow */
-EXPORT void *_Znwm(size_t size) { return new_plain(size, 0); }
-EXPORT void *_Znam(size_t size) { return new_plain(size, 0); }
+EXPORT void *_Znwm(size_t size) {
+    return new_plain(size, 0);
+}
+EXPORT void *_Znam(size_t size) {
+    return new_plain(size, 0);
+}
 EXPORT void *_ZnwmRKSt9nothrow_t(size_t size, const void *tag) {
     (void)tag;
     return new_plain(size, 1);
@@ -52,8 +56,12 @@ EXPORT void *_ZnamRKSt9nothrow_t(size_t size, const void *tag) {
     (void)tag;
     return new_plain(size, 1);
 }
-EXPORT void *_ZnwmSt11align_val_t(size_t size, size_t align) { return new_aligned(size, align, 0); }
-EXPORT void *_ZnamSt11align_val_t(size_t size, size_t align) { return new_aligned(size, align, 0); }
+EXPORT void *_ZnwmSt11align_val_t(size_t size, size_t align) {
+    return new_aligned(size, align, 0);
+}
+EXPORT void *_ZnamSt11align_val_t(size_t size, size_t align) {
+    return new_aligned(size, align, 0);
+}
 EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *tag) {
     (void)tag;
     return new_aligned(size, align, 1);
@@ -64,10 +72,18 @@ EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const
 }
 
 /* operator delete / delete[]: plain, sized, nothrow, aligned, sized aligned, aligned nothrow */
-EXPORT void _ZdlPv(void *p) { aslab__api_free(p, "operator delete"); }
-EXPORT void _ZdaPv(void *p) { aslab__api_free(p, "operator delete[]"); }
-EXPORT void _ZdlPvm(void *p, size_t size) { delete_sized(p, size); }
-EXPORT void _ZdaPvm(void *p, size_t size) { delete_sized(p, size); }
+EXPORT void _ZdlPv(void *p) {
+    aslab__api_free(p, "operator delete");
+}
+EXPORT void _ZdaPv(void *p) {
+    aslab__api_free(p, "operator delete[]");
+}
+EXPORT void _ZdlPvm(void *p, size_t size) {
+    delete_sized(p, size);
+}
+EXPORT void _ZdaPvm(void *p, size_t size) {
+    delete_sized(p, size);
+}
 EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *tag) {
     (void)tag;
     aslab__api_free(p, "operator delete");
