@@ -3,6 +3,7 @@
 #ifndef ASLAB_MALLOC_API_H
 #define ASLAB_MALLOC_API_H
 
+#include "decay.h"
 #include "fallback.h"
 #include "heap.h"
 
@@ -33,7 +34,10 @@ static inline __attribute__((always_inline)) void aslab__api_free(void *p, const
         aslab__free_small(p, owner, fn);
         return;
     }
-    if (p != NULL) aslab__fb_free(p);
+    if (p != NULL) {
+        aslab__fb_free(p);
+        aslab__decay_kick(); /* one load once the thread runs */
+    }
 }
 
 #endif

@@ -2,7 +2,9 @@
 #include "decay.h"
 
 #include "arena.h"
+#include "fallback.h"
 #include "options.h"
+#include "os.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -23,10 +25,15 @@ static void sleep_ms(uint64_t ms) {
 static void *decay_main(void *arg) {
     (void)arg;
     const uint64_t decay = (uint64_t)aslab__options.decay_ms;
+    uint64_t fallback_due = aslab__os_now_ms() + ASLAB__FALLBACK_PURGE_MS;
     for (;;) {
         uint64_t due = aslab__arena_next_due(decay);
         sleep_ms(due == UINT64_MAX ? decay : due + 1);
         aslab__arena_purge(decay);
+        if (aslab__os_now_ms() >= fallback_due) {
+            aslab__fb_trim();
+            fallback_due = aslab__os_now_ms() + ASLAB__FALLBACK_PURGE_MS;
+        }
     }
     return NULL;
 }

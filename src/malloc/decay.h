@@ -1,7 +1,9 @@
 /* decay.h - returning free slabs to the OS after a delay, with no call from the program.
  * A background thread, started the first time a slab goes free, sleeps until the oldest
- * dirty slab is ASLAB_DECAY_MS old and discards it. With a delay of 0 the arena discards
- * at once and no thread is started; with -1 only malloc_trim discards. */
+ * dirty slab is ASLAB_DECAY_MS old and discards it; every ASLAB__FALLBACK_PURGE_MS it also
+ * has the fallback give its free pages back. It is started the first time a slab or a
+ * fallback block is freed. With a delay of 0 the arena discards at once and no thread is
+ * started; with -1 only malloc_trim discards. */
 #ifndef ASLAB_MALLOC_DECAY_H
 #define ASLAB_MALLOC_DECAY_H
 

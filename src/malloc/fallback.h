@@ -18,6 +18,9 @@ void aslab__fb_free(void *p);                       /* p non-NULL */
 size_t aslab__fb_usable_size(void *p);              /* p non-NULL */
 /* Bytes the fallback has handed out and holds from the OS (0 when it cannot tell). */
 void aslab__fb_stats(size_t *allocated, size_t *mapped);
+/* How often the decay thread hands the fallback's free memory back to the OS. */
+#define ASLAB__FALLBACK_PURGE_MS 10000
+
 /* Gives free memory back to the OS now; nonzero if it could. */
 int aslab__fb_trim(void);
 

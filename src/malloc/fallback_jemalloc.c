@@ -7,6 +7,14 @@
 
 const char aslab__fallback_name[] = "jemalloc";
 
+/* jemalloc reads its options from this symbol (and MALLOC_CONF after it, which still
+ * overrides). Its time-based decay purges large blocks while a program is still cycling
+ * through them: a loop over 5-25 MiB blocks ran 10x slower than under glibc, every page
+ * faulted in again. aslab's decay thread purges the fallback instead, every
+ * ASLAB__FALLBACK_PURGE_MS, and malloc_trim at once. */
+__attribute__((visibility("default"))) const char *malloc_conf =
+    "dirty_decay_ms:-1,muzzy_decay_ms:-1";
+
 void *aslab__fb_malloc(size_t size) {
     return mallocx(size, 0);
 }
