@@ -52,7 +52,17 @@ MALLOC_SRC  := $(filter-out src/malloc/fallback_%.c,$(wildcard src/malloc/*.c)) 
                src/malloc/fallback_$(FALLBACK).c preload/override.c preload/override_new.c
 MALLOC_HDR  := $(wildcard src/malloc/*.h) $(HEADERS)
 MALLOC_OBJ  := $(patsubst %.c,$(MALLOC_DIR)/%.o,$(MALLOC_SRC) $(LIB_SRC))
-MALLOC_LIBS_jemalloc := -ljemalloc
+# jemalloc is linked in, from Debian's libjemalloc_pic.a, rather than loaded as
+# libjemalloc.so.2: that one pulls libstdc++ into every process (about 0.7 ms and 2 MiB per
+# process start). Its C++ operators are left out and its malloc/free/... made local, so the
+# only allocator the library exports is aslab; mallocx & co. stay internal. Its constructor
+# goes too: jemalloc sets itself up on its first call, so a process that never allocates
+# 16 KiB at once never pays for it.
+JEMALLOC_PIC := /usr/lib/$(shell $(CC) -print-multiarch)/libjemalloc_pic.a
+JEMALLOC_EMBED := $(BUILD)/jemalloc/libjemalloc_embedded.a
+JEMALLOC_LOCAL := malloc free calloc realloc aligned_alloc memalign posix_memalign valloc \
+                  malloc_usable_size
+MALLOC_LIBS_jemalloc := $(JEMALLOC_EMBED) -lm -static-libgcc
 MALLOC_DEFS_libc     := -DASLAB_FALLBACK_LIBC
 # No builtin malloc knowledge: GCC would turn our own malloc+memset into a call to calloc.
 MALLOC_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
@@ -71,12 +81,24 @@ $(MALLOC_DIR)/%.o: %.c $(MALLOC_HDR)
 $(BUILD)/fallback.stamp: FORCE
 	@mkdir -p $(BUILD); echo $(FALLBACK) | cmp -s - $@ || echo $(FALLBACK) > $@
 
-$(BUILD)/libaslab_malloc.so: $(MALLOC_OBJ) preload/exports.map $(BUILD)/fallback.stamp
+$(JEMALLOC_EMBED): $(JEMALLOC_PIC)
+	rm -rf $(@D) && mkdir -p $(@D)/objs
+	cd $(@D)/objs && ar x $(JEMALLOC_PIC) && rm -f jemalloc_cpp.pic.o
+	objcopy $(addprefix --localize-symbol=,$(JEMALLOC_LOCAL)) --remove-section=.init_array \
+	    $(@D)/objs/jemalloc.pic.o
+	ar rcs $@ $(@D)/objs/*.o
+
+MALLOC_EMBED_jemalloc := $(JEMALLOC_EMBED)
+
+$(BUILD)/libaslab_malloc.so: $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) preload/exports.map \
+                             $(BUILD)/fallback.stamp
 	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -o $@ $(MALLOC_OBJ) \
 	    $(MALLOC_LIBS_$(FALLBACK)) -lpthread
 
-$(BUILD)/libaslab_malloc.a: $(MALLOC_OBJ) $(BUILD)/fallback.stamp
-	rm -f $@ && ar rcs $@ $(MALLOC_OBJ)
+# The static library carries the fallback's objects too: link it with -lpthread -lm only.
+$(BUILD)/libaslab_malloc.a: $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) $(BUILD)/fallback.stamp
+	rm -f $@ && ar rcs $@ $(MALLOC_OBJ) \
+	    $(if $(MALLOC_EMBED_$(FALLBACK)),$(wildcard $(BUILD)/jemalloc/objs/*.o))
 
 $(BUILD)/aslab-run: preload/aslab-run.in $(BUILD)/libaslab_malloc.so
 	sed 's|@LIBDIR@|$(abspath $(BUILD))|' $< > $@ && chmod +x $@

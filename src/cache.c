@@ -12,9 +12,13 @@ static uint32_t ceil_log2(uint64_t value) {
     return bits;
 }
 
-/* ceil(2^shift / divisor) by shift-and-subtract: no 64-bit division helper is needed on
- * 32-bit targets, and it runs once per cache. */
+/* ceil(2^shift / divisor), shift < 64. A 64-bit machine divides natively; a 32-bit one
+ * shifts and subtracts, so that the freestanding core needs no 64-bit division helper from
+ * libgcc. */
 static uint64_t ceil_pow2_div(uint32_t shift, uint32_t divisor) {
+#if UINTPTR_MAX > 0xffffffffu
+    return (((uint64_t)1 << shift) + divisor - 1) / divisor;
+#else
     uint64_t quotient = 0, remainder = 0;
     for (int bit = (int)shift; bit >= 0; bit--) {
         remainder = (remainder << 1) | (bit == (int)shift);
@@ -25,6 +29,7 @@ static uint64_t ceil_pow2_div(uint32_t shift, uint32_t divisor) {
         }
     }
     return quotient + (remainder != 0);
+#endif
 }
 
 /* Slot offsets are below slab_size = 2^s. With k = s + ceil(log2 stride) and

@@ -67,10 +67,33 @@ static uint64_t all_slabs_mask(unsigned slab_shift) {
     return count >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << count) - 1;
 }
 
+/* Regions are mapped CHUNK_REGIONS at a time (one mmap for 16 classes' first regions: a
+ * short-lived process touching 20 classes makes 2 mappings, not 20), or one at a time when
+ * the address-space limit refuses a chunk. Lock held. */
+#define CHUNK_REGIONS 16
+static char *chunk_next, *chunk_end;
+
+static char *region_memory(void) {
+    if (chunk_next == chunk_end) {
+        size_t size = CHUNK_REGIONS * ASLAB_REGION_SIZE;
+        char *chunk = aslab__os_map_aligned(size, ASLAB_REGION_SIZE);
+        if (chunk == NULL) {
+            size = ASLAB_REGION_SIZE;
+            chunk = aslab__os_map_aligned(size, ASLAB_REGION_SIZE);
+        }
+        if (chunk == NULL) return NULL;
+        chunk_next = chunk;
+        chunk_end = chunk + size;
+    }
+    char *base = chunk_next;
+    chunk_next += ASLAB_REGION_SIZE;
+    return base;
+}
+
 /* Maps one more region for class cls. Lock held. */
 static region *region_new(unsigned cls) {
     if (region_count == MAX_REGIONS) return NULL;
-    char *base = aslab__os_map_aligned(ASLAB_REGION_SIZE, ASLAB_REGION_SIZE);
+    char *base = region_memory();
     if (base == NULL) return NULL;
     size_t index = region_count++;
     region *r = &regions[index];

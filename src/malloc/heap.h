@@ -36,7 +36,8 @@ typedef struct aslab__bin {
     uint32_t count;    /* objects on the list */
     uint32_t limit;    /* most the list may hold; 0 = always take the slow path */
     uint64_t requests; /* allocations served, merged into the global stats in batches */
-    uint64_t pad;      /* 32 bytes, like aslab__class_check: free indexes both with one shift */
+    uint32_t fill;     /* objects the next refill takes: starts small, doubles to the batch */
+    uint32_t pad;      /* 32 bytes, like aslab__class_check: free indexes both with one shift */
 } aslab__bin;
 
 enum aslab__tcache_state { ASLAB_TC_NEW, ASLAB_TC_SETUP, ASLAB_TC_LIVE, ASLAB_TC_DEAD };

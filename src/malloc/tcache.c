@@ -12,6 +12,11 @@ __thread aslab__tcache aslab__tc ASLAB_TLS;
 aslab__class_counters aslab__counters[ASLAB_CLASS_SLOTS];
 static pthread_key_t exit_key;
 
+/* The first refill of a class takes this many objects; each later one twice as many, up to
+ * the class's batch: a short-lived process or a rarely used class does not fill a bin it
+ * will never empty. */
+#define ASLAB_FIRST_FILL 8
+
 static void count_out(unsigned cls, int64_t delta) {
     int64_t now = __atomic_add_fetch(&aslab__counters[cls].out, delta, __ATOMIC_RELAXED);
     int64_t peak = __atomic_load_n(&aslab__counters[cls].peak_out, __ATOMIC_RELAXED);
@@ -30,8 +35,9 @@ static void merge_requests(aslab__bin *bin, unsigned cls) {
 static void *bin_refill(aslab__bin *bin, unsigned cls) {
     void *objs[256];
     aslab__arena_set_class(cls);
-    size_t got = aslab_alloc_bulk(aslab__class_cache[cls], objs, aslab__classes[cls].batch);
+    size_t got = aslab_alloc_bulk(aslab__class_cache[cls], objs, bin->fill);
     if (got == 0) return NULL;
+    if (bin->fill < aslab__classes[cls].batch) bin->fill *= 2; /* a class in use earns more */
     for (size_t i = got - 1; i > 0; i--) {
         *(void **)objs[i] = bin->head;
         bin->head = objs[i];
@@ -84,8 +90,10 @@ static void tcache_setup(void) {
     }
     aslab__tc.state = ASLAB_TC_SETUP;
     pthread_setspecific(exit_key, &aslab__tc);
-    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         aslab__tc.bins[cls].limit = aslab__classes[cls].tcache_max;
+        aslab__tc.bins[cls].fill = ASLAB_FIRST_FILL;
+    }
     aslab__tc.state = ASLAB_TC_LIVE;
 }
 
