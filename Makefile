@@ -98,7 +98,7 @@ $(BUILD)/libaslab_malloc.so: $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) preload/e
 # The static library carries the fallback's objects too: link it with -lpthread -lm only.
 $(BUILD)/libaslab_malloc.a: $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) $(BUILD)/fallback.stamp
 	rm -f $@ && ar rcs $@ $(MALLOC_OBJ) \
-	    $(if $(MALLOC_EMBED_$(FALLBACK)),$(wildcard $(BUILD)/jemalloc/objs/*.o))
+	    $(if $(MALLOC_EMBED_$(FALLBACK)),$(BUILD)/jemalloc/objs/*.o)
 
 $(BUILD)/aslab-run: preload/aslab-run.in $(BUILD)/libaslab_malloc.so
 	sed 's|@LIBDIR@|$(abspath $(BUILD))|' $< > $@ && chmod +x $@
