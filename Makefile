@@ -111,7 +111,7 @@ install: all malloc
 	install -m 644 include/aslab.h $(DESTDIR)$(PREFIX)/include
 	sed 's|@LIBDIR@|$(PREFIX)/lib|' preload/aslab-run.in > $(DESTDIR)$(PREFIX)/bin/aslab-run
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/aslab-run
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBS@|$(MALLOC_LIBS_$(FALLBACK))|' preload/aslab.pc.in \
+	sed -e 's|@PREFIX@|$(PREFIX)|' preload/aslab.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/aslab.pc
 
 FORCE:
