@@ -56,8 +56,8 @@ MALLOC_OBJ  := $(patsubst %.c,$(MALLOC_DIR)/%.o,$(MALLOC_SRC) $(LIB_SRC))
 # libjemalloc.so.2: that one pulls libstdc++ into every process (about 0.7 ms and 2 MiB per
 # process start). Its C++ operators are left out and its malloc/free/... made local, so the
 # only allocator the library exports is aslab; mallocx & co. stay internal. Its constructor
-# goes too: jemalloc sets itself up on its first call, so a process that never allocates
-# 16 KiB at once never pays for it.
+# stays: set up lazily, at its first call, jemalloc crashes when that call comes with the
+# address space already exhausted (under RLIMIT_AS).
 JEMALLOC_PIC := /usr/lib/$(shell $(CC) -print-multiarch)/libjemalloc_pic.a
 JEMALLOC_EMBED := $(BUILD)/jemalloc/libjemalloc_embedded.a
 JEMALLOC_LOCAL := malloc free calloc realloc aligned_alloc memalign posix_memalign valloc \
@@ -84,8 +84,7 @@ $(BUILD)/fallback.stamp: FORCE
 $(JEMALLOC_EMBED): $(JEMALLOC_PIC)
 	rm -rf $(@D) && mkdir -p $(@D)/objs
 	cd $(@D)/objs && ar x $(JEMALLOC_PIC) && rm -f jemalloc_cpp.pic.o
-	objcopy $(addprefix --localize-symbol=,$(JEMALLOC_LOCAL)) --remove-section=.init_array \
-	    $(@D)/objs/jemalloc.pic.o
+	objcopy $(addprefix --localize-symbol=,$(JEMALLOC_LOCAL)) $(@D)/objs/jemalloc.pic.o
 	ar rcs $@ $(@D)/objs/*.o
 
 MALLOC_EMBED_jemalloc := $(JEMALLOC_EMBED)

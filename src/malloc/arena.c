@@ -8,6 +8,8 @@
 #include "os.h"
 #include "size_class.h"
 
+#include <errno.h>
+
 #define MAX_REGIONS 16384 /* 64 GiB of small objects */
 #define HASH_SIZE   ((size_t)2 * MAX_REGIONS)
 
@@ -90,23 +92,54 @@ static char *region_memory(void) {
     return base;
 }
 
-/* Maps one more region for class cls. Lock held. */
-static region *region_new(unsigned cls) {
-    if (region_count == MAX_REGIONS) return NULL;
-    char *base = region_memory();
-    if (base == NULL) return NULL;
-    size_t index = region_count++;
-    region *r = &regions[index];
-    r->base = base;
+/* Gives r (holding no slab) to class cls: its map byte, slab size and lists. Lock held. */
+static void region_assign(region *r, unsigned cls) {
     r->cls = (uint8_t)cls;
     r->slab_shift = (uint8_t)aslab__classes[cls].slab_shift;
     r->free_mask = all_slabs_mask(r->slab_shift);
-    hash_insert((uintptr_t)base >> ASLAB_REGION_SHIFT, index);
-    __atomic_store_n(&aslab__region_class[(uintptr_t)base >> ASLAB_REGION_SHIFT], (uint8_t)cls,
+    r->dirty_mask = 0;
+    __atomic_store_n(&aslab__region_class[(uintptr_t)r->base >> ASLAB_REGION_SHIFT], (uint8_t)cls,
                      __ATOMIC_RELEASE);
     r->next_nonfull = nonfull[cls];
     nonfull[cls] = r;
     r->on_nonfull = 1;
+}
+
+static size_t region_discard(region *r);
+
+/* When no region can be mapped (RLIMIT_AS, or the region table is full), a region of
+ * another class that holds no slab changes class, so memory freed in one class can serve
+ * another. Only dangling pointers can point into it. O(regions), on that failure only.
+ * Lock held. */
+static region *region_recycle(unsigned cls) {
+    for (size_t i = 0; i < region_count; i++) {
+        region *r = &regions[i];
+        if (r->cls == cls || r->free_mask != all_slabs_mask(r->slab_shift)) continue;
+        region **link = &nonfull[r->cls];
+        while (*link != r)
+            link = &(*link)->next_nonfull; /* a free region is listed */
+        *link = r->next_nonfull;
+        region_discard(r);
+        region_assign(r, cls);
+        return r;
+    }
+    return NULL;
+}
+
+/* One more region for class cls: a new mapping, else a recycled region. Lock held. */
+static region *region_new(unsigned cls) {
+    int saved_errno = errno; /* a refused mapping is not the caller's error if we recover */
+    char *base = region_count < MAX_REGIONS ? region_memory() : NULL;
+    if (base == NULL) {
+        region *r = region_recycle(cls);
+        if (r != NULL) errno = saved_errno;
+        return r;
+    }
+    size_t index = region_count++;
+    region *r = &regions[index];
+    r->base = base;
+    hash_insert((uintptr_t)base >> ASLAB_REGION_SHIFT, index);
+    region_assign(r, cls);
     return r;
 }
 

@@ -23,5 +23,7 @@ void aslab__fb_stats(size_t *allocated, size_t *mapped);
 
 /* Gives free memory back to the OS now; nonzero if it could. */
 int aslab__fb_trim(void);
+/* ASLAB_DECAY_MS=0: the fallback returns freed pages at once too (no decay thread runs). */
+void aslab__fb_decay_now(void);
 
 #endif

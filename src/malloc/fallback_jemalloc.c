@@ -4,6 +4,7 @@
 #include <jemalloc/jemalloc.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 const char aslab__fallback_name[] = "jemalloc";
 
@@ -49,4 +50,20 @@ int aslab__fb_trim(void) {
     char name[64];
     snprintf(name, sizeof name, "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
     return mallctl(name, NULL, NULL, NULL, 0) == 0;
+}
+
+void aslab__fb_decay_now(void) {
+    ssize_t zero = 0;
+    unsigned arenas = 0;
+    size_t len = sizeof arenas;
+    mallctl("arenas.dirty_decay_ms", NULL, NULL, &zero, sizeof zero); /* arenas to come */
+    mallctl("arenas.muzzy_decay_ms", NULL, NULL, &zero, sizeof zero);
+    mallctl("arenas.narenas", &arenas, &len, NULL, 0);
+    for (unsigned i = 0; i < arenas; i++) { /* arenas that exist (the others fail: fine) */
+        char name[64];
+        snprintf(name, sizeof name, "arena.%u.dirty_decay_ms", i);
+        mallctl(name, NULL, NULL, &zero, sizeof zero);
+        snprintf(name, sizeof name, "arena.%u.muzzy_decay_ms", i);
+        mallctl(name, NULL, NULL, &zero, sizeof zero);
+    }
 }

@@ -100,6 +100,7 @@ static void init_once(void) {
     init_owner = 1;
     aslab__options_read();
     if (aslab__options.stats) aslab__os_keep_stderr();
+    if (aslab__options.decay_ms == 0) aslab__fb_decay_now();
     aslab__size_classes_init();
     aslab__free_key = random_key();
     class_checks_init();

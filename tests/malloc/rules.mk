@@ -1,0 +1,45 @@
+# tests/malloc/rules.mk - the malloc's CUnit suites, included by the top Makefile.
+#
+#   make test-malloc        build/test_malloc: the suites against build/libaslab_malloc.a;
+#                           linked statically, so the binary's own malloc IS aslab's
+#   make test-malloc-ubsan  the same with UBSan, the library's sources compiled in with it
+#
+# ASan and TSan cannot be used here: their runtimes replace malloc, free and the rest
+# themselves (to put redzones and shadow state around every block), so under them the
+# suites would test the sanitizer's allocator, not aslab's, and aslab's own symbols would
+# clash with their interceptors. UBSan leaves the allocator alone.
+
+TM_SRC     := $(wildcard tests/malloc/*.c)
+TM_HDR     := $(wildcard tests/malloc/*.h)
+# -fno-builtin: the compiler must not fold or elide the calls under test (malloc(SIZE_MAX),
+# a malloc/free pair whose block is unused).
+TM_FLAGS   := $(CSTD) $(WARN) -O1 -g -fno-builtin -Iinclude -Itests/malloc \
+              -DTM_FALLBACK=\"$(FALLBACK)\" $(MALLOC_DEFS_$(FALLBACK))
+# What the library needs for its fallback (-ljemalloc, or the embedded jemalloc and -lm),
+# as the top Makefile says for the FALLBACK it builds; the tests call jemalloc's mallocx
+# family themselves, which either provides.
+TM_LIBS    := $(MALLOC_LIBS_$(FALLBACK)) -lcunit -lpthread -lm
+TM_UBSAN   := -fsanitize=undefined -fno-sanitize-recover=all
+TM_UBSAN_DIR := $(BUILD)/test-malloc-ubsan-$(FALLBACK)
+TM_UBSAN_OBJ := $(patsubst %.c,$(TM_UBSAN_DIR)/%.o,$(MALLOC_SRC) $(LIB_SRC))
+
+.PHONY: test-malloc test-malloc-ubsan
+
+$(BUILD)/test_malloc: $(TM_SRC) $(TM_HDR) $(BUILD)/libaslab_malloc.a
+	$(CC) $(TM_FLAGS) $(TM_SRC) $(BUILD)/libaslab_malloc.a $(TM_LIBS) -o $@
+
+$(TM_UBSAN_DIR)/%.o: %.c $(MALLOC_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(MALLOC_CFLAGS) $(TM_UBSAN) $(if $(findstring override_new,$<),-fexceptions) -c $< -o $@
+
+$(BUILD)/test_malloc_ubsan: $(TM_SRC) $(TM_HDR) $(TM_UBSAN_OBJ) $(MALLOC_EMBED_$(FALLBACK))
+	$(CC) $(TM_FLAGS) $(TM_UBSAN) $(TM_SRC) $(TM_UBSAN_OBJ) $(TM_LIBS) -o $@
+
+test-malloc: $(BUILD)/test_malloc
+	$(BUILD)/test_malloc
+
+test-malloc-ubsan: $(BUILD)/test_malloc_ubsan
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 $(BUILD)/test_malloc_ubsan
+
+TEST_TARGETS += test-malloc test-malloc-ubsan
+DEPS_PKGS    += libcunit1-dev libjemalloc-dev

@@ -1,0 +1,174 @@
+/* test_misuse.c - heap misuse that aslab must stop at once: each runs in a forked child
+ * whose stderr comes back through a pipe, and must kill it with SIGABRT after exactly one
+ * line, "aslab: <function>: <fault> 0x<address>". The blocks are allocated by the parent,
+ * so it knows every address; the child misuses its copy of them. */
+#include "../../src/malloc/arena.h"
+#include "../../src/slab.h"
+#include "test_child.h"
+#include "test_suites.h"
+#include "test_util.h"
+
+#include <inttypes.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void _ZdlPv(void *p);
+
+typedef struct misuse {
+    char *p;     /* the block, or the address, misused */
+    size_t size; /* a size for the calls that take one */
+} misuse;
+
+/* Runs fn in a child and asserts the abort and its one line. */
+static void expect_fault(void (*fn)(void *), misuse m, const char *call, const char *fault,
+                         const void *address) {
+    char want[256];
+    snprintf(want, sizeof want, "aslab: %s: %s 0x%" PRIxPTR "\n", call, fault, (uintptr_t)address);
+    tm_child c;
+    tm_child_run(&c, fn, &m, TM_CHILD_TIMEOUT_MS);
+    int ok = tm_child_killed_by(&c, SIGABRT) && strcmp(c.err, want) == 0;
+    if (!ok) {
+        fprintf(stderr, "\n  expected stderr: %s", want);
+        tm_child_dump(&c, call);
+    }
+    CU_ASSERT(tm_child_killed_by(&c, SIGABRT));
+    CU_ASSERT_STRING_EQUAL(c.err, want);
+}
+
+static void double_free(void *arg) {
+    misuse *m = arg;
+    free(m->p);
+    free(m->p);
+}
+
+static void test_double_free(void) {
+    misuse m = {malloc(40), 0};
+    expect_fault(double_free, m, "free()", "double free detected", m.p);
+    free(m.p);
+}
+
+/* The first free reaches the block's slab (malloc_trim flushes the thread cache) before the
+ * second: the check must not depend on where the freed block sits. A neighbour stays live
+ * so that the slab is not handed back. */
+static void double_free_flushed(void *arg) {
+    misuse *m = arg;
+    free(m->p);
+    malloc_trim(0);
+    free(m->p);
+}
+
+static void test_double_free_after_flush(void) {
+    void *neighbour = malloc(40);
+    misuse m = {malloc(40), 0};
+    expect_fault(double_free_flushed, m, "free()", "double free detected", m.p);
+    free(m.p);
+    free(neighbour);
+}
+
+static void free_address(void *arg) {
+    free(((misuse *)arg)->p);
+}
+
+static void test_interior_pointer(void) {
+    misuse m = {malloc(40), 0};
+    m.p += 8;
+    expect_fault(free_address, m, "free()", "invalid pointer (not the start of a block)", m.p);
+    free(m.p - 8);
+}
+
+/* Slabs of the 64-byte class are TM_SMALL_SLAB bytes and start with their header. The
+ * README gives a header pointer the same answer as an interior one. */
+static void test_slab_header_pointer(void) {
+    char *block = malloc(64);
+    misuse m = {(char *)((uintptr_t)block & ~(uintptr_t)(TM_SMALL_SLAB - 1)) + 16, 0};
+    expect_fault(free_address, m, "free()", "invalid pointer (not the start of a block)", m.p);
+    free(block);
+}
+
+/* A slab-aligned address of one of our regions whose slab is not live (never used, or
+ * handed back), found by reading headers: the class of 9000 bytes has 1 MiB slabs. */
+static char *dead_slab_in_region_of(const void *block) {
+    const size_t slab_size = TM_MIB;
+    uintptr_t region = (uintptr_t)block & ~(uintptr_t)(ASLAB_REGION_SIZE - 1);
+    for (uintptr_t slab = region; slab < region + ASLAB_REGION_SIZE; slab += slab_size)
+        if (((const aslab__slab *)slab)->magic != aslab__magic_for((const aslab__slab *)slab))
+            return (char *)slab + 4096;
+    return NULL;
+}
+
+static void test_dead_slab_pointer(void) {
+    char *block = malloc(9000);
+    misuse m = {dead_slab_in_region_of(block), 0};
+    if (m.p != NULL)
+        expect_fault(free_address, m, "free()", "invalid pointer (no live aslab slab there)", m.p);
+    else
+        fprintf(stderr, "\n  skipped: every slab of the region is live\n");
+    free(block);
+}
+
+static void free_sized_call(void *arg) {
+    misuse *m = arg;
+    free_sized(m->p, m->size);
+}
+
+static void test_free_sized_too_large(void) {
+    misuse small = {malloc(40), 49}; /* class 48 */
+    expect_fault(free_sized_call, small, "free_sized()", "size larger than the block", small.p);
+    free(small.p);
+    misuse large = {malloc(100000), 0};
+    large.size = malloc_usable_size(large.p) + 1;
+    expect_fault(free_sized_call, large, "free_sized()", "size larger than the block", large.p);
+    free(large.p);
+}
+
+static void realloc_freed(void *arg) {
+    misuse *m = arg;
+    free(m->p);
+    m->p = realloc(m->p, 100);
+}
+
+static void test_realloc_freed(void) {
+    misuse m = {malloc(40), 0};
+    expect_fault(realloc_freed, m, "realloc()", "block already freed", m.p);
+    free(m.p);
+}
+
+static void usable_size_freed(void *arg) {
+    misuse *m = arg;
+    free(m->p);
+    m->size = malloc_usable_size(m->p);
+}
+
+static void test_usable_size_freed(void) {
+    misuse m = {malloc(40), 0};
+    expect_fault(usable_size_freed, m, "malloc_usable_size()", "block already freed", m.p);
+    free(m.p);
+}
+
+static void double_delete(void *arg) {
+    misuse *m = arg;
+    _ZdlPv(m->p);
+    _ZdlPv(m->p);
+}
+
+static void test_double_delete(void) {
+    misuse m = {malloc(40), 0};
+    expect_fault(double_delete, m, "operator delete", "double free detected", m.p);
+    free(m.p);
+}
+
+CU_TestInfo test_misuse_tests[] = {
+    {"double free of a small block", test_double_free},
+    {"double free of a block back in its slab", test_double_free_after_flush},
+    {"free of an interior pointer (p + 8)", test_interior_pointer},
+    {"free of a pointer into a slab header", test_slab_header_pointer},
+    {"free of a pointer into a dead slab of a region", test_dead_slab_pointer},
+    {"free_sized with a size larger than the block", test_free_sized_too_large},
+    {"realloc of a freed small block", test_realloc_freed},
+    {"malloc_usable_size of a freed small block", test_usable_size_freed},
+    {"double operator delete", test_double_delete},
+    CU_TEST_INFO_NULL,
+};

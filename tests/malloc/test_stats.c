@@ -1,0 +1,145 @@
+/* test_stats.c - what the heap says about itself and the calls that steer it: mallinfo2 as
+ * 10 MB of small objects come and go, the fallback's share, malloc_trim giving memory back,
+ * mallopt's honest 0, and malloc_stats' table. */
+#include "test_child.h"
+#include "test_suites.h"
+#include "test_util.h"
+
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef TM_FALLBACK
+#define TM_FALLBACK "jemalloc"
+#endif
+
+#define TEN_MB (10 * TM_MIB)
+#define SLACK  (256 * TM_KIB) /* thread caches and the odd block the harness allocates */
+
+static void test_mallinfo2_small_objects(void) {
+    const size_t size = 64, n = TEN_MB / size;
+    void **objs = malloc(n * sizeof *objs); /* before the first snapshot: it is counted too */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(objs);
+    struct mallinfo2 before = mallinfo2();
+    for (size_t i = 0; i < n; i++)
+        objs[i] = malloc(size);
+    struct mallinfo2 full = mallinfo2();
+    for (size_t i = 0; i < n; i++)
+        free(objs[i]);
+    struct mallinfo2 after = mallinfo2();
+    free(objs);
+    CU_ASSERT(full.uordblks >= before.uordblks + TEN_MB);
+    CU_ASSERT(full.uordblks <= before.uordblks + TEN_MB + SLACK);
+    CU_ASSERT(full.arena >= before.arena + TEN_MB); /* slabs held */
+    CU_ASSERT(full.ordblks > before.ordblks);       /* their number */
+    CU_ASSERT(after.uordblks <= before.uordblks + SLACK);
+    CU_ASSERT(after.arena + TEN_MB / 2 < full.arena); /* empty slabs went back */
+}
+
+#ifndef ASLAB_FALLBACK_LIBC
+/* Large blocks are the fallback's: counted in uordblks, their mappings in hblkhd. */
+static void test_mallinfo2_fallback(void) {
+    const size_t big = 64 * TM_MIB;
+    struct mallinfo2 before = mallinfo2();
+    void *p = malloc(big);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    struct mallinfo2 during = mallinfo2();
+    free(p);
+    struct mallinfo2 after = mallinfo2();
+    int ok = during.uordblks + SLACK >= before.uordblks + big && during.hblkhd >= big &&
+             after.uordblks + big / 2 < during.uordblks;
+    tm_check(ok, "uordblks %zu, %zu, %zu; hblkhd %zu, %zu, %zu", before.uordblks, during.uordblks,
+             after.uordblks, before.hblkhd, during.hblkhd, after.hblkhd);
+    CU_ASSERT(during.uordblks + SLACK >= before.uordblks + big);
+    CU_ASSERT(during.hblkhd >= big);
+    CU_ASSERT(after.uordblks + big / 2 < during.uordblks);
+}
+#endif
+
+/* After a 32 MiB burst is freed, malloc_trim reports memory released and RSS falls at once
+ * (the decay thread, a second away, has not had its turn). Memory still works after it. */
+static void test_malloc_trim(void) {
+    const size_t size = 256, n = 32 * TM_MIB / size;
+    void **objs = malloc(n * sizeof *objs);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(objs);
+    for (size_t i = 0; i < n; i++) {
+        objs[i] = malloc(size);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(objs[i]);
+        memset(objs[i], 0x11, size);
+    }
+    size_t rss_full = tm_rss_kib();
+    for (size_t i = 0; i < n; i++)
+        free(objs[i]);
+    CU_ASSERT_EQUAL(malloc_trim(0), 1);
+    size_t rss_trimmed = tm_rss_kib();
+    CU_ASSERT(rss_trimmed + 24 * 1024 < rss_full);
+    int bad = 0;
+    for (size_t i = 0; i < n / 8; i++) {
+        objs[i] = malloc(size);
+        tm_fill(objs[i], size, i);
+    }
+    for (size_t i = 0; i < n / 8; i++) {
+        bad += tm_check(tm_intact(objs[i], size, i), "block %p after malloc_trim", objs[i]);
+        free(objs[i]);
+    }
+    free(objs);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_EQUAL(malloc_trim(0) | 1, 1); /* 0 or 1, and callable with nothing to do */
+}
+
+/* No glibc tunable applies: mallopt says so with 0, and changes nothing. */
+static void test_mallopt(void) {
+    CU_ASSERT_EQUAL(mallopt(M_MMAP_THRESHOLD, 1 << 20), 0);
+    CU_ASSERT_EQUAL(mallopt(M_TRIM_THRESHOLD, 0), 0);
+    CU_ASSERT_EQUAL(mallopt(M_ARENA_MAX, 1), 0);
+    CU_ASSERT_EQUAL(mallopt(12345, 1), 0);
+    void *p = malloc(100);
+    CU_ASSERT_EQUAL(malloc_usable_size(p), 112);
+    free(p);
+}
+
+enum { STATS_OBJECTS = 1000 };
+
+static void stats_child(void *arg) {
+    static void *objs[STATS_OBJECTS];
+    (void)arg;
+    for (int i = 0; i < STATS_OBJECTS; i++)
+        objs[i] = malloc(48);
+    void *big = malloc(100000);
+    malloc_stats();
+    free(big);
+    for (int i = 0; i < STATS_OBJECTS; i++)
+        free(objs[i]);
+}
+
+static void test_malloc_stats(void) {
+    static const char header[] = "aslab: heap statistics (fallback: " TM_FALLBACK ")\n";
+    tm_child c;
+    tm_child_run(&c, stats_child, NULL, TM_CHILD_TIMEOUT_MS);
+    unsigned long long requests = 0;
+    size_t live = 0;
+    int ok = tm_child_exited(&c, 0) && c.out_len == 0 &&
+             strncmp(c.err, header, sizeof header - 1) == 0 &&
+             tm_stats_row(c.err, 48, &requests, &live);
+    if (!ok) tm_child_dump(&c, "malloc_stats");
+    CU_ASSERT_FATAL(ok);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.err, "class"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.err, "requests"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.err, "\nsmall: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.err, "\nfallback (" TM_FALLBACK "): "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.err, "\nprocess: peak RSS "));
+    CU_ASSERT(requests >= STATS_OBJECTS);
+    CU_ASSERT(live >= STATS_OBJECTS);
+}
+
+CU_TestInfo test_stats_tests[] = {
+    {"mallinfo2 follows 10 MB of small objects", test_mallinfo2_small_objects},
+#ifndef ASLAB_FALLBACK_LIBC
+    {"mallinfo2 counts the fallback's blocks", test_mallinfo2_fallback},
+#endif
+    {"malloc_trim releases, memory still works", test_malloc_trim},
+    {"mallopt returns 0", test_mallopt},
+    {"malloc_stats prints the table on stderr", test_malloc_stats},
+    CU_TEST_INFO_NULL,
+};

@@ -1,0 +1,118 @@
+/* test_util.c - helpers shared by the malloc suites. */
+#define _GNU_SOURCE /* memfd_create */
+#include "test_util.h"
+
+#include <fcntl.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+size_t tm_opaque(size_t n) {
+    volatile size_t laundered = n;
+    return laundered;
+}
+
+size_t tm_class_size(size_t n) {
+    if (n <= 256) return n <= 16 ? 16 : (n + 15) & ~(size_t)15;
+    size_t base = 256;
+    while (n > 2 * base)
+        base *= 2; /* base < n <= 2 * base */
+    size_t step = base / 8;
+    return (n + step - 1) / step * step;
+}
+
+int tm_check(int ok, const char *format, ...) {
+    static int printed;
+    if (ok) return 0;
+    if (__atomic_fetch_add(&printed, 1, __ATOMIC_RELAXED) < 20) {
+        va_list args;
+        va_start(args, format);
+        fputs("\n  check failed: ", stderr);
+        vfprintf(stderr, format, args);
+        fputc('\n', stderr);
+        va_end(args);
+    }
+    return 1;
+}
+
+static uint8_t pattern_byte(uint64_t key, size_t i) {
+    return (uint8_t)((key >> (8 * (i % 8))) ^ (i * 0x9d) ^ (i >> 8));
+}
+
+void tm_fill(void *p, size_t n, uint64_t key) {
+    uint8_t *bytes = p;
+    for (size_t i = 0; i < n; i++)
+        bytes[i] = pattern_byte(key, i);
+}
+
+int tm_intact(const void *p, size_t n, uint64_t key) {
+    const uint8_t *bytes = p;
+    for (size_t i = 0; i < n; i++)
+        if (bytes[i] != pattern_byte(key, i)) return 0;
+    return 1;
+}
+
+int tm_all_zero(const void *p, size_t n) {
+    const uint8_t *bytes = p;
+    for (size_t i = 0; i < n; i++)
+        if (bytes[i] != 0) return 0;
+    return 1;
+}
+
+size_t tm_in_use(void) {
+    return mallinfo2().uordblks;
+}
+
+size_t tm_rss_kib(void) {
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t got = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (got <= 0) return 0;
+    buf[got] = '\0';
+    unsigned long size, resident; /* in pages: the whole address space, then what is resident */
+    if (sscanf(buf, "%lu %lu", &size, &resident) != 2) return 0;
+    return resident * ((size_t)sysconf(_SC_PAGESIZE) / 1024);
+}
+
+uint64_t tm_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int tm_stats_row(const char *table, unsigned size, unsigned long long *requests, size_t *live) {
+    for (const char *line = table; line != NULL; line = strchr(line, '\n')) {
+        unsigned cls, row_size;
+        line += *line == '\n';
+        if (sscanf(line, "%u %u %llu %zu", &cls, &row_size, requests, live) == 4 &&
+            row_size == size)
+            return 1;
+    }
+    return 0;
+}
+
+size_t tm_regions(void) {
+    char report[16384];
+    int fd = memfd_create("malloc_stats", MFD_CLOEXEC), saved = dup(STDERR_FILENO);
+    if (fd < 0 || saved < 0) return 0;
+    fflush(stderr);
+    dup2(fd, STDERR_FILENO);
+    malloc_stats();
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    ssize_t got = pread(fd, report, sizeof report - 1, 0);
+    close(fd);
+    if (got <= 0) return 0;
+    report[got] = '\0';
+    const char *small = strstr(report, "MiB of slabs; ");
+    size_t regions = 0;
+    if (small == NULL || sscanf(small, "MiB of slabs; %zu regions", &regions) != 1) return 0;
+    return regions;
+}
