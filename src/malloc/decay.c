@@ -3,6 +3,7 @@
 
 #include "arena.h"
 #include "fallback.h"
+#include "heap.h"
 #include "options.h"
 #include "os.h"
 
@@ -26,9 +27,15 @@ static void *decay_main(void *arg) {
     (void)arg;
     const uint64_t decay = (uint64_t)aslab__options.decay_ms;
     uint64_t fallback_due = aslab__os_now_ms() + ASLAB__FALLBACK_PURGE_MS;
+    uint64_t release_due = 0;
     for (;;) {
         uint64_t due = aslab__arena_next_due(decay);
         sleep_ms(due == UINT64_MAX ? decay : due + 1);
+        uint64_t now = aslab__os_now_ms();
+        if (now >= release_due) { /* the caches' reserves, once a round: dirty now, gone next */
+            aslab__heap_release_empty();
+            release_due = now + decay;
+        }
         aslab__arena_purge(decay);
         if (aslab__os_now_ms() >= fallback_due) {
             aslab__fb_trim();

@@ -133,15 +133,19 @@ __attribute__((destructor)) static void aslab_heap_destructor(void) {
     if (aslab__options.stats) aslab__stats_print();
 }
 
+size_t aslab__heap_release_empty(void) {
+    size_t released = 0;
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
+        aslab_cache *cache = __atomic_load_n(&aslab__class_cache[cls], __ATOMIC_ACQUIRE);
+        if (cache != NULL) released += aslab_cache_trim(cache);
+    }
+    return released;
+}
+
 int aslab__trim(void) {
     aslab__heap_init();
     aslab__tcache_flush_all();
-    size_t released = 0;
-    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
-        if (aslab__class_cache[cls] != NULL) {
-            aslab__arena_set_class(cls);
-            released += aslab_cache_trim(aslab__class_cache[cls]);
-        }
+    size_t released = aslab__heap_release_empty();
     released += aslab__arena_purge(0);
     return aslab__fb_trim() || released != 0;
 }

@@ -79,6 +79,9 @@ __attribute__((noreturn, noinline, cold)) void aslab__heap_fault(const char *fn,
 __attribute__((noinline, cold)) void aslab__heap_fault_at(const char *fn, const char *fault,
                                                           const void *p);
 void aslab__tcache_flush_all(void);
+/* Hands every class cache's empty slabs (its reserve included) back to the arena; returns
+ * how many. The decay thread does this each round, so a quiet class keeps nothing. */
+size_t aslab__heap_release_empty(void);
 void aslab__stats_print(void);
 int aslab__trim(void);
 

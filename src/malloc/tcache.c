@@ -115,6 +115,7 @@ void *aslab__malloc_slow(size_t size) {
     aslab__bin *bin = &aslab__tc.bins[cls];
     void **obj;
     if (aslab__tc.state == ASLAB_TC_LIVE) {
+        bin->limit = aslab__classes[cls].tcache_max; /* back from pass-through, if it was */
         obj = bin_refill(bin, cls);
         if (obj != NULL) bin->requests++;
     } else {
@@ -129,21 +130,37 @@ void *aslab__malloc_slow(size_t size) {
     return obj;
 }
 
+/* One object straight back to its class cache. */
+static void direct_free(void *p, unsigned cls) {
+    aslab_error err = aslab_free(p, (size_t)1 << aslab__classes[cls].slab_shift);
+    if (err != ASLAB_OK) aslab__heap_fault("free()", aslab_strerror(err), p);
+    count_out(cls, -1);
+}
+
+/* A bin that overflows with no allocation from its class since its last refill or flush is
+ * being drained by a free-only phase (a consumer thread, a program tearing a structure
+ * down, a burst before going idle). Caching more would only pin slabs, one each in the
+ * worst case, that could go back to the OS: the bin empties and passes frees straight to
+ * the class cache (limit 0) until its thread allocates from the class again. */
 void aslab__free_slow(void *p, unsigned cls) {
     if (aslab__tc.state == ASLAB_TC_NEW) tcache_setup();
     aslab__bin *bin = &aslab__tc.bins[cls];
     uintptr_t *obj = p;
     obj[1] = aslab__free_key;
-    if (aslab__tc.state == ASLAB_TC_LIVE) {
-        if (bin->count >= bin->limit) bin_flush(bin, cls, bin->limit / 2);
-        obj[0] = (uintptr_t)bin->head;
-        bin->head = obj;
-        bin->count++;
+    if (aslab__tc.state != ASLAB_TC_LIVE || bin->limit == 0) {
+        direct_free(p, cls);
         return;
     }
-    aslab_error err = aslab_free(p, (size_t)1 << aslab__classes[cls].slab_shift);
-    if (err != ASLAB_OK) aslab__heap_fault("free()", aslab_strerror(err), p);
-    count_out(cls, -1);
+    if (bin->requests == 0) {
+        bin_flush(bin, cls, 0);
+        bin->limit = 0;
+        direct_free(p, cls);
+        return;
+    }
+    bin_flush(bin, cls, bin->limit / 2);
+    obj[0] = (uintptr_t)bin->head;
+    bin->head = obj;
+    bin->count++;
 }
 
 void aslab__tcache_flush_all(void) {
