@@ -1,12 +1,17 @@
 /* lock_futex.c - a Linux futex lock (4 bytes) that sleeps under contention. Outside the
  * freestanding set: it makes system calls.
- * States: 0 free, 1 held, 2 held with possible sleepers (the classic three-state mutex). */
+ * The word: bit 0 = held; the rest counts sleepers (2 each). An unlock makes a system call
+ * only when somebody sleeps, unlike the classic 0/1/2 mutex, whose word stays "contended"
+ * once anyone has slept, so that every later unlock pays for a wake-up. */
 #include "aslab.h"
 #include "cpu_relax.h"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#define HELD    1u
+#define SLEEPER 2u
 
 static void futex_wait(unsigned *word, unsigned expected) {
     (void)syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
@@ -20,27 +25,36 @@ static void futex_init(void *state) {
     __atomic_store_n((unsigned *)state, 0u, __ATOMIC_RELAXED);
 }
 
+/* Takes the lock if it is free, keeping the sleeper count; `leave` sleepers less. */
+static int take_if_free(unsigned *word, unsigned leave) {
+    unsigned seen = __atomic_load_n(word, __ATOMIC_RELAXED);
+    return !(seen & HELD) && __atomic_compare_exchange_n(word, &seen, (seen - leave) | HELD, 0,
+                                                         __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
 static int futex_try(void *state) {
-    unsigned expected = 0;
-    return __atomic_compare_exchange_n((unsigned *)state, &expected, 1u, 0, __ATOMIC_ACQUIRE,
-                                       __ATOMIC_RELAXED);
+    return take_if_free(state, 0);
 }
 
 /* Spins briefly first: critical sections here last tens of nanoseconds, far less than a
- * sleep and a wake-up. Only then marks the lock contended and sleeps. */
+ * sleep and a wake-up. Then registers as a sleeper and sleeps until the lock is free. */
 static void futex_lock(void *state) {
     unsigned *word = state;
     for (int spin = 0; spin < 200; spin++) {
-        if (__atomic_load_n(word, __ATOMIC_RELAXED) == 0 && futex_try(state)) return;
+        if (take_if_free(word, 0)) return;
         aslab__cpu_relax();
     }
-    while (__atomic_exchange_n(word, 2u, __ATOMIC_ACQUIRE) != 0)
-        futex_wait(word, 2);
+    __atomic_add_fetch(word, SLEEPER, __ATOMIC_RELAXED);
+    for (;;) {
+        if (take_if_free(word, SLEEPER)) return;
+        unsigned seen = __atomic_load_n(word, __ATOMIC_RELAXED);
+        if (seen & HELD) futex_wait(word, seen); /* returns at once if the word moved */
+    }
 }
 
 static void futex_unlock(void *state) {
     unsigned *word = state;
-    if (__atomic_exchange_n(word, 0u, __ATOMIC_RELEASE) == 2) futex_wake_one(word);
+    if (__atomic_sub_fetch(word, HELD, __ATOMIC_RELEASE) != 0) futex_wake_one(word);
 }
 
 const aslab_lock_ops aslab_futexlock = {sizeof(unsigned), futex_init, futex_lock, futex_unlock,
