@@ -80,25 +80,18 @@ EXPORT int mallopt(int param, int value) {
 }
 
 #ifndef ASLAB_FALLBACK_LIBC
-EXPORT void *__libc_malloc(size_t size) {
-    return aslab__api_malloc(size);
-}
-EXPORT void __libc_free(void *p) {
-    aslab__api_free(p, "free()");
-}
-EXPORT void *__libc_calloc(size_t n, size_t size) {
-    return aslab__api_calloc(n, size);
-}
-EXPORT void *__libc_realloc(void *p, size_t size) {
-    return aslab__api_realloc(p, size);
-}
-EXPORT void *__libc_memalign(size_t align, size_t size) {
-    return aslab__api_memalign(align, size);
-}
-EXPORT void *__libc_valloc(size_t size) {
-    return aslab__api_valloc(size);
-}
-EXPORT void *__libc_pvalloc(size_t size) {
-    return aslab__api_pvalloc(size);
-}
+/* The same functions under a second name (GCC also copies malloc's attributes to it). */
+#if defined(__clang__)
+#define ALIAS(name) __attribute__((alias(#name), visibility("default")))
+#else
+#define ALIAS(name) __attribute__((alias(#name), copy(name), visibility("default")))
+#endif
+void *__libc_malloc(size_t size) ALIAS(malloc);
+void __libc_free(void *p) ALIAS(free);
+void *__libc_calloc(size_t n, size_t size) ALIAS(calloc);
+void *__libc_realloc(void *p, size_t size) ALIAS(realloc);
+void *__libc_memalign(size_t align, size_t size) ALIAS(memalign);
+void *__libc_valloc(size_t size) ALIAS(valloc);
+void *__libc_pvalloc(size_t size) ALIAS(pvalloc);
+#undef ALIAS
 #endif
