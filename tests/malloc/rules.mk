@@ -10,7 +10,7 @@
 # clash with their interceptors. UBSan leaves the allocator alone.
 
 TM_SRC     := $(wildcard tests/malloc/*.c)
-TM_HDR     := $(wildcard tests/malloc/*.h)
+TM_HDR     := $(wildcard tests/malloc/*.h) tests/tools/rss.h
 # -fno-builtin: the compiler must not fold or elide the calls under test (malloc(SIZE_MAX),
 # a malloc/free pair whose block is unused).
 TM_FLAGS   := $(CSTD) $(WARN) -O1 -g -fno-builtin -Iinclude -Itests/malloc \

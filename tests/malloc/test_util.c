@@ -2,6 +2,8 @@
 #define _GNU_SOURCE /* memfd_create */
 #include "test_util.h"
 
+#include "../tools/rss.h"
+
 #include <fcntl.h>
 #include <malloc.h>
 #include <stdarg.h>
@@ -69,16 +71,7 @@ size_t tm_in_use(void) {
 }
 
 size_t tm_rss_kib(void) {
-    char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t got = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (got <= 0) return 0;
-    buf[got] = '\0';
-    unsigned long size, resident; /* in pages: the whole address space, then what is resident */
-    if (sscanf(buf, "%lu %lu", &size, &resident) != 2) return 0;
-    return resident * ((size_t)sysconf(_SC_PAGESIZE) / 1024);
+    return test_rss_kib();
 }
 
 uint64_t tm_now_ms(void) {

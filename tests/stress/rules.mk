@@ -14,11 +14,11 @@ STRESS_PROGS  := stress fork_storm thread_churn mem_return
 STRESS_SEED   ?= 1
 STRESS_ARGS   ?=
 
-$(foreach p,$(STRESS_PROGS),$(eval $(BUILD)/$(p): $(STRESS_DIR)/$(p).c $(STRESS_DIR)/util.h \
+$(foreach p,$(STRESS_PROGS),$(eval $(BUILD)/$(p): $(STRESS_DIR)/$(p).c $(STRESS_DIR)/util.h tests/tools/rss.h \
     $(BUILD)/libaslab_malloc.a ; @mkdir -p $(BUILD) && \
     $$(CC) $$(STRESS_CFLAGS) $$< $$(STRESS_ASLAB) -o $$@))
 $(foreach p,$(STRESS_PROGS),$(eval $(BUILD)/$(p)-libc: $(STRESS_DIR)/$(p).c \
-    $(STRESS_DIR)/util.h ; @mkdir -p $(BUILD) && $$(CC) $$(STRESS_CFLAGS) $$< -lpthread -o $$@))
+    $(STRESS_DIR)/util.h tests/tools/rss.h ; @mkdir -p $(BUILD) && $$(CC) $$(STRESS_CFLAGS) $$< -lpthread -o $$@))
 
 .PHONY: stress stress-build test-stress test-fork-storm test-thread-churn test-mem-return
 

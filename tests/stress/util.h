@@ -8,6 +8,7 @@
 #ifndef STRESS_UTIL_H
 #define STRESS_UTIL_H
 
+#include "../tools/rss.h"
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -102,20 +103,9 @@ static inline void sleep_seconds(double s) {
     }
 }
 
-/* The resident set in KiB, from /proc/self/statm (read with no allocation); 0 if unknown. */
+/* The resident set in KiB (read with no allocation); 0 if unknown. */
 static inline size_t rss_kib(void) {
-    char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t got = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (got <= 0) return 0;
-    buf[got] = '\0';
-    const char *p = strchr(buf, ' ');
-    size_t pages = 0;
-    for (p = p != NULL ? p + 1 : buf + got; *p >= '0' && *p <= '9'; p++)
-        pages = pages * 10 + (size_t)(*p - '0');
-    return pages * ((size_t)sysconf(_SC_PAGESIZE) / 1024);
+    return test_rss_kib();
 }
 
 /* write(2) of a NUL-terminated string: safe in a forked child and inside allocator trouble. */
