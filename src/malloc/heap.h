@@ -1,20 +1,27 @@
-/* heap.h - the malloc's small-object heap: one core cache per size class behind a
- * thread-local cache per thread, and the inline fast paths of malloc and free.
+/* heap.h - the small-object heap: slabs owned by threads, the malloc's state of each slab, and
+ * the inline fast paths of malloc and free (docs/thread-owned-slabs.md has the design).
  *
- * Thread cache: per class, a LIFO list threaded through the free objects' first word, with a
- * count and a limit. malloc pops, free pushes; neither takes a lock or an atomic instruction.
- * A bin whose limit is 0 sends every call to the slow path, which is how a thread that has
- * not set up its cache yet, or that is exiting, is handled without a flag test on the fast
- * path. The slow path refills or flushes a batch under the class cache's lock
- * (aslab_alloc_bulk / aslab_free_bulk).
+ * A thread allocates from slabs it borrowed from its class's core cache (aslab_slab_lend).
+ * Per class it has a current slab (aslab__cur), whose free list malloc pops; free pushes onto
+ * the free list of the block's own slab when the calling thread owns it, with no lock and no
+ * atomic instruction, and otherwise onto the slab's `remote` list with one compare-and-swap.
  *
- * Safety on free, all O(1) and before any write:
- * - ownership: the arena's byte map says whether the address is in one of our regions;
- *   a pointer outside goes to the fallback untouched;
- * - the slab header found by masking must carry the magic for its own address, and the
- *   pointer must be on a slot boundary of that slab: otherwise "invalid pointer", abort;
- * - word 1 of a free object holds a per-process random key; finding it there on free means
- *   the object is already free: "double free detected", abort. malloc clears it.
+ * Invariants of a lent slab's state (aslab__mslab), kept by its owner:
+ * - `free` lists free blocks; each link is stored mangled (aslab__link_encode) and the list
+ *   ends at the state's own address, which is never a block. Blocks in [bump, bump_end) were
+ *   never handed out and are on no list.
+ * - `used` counts blocks handed out and not yet back on `free` (those on `remote` included),
+ *   plus 1 while the slab is current (so a malloc/free loop never sees 0), plus ASLAB__FULL
+ *   while the slab is on its owner's full list. It is below ASLAB__FULL otherwise.
+ * - `remote` is 0, a block (a list linked like `free`, ending in an encoded 0), or
+ *   ASLAB__ABANDONED once the owner has left; only the owner (or, when abandoned, a holder of
+ *   the class lock) takes from it.
+ *
+ * Safety on free, all O(1) and before any write: the arena's byte map says whether the address
+ * is ours (a pointer outside goes to the fallback untouched); the slab found by masking must
+ * carry the lent magic for its own address; the pointer must be on a slot boundary; word 1 of a
+ * free block holds a per-process key, and finding it there means a double free. Every pop of a
+ * free list checks that the decoded link stays in its slab, 16-byte aligned.
  */
 #ifndef ASLAB_MALLOC_HEAP_H
 #define ASLAB_MALLOC_HEAP_H
@@ -31,96 +38,158 @@
 /* Everything declared below is internal to the library: direct references, no GOT. */
 #pragma GCC visibility push(hidden)
 
-typedef struct aslab__bin {
-    void *head;        /* free objects, linked through their first word */
-    uint32_t count;    /* objects on the list */
-    uint32_t limit;    /* most the list may hold; 0 = always take the slow path */
-    uint64_t requests; /* allocations served, merged into the global stats in batches */
-    uint32_t fill;     /* objects the next refill takes: starts small, doubles to the batch */
-    uint32_t pad;      /* 32 bytes, like aslab__class_check: free indexes both with one shift */
-} aslab__bin;
+#define ASLAB__FULL      ((uint32_t)1 << 31)
+#define ASLAB__ABANDONED ((uintptr_t)1)
 
-enum aslab__tcache_state { ASLAB_TC_NEW, ASLAB_TC_SETUP, ASLAB_TC_LIVE, ASLAB_TC_DEAD };
+enum aslab__list_id { ASLAB__ON_NONE, ASLAB__ON_PARTIAL, ASLAB__ON_FULL, ASLAB__ON_ABANDONED };
 
-typedef struct aslab__tcache {
-    aslab__bin bins[ASLAB_CLASS_SLOTS];
+/* The malloc's state of one lent slab, in the bytes the core reserves after its header. */
+typedef struct aslab__mslab {
+    /* line 1: the owner's alone */
+    void *free;
+    uint32_t used;
+    uint16_t cls;
+    uint8_t on_list; /* enum aslab__list_id */
+    uint8_t pad0;
+    char *bump, *bump_end;
+    struct aslab__mslab *prev, *next;
+    uintptr_t link_mask; /* ~(slab size - 1) | 15: a decoded link must leave these bits as m's */
+    uint64_t pad1;
+    /* line 2: where other threads give blocks back */
+    _Alignas(64) uintptr_t remote;
+} aslab__mslab;
+
+#define ASLAB__MSLAB_RESERVE 128
+
+_Static_assert(sizeof(aslab__mslab) <= ASLAB__MSLAB_RESERVE, "the slab state fits its reserve");
+
+static inline aslab__mslab *aslab__mslab_of(aslab__slab *slab) {
+    return (aslab__mslab *)((char *)slab + ASLAB_SLAB_HEADER_SIZE);
+}
+static inline aslab__slab *aslab__slab_of(aslab__mslab *m) {
+    return (aslab__slab *)((char *)m - ASLAB_SLAB_HEADER_SIZE);
+}
+
+/* Per class, a thread's slabs besides the current one (slab_list.h lists). */
+typedef struct aslab__class_heap {
+    aslab__mslab *partial; /* blocks came back by the owner's free */
+    aslab__mslab *full;    /* nothing free when last looked */
+} aslab__class_heap;
+
+enum aslab__heap_state { ASLAB_HEAP_NEW, ASLAB_HEAP_SETUP, ASLAB_HEAP_LIVE, ASLAB_HEAP_DEAD };
+
+/* A thread's heap. Its address identifies the owner of a slab. The counters are the thread's
+ * own (no atomics); the report adds up those of every live heap (thread.c's registry) and
+ * those merged by heaps that have gone. */
+typedef struct aslab__heap {
+    uint64_t allocs[ASLAB_CLASS_SLOTS];
+    uint64_t frees_local[ASLAB_CLASS_SLOTS];
+    uint64_t frees_remote[ASLAB_CLASS_SLOTS]; /* blocks freed into slabs of other owners */
+    aslab__class_heap classes[ASLAB_CLASS_SLOTS];
+    struct aslab__heap *reg_prev, *reg_next; /* the registry of live heaps */
     int state;
-} aslab__tcache;
+} aslab__heap;
 
-/* Per class, what the free path needs to check a pointer without reading the master. */
+/* Per class, what the free path needs to check a pointer without reading a slab's state. */
 typedef struct aslab__class_check {
     uintptr_t slab_mask; /* ~(slab size - 1) */
     uint64_t div_mul;    /* slot index = (offset * div_mul) >> div_shift */
     uint32_t div_shift;
     uint32_t size;
-    uint64_t pad; /* 32 bytes: indexing is a shift */
+    uint32_t data_offset; /* of a lent (slave) slab's first slot */
+    uint32_t capacity;    /* slots of a lent slab */
 } aslab__class_check;
 
-extern __thread aslab__tcache aslab__tc ASLAB_TLS;
+/* The empty list's stand-in for a class a thread has no slab of: its free list is empty, so
+ * the fast path needs no NULL test. Never written. */
+extern aslab__mslab aslab__no_slab;
+extern __thread aslab__mslab *aslab__cur[ASLAB_CLASS_SLOTS] ASLAB_TLS;
+extern __thread aslab__heap aslab__heap ASLAB_TLS;
 extern aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 extern aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
-extern uintptr_t aslab__free_key;
+extern uintptr_t aslab__free_key; /* word 1 of a free block */
+extern uintptr_t aslab__link_key; /* mixed into every stored free-list link */
 
-/* ---- heap.c / tcache.c: the slow paths ---- */
+/* ---- init.c: process set-up ---- */
 /* Sets the heap up once; 0 while the calling thread is itself inside the set-up (a malloc
  * nested in it), when the caller must use the fallback. */
 int aslab__heap_init(void);
 /* The class's core cache, created on first use; NULL if it cannot be. */
 aslab_cache *aslab__class_cache_get(unsigned cls);
+
+/* ---- refill.c / remote.c / thread.c: the slow paths ---- */
 /* size <= ASLAB_SMALL_MAX; the class is recomputed after set-up (the lookup table is empty
  * before it). */
 __attribute__((noinline)) void *aslab__malloc_slow(size_t size);
-__attribute__((noinline)) void aslab__free_slow(void *p, unsigned cls);
+/* After a local free made m empty or took it off the full list. */
+__attribute__((noinline)) void aslab__free_local_slow(aslab__mslab *m);
+/* p, a checked block of class cls, belongs to a slab the calling thread does not own. */
+__attribute__((noinline)) void aslab__free_remote(aslab__mslab *m, void *p, unsigned cls);
+/* p failed the free path's checks: says which and aborts. Not noreturn, so that fast paths
+ * reach it by a tail jump and need no stack frame of their own. */
+__attribute__((noinline, cold)) void aslab__free_invalid(const void *p, unsigned cls,
+                                                         const char *fn);
+__attribute__((noinline, cold)) void aslab__heap_fault_at(const char *fn, const char *fault,
+                                                          const void *p);
 /* Heap corruption: prints "aslab: <fn>: <fault> <address>" and aborts. */
 __attribute__((noreturn, noinline, cold)) void aslab__heap_fault(const char *fn, const char *fault,
                                                                  const void *p);
-/* The same, without the noreturn attribute, so that fast paths reach it by a tail jump and
- * need no stack frame of their own. It does not return. */
-__attribute__((noinline, cold)) void aslab__heap_fault_at(const char *fn, const char *fault,
-                                                          const void *p);
-void aslab__tcache_flush_all(void);
+/* The calling thread gives back what it can (empty slabs) before a trim. */
+void aslab__heap_trim_thread(void);
 /* Hands every class cache's empty slabs (its reserve included) back to the arena; returns
- * how many. The decay thread does this each round, so a quiet class keeps nothing. */
+ * how many. */
 size_t aslab__heap_release_empty(void);
 void aslab__stats_print(void);
 int aslab__trim(void);
 
-/* Why p, in a region of class cls, is not the start of a slot of a live slab, or NULL if
- * it is. A pointer below the first slot (in the header) makes the unsigned offset wrap far
- * beyond the slab, which the index test rejects: with index < capacity, index * size <
- * slab size, so it cannot equal such an offset. */
-static inline const char *aslab__slot_fault(const void *p, unsigned cls) {
+/* ---- inline helpers ---- */
+
+static inline uintptr_t aslab__link_encode(uintptr_t next, const void *at) {
+    return next ^ aslab__link_key ^ ((uintptr_t)at >> 12);
+}
+
+/* Nonzero unless `link` is 16-byte aligned and in the same slab as m. */
+static inline uintptr_t aslab__link_stray(uintptr_t link, const aslab__mslab *m) {
+    return (link ^ (uintptr_t)m) & m->link_mask;
+}
+
+/* Why p, in a region of class cls, is not the start of a block of a lent slab, or NULL if
+ * it is. A pointer below the first slot makes the unsigned offset wrap far beyond the slab,
+ * which the index test rejects: with index < capacity, index * size < slab size, so it
+ * cannot equal such an offset. */
+static inline int aslab__slot_ok(const void *p, unsigned cls) {
     const aslab__class_check *check = &aslab__checks[cls];
     uintptr_t addr = (uintptr_t)p;
     const aslab__slab *slab = (const aslab__slab *)(addr & check->slab_mask);
-    if (ASLAB__UNLIKELY(slab->magic != aslab__magic_for(slab)))
-        return "invalid pointer (no live aslab slab there)";
-    uint32_t offset = (uint32_t)(addr - (uintptr_t)slab) - slab->data_offset;
+    uint32_t offset = (uint32_t)(addr - (uintptr_t)slab) - check->data_offset;
     uint32_t index = (uint32_t)(((uint64_t)offset * check->div_mul) >> check->div_shift);
-    if (ASLAB__UNLIKELY(index >= slab->capacity || index * check->size != offset))
-        return "invalid pointer (not the start of a block)";
-    return NULL;
+    return ASLAB__LIKELY(slab->magic == aslab__lent_magic_for(slab)) &
+           ASLAB__LIKELY(index < check->capacity) & ASLAB__LIKELY(index * check->size == offset);
 }
 
-/* As aslab__slot_fault, aborting on a fault. */
+/* As aslab__slot_ok, aborting on a fault. */
 static inline void aslab__check_slot(const void *p, unsigned cls, const char *fn) {
-    const char *fault = aslab__slot_fault(p, cls);
-    if (ASLAB__UNLIKELY(fault != NULL)) aslab__heap_fault(fn, fault, p);
+    if (ASLAB__UNLIKELY(!aslab__slot_ok(p, cls))) aslab__free_invalid(p, cls, fn);
 }
 
 static inline void *aslab__malloc_small(size_t size) {
     unsigned cls = aslab__class_of(size);
-    aslab__bin *bin = &aslab__tc.bins[cls];
-    void **obj = bin->head;
-    if (ASLAB__UNLIKELY(obj == NULL)) return aslab__malloc_slow(size);
-    bin->head = obj[0];
-    bin->count--;
-    bin->requests++;
-    obj[1] = NULL; /* no longer free: clear the double-free key */
-    return obj;
+    aslab__mslab *m = aslab__cur[cls];
+    void **block = m->free;
+    if (ASLAB__UNLIKELY((void *)block == (void *)m)) return aslab__malloc_slow(size);
+    uintptr_t next = aslab__link_encode((uintptr_t)block[0], block);
+    if (ASLAB__UNLIKELY(aslab__link_stray(next, m) != 0)) {
+        aslab__heap_fault_at("malloc()", "corrupted free list (a write after free?)", block);
+        return NULL;
+    }
+    m->free = (void *)next;
+    m->used++;
+    aslab__heap.allocs[cls]++;
+    block[1] = NULL; /* no longer free: clear the double-free key */
+    return block;
 }
 
-/* Frees p, already checked to be a slot of class cls, on behalf of function fn. */
+/* Frees p, already checked to be a block of class cls, on behalf of function fn. */
 static inline void aslab__free_push(void *p, unsigned cls, const char *fn) {
     uintptr_t *obj = p;
     const uintptr_t key = aslab__free_key;
@@ -128,22 +197,25 @@ static inline void aslab__free_push(void *p, unsigned cls, const char *fn) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
-    aslab__bin *bin = &aslab__tc.bins[cls];
-    if (ASLAB__UNLIKELY(bin->count >= bin->limit)) {
-        aslab__free_slow(p, cls);
+    aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
+    aslab__mslab *m = aslab__mslab_of(slab);
+    if (ASLAB__UNLIKELY(slab->owner != (void *)&aslab__heap)) {
+        aslab__free_remote(m, p, cls);
         return;
     }
-    obj[0] = (uintptr_t)bin->head;
+    obj[0] = aslab__link_encode((uintptr_t)m->free, p);
     obj[1] = key;
-    bin->head = obj;
-    bin->count++;
+    m->free = p;
+    aslab__heap.frees_local[cls]++;
+    /* One compare for both rare events: the slab is now empty (used 0), or it was on the
+     * full list (ASLAB__FULL set). */
+    if (ASLAB__UNLIKELY(--m->used - 1 >= ASLAB__FULL - 1)) aslab__free_local_slow(m);
 }
 
 /* Frees p, known to be in a region of class cls, on behalf of function fn. */
 static inline void aslab__free_small(void *p, unsigned cls, const char *fn) {
-    const char *fault = aslab__slot_fault(p, cls);
-    if (ASLAB__UNLIKELY(fault != NULL)) {
-        aslab__heap_fault_at(fn, fault, p);
+    if (ASLAB__UNLIKELY(!aslab__slot_ok(p, cls))) {
+        aslab__free_invalid(p, cls, fn);
         return;
     }
     aslab__free_push(p, cls, fn);

@@ -267,7 +267,7 @@ static void op_trim(fuzz_input *in) {
     if (in_u8(in) % 2)
         aslab__trim();
     else
-        aslab__tcache_flush_all();
+        aslab__heap_trim_thread();
     for (size_t i = 0; i < nlive; i++)
         verify(&live[i], "after malloc_trim or a thread cache flush");
 }

@@ -12,6 +12,7 @@ extern CU_TestInfo test_stats_tests[];        /* test_stats.c: trim, mallinfo2, 
 extern CU_TestInfo test_foreign_tests[];      /* test_foreign.c: jemalloc's and glibc's names */
 extern CU_TestInfo test_cxx_tests[];          /* test_cxx.c: operator new and delete */
 extern CU_TestInfo test_threads_tests[];      /* test_threads.c: cross-thread free, exit */
+extern CU_TestInfo test_remote_tests[];       /* test_remote.c: thread-owned slabs across threads */
 extern CU_TestInfo test_fork_tests[];         /* test_fork.c: fork under load */
 extern CU_TestInfo test_misuse_tests[];       /* test_misuse.c: faults that must abort */
 extern CU_TestInfo test_options_tests[];      /* test_options.c: ASLAB_*, RLIMIT_AS */

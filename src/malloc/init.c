@@ -1,8 +1,7 @@
-/* heap.c - process set-up of the small-object heap (class caches, free key, thread-exit
- * key, fork handlers), heap faults, and trimming. Set-up runs once, on the first slow call
- * or from the library constructor, whichever comes first; it never allocates through
- * malloc, and a malloc nested inside it (from pthread_atfork, say) is served by the
- * fallback. */
+/* init.c - process set-up of the small-object heap (class caches and checks, the keys, the
+ * thread-exit key, fork handlers) and trimming. Set-up runs once, on the first slow call or
+ * from the library constructor, whichever comes first; it never allocates through malloc, and
+ * a malloc nested inside it (from pthread_atfork, say) is served by the fallback. */
 #include "heap.h"
 
 #include "api.h"
@@ -10,7 +9,8 @@
 #include "fallback.h"
 #include "options.h"
 #include "os.h"
-#include "tcache.h"
+#include "pool.h"
+#include "thread.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -20,18 +20,11 @@
 aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 uintptr_t aslab__free_key;
+uintptr_t aslab__link_key;
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 static int init_state;
 static __thread int init_owner ASLAB_TLS; /* this thread is running the set-up */
-
-void aslab__heap_fault(const char *fn, const char *fault, const void *p) {
-    aslab__os_fatal(fn, fault, p);
-}
-
-void aslab__heap_fault_at(const char *fn, const char *fault, const void *p) {
-    aslab__os_fatal(fn, fault, p);
-}
 
 static uintptr_t random_key(void) {
     uintptr_t key = 0;
@@ -53,6 +46,7 @@ static void class_checks_init(void) {
     }
 }
 
+
 /* A class's cache (and its first region) comes into being on the class's first use, so a
  * program pays in address space and RSS only for the classes it uses. */
 aslab_cache *aslab__class_cache_get(unsigned cls) {
@@ -62,18 +56,24 @@ aslab_cache *aslab__class_cache_get(unsigned cls) {
     cache = aslab__class_cache[cls];
     if (cache == NULL) {
         const aslab__class_info *info = &aslab__classes[cls];
+        aslab_cache_config config = {.obj_size = info->size,
+                                     .obj_align = ASLAB_MIN_ALIGN,
+                                     .slab_size = (size_t)1 << info->slab_shift,
+                                     .lock = &aslab_futexlock,
+                                     .header_reserve = ASLAB__MSLAB_RESERVE};
         aslab__arena_set_class(cls);
-        if (aslab_cache_create(&cache, info->size, ASLAB_MIN_ALIGN, (size_t)1 << info->slab_shift,
-                               &aslab_futexlock) != ASLAB_OK)
-            cache = NULL;
+        if (aslab_cache_create_config(&cache, &config) != ASLAB_OK) cache = NULL;
         __atomic_store_n(&aslab__class_cache[cls], cache, __ATOMIC_RELEASE);
     }
     aslab_futexlock.unlock(create_lock);
     return cache;
 }
 
+/* Every lock, in the lock order (pool.h), so that no structure is half-changed at fork. */
 static void fork_prepare(void) {
     aslab_futexlock.lock(create_lock);
+    aslab__thread_fork_prepare();
+    aslab__pool_fork_prepare();
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_lock(aslab__class_cache[cls]);
     aslab__arena_fork_prepare();
@@ -83,15 +83,20 @@ static void fork_parent(void) {
     aslab__arena_fork_parent();
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
+    aslab__pool_fork_parent();
+    aslab__thread_fork_parent();
     aslab_futexlock.unlock(create_lock);
 }
 
 /* The child has one thread: every lock the parent's other threads held was taken by
- * fork_prepare, so releasing them leaves consistent caches. */
+ * fork_prepare; the child initialises them afresh (a lock word copied with sleepers counted
+ * would make each later unlock a system call). */
 static void fork_child(void) {
     aslab__arena_fork_child();
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
+    aslab__pool_fork_child();
+    aslab__thread_fork_child();
     aslab_futexlock.init(create_lock);
     aslab__decay_fork_child();
 }
@@ -103,9 +108,10 @@ static void init_once(void) {
     if (aslab__options.decay_ms == 0) aslab__fb_decay_now();
     aslab__size_classes_init();
     aslab__free_key = random_key();
+    aslab__link_key = random_key();
     class_checks_init();
     aslab__api_init();
-    aslab__tcache_global_init();
+    aslab__thread_global_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     init_owner = 0;
 }
@@ -144,7 +150,7 @@ size_t aslab__heap_release_empty(void) {
 
 int aslab__trim(void) {
     aslab__heap_init();
-    aslab__tcache_flush_all();
+    aslab__heap_trim_thread();
     size_t released = aslab__heap_release_empty();
     released += aslab__arena_purge(0);
     return aslab__fb_trim() || released != 0;

@@ -1,0 +1,29 @@
+/* thread.h - a thread's heap over its life: set-up on its first slow call (the registry of
+ * live heaps, the exit key), and at exit its slabs abandoned and its counters merged. */
+#ifndef ASLAB_MALLOC_THREAD_H
+#define ASLAB_MALLOC_THREAD_H
+
+#include "heap.h"
+
+#pragma GCC visibility push(hidden)
+
+/* Once per process, at set-up: the key whose destructor runs at each thread's exit. */
+int aslab__thread_global_init(void);
+/* Makes the calling thread's heap live if it is new; 1 if it is live now, 0 while it is being
+ * set up (a nested call) or after the thread's exit destructor ran. */
+int aslab__thread_setup(void);
+/* Adds to *out every heap's counters (the live heaps' and those merged at exit) for cls. */
+void aslab__thread_counts(unsigned cls, uint64_t out[3]);
+
+/* refill.c: a thread's partial and full lists of a class */
+void aslab__heap_list_push(unsigned cls, aslab__mslab *m, unsigned list);
+void aslab__heap_list_unlink(unsigned cls, aslab__mslab *m);
+
+void aslab__thread_fork_prepare(void);
+void aslab__thread_fork_parent(void);
+/* The child's one thread keeps its heap; the others' heaps leave the registry (their slabs
+ * stay theirs: blocks of them freed in the child are not reused). */
+void aslab__thread_fork_child(void);
+
+#pragma GCC visibility pop
+#endif
