@@ -14,7 +14,7 @@ CFLAGS  ?= -O2 -g
 ALL_CFLAGS := $(CSTD) $(WARN) $(CFLAGS) -Iinclude
 DEPS    := tests/tools/install-deps.sh
 
-CORE_SRC  := src/slab.c src/cache.c src/alloc.c src/free.c src/lock.c src/error.c
+CORE_SRC  := src/slab.c src/cache.c src/alloc.c src/free.c src/lend.c src/lock.c src/error.c
 HOSTED_SRC := src/lock_futex.c
 LIB_SRC   := $(CORE_SRC) $(HOSTED_SRC)
 LIB_OBJ   := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)

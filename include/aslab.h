@@ -39,6 +39,8 @@ typedef enum aslab_error {
     ASLAB_ERR_ALIGNMENT_MISMATCH, /* a hook returned a block not aligned to the slab size */
     ASLAB_ERR_INVALID_ARGUMENT,   /* bad object size/alignment, slab size not a power of two
                                      or too small, lock too big */
+    ASLAB_ERR_SLAB_LENT,          /* the object's slab is lent (aslab_slab_lend): its borrower
+                                     manages its slots, the core does not */
 } aslab_error;
 
 /* A constant, human-readable description of err; never NULL. */
@@ -98,6 +100,24 @@ typedef struct aslab_cache aslab_cache; /* a reference-counted handle */
  * at once. lock NULL means aslab_nolock. The new handle holds one reference. */
 aslab_error aslab_cache_create(aslab_cache **out, size_t obj_size, size_t obj_align,
                                size_t slab_size, const aslab_lock_ops *lock);
+
+/* Every slab starts with a header of exactly this many bytes, on LP64 and ILP32 alike. */
+#define ASLAB_SLAB_HEADER_SIZE 64
+
+/* aslab_cache_create with more to say. aslab_cache_create(out, size, align, slab_size, lock)
+ * is this with header_reserve 0. */
+typedef struct aslab_cache_config {
+    size_t obj_size, obj_align, slab_size;
+    const aslab_lock_ops *lock; /* NULL means aslab_nolock */
+    /* Bytes the core leaves untouched right after each slave slab's header, at slab +
+     * ASLAB_SLAB_HEADER_SIZE, for a borrower's own per-slab bookkeeping (see
+     * aslab_slab_lend); rounded up to a multiple of 64; 0 for none. The master has no
+     * reserve: it is never lent. The core never reads or writes these bytes, whether the
+     * slab is lent or serves aslab_alloc; their content is whatever the alloc hook's block
+     * held. */
+    size_t header_reserve;
+} aslab_cache_config;
+aslab_error aslab_cache_create_config(aslab_cache **out, const aslab_cache_config *config);
 /* One more reference to the same cache; returns cache, or NULL if cache is NULL, not a
  * cache, or its count would overflow. */
 aslab_cache *aslab_cache_clone(aslab_cache *cache);
@@ -128,12 +148,53 @@ typedef struct aslab_cache_stats {
     size_t hook_frees;       /* slabs handed to the free hook */
     size_t obj_size;         /* the slot stride: what each object really occupies */
     size_t hook_free_errors; /* free-hook calls that returned an error */
+    size_t slabs_lent;       /* slabs out on loan (aslab_slab_lend); counted in slabs, and
+                                all their slots in objects_in_use */
 } aslab_cache_stats;
 aslab_error aslab_cache_stats_get(aslab_cache *cache, aslab_cache_stats *out);
 
 /* Hands every empty slave slab back through the free hook now (the reserve included);
  * returns how many, or 0. The master stays. */
 size_t aslab_cache_trim(aslab_cache *cache);
+
+/* ---- Lending whole slabs -----------------------------------------------------------------
+ * A cache can serve as a pool of whole slabs: a borrower (a thread's heap, say) takes an
+ * empty slave slab, manages every slot of it alone, with no call into the core and no lock,
+ * and gives it back when every slot is free again. Objects of a lent slab still find its
+ * header by masking, and the header stays valid (ASLAB_SLAB_HEADER_SIZE bytes: a magic of
+ * its own for lent slabs, the master, the geometry, the owner), so the borrower can recognise
+ * its slabs on a free path. */
+typedef struct aslab_slab_loan {
+    void *slab;      /* the slab, aligned to its size */
+    void *slots;     /* its first slot; slot i is at slots + i * stride */
+    size_t capacity; /* slots in the slab */
+    size_t stride;   /* bytes per slot: the object size rounded up to its alignment (>= 4) */
+    void *reserve;   /* slab + ASLAB_SLAB_HEADER_SIZE if the cache reserves header bytes,
+                        else NULL */
+} aslab_slab_loan;
+
+/* Lends one empty slave slab (one of the cache's empty slabs, else a new one from the alloc
+ * hook, called without the lock) and records `owner` (any value, NULL included) in its
+ * header. The master is never lent. While lent, the core never reads or writes the slab's
+ * slots, free list, bitmap or reserve, and writes its header only through
+ * aslab_slab_set_owner and aslab_slab_return; aslab_free / aslab_free_bulk of an address
+ * in it return ASLAB_ERR_SLAB_LENT; all its slots count as in use, so the hierarchy is not
+ * destroyed while it is out, whatever the handles do. ASLAB_ERR_OUT_OF_MEMORY when the
+ * hook returns NULL; ASLAB_ERR_INVALID_ARGUMENT for a NULL out. */
+aslab_error aslab_slab_lend(aslab_cache *cache, void *owner, aslab_slab_loan *out);
+/* Gives a lent slab back with every slot free (the borrower's promise: the core does not
+ * look at the slots). ASLAB_ERR_INVALID_POINTER if `slab` is not a lent slab of that
+ * slab_size. The slab joins the empty slabs, and beyond the reserve goes to the free hook,
+ * exactly like a slab emptied by aslab_free; if the last handle was released and this was
+ * the hierarchy's last slab in use, the hierarchy is destroyed. Thread-safe against every
+ * other call on the cache. */
+aslab_error aslab_slab_return(void *slab, size_t slab_size);
+/* The owner recorded for the lent slab that holds obj (any address inside it), and a new
+ * one. The owner is read and written atomically (acquire/release), without the cache lock;
+ * the borrower orders set_owner against its own uses. ASLAB_ERR_INVALID_POINTER if obj is
+ * not in a lent slab of that slab_size. */
+aslab_error aslab_slab_owner(const void *obj, size_t slab_size, void **owner);
+aslab_error aslab_slab_set_owner(void *obj, size_t slab_size, void *owner);
 
 /* Takes / drops the cache's lock from outside, for fork handlers: lock every cache before
  * fork(), unlock in both parent and child, and the child inherits consistent caches. */

@@ -15,6 +15,8 @@ const char *aslab_strerror(aslab_error err) {
         return "alignment mismatch: the slab hook returned a block not aligned to the slab size";
     case ASLAB_ERR_INVALID_ARGUMENT:
         return "invalid argument";
+    case ASLAB_ERR_SLAB_LENT:
+        return "slab lent: the object's slab is on loan, its borrower manages its slots";
     }
     return "unknown aslab error";
 }

@@ -2,15 +2,36 @@
  *
  * Layout of a slab (slab_size bytes, aligned to slab_size):
  *
- *   +-------------------+------------------+--------+----------+-----+-----------+---------+
- *   | aslab__slab       | master extension | bitmap | pad to   | slot| slot ...  | tail    |
- *   | (every slab)      | (master only)    |        | obj_align|  0  |           | padding |
- *   +-------------------+------------------+--------+----------+-----+-----------+---------+
- *   0                                      bitmap_offset       data_offset
+ *   master: +-------------+------------------+--------+----------+------+------+---------+
+ *           | aslab__slab | master extension | bitmap | pad to   | slot | ...  | tail    |
+ *           | (64 bytes)  |                  |        | obj_align|  0   |      | padding |
+ *           +-------------+------------------+--------+----------+------+------+---------+
+ *   slave:  +-------------+---------+--------+----------+------+------+---------+
+ *           | aslab__slab | reserve | bitmap | pad to   | slot | ...  | tail    |
+ *           | (64 bytes)  |         |        | obj_align|  0   |      | padding |
+ *           +-------------+---------+--------+----------+------+------+---------+
+ *           0             64        bitmap_offset       data_offset
+ *
+ * The header (aslab__slab) is ASLAB_SLAB_HEADER_SIZE = 64 bytes on LP64 and ILP32, one cache
+ * line: magic, master, list link, owner, free-list head, counts, geometry:
+ *
+ *   LP64:  0 magic | 8 master | 16 link.prev | 24 link.next | 32 owner | 40 free_head |
+ *          44 fresh | 48 used | 52 capacity | 56 data_offset | 60 bitmap_offset
+ *   ILP32: 0 magic | 4 master | 8 link | 16 owner | 20 .. 44 the six u32 | 44 padding to 64
+ *
+ * The reserve (header_reserve bytes, a multiple of 64, maybe 0) exists in slaves only: the
+ * master is never lent, so it has none. The core never reads or writes it.
  *
  * Invariants (all under the master's lock unless marked immutable):
- * - magic == ASLAB__MAGIC ^ the slab's own address while the slab belongs to a cache, and 0
- *   once it is handed back; a copied or stale header never validates. Immutable while live.
+ * - magic == ASLAB__MAGIC ^ the slab's own address while the slab belongs to a cache and
+ *   serves aslab_alloc ("live"), ASLAB__LENT_MAGIC ^ its address while it is lent, and 0
+ *   once it is handed back; a copied or stale header never validates. Only lend and return
+ *   change it between live and lent, under the lock.
+ * - A lent slab is on no list and not current; the core touches nothing of it but its
+ *   header's magic, owner and counts at lend and return (owner also through set_owner).
+ *   It counts as full: used == capacity, and master->in_use includes all its slots, so the
+ *   hierarchy outlives it. Its bitmap stays all zero (it was empty when lent), so a
+ *   returned slab needs only its free-list head and counts reset.
  * - master, capacity, data_offset, bitmap_offset: immutable while the slab is live, so the
  *   free path validates a pointer before it takes any lock.
  * - Slots [0, fresh) have been handed out at least once; slots [fresh, capacity) never were,
@@ -33,6 +54,7 @@
 
 #define ASLAB__NO_SLOT     UINT32_MAX
 #define ASLAB__MAGIC       ((uintptr_t)0x6a09e667f3bcc909ull)
+#define ASLAB__LENT_MAGIC  ((uintptr_t)0xbb67ae8584caa73bull)
 #define ASLAB__LIKELY(x)   __builtin_expect(!!(x), 1)
 #define ASLAB__UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -40,18 +62,25 @@ typedef struct aslab__link {
     struct aslab__link *prev, *next;
 } aslab__link;
 
-/* The header at the start of every slab: 56 bytes on LP64, one cache line. */
+/* The header at the start of every slab: 64 bytes, one cache line (see the diagram). */
 typedef struct aslab__slab {
     uintptr_t magic;
     struct aslab__master *master;
-    aslab__link link; /* on the master's empty, partial or full list */
+    aslab__link link; /* on the master's empty, partial or full list; unused while lent */
+    void *owner;      /* the borrower's value while lent (atomic), NULL otherwise */
     uint32_t free_head;
     uint32_t fresh;
     uint32_t used;
     uint32_t capacity;
     uint32_t data_offset;
     uint32_t bitmap_offset;
+#if UINTPTR_MAX == 0xffffffffu
+    uint32_t padding[5]; /* ILP32: the header is 64 bytes there too */
+#endif
 } aslab__slab;
+
+_Static_assert(sizeof(aslab__slab) == ASLAB_SLAB_HEADER_SIZE,
+               "the slab header is exactly ASLAB_SLAB_HEADER_SIZE bytes");
 
 /* Where slots start and how many fit, for the master or for a slave. */
 typedef struct aslab__geometry {
@@ -74,6 +103,7 @@ typedef struct aslab__master {
     uint32_t div_shift; /* slot index = (offset * div_mul) >> div_shift, exact */
     uint64_t div_mul;
     aslab__geometry slave;
+    size_t header_reserve; /* bytes after each slave's header, a multiple of 64 */
     /* under the lock */
     aslab__slab *current;
     aslab__link empty, partial, full;
@@ -86,6 +116,7 @@ typedef struct aslab__master {
     size_t hook_allocs;
     size_t hook_frees;
     size_t hook_free_errors;
+    size_t slabs_lent;
 } aslab__master;
 
 /* Slabs detached under the lock, to be handed back once it is dropped. */
@@ -111,6 +142,12 @@ aslab_error aslab__finish_unlock(aslab__master *master, aslab__retire *retire);
 
 static inline uintptr_t aslab__magic_for(const aslab__slab *slab) {
     return ASLAB__MAGIC ^ (uintptr_t)slab;
+}
+
+/* The magic of a lent slab: another constant, also mixed with the slab's address. The
+ * malloc's free path compares it to tell its own slabs from those serving aslab_alloc. */
+static inline uintptr_t aslab__lent_magic_for(const aslab__slab *slab) {
+    return ASLAB__LENT_MAGIC ^ (uintptr_t)slab;
 }
 
 static inline int aslab__slab_size_valid(size_t slab_size) {
@@ -144,7 +181,9 @@ static inline aslab_error aslab__locate(const void *obj, size_t slab_size, aslab
     if (ASLAB__UNLIKELY(!aslab__slab_size_valid(slab_size))) return ASLAB_ERR_INVALID_ARGUMENT;
     uintptr_t addr = (uintptr_t)obj;
     aslab__slab *slab = (aslab__slab *)(addr & ~(uintptr_t)(slab_size - 1));
-    if (ASLAB__UNLIKELY(slab->magic != aslab__magic_for(slab))) return ASLAB_ERR_INVALID_POINTER;
+    if (ASLAB__UNLIKELY(slab->magic != aslab__magic_for(slab)))
+        return slab->magic == aslab__lent_magic_for(slab) ? ASLAB_ERR_SLAB_LENT
+                                                          : ASLAB_ERR_INVALID_POINTER;
     aslab__master *master = slab->master;
     if (ASLAB__UNLIKELY(master->slab_size != slab_size)) return ASLAB_ERR_INVALID_POINTER;
     uint32_t offset = (uint32_t)(addr - (uintptr_t)slab);
