@@ -104,7 +104,7 @@ typedef struct aslab__class_check {
  * the fast path needs no NULL test. Never written. */
 extern aslab__mslab aslab__no_slab;
 extern __thread aslab__mslab *aslab__cur[ASLAB_CLASS_SLOTS] ASLAB_TLS;
-extern __thread aslab__heap aslab__heap ASLAB_TLS;
+extern __thread aslab__heap aslab__thread_heap ASLAB_TLS;
 extern aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 extern aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 extern uintptr_t aslab__free_key; /* word 1 of a free block */
@@ -184,7 +184,7 @@ static inline void *aslab__malloc_small(size_t size) {
     }
     m->free = (void *)next;
     m->used++;
-    aslab__heap.allocs[cls]++;
+    aslab__thread_heap.allocs[cls]++;
     block[1] = NULL; /* no longer free: clear the double-free key */
     return block;
 }
@@ -199,14 +199,14 @@ static inline void aslab__free_push(void *p, unsigned cls, const char *fn) {
     }
     aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
     aslab__mslab *m = aslab__mslab_of(slab);
-    if (ASLAB__UNLIKELY(slab->owner != (void *)&aslab__heap)) {
+    if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_RELAXED) != (void *)&aslab__thread_heap)) {
         aslab__free_remote(m, p, cls);
         return;
     }
     obj[0] = aslab__link_encode((uintptr_t)m->free, p);
     obj[1] = key;
     m->free = p;
-    aslab__heap.frees_local[cls]++;
+    aslab__thread_heap.frees_local[cls]++;
     /* One compare for both rare events: the slab is now empty (used 0), or it was on the
      * full list (ASLAB__FULL set). */
     if (ASLAB__UNLIKELY(--m->used - 1 >= ASLAB__FULL - 1)) aslab__free_local_slow(m);

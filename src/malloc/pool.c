@@ -13,12 +13,13 @@ typedef struct class_pool {
     int any_abandoned; /* abandoned != NULL, readable without the lock */
 } class_pool;
 
+
+static class_pool pools[ASLAB_CLASS_SLOTS];
+
 /* After a change of the abandoned list, under the class lock. */
 static void abandoned_changed(unsigned cls) {
     __atomic_store_n(&pools[cls].any_abandoned, pools[cls].abandoned != NULL, __ATOMIC_RELAXED);
 }
-
-static class_pool pools[ASLAB_CLASS_SLOTS];
 
 static void count(uint64_t *counter, uint64_t n) {
     __atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
@@ -55,7 +56,7 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     if (cache == NULL) return NULL;
     aslab_slab_loan loan;
     aslab__arena_set_class(cls);
-    if (aslab_slab_lend(cache, &aslab__heap, &loan) != ASLAB_OK) return NULL;
+    if (aslab_slab_lend(cache, &aslab__thread_heap, &loan) != ASLAB_OK) return NULL;
     aslab__class_check *check = &aslab__checks[cls];
     if (check->capacity == 0) { /* the first lend tells where a lent slab's slots are */
         __atomic_store_n(&check->data_offset, (uint32_t)((char *)loan.slots - (char *)loan.slab),
@@ -114,7 +115,7 @@ void aslab__pool_abandon(aslab__mslab *m) {
         aslab__pool_return(m);
         return;
     }
-    aslab__slab_of(m)->owner = NULL;
+    __atomic_store_n(&aslab__slab_of(m)->owner, NULL, __ATOMIC_RELEASE);
     aslab__list_add(&pools[cls].abandoned, m, ASLAB__ON_ABANDONED);
     abandoned_changed(cls);
     count(&aslab__pool_stats[cls].abandoned, 1);
@@ -138,7 +139,7 @@ aslab__mslab *aslab__pool_adopt(unsigned cls) {
     if (m != NULL && has_free_block(m)) {
         aslab__list_del(&pools[cls].abandoned, m);
         abandoned_changed(cls);
-        aslab__slab_of(m)->owner = &aslab__heap;
+        __atomic_store_n(&aslab__slab_of(m)->owner, (void *)&aslab__thread_heap, __ATOMIC_RELEASE);
         __atomic_store_n(&m->remote, 0, __ATOMIC_RELEASE);
         count(&aslab__pool_stats[cls].adopted, 1);
     } else {

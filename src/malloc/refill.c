@@ -16,7 +16,7 @@
 #define FULL_LOOKS   8 /* full slabs checked for remote frees before taking another slab */
 
 static aslab__mslab **list_head(unsigned cls, unsigned list) {
-    aslab__class_heap *ch = &aslab__heap.classes[cls];
+    aslab__class_heap *ch = &aslab__thread_heap.classes[cls];
     return list == ASLAB__ON_PARTIAL ? &ch->partial : &ch->full;
 }
 
@@ -63,7 +63,7 @@ static void retire_current(unsigned cls, aslab__mslab *m) {
 /* A full slab that other threads gave blocks back to. Looks at a few, rotating the list, so
  * that every full slab is looked at in turn. */
 static aslab__mslab *from_full(unsigned cls) {
-    aslab__mslab **head = &aslab__heap.classes[cls].full;
+    aslab__mslab **head = &aslab__thread_heap.classes[cls].full;
     for (int looked = 0; looked < FULL_LOOKS && *head != NULL; looked++) {
         aslab__mslab *m = *head;
         if (__atomic_load_n(&m->remote, __ATOMIC_RELAXED) != 0) {
@@ -79,7 +79,7 @@ static aslab__mslab *from_full(unsigned cls) {
 
 /* The next current slab of class cls, with a free block or a never-used tail. */
 static aslab__mslab *next_current(unsigned cls) {
-    aslab__class_heap *ch = &aslab__heap.classes[cls];
+    aslab__class_heap *ch = &aslab__thread_heap.classes[cls];
     aslab__mslab *m = ch->partial;
     if (m != NULL) {
         aslab__heap_list_unlink(cls, m);
@@ -99,7 +99,7 @@ static void *pop(aslab__mslab *m, unsigned cls) {
         aslab__heap_fault("malloc()", "corrupted free list (a write after free?)", block);
     m->free = (void *)next;
     m->used++;
-    aslab__heap.allocs[cls]++;
+    aslab__thread_heap.allocs[cls]++;
     block[1] = NULL;
     return block;
 }
@@ -112,7 +112,7 @@ static void *from_fallback(size_t size) {
 
 void *aslab__malloc_slow(size_t size) {
     if (!aslab__heap_init()) return from_fallback(size);
-    if (ASLAB__UNLIKELY(aslab__heap.state != ASLAB_HEAP_LIVE) && !aslab__thread_setup())
+    if (ASLAB__UNLIKELY(aslab__thread_heap.state != ASLAB_HEAP_LIVE) && !aslab__thread_setup())
         return from_fallback(size); /* set-up nested in itself, or after the thread's exit */
     unsigned cls = aslab__class_of(size);
     aslab__mslab *m = aslab__cur[cls];

@@ -8,8 +8,8 @@
 void aslab__free_remote(aslab__mslab *m, void *p, unsigned cls) {
     uintptr_t *obj = p;
     obj[1] = aslab__free_key;
-    if (aslab__heap.state == ASLAB_HEAP_NEW) aslab__thread_setup(); /* to count it */
-    aslab__heap.frees_remote[cls]++;
+    if (aslab__thread_heap.state == ASLAB_HEAP_NEW) aslab__thread_setup(); /* to count it */
+    aslab__thread_heap.frees_remote[cls]++;
     uintptr_t head = __atomic_load_n(&m->remote, __ATOMIC_RELAXED);
     for (;;) {
         if (head == ASLAB__ABANDONED) {

@@ -5,7 +5,7 @@
 
 #include <pthread.h>
 
-__thread aslab__heap aslab__heap ASLAB_TLS;
+__thread aslab__heap aslab__thread_heap ASLAB_TLS;
 /* Every class starts at the stand-in slab: the first malloc of a class takes the slow path. */
 __thread aslab__mslab *aslab__cur[ASLAB_CLASS_SLOTS] ASLAB_TLS = {
     [0 ... ASLAB_CLASS_SLOTS - 1] = &aslab__no_slab};
@@ -76,7 +76,7 @@ static void abandon_class(unsigned cls) {
         m->used--; /* its phantom use as the current slab */
         aslab__pool_abandon(m);
     }
-    aslab__class_heap *ch = &aslab__heap.classes[cls];
+    aslab__class_heap *ch = &aslab__thread_heap.classes[cls];
     while ((m = ch->partial) != NULL) {
         aslab__heap_list_unlink(cls, m);
         aslab__pool_abandon(m);
@@ -108,12 +108,12 @@ int aslab__thread_global_init(void) {
 /* pthread_setspecific may allocate: while it runs the state is SETUP, and a nested call is
  * served by the fallback. */
 int aslab__thread_setup(void) {
-    if (ASLAB__LIKELY(aslab__heap.state == ASLAB_HEAP_LIVE)) return 1;
-    if (aslab__heap.state != ASLAB_HEAP_NEW) return 0;
-    aslab__heap.state = ASLAB_HEAP_SETUP;
-    registry_add(&aslab__heap);
-    pthread_setspecific(exit_key, &aslab__heap);
-    aslab__heap.state = ASLAB_HEAP_LIVE;
+    if (ASLAB__LIKELY(aslab__thread_heap.state == ASLAB_HEAP_LIVE)) return 1;
+    if (aslab__thread_heap.state != ASLAB_HEAP_NEW) return 0;
+    aslab__thread_heap.state = ASLAB_HEAP_SETUP;
+    registry_add(&aslab__thread_heap);
+    pthread_setspecific(exit_key, &aslab__thread_heap);
+    aslab__thread_heap.state = ASLAB_HEAP_LIVE;
     return 1;
 }
 
@@ -127,7 +127,7 @@ void aslab__thread_fork_parent(void) {
 
 void aslab__thread_fork_child(void) {
     aslab_futexlock.init(registry_lock);
-    aslab__heap *h = registry, *self = &aslab__heap;
+    aslab__heap *h = registry, *self = &aslab__thread_heap;
     while (h != NULL && !(h == self && h->reg_next == self)) {
         aslab__heap *other = h == self ? h->reg_next : h;
         merge_counts(other);
@@ -137,7 +137,7 @@ void aslab__thread_fork_child(void) {
 }
 
 void aslab__heap_trim_thread(void) {
-    if (aslab__heap.state != ASLAB_HEAP_LIVE) return;
+    if (aslab__thread_heap.state != ASLAB_HEAP_LIVE) return;
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         aslab__mslab *m = aslab__cur[cls];
         if (m == &aslab__no_slab) continue;
