@@ -155,7 +155,7 @@ void aslab__api_free_sized(void *p, size_t size, const char *fn) {
         aslab__check_slot(p, owner, fn);
         if (size > aslab__classes[owner].size)
             aslab__heap_fault(fn, "size larger than the block", p);
-        aslab__free_push(p, owner, fn);
+        aslab__free_small(p, owner, fn);
         return;
     }
     if (p == NULL) return;

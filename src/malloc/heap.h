@@ -78,12 +78,12 @@ typedef struct aslab__class_heap {
 
 enum aslab__heap_state { ASLAB_HEAP_NEW, ASLAB_HEAP_SETUP, ASLAB_HEAP_LIVE, ASLAB_HEAP_DEAD };
 
-/* A thread's heap. Its address identifies the owner of a slab. The counters are the thread's
- * own (no atomics); the report adds up those of every live heap (thread.c's registry) and
- * those merged by heaps that have gone. */
+/* A thread's heap. cur comes first: the fast paths index it and allocs from one TLS base.
+ * The counters are the thread's own (no atomics); the report adds up those of every live
+ * heap (thread.c's registry) and those merged by heaps that have gone. */
 typedef struct aslab__heap {
-    uint64_t allocs[ASLAB_CLASS_SLOTS];
-    uint64_t frees_local[ASLAB_CLASS_SLOTS];
+    aslab__mslab *cur[ASLAB_CLASS_SLOTS];     /* the slab malloc pops from, per class */
+    uint64_t allocs[ASLAB_CLASS_SLOTS];       /* blocks malloc handed out */
     uint64_t frees_remote[ASLAB_CLASS_SLOTS]; /* blocks freed into slabs of other owners */
     aslab__class_heap classes[ASLAB_CLASS_SLOTS];
     struct aslab__heap *reg_prev, *reg_next; /* the registry of live heaps */
@@ -93,22 +93,24 @@ typedef struct aslab__heap {
 /* Per class, what the free path needs to check a pointer without reading a slab's state. */
 typedef struct aslab__class_check {
     uintptr_t slab_mask; /* ~(slab size - 1) */
-    uint64_t div_mul;    /* slot index = (offset * div_mul) >> div_shift */
-    uint32_t div_shift;
+    uint64_t div_mul;    /* slot index = (offset * div_mul) >> 40, exact below 2^24 */
     uint32_t size;
     uint32_t data_offset; /* of a lent (slave) slab's first slot */
+    uint32_t span;        /* capacity * size: offsets from data_offset below it are slots */
     uint32_t capacity;    /* slots of a lent slab */
 } aslab__class_check;
+
+#define ASLAB__DIV_SHIFT 40
 
 /* The empty list's stand-in for a class a thread has no slab of: its free list is empty, so
  * the fast path needs no NULL test. Never written. */
 extern aslab__mslab aslab__no_slab;
-extern __thread aslab__mslab *aslab__cur[ASLAB_CLASS_SLOTS] ASLAB_TLS;
 extern __thread aslab__heap aslab__thread_heap ASLAB_TLS;
 extern aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 extern aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
-extern uintptr_t aslab__free_key; /* word 1 of a free block */
-extern uintptr_t aslab__link_key; /* mixed into every stored free-list link */
+extern uintptr_t aslab__free_key;  /* word 1 of a free block */
+extern uintptr_t aslab__link_key;  /* mixed into every stored free-list link */
+extern uintptr_t aslab__owner_key; /* mixed into the owner tag of a lent slab */
 
 /* ---- init.c: process set-up ---- */
 /* Sets the heap up once; 0 while the calling thread is itself inside the set-up (a malloc
@@ -123,8 +125,9 @@ aslab_cache *aslab__class_cache_get(unsigned cls);
 __attribute__((noinline)) void *aslab__malloc_slow(size_t size);
 /* After a local free made m empty or took it off the full list. */
 __attribute__((noinline)) void aslab__free_local_slow(aslab__mslab *m);
-/* p, a checked block of class cls, belongs to a slab the calling thread does not own. */
-__attribute__((noinline)) void aslab__free_remote(aslab__mslab *m, void *p, unsigned cls);
+/* p, in a region of class cls, is not in a slab the calling thread owns: checks it as the
+ * fast path does not (the magic, the slot, a double free), then gives it back to its owner. */
+__attribute__((noinline)) void aslab__free_other(void *p, unsigned cls, const char *fn);
 /* p failed the free path's checks: says which and aborts. Not noreturn, so that fast paths
  * reach it by a tail jump and need no stack frame of their own. */
 __attribute__((noinline, cold)) void aslab__free_invalid(const void *p, unsigned cls,
@@ -153,18 +156,28 @@ static inline uintptr_t aslab__link_stray(uintptr_t link, const aslab__mslab *m)
     return (link ^ (uintptr_t)m) & m->link_mask;
 }
 
-/* Why p, in a region of class cls, is not the start of a block of a lent slab, or NULL if
- * it is. A pointer below the first slot makes the unsigned offset wrap far beyond the slab,
- * which the index test rejects: with index < capacity, index * size < slab size, so it
- * cannot equal such an offset. */
-static inline int aslab__slot_ok(const void *p, unsigned cls) {
+/* What a lent slab's header says as its owner when the calling thread owns it: the thread
+ * pointer, mixed with the slab's address and a per-process key, so that one compare checks
+ * both that the header is a live lent slab's (no stale or copied header, no program data,
+ * matches) and that the caller owns it. Threads are told apart by their thread pointers;
+ * a thread's slabs are all abandoned (owner NULL) before its thread pointer can be reused. */
+static inline void *aslab__owner_tag(const aslab__slab *slab) {
+    return (void *)((uintptr_t)__builtin_thread_pointer() ^ (uintptr_t)slab ^ aslab__owner_key);
+}
+
+/* Nonzero when p, in a region of class cls, is not the start of a slot; slab is p masked.
+ * A pointer below the first slot makes the unsigned offset wrap beyond span. */
+static inline int aslab__off_slot(const void *p, const aslab__slab *slab, unsigned cls) {
     const aslab__class_check *check = &aslab__checks[cls];
-    uintptr_t addr = (uintptr_t)p;
-    const aslab__slab *slab = (const aslab__slab *)(addr & check->slab_mask);
-    uint32_t offset = (uint32_t)(addr - (uintptr_t)slab) - check->data_offset;
-    uint32_t index = (uint32_t)(((uint64_t)offset * check->div_mul) >> check->div_shift);
-    return ASLAB__LIKELY(slab->magic == aslab__lent_magic_for(slab)) &
-           ASLAB__LIKELY(index < check->capacity) & ASLAB__LIKELY(index * check->size == offset);
+    uint32_t offset = (uint32_t)((uintptr_t)p - (uintptr_t)slab) - check->data_offset;
+    uint32_t index = (uint32_t)(((uint64_t)offset * check->div_mul) >> ASLAB__DIV_SHIFT);
+    return (offset >= check->span) | (index * check->size != offset);
+}
+
+/* p, in a region of class cls, is the start of a block of a live lent slab. */
+static inline int aslab__slot_ok(const void *p, unsigned cls) {
+    const aslab__slab *slab = (const aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
+    return slab->magic == aslab__lent_magic_for(slab) && !aslab__off_slot(p, slab, cls);
 }
 
 /* As aslab__slot_ok, aborting on a fault. */
@@ -174,7 +187,8 @@ static inline void aslab__check_slot(const void *p, unsigned cls, const char *fn
 
 static inline void *aslab__malloc_small(size_t size) {
     unsigned cls = aslab__class_of(size);
-    aslab__mslab *m = aslab__cur[cls];
+    aslab__heap *heap = &aslab__thread_heap;
+    aslab__mslab *m = heap->cur[cls];
     void **block = m->free;
     if (ASLAB__UNLIKELY((void *)block == (void *)m)) return aslab__malloc_slow(size);
     uintptr_t next = aslab__link_encode((uintptr_t)block[0], block);
@@ -184,41 +198,44 @@ static inline void *aslab__malloc_small(size_t size) {
     }
     m->free = (void *)next;
     m->used++;
-    aslab__thread_heap.allocs[cls]++;
+    heap->allocs[cls]++;
     block[1] = NULL; /* no longer free: clear the double-free key */
     return block;
 }
 
-/* Frees p, already checked to be a block of class cls, on behalf of function fn. */
-static inline void aslab__free_push(void *p, unsigned cls, const char *fn) {
+/* Pushes p, a block of a slab the calling thread owns, onto the slab's free list; key is
+ * aslab__free_key. */
+static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) {
     uintptr_t *obj = p;
-    const uintptr_t key = aslab__free_key;
-    if (ASLAB__UNLIKELY(obj[1] == key)) {
-        aslab__heap_fault_at(fn, "double free detected", p);
-        return;
-    }
-    aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
     aslab__mslab *m = aslab__mslab_of(slab);
-    if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_RELAXED) != (void *)&aslab__thread_heap)) {
-        aslab__free_remote(m, p, cls);
-        return;
-    }
     obj[0] = aslab__link_encode((uintptr_t)m->free, p);
     obj[1] = key;
     m->free = p;
-    aslab__thread_heap.frees_local[cls]++;
     /* One compare for both rare events: the slab is now empty (used 0), or it was on the
      * full list (ASLAB__FULL set). */
     if (ASLAB__UNLIKELY(--m->used - 1 >= ASLAB__FULL - 1)) aslab__free_local_slow(m);
 }
 
-/* Frees p, known to be in a region of class cls, on behalf of function fn. */
+/* Frees p, known to be in a region of class cls, on behalf of function fn. The owner tag
+ * stands for the header's magic on this path; any other owner takes aslab__free_other,
+ * which checks the magic itself. */
 static inline void aslab__free_small(void *p, unsigned cls, const char *fn) {
-    if (ASLAB__UNLIKELY(!aslab__slot_ok(p, cls))) {
+    aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
+    if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_RELAXED) !=
+                        aslab__owner_tag(slab))) {
+        aslab__free_other(p, cls, fn);
+        return;
+    }
+    if (ASLAB__UNLIKELY(aslab__off_slot(p, slab, cls))) {
         aslab__free_invalid(p, cls, fn);
         return;
     }
-    aslab__free_push(p, cls, fn);
+    const uintptr_t key = aslab__free_key;
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
+        aslab__heap_fault_at(fn, "double free detected", p);
+        return;
+    }
+    aslab__free_local(p, slab, key);
 }
 
 #pragma GCC visibility pop

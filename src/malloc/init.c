@@ -21,6 +21,7 @@ aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 uintptr_t aslab__free_key;
 uintptr_t aslab__link_key;
+uintptr_t aslab__owner_key;
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 static int init_state;
@@ -42,10 +43,9 @@ static void class_checks_init(void) {
         aslab__class_check *check = &aslab__checks[cls];
         check->slab_mask = ~(uintptr_t)(slab_size - 1);
         check->size = info->size;
-        aslab__divider_for(slab_size, info->size, &check->div_mul, &check->div_shift);
+        check->div_mul = ((uint64_t)1 << ASLAB__DIV_SHIFT) / info->size + 1;
     }
 }
-
 
 /* A class's cache (and its first region) comes into being on the class's first use, so a
  * program pays in address space and RSS only for the classes it uses. */
@@ -109,6 +109,7 @@ static void init_once(void) {
     aslab__size_classes_init();
     aslab__free_key = random_key();
     aslab__link_key = random_key();
+    aslab__owner_key = random_key(); /* odd, so an owner tag is never NULL */
     class_checks_init();
     aslab__api_init();
     aslab__thread_global_init();

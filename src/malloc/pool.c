@@ -13,7 +13,6 @@ typedef struct class_pool {
     int any_abandoned; /* abandoned != NULL, readable without the lock */
 } class_pool;
 
-
 static class_pool pools[ASLAB_CLASS_SLOTS];
 
 /* After a change of the abandoned list, under the class lock. */
@@ -41,6 +40,12 @@ static size_t slab_size_of(unsigned cls) {
     return (size_t)1 << aslab__classes[cls].slab_shift;
 }
 
+static void set_owner(aslab__mslab *m, void *tag) {
+    aslab__slab *slab = aslab__slab_of(m);
+    aslab_error err = aslab_slab_set_owner(slab, slab_size_of(m->cls), tag);
+    if (err != ASLAB_OK) aslab__heap_fault("malloc()", aslab_strerror(err), slab);
+}
+
 static void note_lent(unsigned cls) {
     aslab__class_stats *st = &aslab__pool_stats[cls];
     uint64_t lent = __atomic_add_fetch(&st->slabs_lent, 1, __ATOMIC_RELAXED);
@@ -56,11 +61,12 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     if (cache == NULL) return NULL;
     aslab_slab_loan loan;
     aslab__arena_set_class(cls);
-    if (aslab_slab_lend(cache, &aslab__thread_heap, &loan) != ASLAB_OK) return NULL;
+    if (aslab_slab_lend(cache, NULL, &loan) != ASLAB_OK) return NULL;
     aslab__class_check *check = &aslab__checks[cls];
     if (check->capacity == 0) { /* the first lend tells where a lent slab's slots are */
         __atomic_store_n(&check->data_offset, (uint32_t)((char *)loan.slots - (char *)loan.slab),
                          __ATOMIC_RELAXED);
+        __atomic_store_n(&check->span, (uint32_t)(loan.capacity * loan.stride), __ATOMIC_RELAXED);
         __atomic_store_n(&check->capacity, (uint32_t)loan.capacity, __ATOMIC_RELAXED);
     }
     aslab__mslab *m = loan.reserve;
@@ -73,6 +79,7 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     m->prev = m->next = NULL;
     m->link_mask = ~(uintptr_t)(slab_size_of(cls) - 1) | 15;
     __atomic_store_n(&m->remote, 0, __ATOMIC_RELAXED); /* nobody else sees the slab yet */
+    set_owner(m, aslab__owner_tag(loan.slab));
     note_lent(cls);
     return m;
 }
@@ -115,7 +122,7 @@ void aslab__pool_abandon(aslab__mslab *m) {
         aslab__pool_return(m);
         return;
     }
-    __atomic_store_n(&aslab__slab_of(m)->owner, NULL, __ATOMIC_RELEASE);
+    set_owner(m, NULL);
     aslab__list_add(&pools[cls].abandoned, m, ASLAB__ON_ABANDONED);
     abandoned_changed(cls);
     count(&aslab__pool_stats[cls].abandoned, 1);
@@ -139,7 +146,7 @@ aslab__mslab *aslab__pool_adopt(unsigned cls) {
     if (m != NULL && has_free_block(m)) {
         aslab__list_del(&pools[cls].abandoned, m);
         abandoned_changed(cls);
-        __atomic_store_n(&aslab__slab_of(m)->owner, (void *)&aslab__thread_heap, __ATOMIC_RELEASE);
+        set_owner(m, aslab__owner_tag(aslab__slab_of(m)));
         __atomic_store_n(&m->remote, 0, __ATOMIC_RELEASE);
         count(&aslab__pool_stats[cls].adopted, 1);
     } else {
@@ -171,6 +178,18 @@ int aslab__pool_free_abandoned(aslab__mslab *m, void *p) {
     }
     class_unlock(cls);
     return 1;
+}
+
+uint64_t aslab__pool_abandoned_live(unsigned cls) {
+    uint64_t live = 0;
+    class_lock(cls);
+    aslab__mslab *m = pools[cls].abandoned;
+    if (m != NULL) do {
+            live += m->used;
+            m = m->next;
+        } while (m != pools[cls].abandoned);
+    class_unlock(cls);
+    return live;
 }
 
 /* ---- fork: the child re-initialises, so that no sleeper count of the parent's threads

@@ -14,7 +14,7 @@
 
 typedef struct aslab__class_stats {
     /* merged from heaps as their threads exit (live heaps are added at report time) */
-    uint64_t allocs, frees_local, frees_remote;
+    uint64_t allocs, frees_remote;
     /* updated with relaxed atomics */
     uint64_t slabs_lent, slabs_returned, slabs_out_peak;
     uint64_t lock_taken, lock_contended; /* the class lock */
@@ -40,6 +40,9 @@ aslab__mslab *aslab__pool_adopt(unsigned cls);
 /* Frees p into m, which was abandoned when the caller looked; returns 0 if m has been
  * adopted since (the caller then pushes onto its remote list again). */
 int aslab__pool_free_abandoned(aslab__mslab *m, void *p);
+
+/* Blocks out in the abandoned slabs of class cls. */
+uint64_t aslab__pool_abandoned_live(unsigned cls);
 
 void aslab__pool_fork_prepare(void);
 void aslab__pool_fork_parent(void);

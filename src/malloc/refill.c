@@ -115,16 +115,16 @@ void *aslab__malloc_slow(size_t size) {
     if (ASLAB__UNLIKELY(aslab__thread_heap.state != ASLAB_HEAP_LIVE) && !aslab__thread_setup())
         return from_fallback(size); /* set-up nested in itself, or after the thread's exit */
     unsigned cls = aslab__class_of(size);
-    aslab__mslab *m = aslab__cur[cls];
+    aslab__mslab *m = aslab__thread_heap.cur[cls];
     if (m != &aslab__no_slab) {
         if (refill(m, cls)) return pop(m, cls);
         retire_current(cls, m);
-        aslab__cur[cls] = &aslab__no_slab;
+        aslab__thread_heap.cur[cls] = &aslab__no_slab;
     }
     m = next_current(cls);
     if (m == NULL) return from_fallback(aslab__classes[cls].size); /* no address space left */
     m->used++; /* the phantom use of the current slab */
-    aslab__cur[cls] = m;
+    aslab__thread_heap.cur[cls] = m;
     if (m->free == (void *)m) extend(m, cls);
     return pop(m, cls);
 }

@@ -5,7 +5,8 @@
 #include "pool.h"
 #include "thread.h"
 
-void aslab__free_remote(aslab__mslab *m, void *p, unsigned cls) {
+/* Pushes p onto m's remote list, or frees it under the class lock once m is abandoned. */
+static void free_remote(aslab__mslab *m, void *p, unsigned cls) {
     uintptr_t *obj = p;
     obj[1] = aslab__free_key;
     if (aslab__thread_heap.state == ASLAB_HEAP_NEW) aslab__thread_setup(); /* to count it */
@@ -22,6 +23,19 @@ void aslab__free_remote(aslab__mslab *m, void *p, unsigned cls) {
                                         __ATOMIC_RELAXED))
             return;
     }
+}
+
+void aslab__free_other(void *p, unsigned cls, const char *fn) {
+    aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
+    if (slab->magic != aslab__lent_magic_for(slab) || aslab__off_slot(p, slab, cls))
+        aslab__free_invalid(p, cls, fn);
+    if (((uintptr_t *)p)[1] == aslab__free_key) aslab__heap_fault(fn, "double free detected", p);
+    if (__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) == aslab__owner_tag(slab)) {
+        aslab__free_local(p, slab,
+                          aslab__free_key); /* the fast path raced with this thread's adoption */
+        return;
+    }
+    free_remote(aslab__mslab_of(slab), p, cls);
 }
 
 /* m is on the partial list and now empty, or on the full list and gained a block. The current

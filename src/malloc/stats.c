@@ -42,10 +42,9 @@ static int class_totals_get(unsigned cls, class_totals *out) {
         return 0;
     uint64_t counts[3] = {0, 0, 0};
     aslab__thread_counts(cls, counts);
-    uint64_t freed = counts[1] + counts[2];
     out->allocs = counts[0];
-    out->frees_remote = counts[2];
-    out->live = counts[0] > freed ? counts[0] - freed : 0;
+    out->frees_remote = counts[1];
+    out->live = counts[2];
     out->slabs = st.slabs;
     out->slabs_lent = st.slabs_lent;
     return 1;
@@ -72,8 +71,8 @@ static uint64_t print_class(unsigned cls, size_t *slab_bytes, size_t *live_bytes
 
 void aslab__stats_print(void) {
     say("aslab: heap statistics (fallback: %s)\n", aslab__fallback_name);
-    say("%5s %6s %12s %10s %6s %6s %9s %10s %6s %5s\n", "class", "size", "requests", "live", "slabs",
-        "peak", "slab MiB", "remote", "locks", "waits");
+    say("%5s %6s %12s %10s %6s %6s %9s %10s %6s %5s\n", "class", "size", "requests", "live",
+        "slabs", "peak", "slab MiB", "remote", "locks", "waits");
     uint64_t small = 0;
     size_t slab_bytes = 0, live_bytes = 0;
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)

@@ -5,10 +5,9 @@
 
 #include <pthread.h>
 
-__thread aslab__heap aslab__thread_heap ASLAB_TLS;
 /* Every class starts at the stand-in slab: the first malloc of a class takes the slow path. */
-__thread aslab__mslab *aslab__cur[ASLAB_CLASS_SLOTS] ASLAB_TLS = {
-    [0 ... ASLAB_CLASS_SLOTS - 1] = &aslab__no_slab};
+__thread aslab__heap aslab__thread_heap ASLAB_TLS = {
+    .cur = {[0 ... ASLAB_CLASS_SLOTS - 1] = &aslab__no_slab}};
 aslab__mslab aslab__no_slab = {.free = &aslab__no_slab};
 
 static pthread_key_t exit_key;
@@ -46,23 +45,43 @@ static void merge_counts(aslab__heap *h) {
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         aslab__class_stats *st = &aslab__pool_stats[cls];
         __atomic_add_fetch(&st->allocs, h->allocs[cls], __ATOMIC_RELAXED);
-        __atomic_add_fetch(&st->frees_local, h->frees_local[cls], __ATOMIC_RELAXED);
         __atomic_add_fetch(&st->frees_remote, h->frees_remote[cls], __ATOMIC_RELAXED);
-        h->allocs[cls] = h->frees_local[cls] = h->frees_remote[cls] = 0;
+        h->allocs[cls] = h->frees_remote[cls] = 0;
     }
+}
+
+/* Blocks out in one of h's lists: at most a bounded number of slabs are looked at, since
+ * another thread may be changing the list (every slab stays mapped, so reading one that left
+ * the list is harmless). */
+static uint64_t list_live(aslab__mslab *head) {
+    uint64_t live = 0;
+    aslab__mslab *m = head;
+    for (int n = 0; m != NULL && n < 1000000; n++) {
+        live += __atomic_load_n(&m->used, __ATOMIC_RELAXED) & ~ASLAB__FULL;
+        m = __atomic_load_n(&m->next, __ATOMIC_RELAXED);
+        if (m == head) break;
+    }
+    return live;
+}
+
+static uint64_t heap_live(aslab__heap *h, unsigned cls) {
+    aslab__mslab *cur = __atomic_load_n(&h->cur[cls], __ATOMIC_RELAXED);
+    uint64_t live = cur != &aslab__no_slab ? __atomic_load_n(&cur->used, __ATOMIC_RELAXED) - 1 : 0;
+    return live + list_live(__atomic_load_n(&h->classes[cls].partial, __ATOMIC_RELAXED)) +
+           list_live(__atomic_load_n(&h->classes[cls].full, __ATOMIC_RELAXED));
 }
 
 void aslab__thread_counts(unsigned cls, uint64_t out[3]) {
     const aslab__class_stats *st = &aslab__pool_stats[cls];
     out[0] += __atomic_load_n(&st->allocs, __ATOMIC_RELAXED);
-    out[1] += __atomic_load_n(&st->frees_local, __ATOMIC_RELAXED);
-    out[2] += __atomic_load_n(&st->frees_remote, __ATOMIC_RELAXED);
+    out[1] += __atomic_load_n(&st->frees_remote, __ATOMIC_RELAXED);
+    out[2] += aslab__pool_abandoned_live(cls);
     aslab_futexlock.lock(registry_lock);
     aslab__heap *h = registry;
     if (h != NULL) do { /* other threads' counters, read as they are */
             out[0] += __atomic_load_n(&h->allocs[cls], __ATOMIC_RELAXED);
-            out[1] += __atomic_load_n(&h->frees_local[cls], __ATOMIC_RELAXED);
-            out[2] += __atomic_load_n(&h->frees_remote[cls], __ATOMIC_RELAXED);
+            out[1] += __atomic_load_n(&h->frees_remote[cls], __ATOMIC_RELAXED);
+            out[2] += heap_live(h, cls);
             h = h->reg_next;
         } while (h != registry);
     aslab_futexlock.unlock(registry_lock);
@@ -70,9 +89,9 @@ void aslab__thread_counts(unsigned cls, uint64_t out[3]) {
 
 /* Every slab of class cls the exiting thread owns, abandoned. */
 static void abandon_class(unsigned cls) {
-    aslab__mslab *m = aslab__cur[cls];
+    aslab__mslab *m = aslab__thread_heap.cur[cls];
     if (m != &aslab__no_slab) {
-        aslab__cur[cls] = &aslab__no_slab;
+        aslab__thread_heap.cur[cls] = &aslab__no_slab;
         m->used--; /* its phantom use as the current slab */
         aslab__pool_abandon(m);
     }
@@ -139,11 +158,11 @@ void aslab__thread_fork_child(void) {
 void aslab__heap_trim_thread(void) {
     if (aslab__thread_heap.state != ASLAB_HEAP_LIVE) return;
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
-        aslab__mslab *m = aslab__cur[cls];
+        aslab__mslab *m = aslab__thread_heap.cur[cls];
         if (m == &aslab__no_slab) continue;
         aslab__pool_collect(m, 0);
         if (m->used != 1) continue; /* blocks are out */
-        aslab__cur[cls] = &aslab__no_slab;
+        aslab__thread_heap.cur[cls] = &aslab__no_slab;
         m->used = 0;
         aslab__pool_return(m);
     }

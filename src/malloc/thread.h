@@ -12,7 +12,10 @@ int aslab__thread_global_init(void);
 /* Makes the calling thread's heap live if it is new; 1 if it is live now, 0 while it is being
  * set up (a nested call) or after the thread's exit destructor ran. */
 int aslab__thread_setup(void);
-/* Adds to *out every heap's counters (the live heaps' and those merged at exit) for cls. */
+/* What every heap (the live heaps and those merged at exit) counted for cls: out[0] blocks
+ * allocated, out[1] blocks freed into other owners' slabs; and out[2] blocks out in the slabs
+ * of live heaps (a walk of their lists: exact when the other threads are quiet, as at exit;
+ * blocks freed by other threads and not yet collected still count). */
 void aslab__thread_counts(unsigned cls, uint64_t out[3]);
 
 /* refill.c: a thread's partial and full lists of a class */

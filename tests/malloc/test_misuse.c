@@ -93,10 +93,10 @@ static void test_slab_header_pointer(void) {
 static char *dead_slab_in_region_of(const void *block) {
     const size_t slab_size = TM_MIB;
     uintptr_t region = (uintptr_t)block & ~(uintptr_t)(ASLAB_REGION_SIZE - 1);
-    for (uintptr_t slab = region; slab < region + ASLAB_REGION_SIZE; slab += slab_size)
-    {
+    for (uintptr_t slab = region; slab < region + ASLAB_REGION_SIZE; slab += slab_size) {
         const aslab__slab *header = (const aslab__slab *)slab;
-        if (header->magic != aslab__magic_for(header) && header->magic != aslab__lent_magic_for(header))
+        if (header->magic != aslab__magic_for(header) &&
+            header->magic != aslab__lent_magic_for(header))
             return (char *)slab + 4096;
     }
     return NULL;

@@ -63,7 +63,7 @@ static pc_queue queue;
 static int producer_ids[PC_PRODUCERS];
 
 static void *pc_producer(void *arg) {
-    uint64_t base = (uint64_t)*(int *)arg * PC_BLOCKS;
+    uint64_t base = (uint64_t) * (int *)arg * PC_BLOCKS;
     for (uint64_t i = base; i < base + PC_BLOCKS; i++) {
         void *p = malloc(pc_size(i));
         if (p == NULL) {
