@@ -101,7 +101,7 @@ uint32_t aslab__pool_collect(aslab__mslab *m, uintptr_t mark) {
         uintptr_t next = aslab__link_encode(*(uintptr_t *)block, (void *)block);
         if (next == 0) break;
         if (aslab__link_stray(next, m) != 0 || ++n > limit)
-            aslab__heap_fault("free()", "corrupted remote free list (a write after free?)",
+            aslab__heap_fault("malloc()", "corrupted remote free list (a write after free?)",
                               (void *)block);
         block = next;
     }
