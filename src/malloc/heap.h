@@ -13,9 +13,14 @@
  * - `used` counts blocks handed out and not yet back on `free` (those on `remote` included),
  *   plus 1 while the slab is current (so a malloc/free loop never sees 0), plus ASLAB__FULL
  *   while the slab is on its owner's full list. It is below ASLAB__FULL otherwise.
- * - `remote` is 0, a block (a list linked like `free`, ending in an encoded 0), or
- *   ASLAB__ABANDONED once the owner has left; only the owner (or, when abandoned, a holder of
- *   the class lock) takes from it.
+ * - `remote` packs the list other threads push onto: the head block's offset in the slab
+ *   (bits 32-63; 0 when empty), how many blocks it holds (bits 1-31), and ASLAB__ABANDONED
+ *   (bit 0) once the owner has left. Blocks are linked like `free`, the last link an encoded
+ *   0. Only the owner, a holder of its record's lock, or (abandoned) of the class lock takes
+ *   from it.
+ * - `full_used` is `used` while the slab is on its owner's full list, 0 otherwise: the remote
+ *   free that makes the remote count reach it has freed the slab's last block, and gives the
+ *   slab back to the pool itself, so an owner that has gone quiet pins no empty slab.
  *
  * Safety on free, all O(1) and before any write: the arena's byte map says whether the address
  * is ours (a pointer outside goes to the fallback untouched); the slab found by masking must
@@ -38,8 +43,12 @@
 /* Everything declared below is internal to the library: direct references, no GOT. */
 #pragma GCC visibility push(hidden)
 
-#define ASLAB__FULL      ((uint32_t)1 << 31)
-#define ASLAB__ABANDONED ((uintptr_t)1)
+#define ASLAB__FULL         ((uint32_t)1 << 31)
+#define ASLAB__ABANDONED    ((uintptr_t)1)
+#define ASLAB__REMOTE_ONE   ((uintptr_t)2) /* one more block in a remote word's count */
+#define ASLAB__REMOTE_COUNT ((uintptr_t)0xfffffffe)
+
+struct aslab__heap_rec;
 
 enum aslab__list_id { ASLAB__ON_NONE, ASLAB__ON_PARTIAL, ASLAB__ON_FULL, ASLAB__ON_ABANDONED };
 
@@ -57,6 +66,8 @@ typedef struct aslab__mslab {
     uint64_t pad1;
     /* line 2: where other threads give blocks back */
     _Alignas(64) uintptr_t remote;
+    struct aslab__heap_rec *heap; /* the owner's record; NULL once abandoned */
+    uint32_t full_used;
 } aslab__mslab;
 
 #define ASLAB__MSLAB_RESERVE 128
@@ -78,17 +89,26 @@ typedef struct aslab__class_heap {
 
 enum aslab__heap_state { ASLAB_HEAP_NEW, ASLAB_HEAP_SETUP, ASLAB_HEAP_LIVE, ASLAB_HEAP_DEAD };
 
-/* A thread's heap. cur comes first: the fast paths index it and allocs from one TLS base.
- * The counters are the thread's own (no atomics); the report adds up those of every live
- * heap (thread.c's registry) and those merged by heaps that have gone. */
+/* A thread's heap: in TLS, what the fast paths touch (cur first, so that they index it and
+ * allocs from one TLS base); the counters are the thread's own (no atomics). */
 typedef struct aslab__heap {
     aslab__mslab *cur[ASLAB_CLASS_SLOTS];     /* the slab malloc pops from, per class */
     uint64_t allocs[ASLAB_CLASS_SLOTS];       /* blocks malloc handed out */
     uint64_t frees_remote[ASLAB_CLASS_SLOTS]; /* blocks freed into slabs of other owners */
-    aslab__class_heap classes[ASLAB_CLASS_SLOTS];
-    struct aslab__heap *reg_prev, *reg_next; /* the registry of live heaps */
+    struct aslab__heap_rec *rec;
     int state;
 } aslab__heap;
+
+/* The rest of a thread's heap, outside TLS and never unmapped, so that another thread may
+ * lock it to take back a slab that a remote free emptied, even as the owner exits (records
+ * are reused; the taker checks under the lock that the slab is still the record's). Its lists
+ * change only under its lock. */
+typedef struct aslab__heap_rec {
+    uint64_t lock[2];
+    aslab__class_heap classes[ASLAB_CLASS_SLOTS];
+    aslab__heap *tls;                            /* the live owner's heap; NULL when free */
+    struct aslab__heap_rec *reg_prev, *reg_next; /* the registry of records in use */
+} aslab__heap_rec;
 
 /* Per class, what the free path needs to check a pointer without reading a slab's state. */
 typedef struct aslab__class_check {

@@ -79,6 +79,8 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     m->prev = m->next = NULL;
     m->link_mask = ~(uintptr_t)(slab_size_of(cls) - 1) | 15;
     __atomic_store_n(&m->remote, 0, __ATOMIC_RELAXED); /* nobody else sees the slab yet */
+    m->full_used = 0;
+    __atomic_store_n(&m->heap, aslab__thread_heap.rec, __ATOMIC_RELAXED);
     set_owner(m, aslab__owner_tag(loan.slab));
     note_lent(cls);
     return m;
@@ -93,14 +95,14 @@ void aslab__pool_return(aslab__mslab *m) {
 }
 
 uint32_t aslab__pool_collect(aslab__mslab *m, uintptr_t mark) {
-    uintptr_t head = __atomic_exchange_n(&m->remote, mark, __ATOMIC_ACQUIRE);
-    if (head == 0 || head == ASLAB__ABANDONED) return 0;
-    uint32_t n = 1, limit = aslab__checks[m->cls].capacity;
-    uintptr_t block = head;
-    for (;;) {
+    uintptr_t word = __atomic_exchange_n(&m->remote, mark, __ATOMIC_ACQUIRE);
+    if (word == 0 || (word & ASLAB__ABANDONED)) return 0;
+    uint32_t n = (uint32_t)((word & ASLAB__REMOTE_COUNT) / ASLAB__REMOTE_ONE);
+    uintptr_t head = (uintptr_t)aslab__slab_of(m) + (word >> 32), block = head;
+    for (uint32_t i = 1;; i++) { /* exactly n blocks, each link checked */
         uintptr_t next = aslab__link_encode(*(uintptr_t *)block, (void *)block);
-        if (next == 0) break;
-        if (aslab__link_stray(next, m) != 0 || ++n > limit)
+        if (i == n && next == 0) break;
+        if (i == n || aslab__link_stray(next, m) != 0)
             aslab__heap_fault("malloc()", "corrupted remote free list (a write after free?)",
                               (void *)block);
         block = next;
@@ -123,6 +125,7 @@ void aslab__pool_abandon(aslab__mslab *m) {
         return;
     }
     set_owner(m, NULL);
+    __atomic_store_n(&m->heap, NULL, __ATOMIC_RELEASE);
     aslab__list_add(&pools[cls].abandoned, m, ASLAB__ON_ABANDONED);
     abandoned_changed(cls);
     count(&aslab__pool_stats[cls].abandoned, 1);
@@ -146,6 +149,7 @@ aslab__mslab *aslab__pool_adopt(unsigned cls) {
     if (m != NULL && has_free_block(m)) {
         aslab__list_del(&pools[cls].abandoned, m);
         abandoned_changed(cls);
+        __atomic_store_n(&m->heap, aslab__thread_heap.rec, __ATOMIC_RELEASE);
         set_owner(m, aslab__owner_tag(aslab__slab_of(m)));
         __atomic_store_n(&m->remote, 0, __ATOMIC_RELEASE);
         count(&aslab__pool_stats[cls].adopted, 1);

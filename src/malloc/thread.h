@@ -18,7 +18,10 @@ int aslab__thread_setup(void);
  * blocks freed by other threads and not yet collected still count). */
 void aslab__thread_counts(unsigned cls, uint64_t out[3]);
 
-/* refill.c: a thread's partial and full lists of a class */
+void aslab__rec_lock(aslab__heap_rec *rec);
+void aslab__rec_unlock(aslab__heap_rec *rec);
+
+/* refill.c: the calling thread's partial and full lists of a class; its record's lock held */
 void aslab__heap_list_push(unsigned cls, aslab__mslab *m, unsigned list);
 void aslab__heap_list_unlink(unsigned cls, aslab__mslab *m);
 

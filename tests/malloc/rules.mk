@@ -9,7 +9,7 @@
 # suites would test the sanitizer's allocator, not aslab's, and aslab's own symbols would
 # clash with their interceptors. UBSan leaves the allocator alone.
 
-TM_SRC     := $(wildcard tests/malloc/*.c)
+TM_SRC     := $(filter-out tests/malloc/tsan_%.c,$(wildcard tests/malloc/*.c))
 TM_HDR     := $(wildcard tests/malloc/*.h) tests/tools/rss.h
 # -fno-builtin: the compiler must not fold or elide the calls under test (malloc(SIZE_MAX),
 # a malloc/free pair whose block is unused).

@@ -25,8 +25,8 @@ static struct {
     size_t head, tail;
     int producers_left;
 } q = {.lock = PTHREAD_MUTEX_INITIALIZER,
-         .more = PTHREAD_COND_INITIALIZER,
-         .room = PTHREAD_COND_INITIALIZER};
+       .more = PTHREAD_COND_INITIALIZER,
+       .room = PTHREAD_COND_INITIALIZER};
 
 static size_t bad; /* atomic */
 
@@ -105,7 +105,8 @@ int main(void) {
         for (int i = 0; i < CONSUMERS; i++)
             pthread_create(&c[i], NULL, consumer, NULL);
         for (int i = 0; i < PRODUCERS; i++)
-            pthread_create(&p[i], NULL, producer, (void *)((size_t)(round * PRODUCERS + i) * BLOCKS));
+            pthread_create(&p[i], NULL, producer,
+                           (void *)((size_t)(round * PRODUCERS + i) * BLOCKS));
         for (int i = 0; i < PRODUCERS; i++)
             pthread_join(p[i], NULL);
         for (int i = 0; i < CONSUMERS; i++)
