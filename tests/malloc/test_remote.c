@@ -5,6 +5,7 @@
 #include "test_suites.h"
 #include "test_util.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,9 +234,49 @@ static void test_fork_with_remote_frees(void) {
     CU_ASSERT_EQUAL(failed, 0);
 }
 
+/* ---- a producer that stays alive but quiet: the blocks another thread frees come back to
+ * the pool without any call from the producer ---- */
+
+#define QUIET_BLOCKS 40000 /* of 256 bytes: 10 MB, about 160 slabs */
+
+static pthread_barrier_t quiet_phase;
+
+static void *quiet_producer(void *arg) {
+    void **blocks = arg;
+    for (size_t i = 0; i < QUIET_BLOCKS; i++)
+        blocks[i] = malloc(256);
+    pthread_barrier_wait(&quiet_phase); /* handed over */
+    pthread_barrier_wait(&quiet_phase); /* the test has measured: exit */
+    return NULL;
+}
+
+static void test_quiet_owner(void) {
+    void **blocks = calloc(QUIET_BLOCKS, sizeof *blocks);
+    pthread_t producer;
+    CU_ASSERT_FATAL(blocks != NULL);
+    pthread_barrier_init(&quiet_phase, NULL, 2);
+    size_t before = mallinfo2().arena;
+    CU_ASSERT_FATAL(pthread_create(&producer, NULL, quiet_producer, blocks) == 0);
+    pthread_barrier_wait(&quiet_phase);
+    size_t full = mallinfo2().arena;
+    size_t bad = 0;
+    for (size_t i = 0; i < QUIET_BLOCKS; i++) {
+        bad += blocks[i] == NULL;
+        free(blocks[i]);
+    }
+    size_t after = mallinfo2().arena;
+    pthread_barrier_wait(&quiet_phase);
+    pthread_join(producer, NULL);
+    free(blocks);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(full > before + 8 * TM_MIB);
+    CU_ASSERT(after < before + SLACK); /* its current slab and the class's reserve at most */
+}
+
 CU_TestInfo test_remote_tests[] = {
     {"3 producers, 2 consumers, every class, blocks checked", test_producers_consumers},
     {"an exited thread's blocks freed later by two others", test_exited_owner},
     {"fork 40 times while threads free others' blocks", test_fork_with_remote_frees},
+    {"a quiet owner's slabs return when others free their blocks", test_quiet_owner},
     CU_TEST_INFO_NULL,
 };
