@@ -112,15 +112,14 @@ typedef struct aslab__heap_rec {
 
 /* Per class, what the free path needs to check a pointer without reading a slab's state. */
 typedef struct aslab__class_check {
-    uintptr_t slab_mask; /* ~(slab size - 1) */
-    uint64_t div_mul;    /* slot index = (offset * div_mul) >> 40, exact below 2^24 */
-    uint32_t size;
+    uintptr_t slab_mask;  /* ~(slab size - 1) */
     uint32_t data_offset; /* of a lent (slave) slab's first slot */
-    uint32_t span;        /* capacity * size: offsets from data_offset below it are slots */
     uint32_t capacity;    /* slots of a lent slab */
+    uint32_t odd_inverse; /* size = odd << shift: the odd part's inverse modulo 2^32 */
+    uint32_t shift;
+    uint32_t size;
+    uint32_t pad;
 } aslab__class_check;
-
-#define ASLAB__DIV_SHIFT 40
 
 /* The empty list's stand-in for a class a thread has no slab of: its free list is empty, so
  * the fast path needs no NULL test. Never written. */
@@ -128,9 +127,8 @@ extern aslab__mslab aslab__no_slab;
 extern __thread aslab__heap aslab__thread_heap ASLAB_TLS;
 extern aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 extern aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
-extern uintptr_t aslab__free_key;  /* word 1 of a free block */
-extern uintptr_t aslab__link_key;  /* mixed into every stored free-list link */
-extern uintptr_t aslab__owner_key; /* mixed into the owner tag of a lent slab */
+extern uintptr_t aslab__free_key; /* word 1 of a free block */
+extern uintptr_t aslab__link_key; /* mixed into every stored free-list link */
 
 /* ---- init.c: process set-up ---- */
 /* Sets the heap up once; 0 while the calling thread is itself inside the set-up (a malloc
@@ -177,21 +175,24 @@ static inline uintptr_t aslab__link_stray(uintptr_t link, const aslab__mslab *m)
 }
 
 /* What a lent slab's header says as its owner when the calling thread owns it: the thread
- * pointer, mixed with the slab's address and a per-process key, so that one compare checks
- * both that the header is a live lent slab's (no stale or copied header, no program data,
- * matches) and that the caller owns it. Threads are told apart by their thread pointers;
- * a thread's slabs are all abandoned (owner NULL) before its thread pointer can be reused. */
+ * pointer mixed with the slab's address, so that one compare checks both that the header is
+ * a live lent slab's (a stale header says NULL, and a copied one names another address) and
+ * that the caller owns it. Threads are told apart by their thread pointers; a thread's slabs
+ * are all abandoned (owner NULL) before its thread pointer can be reused. */
 static inline void *aslab__owner_tag(const aslab__slab *slab) {
-    return (void *)((uintptr_t)__builtin_thread_pointer() ^ (uintptr_t)slab ^ aslab__owner_key);
+    return (void *)((uintptr_t)__builtin_thread_pointer() ^ (uintptr_t)slab);
 }
 
 /* Nonzero when p, in a region of class cls, is not the start of a slot; slab is p masked.
- * A pointer below the first slot makes the unsigned offset wrap beyond span. */
+ * With size = odd << shift and x the offset from the first slot, x * odd_inverse rotated right
+ * by shift is x / size when size divides x, and above 2^32 / size otherwise, so one compare
+ * with the capacity checks both (a pointer below the first slot wraps and fails it too). */
 static inline int aslab__off_slot(const void *p, const aslab__slab *slab, unsigned cls) {
     const aslab__class_check *check = &aslab__checks[cls];
-    uint32_t offset = (uint32_t)((uintptr_t)p - (uintptr_t)slab) - check->data_offset;
-    uint32_t index = (uint32_t)(((uint64_t)offset * check->div_mul) >> ASLAB__DIV_SHIFT);
-    return (offset >= check->span) | (index * check->size != offset);
+    uint32_t x = (uint32_t)((uintptr_t)p - (uintptr_t)slab) - check->data_offset;
+    uint32_t y = x * check->odd_inverse;
+    uint32_t index = (y >> check->shift) | (y << ((32 - check->shift) & 31));
+    return index >= check->capacity;
 }
 
 /* p, in a region of class cls, is the start of a block of a live lent slab. */
@@ -223,6 +224,19 @@ static inline void *aslab__malloc_small(size_t size) {
     return block;
 }
 
+/* --*used, and whether the result is 0 or negative as a signed count. On x86-64 one
+ * read-modify-write and a branch on its flags; compilers make a load, a store and a test of it. */
+static inline int aslab__drop_used(uint32_t *used) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __asm__ goto("subl $1, %0\n\tjle %l[low]" : "+m"(*used) : : "cc" : low);
+    return 0;
+low:
+    return 1;
+#else
+    return (int32_t)-- * used <= 0;
+#endif
+}
+
 /* Pushes p, a block of a slab the calling thread owns, onto the slab's free list; key is
  * aslab__free_key. */
 static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) {
@@ -231,9 +245,9 @@ static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) 
     obj[0] = aslab__link_encode((uintptr_t)m->free, p);
     obj[1] = key;
     m->free = p;
-    /* One compare for both rare events: the slab is now empty (used 0), or it was on the
-     * full list (ASLAB__FULL set). */
-    if (ASLAB__UNLIKELY(--m->used - 1 >= ASLAB__FULL - 1)) aslab__free_local_slow(m);
+    /* One test for both rare events: the slab is now empty (used 0), or it was on the full
+     * list (ASLAB__FULL set: the count reads as negative). */
+    if (ASLAB__UNLIKELY(aslab__drop_used(&m->used))) aslab__free_local_slow(m);
 }
 
 /* Frees p, known to be in a region of class cls, on behalf of function fn. The owner tag

@@ -21,7 +21,6 @@ aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 uintptr_t aslab__free_key;
 uintptr_t aslab__link_key;
-uintptr_t aslab__owner_key;
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 static int init_state;
@@ -43,7 +42,11 @@ static void class_checks_init(void) {
         aslab__class_check *check = &aslab__checks[cls];
         check->slab_mask = ~(uintptr_t)(slab_size - 1);
         check->size = info->size;
-        check->div_mul = ((uint64_t)1 << ASLAB__DIV_SHIFT) / info->size + 1;
+        check->shift = (uint32_t)__builtin_ctz(info->size);
+        uint32_t odd = info->size >> check->shift, inverse = odd; /* Newton: 5 steps, 32 bits */
+        for (int i = 0; i < 5; i++)
+            inverse *= 2 - odd * inverse;
+        check->odd_inverse = inverse;
     }
 }
 
@@ -109,7 +112,6 @@ static void init_once(void) {
     aslab__size_classes_init();
     aslab__free_key = random_key();
     aslab__link_key = random_key();
-    aslab__owner_key = random_key(); /* odd, so an owner tag is never NULL */
     class_checks_init();
     aslab__api_init();
     aslab__thread_global_init();

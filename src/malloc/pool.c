@@ -66,7 +66,6 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     if (check->capacity == 0) { /* the first lend tells where a lent slab's slots are */
         __atomic_store_n(&check->data_offset, (uint32_t)((char *)loan.slots - (char *)loan.slab),
                          __ATOMIC_RELAXED);
-        __atomic_store_n(&check->span, (uint32_t)(loan.capacity * loan.stride), __ATOMIC_RELAXED);
         __atomic_store_n(&check->capacity, (uint32_t)loan.capacity, __ATOMIC_RELAXED);
     }
     aslab__mslab *m = loan.reserve;
