@@ -60,7 +60,7 @@ aslab_cache *aslab__class_cache_get(unsigned cls) {
     if (cache == NULL) {
         const aslab__class_info *info = &aslab__classes[cls];
         aslab_cache_config config = {.obj_size = info->size,
-                                     .obj_align = ASLAB_MIN_ALIGN,
+                                     .obj_align = aslab__class_align(info->size),
                                      .slab_size = (size_t)1 << info->slab_shift,
                                      .lock = &aslab_futexlock,
                                      .header_reserve = ASLAB__MSLAB_RESERVE};
