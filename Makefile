@@ -13,6 +13,11 @@ WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS := $(CSTD) $(WARN) $(CFLAGS) -Iinclude
 DEPS    := tests/tools/install-deps.sh
+# The libraries' version: the .so names (libaslab.so.0 -> libaslab.so.0.1.0), aslab.pc,
+# aslab-malloc.pc and aslab-run --version. The first number is the SONAME's: raise it when a
+# program built against the old library would break against the new one.
+VERSION := 0.1.0
+SO_MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
 CORE_SRC  := src/slab.c src/cache.c src/alloc.c src/free.c src/lock.c src/error.c
 HOSTED_SRC := src/lock_futex.c
@@ -27,10 +32,10 @@ TEST_LIBS     := -lcunit -lpthread
 SAN_ASAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_TSAN      := -fsanitize=thread
 
-.PHONY: all malloc install FORCE test deps test-example test-core test-core-asan test-core-tsan check-freestanding check-arm \
+.PHONY: all malloc install uninstall FORCE test deps test-example test-core test-core-asan test-core-tsan check-freestanding check-arm \
         check-link bench-core format lint clean
 
-all: $(BUILD)/libaslab.a $(BUILD)/libaslab.so malloc
+all: $(BUILD)/libaslab.a $(BUILD)/libaslab.so $(BUILD)/libaslab.so.$(SO_MAJOR) malloc
 
 $(BUILD)/obj/%.o: src/%.c $(HEADERS) | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
@@ -41,8 +46,17 @@ $(BUILD)/obj $(BUILD)/freestanding $(BUILD)/arm:
 $(BUILD)/libaslab.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/libaslab.so: $(LIB_OBJ) src/aslab.map
-	$(CC) -shared -Wl,--version-script=src/aslab.map -o $@ $(LIB_OBJ)
+$(BUILD)/libaslab.so.$(VERSION): $(LIB_OBJ) src/aslab.map
+	$(CC) -shared -Wl,-soname,libaslab.so.$(SO_MAJOR) -Wl,--version-script=src/aslab.map -o $@ \
+	    $(LIB_OBJ)
+
+# In build/ as in an installed lib/: the SONAME link (what a program loads) and the dev link
+# (what -laslab finds), each to the next name down.
+$(BUILD)/%.so.$(SO_MAJOR): $(BUILD)/%.so.$(VERSION)
+	ln -sf $(<F) $@
+
+$(BUILD)/%.so: $(BUILD)/%.so.$(SO_MAJOR)
+	ln -sf $(<F) $@
 
 # ---- the malloc: libaslab_malloc.so / .a, the launcher ------------------------------------
 
@@ -71,7 +85,8 @@ MALLOC_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exe
     $(MALLOC_DEFS_$(FALLBACK))
 PREFIX ?= /usr/local
 
-malloc: $(BUILD)/libaslab_malloc.so $(BUILD)/libaslab_malloc.a $(BUILD)/aslab-run
+malloc: $(BUILD)/libaslab_malloc.so $(BUILD)/libaslab_malloc.so.$(SO_MAJOR) \
+        $(BUILD)/libaslab_malloc.a $(BUILD)/aslab-run
 
 $(MALLOC_DIR)/%.o: %.c $(MALLOC_HDR)
 	@mkdir -p $(dir $@)
@@ -89,29 +104,54 @@ $(JEMALLOC_EMBED): $(JEMALLOC_PIC)
 
 MALLOC_EMBED_jemalloc := $(JEMALLOC_EMBED)
 
-$(BUILD)/libaslab_malloc.so: $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) preload/exports.map \
-                             $(BUILD)/fallback.stamp
+$(BUILD)/libaslab_malloc.so.$(VERSION): $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) \
+                             preload/exports.map $(BUILD)/fallback.stamp
 	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -o $@ $(MALLOC_OBJ) \
-	    $(MALLOC_LIBS_$(FALLBACK)) -lpthread
+	    $(MALLOC_LIBS_$(FALLBACK)) -lpthread -Wl,-soname,libaslab_malloc.so.$(SO_MAJOR)
 
 # The static library carries the fallback's objects too: link it with -lpthread -lm only.
 $(BUILD)/libaslab_malloc.a: $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) $(BUILD)/fallback.stamp
 	rm -f $@ && ar rcs $@ $(MALLOC_OBJ) \
 	    $(if $(MALLOC_EMBED_$(FALLBACK)),$(BUILD)/jemalloc/objs/*.o)
 
-$(BUILD)/aslab-run: preload/aslab-run.in $(BUILD)/libaslab_malloc.so
-	sed 's|@LIBDIR@|$(abspath $(BUILD))|' $< > $@ && chmod +x $@
+# aslab-run for the library in directory $1 and the comparison script $2 (bench/run/run.sh,
+# installed as libexec/aslab/compare.sh).
+aslab_run_in = sed -e 's|@LIB@|$1/libaslab_malloc.so.$(SO_MAJOR)|' -e 's|@COMPARE@|$2|' \
+                   -e 's|@VERSION@|$(VERSION)|' preload/aslab-run.in
 
+$(BUILD)/aslab-run: preload/aslab-run.in $(BUILD)/libaslab_malloc.so.$(SO_MAJOR)
+	$(call aslab_run_in,$(abspath $(BUILD)),$(abspath bench/run/run.sh)) > $@ && chmod +x $@
+
+# What install puts under PREFIX, and uninstall removes: no more, no less (make test-link).
+INSTALLED := $(foreach lib,libaslab libaslab_malloc, \
+                 lib/$(lib).a lib/$(lib).so.$(VERSION) lib/$(lib).so.$(SO_MAJOR) lib/$(lib).so) \
+             lib/pkgconfig/aslab.pc lib/pkgconfig/aslab-malloc.pc include/aslab.h bin/aslab-run \
+             libexec/aslab/compare.sh
+
+# No rpath: the libraries are found through ld.so's cache (run ldconfig after installing into
+# a system directory), LD_LIBRARY_PATH or the program's own rpath.
 install: all malloc
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
-	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(addprefix $(DESTDIR)$(PREFIX)/,lib lib/pkgconfig include bin libexec/aslab)
 	install -m 644 $(BUILD)/libaslab.a $(BUILD)/libaslab_malloc.a $(DESTDIR)$(PREFIX)/lib
-	install -m 755 $(BUILD)/libaslab.so $(BUILD)/libaslab_malloc.so $(DESTDIR)$(PREFIX)/lib
+	install -m 755 $(BUILD)/libaslab.so.$(VERSION) $(BUILD)/libaslab_malloc.so.$(VERSION) \
+	    $(DESTDIR)$(PREFIX)/lib
+	for lib in libaslab libaslab_malloc; do \
+	    ln -sf $$lib.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$$lib.so.$(SO_MAJOR) && \
+	    ln -sf $$lib.so.$(SO_MAJOR) $(DESTDIR)$(PREFIX)/lib/$$lib.so || exit 1; \
+	done
 	install -m 644 include/aslab.h $(DESTDIR)$(PREFIX)/include
-	sed 's|@LIBDIR@|$(PREFIX)/lib|' preload/aslab-run.in > $(DESTDIR)$(PREFIX)/bin/aslab-run
+	$(call aslab_run_in,$(PREFIX)/lib,$(PREFIX)/libexec/aslab/compare.sh) \
+	    > $(DESTDIR)$(PREFIX)/bin/aslab-run
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/aslab-run
-	sed -e 's|@PREFIX@|$(PREFIX)|' preload/aslab.pc.in \
-	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/aslab.pc
+	install -m 755 bench/run/run.sh $(DESTDIR)$(PREFIX)/libexec/aslab/compare.sh
+	for pc in aslab aslab-malloc; do \
+	    sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' preload/$$pc.pc.in \
+	        > $(DESTDIR)$(PREFIX)/lib/pkgconfig/$$pc.pc || exit 1; \
+	done
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
+	rmdir $(DESTDIR)$(PREFIX)/libexec/aslab 2>/dev/null || true
 
 FORCE:
 
