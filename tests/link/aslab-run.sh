@@ -81,6 +81,10 @@ main() {
     expect "a static program: said, and run" 1 \
         "aslab-run: $WORK/static is statically linked: aslab cannot enter it" \
         'malloc: not aslab .*' -- "$run" "$WORK/static"
+    cp "$WORK/dynamic" "$WORK/setuid" && chmod u+s "$WORK/setuid"
+    expect "a set-user-ID program: said, and run" 0 \
+        "aslab-run: $WORK/setuid is set-user-ID or set-group-ID: the loader ignores .*" \
+        'malloc: aslab' -- "$run" "$WORK/setuid"
     expect "a script: nothing said" 0 '' 'hi' -- "$run" sh -c 'echo hi'
     expect "--stats: the report at exit" 0 "$report" '1 2 3 .* 2000' -- \
         "$run" --stats sort -n "$WORK/lines with spaces"
