@@ -14,7 +14,7 @@ DEPS_PKGS    += $(LINK_PKGS)
 .PHONY: test-link test-aslab-run
 
 test-link: all
-	tests/link/run.sh $(BUILD)
+	FALLBACK=$(FALLBACK) tests/link/run.sh $(BUILD)
 
 test-aslab-run: malloc
 	tests/link/aslab-run.sh $(BUILD)
