@@ -49,20 +49,27 @@ $(BUILD)/libaslab.so: $(LIB_OBJ) src/aslab.map
 FALLBACK ?= jemalloc
 MALLOC_DIR  := $(BUILD)/malloc-$(FALLBACK)
 MALLOC_SRC  := $(filter-out src/malloc/fallback_%.c,$(wildcard src/malloc/*.c)) \
-               src/malloc/fallback_$(FALLBACK).c preload/override.c preload/override_new.c
+               $(wildcard src/malloc/fallback_$(FALLBACK)*.c) preload/override.c preload/override_new.c
 MALLOC_HDR  := $(wildcard src/malloc/*.h) $(HEADERS)
 MALLOC_OBJ  := $(patsubst %.c,$(MALLOC_DIR)/%.o,$(MALLOC_SRC) $(LIB_SRC))
 # jemalloc is linked in, from Debian's libjemalloc_pic.a, rather than loaded as
 # libjemalloc.so.2: that one pulls libstdc++ into every process (about 0.7 ms and 2 MiB per
-# process start). Its C++ operators are left out and its malloc/free/... made local, so the
-# only allocator the library exports is aslab; mallocx & co. stay internal. Its constructor
-# stays: set up lazily, at its first call, jemalloc crashes when that call comes with the
-# address space already exhausted (under RLIMIT_AS).
+# process start). Its constructor stays: set up lazily, at its first call, jemalloc crashes
+# when that call comes with the address space already exhausted (under RLIMIT_AS).
+# The copy is aslab's alone (src/malloc/fallback_jemalloc.h). Its C++ operators are left out;
+# every public name N of it (mallocx, malloc_conf, malloc, ...) becomes aslab__je_N, so that a
+# program's own jemalloc keeps those names to itself, and its calls that read configuration
+# (secure_getenv of MALLOC_CONF, readlink of /etc/malloc.conf) or map memory (mmap, munmap)
+# go to aslab's functions of the same shape. Renaming the calls rather than patching the
+# string "MALLOC_CONF" in place depends on no byte of jemalloc's data and also covers
+# /etc/malloc.conf. Its internal je_* names stay as they are.
 JEMALLOC_PIC := /usr/lib/$(shell $(CC) -print-multiarch)/libjemalloc_pic.a
-JEMALLOC_EMBED := $(BUILD)/jemalloc/libjemalloc_embedded.a
-JEMALLOC_LOCAL := malloc free calloc realloc aligned_alloc memalign posix_memalign valloc \
-                  malloc_usable_size
-MALLOC_LIBS_jemalloc := $(JEMALLOC_EMBED) -lm -static-libgcc
+JEMALLOC_EMBED := $(BUILD)/jemalloc/libjemalloc_private.a
+JEMALLOC_REDIRECT := secure_getenv:aslab__je_getenv readlink:aslab__je_readlink \
+                     mmap:aslab__je_mmap munmap:aslab__je_munmap
+# What the library's objects need besides themselves; MALLOC_LIBS, what its sources need.
+MALLOC_SYSLIBS_jemalloc := -lm -static-libgcc
+MALLOC_LIBS_jemalloc := $(JEMALLOC_EMBED) $(MALLOC_SYSLIBS_jemalloc)
 MALLOC_DEFS_libc     := -DASLAB_FALLBACK_LIBC
 # No builtin malloc knowledge: GCC would turn our own malloc+memset into a call to calloc.
 MALLOC_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
@@ -84,7 +91,10 @@ $(BUILD)/fallback.stamp: FORCE
 $(JEMALLOC_EMBED): $(JEMALLOC_PIC)
 	rm -rf $(@D) && mkdir -p $(@D)/objs
 	cd $(@D)/objs && ar x $(JEMALLOC_PIC) && rm -f jemalloc_cpp.pic.o
-	objcopy $(addprefix --localize-symbol=,$(JEMALLOC_LOCAL)) $(@D)/objs/jemalloc.pic.o
+	nm -g --defined-only $(@D)/objs/*.o | awk 'NF == 3 && $$3 !~ /^je_/ {print $$3, "aslab__je_" $$3}' \
+	    | sort -u > $(@D)/renames
+	printf '%s\n' $(subst :, ,$(JEMALLOC_REDIRECT)) | paste -d ' ' - - >> $(@D)/renames
+	for o in $(@D)/objs/*.o; do objcopy --redefine-syms=$(@D)/renames $$o || exit 1; done
 	ar rcs $@ $(@D)/objs/*.o
 
 MALLOC_EMBED_jemalloc := $(JEMALLOC_EMBED)

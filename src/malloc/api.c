@@ -76,7 +76,8 @@ void *aslab__api_realloc(void *p, size_t size) {
         if (size <= ASLAB_SMALL_MAX && aslab__class_of(size) == owner) return p;
         return move_block(p, old, size, "realloc()");
     }
-    if (size <= ASLAB_SMALL_MAX) return move_block(p, aslab__fb_usable_size(p), size, "realloc()");
+    if (size <= ASLAB_SMALL_MAX)
+        return move_block(p, aslab__fb_usable_size(p, "realloc()"), size, "realloc()");
     if (size > request_limit) return no_memory();
     count_fallback();
     void *fresh = aslab__fb_realloc(p, size);
@@ -144,7 +145,7 @@ size_t aslab__api_usable_size(void *p) {
     if (p == NULL) return 0;
     unsigned owner = aslab__owner_class(p);
     if (owner != 0) return small_block_size(p, owner, "malloc_usable_size()");
-    return aslab__fb_usable_size(p);
+    return aslab__fb_usable_size(p, "malloc_usable_size()");
 }
 
 /* free_sized / free_aligned_sized: a size larger than the block is a misuse that would
@@ -159,6 +160,6 @@ void aslab__api_free_sized(void *p, size_t size, const char *fn) {
         return;
     }
     if (p == NULL) return;
-    if (size > aslab__fb_usable_size(p)) aslab__heap_fault(fn, "size larger than the block", p);
-    aslab__fb_free(p);
+    if (size > aslab__fb_usable_size(p, fn)) aslab__heap_fault(fn, "size larger than the block", p);
+    aslab__fb_free(p, fn);
 }
