@@ -62,7 +62,7 @@ MALLOC_OBJ  := $(patsubst %.c,$(MALLOC_DIR)/%.o,$(MALLOC_SRC) $(LIB_SRC))
 # (secure_getenv of MALLOC_CONF, readlink of /etc/malloc.conf) or map memory (mmap, munmap)
 # go to aslab's functions of the same shape. Renaming the calls rather than patching the
 # string "MALLOC_CONF" in place depends on no byte of jemalloc's data and also covers
-# /etc/malloc.conf. Its internal je_* names stay as they are.
+# /etc/malloc.conf. Its internal je_* names stay as they are: MALLOC_MERGED hides them.
 JEMALLOC_PIC := /usr/lib/$(shell $(CC) -print-multiarch)/libjemalloc_pic.a
 JEMALLOC_EMBED := $(BUILD)/jemalloc/libjemalloc_private.a
 JEMALLOC_REDIRECT := secure_getenv:aslab__je_getenv readlink:aslab__je_readlink \
@@ -99,15 +99,37 @@ $(JEMALLOC_EMBED): $(JEMALLOC_PIC)
 
 MALLOC_EMBED_jemalloc := $(JEMALLOC_EMBED)
 
-$(BUILD)/libaslab_malloc.so: $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) preload/exports.map \
-                             $(BUILD)/fallback.stamp
-	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -o $@ $(MALLOC_OBJ) \
-	    $(MALLOC_LIBS_$(FALLBACK)) -lpthread
+# The malloc, the copy of the core it runs on and its jemalloc, partly linked (ld -r) into one
+# object of which only the malloc API (preload/exports.map) stays global: the .so and the .a
+# are both made of it, so neither shows jemalloc's names (public or je_*), the core copy's, or
+# the hooks the malloc gives that copy, and a program may link the core with hooks of its own
+# beside it. Chosen over a prefix on every name: one list of what is exported, kept in one
+# place, rather than a list of everything that must not be, which grows with each jemalloc.
+MALLOC_EXPORTS := $(MALLOC_DIR)/exports.list
+MALLOC_MERGED  := $(MALLOC_DIR)/aslab_malloc.o
+# The public core (its aslab_* names only, calling the program's hooks) goes into the .a too.
+CORE_MERGED    := $(BUILD)/aslab_core.o
 
-# The static library carries the fallback's objects too: link it with -lpthread -lm only.
-$(BUILD)/libaslab_malloc.a: $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) $(BUILD)/fallback.stamp
-	rm -f $@ && ar rcs $@ $(MALLOC_OBJ) \
-	    $(if $(MALLOC_EMBED_$(FALLBACK)),$(BUILD)/jemalloc/objs/*.o)
+$(MALLOC_EXPORTS): preload/exports.map
+	@mkdir -p $(@D)
+	awk '/global:/ {on = 1; next} /local:/ {on = 0} on' $< | tr ';' '\n' | tr -d ' ' \
+	    | grep -v '^$$' > $@
+
+$(MALLOC_MERGED): $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) $(MALLOC_EXPORTS)
+	$(LD) -r -o $@.all $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK))
+	objcopy --keep-global-symbols=$(MALLOC_EXPORTS) $@.all $@ && rm -f $@.all
+
+$(CORE_MERGED): $(LIB_OBJ)
+	$(LD) -r -o $@.all $(LIB_OBJ)
+	objcopy --wildcard --keep-global-symbol='aslab_[a-z]*' $@.all $@ && rm -f $@.all
+
+$(BUILD)/libaslab_malloc.so: $(MALLOC_MERGED) preload/exports.map $(BUILD)/fallback.stamp
+	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -o $@ $(MALLOC_MERGED) \
+	    $(MALLOC_SYSLIBS_$(FALLBACK)) -lpthread
+
+# Link it with -lpthread -lm only; it holds the fallback and the public core too.
+$(BUILD)/libaslab_malloc.a: $(MALLOC_MERGED) $(CORE_MERGED) $(BUILD)/fallback.stamp
+	rm -f $@ && ar rcs $@ $(MALLOC_MERGED) $(CORE_MERGED)
 
 $(BUILD)/aslab-run: preload/aslab-run.in $(BUILD)/libaslab_malloc.so
 	sed 's|@LIBDIR@|$(abspath $(BUILD))|' $< > $@ && chmod +x $@
