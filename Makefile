@@ -242,4 +242,5 @@ clean:
 # Each fragment adds its targets, appends to TEST_TARGETS (run by make test after the
 # core's suites) and names the Debian packages it needs in DEPS_PKGS.
 -include tests/malloc/rules.mk tests/preload/rules.mk tests/stress/rules.mk tests/fuzz/rules.mk \
+         tests/isolation/rules.mk \
          bench/rules.mk bench/run/rules.mk tests/real/rules.mk
