@@ -63,20 +63,27 @@ $(BUILD)/%.so: $(BUILD)/%.so.$(SO_MAJOR)
 FALLBACK ?= jemalloc
 MALLOC_DIR  := $(BUILD)/malloc-$(FALLBACK)
 MALLOC_SRC  := $(filter-out src/malloc/fallback_%.c,$(wildcard src/malloc/*.c)) \
-               src/malloc/fallback_$(FALLBACK).c preload/override.c preload/override_new.c
+               $(wildcard src/malloc/fallback_$(FALLBACK)*.c) preload/override.c preload/override_new.c
 MALLOC_HDR  := $(wildcard src/malloc/*.h) $(HEADERS)
 MALLOC_OBJ  := $(patsubst %.c,$(MALLOC_DIR)/%.o,$(MALLOC_SRC) $(LIB_SRC))
 # jemalloc is linked in, from Debian's libjemalloc_pic.a, rather than loaded as
 # libjemalloc.so.2: that one pulls libstdc++ into every process (about 0.7 ms and 2 MiB per
-# process start). Its C++ operators are left out and its malloc/free/... made local, so the
-# only allocator the library exports is aslab; mallocx & co. stay internal. Its constructor
-# stays: set up lazily, at its first call, jemalloc crashes when that call comes with the
-# address space already exhausted (under RLIMIT_AS).
+# process start). Its constructor stays: set up lazily, at its first call, jemalloc crashes
+# when that call comes with the address space already exhausted (under RLIMIT_AS).
+# The copy is aslab's alone (src/malloc/fallback_jemalloc.h). Its C++ operators are left out;
+# every public name N of it (mallocx, malloc_conf, malloc, ...) becomes aslab__je_N, so that a
+# program's own jemalloc keeps those names to itself, and its calls that read configuration
+# (secure_getenv of MALLOC_CONF, readlink of /etc/malloc.conf) or map memory (mmap, munmap)
+# go to aslab's functions of the same shape. Renaming the calls rather than patching the
+# string "MALLOC_CONF" in place depends on no byte of jemalloc's data and also covers
+# /etc/malloc.conf. Its internal je_* names stay as they are: MALLOC_MERGED hides them.
 JEMALLOC_PIC := /usr/lib/$(shell $(CC) -print-multiarch)/libjemalloc_pic.a
-JEMALLOC_EMBED := $(BUILD)/jemalloc/libjemalloc_embedded.a
-JEMALLOC_LOCAL := malloc free calloc realloc aligned_alloc memalign posix_memalign valloc \
-                  malloc_usable_size
-MALLOC_LIBS_jemalloc := $(JEMALLOC_EMBED) -lm -static-libgcc
+JEMALLOC_EMBED := $(BUILD)/jemalloc/libjemalloc_private.a
+JEMALLOC_REDIRECT := secure_getenv:aslab__je_getenv readlink:aslab__je_readlink \
+                     mmap:aslab__je_mmap munmap:aslab__je_munmap
+# What the library's objects need besides themselves; MALLOC_LIBS, what its sources need.
+MALLOC_SYSLIBS_jemalloc := -lm -static-libgcc
+MALLOC_LIBS_jemalloc := $(JEMALLOC_EMBED) $(MALLOC_SYSLIBS_jemalloc)
 MALLOC_DEFS_libc     := -DASLAB_FALLBACK_LIBC
 # No builtin malloc knowledge: GCC would turn our own malloc+memset into a call to calloc.
 MALLOC_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
@@ -99,20 +106,45 @@ $(BUILD)/fallback.stamp: FORCE
 $(JEMALLOC_EMBED): $(JEMALLOC_PIC)
 	rm -rf $(@D) && mkdir -p $(@D)/objs
 	cd $(@D)/objs && ar x $(JEMALLOC_PIC) && rm -f jemalloc_cpp.pic.o
-	objcopy $(addprefix --localize-symbol=,$(JEMALLOC_LOCAL)) $(@D)/objs/jemalloc.pic.o
+	nm -g --defined-only $(@D)/objs/*.o | awk 'NF == 3 && $$3 !~ /^je_/ {print $$3, "aslab__je_" $$3}' \
+	    | sort -u > $(@D)/renames
+	printf '%s\n' $(subst :, ,$(JEMALLOC_REDIRECT)) | paste -d ' ' - - >> $(@D)/renames
+	for o in $(@D)/objs/*.o; do objcopy --redefine-syms=$(@D)/renames $$o || exit 1; done
 	ar rcs $@ $(@D)/objs/*.o
 
 MALLOC_EMBED_jemalloc := $(JEMALLOC_EMBED)
 
-$(BUILD)/libaslab_malloc.so.$(VERSION): $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) \
-                             preload/exports.map $(BUILD)/fallback.stamp
-	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -o $@ $(MALLOC_OBJ) \
-	    $(MALLOC_LIBS_$(FALLBACK)) -lpthread -Wl,-soname,libaslab_malloc.so.$(SO_MAJOR)
+# The malloc, the copy of the core it runs on and its jemalloc, partly linked (ld -r) into one
+# object of which only the malloc API (preload/exports.map) stays global: the .so and the .a
+# are both made of it, so neither shows jemalloc's names (public or je_*), the core copy's, or
+# the hooks the malloc gives that copy, and a program may link the core with hooks of its own
+# beside it. Chosen over a prefix on every name: one list of what is exported, kept in one
+# place, rather than a list of everything that must not be, which grows with each jemalloc.
+MALLOC_EXPORTS := $(MALLOC_DIR)/exports.list
+MALLOC_MERGED  := $(MALLOC_DIR)/aslab_malloc.o
+# The public core (its aslab_* names only, calling the program's hooks) goes into the .a too.
+CORE_MERGED    := $(BUILD)/aslab_core.o
 
-# The static library carries the fallback's objects too: link it with -lpthread -lm only.
-$(BUILD)/libaslab_malloc.a: $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) $(BUILD)/fallback.stamp
-	rm -f $@ && ar rcs $@ $(MALLOC_OBJ) \
-	    $(if $(MALLOC_EMBED_$(FALLBACK)),$(BUILD)/jemalloc/objs/*.o)
+$(MALLOC_EXPORTS): preload/exports.map
+	@mkdir -p $(@D)
+	awk '/global:/ {on = 1; next} /local:/ {on = 0} on' $< | tr ';' '\n' | tr -d ' ' \
+	    | grep -v '^$$' > $@
+
+$(MALLOC_MERGED): $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) $(MALLOC_EXPORTS)
+	$(LD) -r -o $@.all $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK))
+	objcopy --keep-global-symbols=$(MALLOC_EXPORTS) $@.all $@ && rm -f $@.all
+
+$(CORE_MERGED): $(LIB_OBJ)
+	$(LD) -r -o $@.all $(LIB_OBJ)
+	objcopy --wildcard --keep-global-symbol='aslab_[a-z]*' $@.all $@ && rm -f $@.all
+
+$(BUILD)/libaslab_malloc.so.$(VERSION): $(MALLOC_MERGED) preload/exports.map $(BUILD)/fallback.stamp
+	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -o $@ $(MALLOC_MERGED) \
+	    $(MALLOC_SYSLIBS_$(FALLBACK)) -lpthread -Wl,-soname,libaslab_malloc.so.$(SO_MAJOR)
+
+# Link it with -lpthread -lm only; it holds the fallback and the public core too.
+$(BUILD)/libaslab_malloc.a: $(MALLOC_MERGED) $(CORE_MERGED) $(BUILD)/fallback.stamp
+	rm -f $@ && ar rcs $@ $(MALLOC_MERGED) $(CORE_MERGED)
 
 # aslab-run for the library in directory $1 and the comparison script $2 (bench/run/run.sh,
 # installed as libexec/aslab/compare.sh).
@@ -250,4 +282,5 @@ clean:
 # Each fragment adds its targets, appends to TEST_TARGETS (run by make test after the
 # core's suites) and names the Debian packages it needs in DEPS_PKGS.
 -include tests/malloc/rules.mk tests/preload/rules.mk tests/stress/rules.mk tests/fuzz/rules.mk \
+         tests/isolation/rules.mk \
          bench/rules.mk bench/run/rules.mk tests/real/rules.mk tests/link/rules.mk
