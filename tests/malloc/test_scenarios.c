@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define BURST      (32 * TM_MIB) /* of 256-byte blocks, touched */
@@ -192,6 +193,66 @@ static int scenario_rlimit(void) {
     return 0;
 }
 
+/* ---- rlimit-raise: started under a soft RLIMIT_AS of 1 GiB, which it raises, lowers and
+ * raises again: a large request follows the limit of the moment, not the one at start-up.
+ * Each refusal is of a size beyond what the fallback already holds (jemalloc keeps the
+ * address space of freed blocks, and serves from it whatever the limit says). ---- */
+
+#define LOW_LIMIT  ((rlim_t)1 << 30)
+#define HIGH_LIMIT ((rlim_t)4 << 30)
+
+static int set_soft_limit(rlim_t soft) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_AS, &limit) != 0 || soft > limit.rlim_max) return 0;
+    limit.rlim_cur = soft;
+    return setrlimit(RLIMIT_AS, &limit) == 0;
+}
+
+/* One request of `size` through each way into the fallback, freed before the next: 1 when all
+ * are served (and their ends writable), 0 when all fail with ENOMEM, -1 for a mix. */
+static int large_requests(size_t size) {
+    int served = 0, refused = 0;
+    size = tm_opaque(size);
+    for (int way = 0; way < 5; way++) {
+        char *p = NULL;
+        errno = 0;
+        if (way == 0) p = malloc(size);
+        if (way == 1) p = calloc(1, size);
+        if (way == 2) p = aligned_alloc(4096, size);
+        if (way == 3 && posix_memalign((void **)&p, 64, size) != 0) errno = ENOMEM;
+        if (way == 4) {
+            char *small = malloc(100);
+            p = realloc(small, size);
+            if (p == NULL) free(small);
+        }
+        if (p != NULL) {
+            p[0] = p[size - 1] = 1;
+            free(p);
+            served++;
+        } else if (errno == ENOMEM) {
+            refused++;
+        }
+    }
+    return served == 5 ? 1 : refused == 5 ? 0 : -1;
+}
+
+static int scenario_rlimit_raise(void) {
+    const size_t first = 1280 * TM_MIB, second = 1792 * TM_MIB;
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (large_requests(first) != 0) return fail("1.25 GiB under the 1 GiB limit of start-up");
+    if (!set_soft_limit(HIGH_LIMIT)) {
+        printf("skipped: the hard RLIMIT_AS is below 4 GiB\n");
+        return 0;
+    }
+    if (large_requests(first) != 1) return fail("1.25 GiB once the limit is raised to 4 GiB");
+    if (!set_soft_limit(LOW_LIMIT)) return fail("setrlimit back to 1 GiB");
+    if (large_requests(second) != 0) return fail("1.75 GiB once the limit is lowered again");
+    if (!set_soft_limit(HIGH_LIMIT)) return fail("setrlimit to 4 GiB again");
+    if (large_requests(second) != 1) return fail("1.75 GiB once the limit is raised again");
+    printf("ok\n");
+    return 0;
+}
+
 /* ---- fork: test_fork.c's storm, in a process with the options under test ---- */
 
 static int scenario_fork(void) {
@@ -212,6 +273,7 @@ int tm_scenario_main(const char *name) {
         {"decay-wait", scenario_decay_wait},
         {"decay-trim", scenario_decay_trim},
         {"rlimit", scenario_rlimit},
+        {"rlimit-raise", scenario_rlimit_raise},
         {"fork", scenario_fork},
     };
     for (size_t i = 0; i < sizeof scenarios / sizeof *scenarios; i++)
