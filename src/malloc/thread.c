@@ -70,6 +70,15 @@ static void merge_counts(aslab__heap *h) {
     }
 }
 
+/* Blocks of m out and not freed: those on its remote list are counted in `used` until the
+ * owner takes them, and the remote word says how many there are. */
+static uint64_t slab_live(const aslab__mslab *m) {
+    uint64_t used = __atomic_load_n(&m->used, __ATOMIC_RELAXED) & ~ASLAB__FULL;
+    uintptr_t word = __atomic_load_n(&m->remote, __ATOMIC_RELAXED);
+    uint64_t remote = word & ASLAB__ABANDONED ? 0 : (word & ASLAB__REMOTE_COUNT) / ASLAB__REMOTE_ONE;
+    return used > remote ? used - remote : 0;
+}
+
 /* Blocks out in one of a record's lists: at most a bounded number of slabs are looked at,
  * since the owner may be changing the list (every slab stays mapped, so reading one that left
  * the list is harmless). */
@@ -77,7 +86,7 @@ static uint64_t list_live(aslab__mslab *head) {
     uint64_t live = 0;
     aslab__mslab *m = head;
     for (int n = 0; m != NULL && n < 1000000; n++) {
-        live += __atomic_load_n(&m->used, __ATOMIC_RELAXED) & ~ASLAB__FULL;
+        live += slab_live(m);
         m = __atomic_load_n(&m->next, __ATOMIC_RELAXED);
         if (m == head) break;
     }
@@ -86,7 +95,7 @@ static uint64_t list_live(aslab__mslab *head) {
 
 static uint64_t heap_live(aslab__heap_rec *rec, unsigned cls) {
     aslab__mslab *cur = __atomic_load_n(&rec->tls->cur[cls], __ATOMIC_RELAXED);
-    uint64_t live = cur != &aslab__no_slab ? __atomic_load_n(&cur->used, __ATOMIC_RELAXED) - 1 : 0;
+    uint64_t live = cur != &aslab__no_slab ? slab_live(cur) - 1 : 0; /* its phantom use */
     return live + list_live(__atomic_load_n(&rec->classes[cls].partial, __ATOMIC_RELAXED)) +
            list_live(__atomic_load_n(&rec->classes[cls].full, __ATOMIC_RELAXED));
 }

@@ -14,8 +14,8 @@ int aslab__thread_global_init(void);
 int aslab__thread_setup(void);
 /* What every heap (the live heaps and those merged at exit) counted for cls: out[0] blocks
  * allocated, out[1] blocks freed into other owners' slabs; and out[2] blocks out in the slabs
- * of live heaps (a walk of their lists: exact when the other threads are quiet, as at exit;
- * blocks freed by other threads and not yet collected still count). */
+ * of live heaps and abandoned slabs (a walk of their lists, less what remote lists hold: exact
+ * when the other threads are quiet, as at exit). */
 void aslab__thread_counts(unsigned cls, uint64_t out[3]);
 
 void aslab__rec_lock(aslab__heap_rec *rec);

@@ -104,12 +104,15 @@ static void verify(const block *b, const char *when) {
 static void adopt(void *p, size_t size, size_t align, int zeroed) {
     uintptr_t addr = (uintptr_t)p;
     size_t need = align > 16 ? align : 16, usable = aslab__api_usable_size(p);
-    int small = size <= ASLAB_SMALL_MAX && align <= 16;
+    /* Alignments up to a page are served by a class whose blocks are all aligned so. */
+    size_t need_size = size > align ? size : align;
+    int small = align <= 16 ? size <= ASLAB_SMALL_MAX
+                            : align <= ASLAB_CLASS_ALIGN_MAX && need_size <= ASLAB_SMALL_MAX;
     if (addr % need != 0) die("block %p for %zu bytes not aligned to %zu", p, size, need);
     if (small != (aslab__owner_class(p) != 0))
         die("block %p for %zu bytes (align %zu) %s aslab's", p, size, align,
             small ? "is not" : "is");
-    if (small ? usable != class_size(size) : usable < size)
+    if (small && align <= 16 ? usable != class_size(size) : usable < size)
         die("block %p for %zu bytes: usable size %zu", p, size, usable);
     if (zeroed && zero_check(p, size) != SIZE_MAX) die("calloc block %p not zeroed", p);
     block b = {addr, size, usable, align, mix32(++seeds)};
