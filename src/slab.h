@@ -272,6 +272,15 @@ static inline void aslab__uncurrent(aslab__master *master) {
     master->empty_slabs += (list == &master->empty);
 }
 
+/* Sets slot index's bit in the bitmap; 0, changing nothing, if it was set already. */
+static inline int aslab__mark_allocated(aslab__slab *slab, uint32_t index) {
+    uint32_t *word = &aslab__bitmap(slab)[index >> 5];
+    uint32_t bit = (uint32_t)1 << (index & 31), bits = *word;
+    if (ASLAB__UNLIKELY(bits & bit)) return 0;
+    *word = bits | bit;
+    return 1;
+}
+
 /* Takes a free slot of a slab that has one (used < capacity); does not relist. Returns NULL,
  * having changed nothing, when the free list is corrupt: the link read from the popped slot
  * (memory the program may still write through a dangling pointer) is neither NO_SLOT nor a
@@ -279,23 +288,21 @@ static inline void aslab__uncurrent(aslab__master *master) {
  * allocated (a cycle), or the list ended while the count says slots are free and none is
  * fresh. */
 static inline void *aslab__pop(aslab__master *master, aslab__slab *slab) {
-    uint32_t index = slab->free_head, fresh = slab->fresh, next = ASLAB__NO_SLOT;
+    uint32_t index = slab->free_head;
     void *obj;
-    if (index != ASLAB__NO_SLOT) {
+    if (ASLAB__LIKELY(index != ASLAB__NO_SLOT)) {
         obj = aslab__slot(master, slab, index);
-        next = *(uint32_t *)obj;
-        if (ASLAB__UNLIKELY(next + 1 > fresh)) return NULL;
+        uint32_t next = *(uint32_t *)obj;
+        if (ASLAB__UNLIKELY(next + 1 > slab->fresh)) return NULL;
+        if (ASLAB__UNLIKELY(!aslab__mark_allocated(slab, index))) return NULL;
+        slab->free_head = next;
     } else {
-        index = fresh++;
+        index = slab->fresh;
         if (ASLAB__UNLIKELY(index >= slab->capacity)) return NULL;
+        if (ASLAB__UNLIKELY(!aslab__mark_allocated(slab, index))) return NULL;
+        slab->fresh = index + 1;
         obj = aslab__slot(master, slab, index);
     }
-    uint32_t *word = &aslab__bitmap(slab)[index >> 5];
-    uint32_t bit = (uint32_t)1 << (index & 31);
-    if (ASLAB__UNLIKELY(*word & bit)) return NULL;
-    *word |= bit;
-    slab->free_head = next;
-    slab->fresh = fresh;
     slab->used++;
     master->in_use++;
     return obj;
