@@ -19,7 +19,7 @@ DEPS    := tests/tools/install-deps.sh
 VERSION := 0.1.0
 SO_MAJOR := $(firstword $(subst ., ,$(VERSION)))
 
-CORE_SRC  := src/slab.c src/cache.c src/alloc.c src/free.c src/lock.c src/error.c
+CORE_SRC  := src/slab.c src/cache.c src/alloc.c src/free.c src/lend.c src/lock.c src/error.c
 HOSTED_SRC := src/lock_futex.c
 LIB_SRC   := $(CORE_SRC) $(HOSTED_SRC)
 LIB_OBJ   := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
