@@ -247,7 +247,7 @@ aslab_error aslab_cache_release(aslab_cache *cache) {
     aslab__lock(master);
     if (master->refs == 0) {
         aslab__unlock(master);
-        return ASLAB_ERR_INVALID_POINTER;
+        return ASLAB_ERR_RELEASED_HANDLE;
     }
     aslab__retire retire = {0};
     if (--master->refs == 0) detach_all_empty_slaves(master, &retire);
@@ -282,6 +282,7 @@ aslab_error aslab_cache_stats_get(aslab_cache *cache, aslab_cache_stats *out) {
     out->obj_size = master->stride;
     out->hook_free_errors = master->hook_free_errors;
     out->slabs_lent = master->slabs_lent;
+    out->slabs_quarantined = master->slabs_quarantined;
     aslab__unlock(master);
     return ASLAB_OK;
 }

@@ -47,7 +47,7 @@ aslab_error aslab_slab_lend(aslab_cache *cache, void *owner, aslab_slab_loan *ou
     aslab__lock(master);
     if (master->refs == 0) {
         aslab__unlock(master);
-        return ASLAB_ERR_INVALID_POINTER;
+        return ASLAB_ERR_RELEASED_HANDLE;
     }
     aslab__slab *slab;
     /* Growing drops the lock, so another borrower may take the new slab first: try again. */
@@ -69,22 +69,26 @@ static aslab_error lent_slab_of(const void *addr, size_t slab_size, aslab__slab 
     if (addr == NULL) return ASLAB_ERR_INVALID_POINTER;
     if (!aslab__slab_size_valid(slab_size)) return ASLAB_ERR_INVALID_ARGUMENT;
     aslab__slab *slab = (aslab__slab *)((uintptr_t)addr & ~(uintptr_t)(slab_size - 1));
-    if (slab->magic != aslab__lent_magic_for(slab)) return ASLAB_ERR_INVALID_POINTER;
-    if (slab->master->slab_size != slab_size) return ASLAB_ERR_INVALID_POINTER;
+    int lent = slab->magic == aslab__lent_magic_for(slab);
+    if (!lent && slab->magic != aslab__magic_for(slab)) return ASLAB_ERR_NOT_A_SLAB;
+    if (slab->master->slab_size != slab_size) return ASLAB_ERR_WRONG_SLAB_SIZE;
+    if (!lent) return ASLAB_ERR_SLAB_NOT_LENT;
     *out = slab;
     return ASLAB_OK;
 }
 
 aslab_error aslab_slab_return(void *slab_addr, size_t slab_size) {
+    if (slab_addr == NULL || ((uintptr_t)slab_addr & (slab_size - 1)) != 0)
+        return aslab__slab_size_valid(slab_size) ? ASLAB_ERR_INVALID_POINTER
+                                                 : ASLAB_ERR_INVALID_ARGUMENT;
     aslab__slab *slab;
     aslab_error err = lent_slab_of(slab_addr, slab_size, &slab);
     if (err != ASLAB_OK) return err;
-    if ((void *)slab != slab_addr) return ASLAB_ERR_INVALID_POINTER;
     aslab__master *master = slab->master;
     aslab__lock(master);
     if (slab->magic != aslab__lent_magic_for(slab)) { /* returned twice, concurrently */
         aslab__unlock(master);
-        return ASLAB_ERR_INVALID_POINTER;
+        return ASLAB_ERR_SLAB_NOT_LENT;
     }
     slab->magic = aslab__magic_for(slab);
     __atomic_store_n(&slab->owner, NULL, __ATOMIC_RELAXED);

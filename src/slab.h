@@ -38,6 +38,11 @@
  *   so a new slab needs no freelist built (O(1) attach). The freelist is a stack of slot
  *   indices threaded through the free slots' first four bytes, ending in ASLAB__NO_SLOT.
  * - Bit i of the bitmap is set exactly when slot i is allocated (double-free detection).
+ * - Every link popped is checked (aslab__pop): it must be NO_SLOT or below fresh, and the slot
+ *   it names must be free in the bitmap; a fresh slot must be below capacity. A slab that
+ *   fails is quarantined: free_head = ASLAB__QUARANTINED, on no list, never current again,
+ *   frees into it refused; its objects stay counted, so the hierarchy is never destroyed
+ *   (its memory is leaked rather than trusted).
  * - The current slab (at most one) is where allocation happens; it is on no list, so an
  *   alloc/free pair on it moves nothing. Every other slab is on exactly one of the master's
  *   lists: empty (used == 0), full (used == capacity) or partial (otherwise); empty_slabs
@@ -53,6 +58,7 @@
 #include "aslab.h"
 
 #define ASLAB__NO_SLOT     UINT32_MAX
+#define ASLAB__QUARANTINED (UINT32_MAX - 1) /* free_head of a slab taken out of use */
 #define ASLAB__MAGIC       ((uintptr_t)0x6a09e667f3bcc909ull)
 #define ASLAB__LENT_MAGIC  ((uintptr_t)0xbb67ae8584caa73bull)
 #define ASLAB__LIKELY(x)   __builtin_expect(!!(x), 1)
@@ -117,6 +123,7 @@ typedef struct aslab__master {
     size_t hook_frees;
     size_t hook_free_errors;
     size_t slabs_lent;
+    size_t slabs_quarantined;
 } aslab__master;
 
 /* Slabs detached under the lock, to be handed back once it is dropped. */
@@ -159,9 +166,9 @@ static inline int aslab__slab_size_valid(size_t slab_size) {
 static inline aslab_error aslab__master_of(aslab_cache *cache, aslab__master **out) {
     if (ASLAB__UNLIKELY(cache == NULL)) return ASLAB_ERR_INVALID_ARGUMENT;
     aslab__master *master = (aslab__master *)cache;
-    if (ASLAB__UNLIKELY(master->slab.magic != aslab__magic_for(&master->slab) ||
-                        master->slab.master != master))
-        return ASLAB_ERR_INVALID_POINTER;
+    if (ASLAB__UNLIKELY(master->slab.magic != aslab__magic_for(&master->slab)))
+        return ASLAB_ERR_NOT_A_SLAB;
+    if (ASLAB__UNLIKELY(master->slab.master != master)) return ASLAB_ERR_INVALID_POINTER;
     *out = master;
     return ASLAB_OK;
 }
@@ -174,8 +181,9 @@ typedef struct aslab__place {
 } aslab__place;
 
 /* Finds the master, slab and slot index of obj, checking everything that can be checked
- * without the lock: the header's magic, the slab size, the slot boundary and the index.
- * Reads only the header of the slab_size-aligned block that holds obj, and its master. */
+ * without the lock: the header's magic, the slab size, the slot boundary and the index, each
+ * failure its own code. Reads only the header of the slab_size-aligned block that holds obj,
+ * and its master. */
 static inline aslab_error aslab__locate(const void *obj, size_t slab_size, aslab__place *out) {
     if (ASLAB__UNLIKELY(obj == NULL)) return ASLAB_ERR_INVALID_POINTER;
     if (ASLAB__UNLIKELY(!aslab__slab_size_valid(slab_size))) return ASLAB_ERR_INVALID_ARGUMENT;
@@ -183,15 +191,16 @@ static inline aslab_error aslab__locate(const void *obj, size_t slab_size, aslab
     aslab__slab *slab = (aslab__slab *)(addr & ~(uintptr_t)(slab_size - 1));
     if (ASLAB__UNLIKELY(slab->magic != aslab__magic_for(slab)))
         return slab->magic == aslab__lent_magic_for(slab) ? ASLAB_ERR_SLAB_LENT
-                                                          : ASLAB_ERR_INVALID_POINTER;
+                                                          : ASLAB_ERR_NOT_A_SLAB;
     aslab__master *master = slab->master;
-    if (ASLAB__UNLIKELY(master->slab_size != slab_size)) return ASLAB_ERR_INVALID_POINTER;
+    if (ASLAB__UNLIKELY(master->slab_size != slab_size)) return ASLAB_ERR_WRONG_SLAB_SIZE;
     uint32_t offset = (uint32_t)(addr - (uintptr_t)slab);
-    if (ASLAB__UNLIKELY(offset < slab->data_offset)) return ASLAB_ERR_INVALID_POINTER;
+    if (ASLAB__UNLIKELY(offset < slab->data_offset)) return ASLAB_ERR_NOT_SLOT_START;
     offset -= slab->data_offset;
     uint32_t index = (uint32_t)(((uint64_t)offset * master->div_mul) >> master->div_shift);
     if (ASLAB__UNLIKELY(index * master->stride != offset || index >= slab->capacity))
-        return ASLAB_ERR_INVALID_POINTER;
+        return index * master->stride != offset ? ASLAB_ERR_NOT_SLOT_START
+                                                : ASLAB_ERR_INDEX_OUT_OF_RANGE;
     out->master = master;
     out->slab = slab;
     out->index = index;
@@ -263,18 +272,37 @@ static inline void aslab__uncurrent(aslab__master *master) {
     master->empty_slabs += (list == &master->empty);
 }
 
-/* Takes a free slot of a slab that has one; does not relist. */
+/* Sets slot index's bit in the bitmap; 0, changing nothing, if it was set already. */
+static inline int aslab__mark_allocated(aslab__slab *slab, uint32_t index) {
+    uint32_t *word = &aslab__bitmap(slab)[index >> 5];
+    uint32_t bit = (uint32_t)1 << (index & 31), bits = *word;
+    if (ASLAB__UNLIKELY(bits & bit)) return 0;
+    *word = bits | bit;
+    return 1;
+}
+
+/* Takes a free slot of a slab that has one (used < capacity); does not relist. Returns NULL,
+ * having changed nothing, when the free list is corrupt: the link read from the popped slot
+ * (memory the program may still write through a dangling pointer) is neither NO_SLOT nor a
+ * slot handed out before (one compare: NO_SLOT + 1 wraps to 0), the slot the list leads to is
+ * allocated (a cycle), or the list ended while the count says slots are free and none is
+ * fresh. */
 static inline void *aslab__pop(aslab__master *master, aslab__slab *slab) {
     uint32_t index = slab->free_head;
     void *obj;
-    if (index != ASLAB__NO_SLOT) {
+    if (ASLAB__LIKELY(index != ASLAB__NO_SLOT)) {
         obj = aslab__slot(master, slab, index);
-        slab->free_head = *(uint32_t *)obj;
+        uint32_t next = *(uint32_t *)obj;
+        if (ASLAB__UNLIKELY(next + 1 > slab->fresh)) return NULL;
+        if (ASLAB__UNLIKELY(!aslab__mark_allocated(slab, index))) return NULL;
+        slab->free_head = next;
     } else {
-        index = slab->fresh++;
+        index = slab->fresh;
+        if (ASLAB__UNLIKELY(index >= slab->capacity)) return NULL;
+        if (ASLAB__UNLIKELY(!aslab__mark_allocated(slab, index))) return NULL;
+        slab->fresh = index + 1;
         obj = aslab__slot(master, slab, index);
     }
-    aslab__bitmap(slab)[index >> 5] |= (uint32_t)1 << (index & 31);
     slab->used++;
     master->in_use++;
     return obj;

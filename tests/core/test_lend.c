@@ -145,13 +145,13 @@ static void test_return_refuses_what_is_not_lent(void) {
     CU_ASSERT_EQUAL_FATAL(aslab_alloc(cache, &obj), ASLAB_OK);
     CU_ASSERT_EQUAL_FATAL(aslab_slab_lend(cache, NULL, &loan), ASLAB_OK);
     CU_ASSERT_EQUAL(aslab_slab_return(NULL, SLAB), ASLAB_ERR_INVALID_POINTER);
-    CU_ASSERT_EQUAL(aslab_slab_return(cache, SLAB), ASLAB_ERR_INVALID_POINTER); /* the master */
+    CU_ASSERT_EQUAL(aslab_slab_return(cache, SLAB), ASLAB_ERR_SLAB_NOT_LENT); /* the master */
     CU_ASSERT_EQUAL(aslab_slab_return(loan.slots, SLAB), ASLAB_ERR_INVALID_POINTER);
-    CU_ASSERT_EQUAL(aslab_slab_return(loan.slab, SLAB / 2), ASLAB_ERR_INVALID_POINTER);
+    CU_ASSERT_EQUAL(aslab_slab_return(loan.slab, SLAB / 2), ASLAB_ERR_WRONG_SLAB_SIZE);
     CU_ASSERT_EQUAL(aslab_slab_return(loan.slab, SLAB + 1), ASLAB_ERR_INVALID_ARGUMENT);
     CU_ASSERT_EQUAL(tu_stats(cache).slabs_lent, 1);
     CU_ASSERT_EQUAL(aslab_slab_return(loan.slab, SLAB), ASLAB_OK);
-    CU_ASSERT_EQUAL(aslab_slab_return(loan.slab, SLAB), ASLAB_ERR_INVALID_POINTER); /* twice */
+    CU_ASSERT_EQUAL(aslab_slab_return(loan.slab, SLAB), ASLAB_ERR_SLAB_NOT_LENT); /* twice */
     CU_ASSERT_EQUAL(tu_stats(cache).slabs_lent, 0);
     CU_ASSERT_EQUAL(tu_stats(cache).objects_in_use, 1);
     CU_ASSERT_EQUAL(aslab_free(obj, SLAB), ASLAB_OK);
@@ -178,14 +178,14 @@ static void test_owner_get_and_set(void) {
     /* What is not a lent slab has no owner. */
     void *obj;
     CU_ASSERT_EQUAL_FATAL(aslab_alloc(cache, &obj), ASLAB_OK);
-    CU_ASSERT_EQUAL(aslab_slab_owner(obj, SLAB, &owner), ASLAB_ERR_INVALID_POINTER);
-    CU_ASSERT_EQUAL(aslab_slab_set_owner(obj, SLAB, &me), ASLAB_ERR_INVALID_POINTER);
+    CU_ASSERT_EQUAL(aslab_slab_owner(obj, SLAB, &owner), ASLAB_ERR_SLAB_NOT_LENT);
+    CU_ASSERT_EQUAL(aslab_slab_set_owner(obj, SLAB, &me), ASLAB_ERR_SLAB_NOT_LENT);
     CU_ASSERT_EQUAL(aslab_slab_owner(NULL, SLAB, &owner), ASLAB_ERR_INVALID_POINTER);
     CU_ASSERT_EQUAL(aslab_slab_owner(slot, SLAB, NULL), ASLAB_ERR_INVALID_ARGUMENT);
     CU_ASSERT_EQUAL(aslab_slab_owner(slot, 3000, &owner), ASLAB_ERR_INVALID_ARGUMENT);
     CU_ASSERT_EQUAL(aslab_free(obj, SLAB), ASLAB_OK);
     CU_ASSERT_EQUAL(aslab_slab_return(loan.slab, SLAB), ASLAB_OK);
-    CU_ASSERT_EQUAL(aslab_slab_owner(slot, SLAB, &owner), ASLAB_ERR_INVALID_POINTER);
+    CU_ASSERT_EQUAL(aslab_slab_owner(slot, SLAB, &owner), ASLAB_ERR_SLAB_NOT_LENT);
     CU_ASSERT_EQUAL(aslab_slab_return(unowned.slab, SLAB), ASLAB_OK);
     CU_ASSERT_EQUAL(aslab_cache_release(cache), ASLAB_OK);
 }
