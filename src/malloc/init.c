@@ -97,15 +97,21 @@ static void fork_parent(void) {
 static void fork_child(void) {
     aslab__arena_fork_child();
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
-        if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
+        if (aslab__class_cache[cls] != NULL) aslab_cache_lock_reinit(aslab__class_cache[cls]);
     aslab__pool_fork_child();
     aslab__thread_fork_child();
     aslab_futexlock.init(create_lock);
     aslab__decay_fork_child();
 }
 
+/* The process that runs the set-up, and the steps that must not run twice: a child forked in
+ * the middle of the set-up finishes it itself (the thread that ran it is not in the child). */
+static pid_t init_pid;
+static int thread_key_made, atfork_made;
+
 static void init_once(void) {
     init_owner = 1;
+    __atomic_store_n(&init_pid, getpid(), __ATOMIC_RELAXED);
     aslab__options_read();
     if (aslab__options.stats) aslab__os_keep_stderr();
     if (aslab__options.decay_ms == 0) aslab__fb_decay_now();
@@ -114,8 +120,8 @@ static void init_once(void) {
     aslab__link_key = random_key();
     class_checks_init();
     aslab__api_init();
-    aslab__thread_global_init();
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    if (!thread_key_made) thread_key_made = aslab__thread_global_init() == 0;
+    if (!atfork_made) atfork_made = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
     init_owner = 0;
 }
 
@@ -129,8 +135,14 @@ int aslab__heap_init(void) {
         __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
         return 1;
     }
-    while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
+    for (unsigned spins = 1; __atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE; spins++) {
         sched_yield();
+        pid_t setter = __atomic_load_n(&init_pid, __ATOMIC_RELAXED);
+        if (spins % 1024 == 0 && setter != 0 && setter != getpid()) {
+            init_once(); /* forked while another thread set up: this child has only us */
+            __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
+        }
+    }
     return 1;
 }
 

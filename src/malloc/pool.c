@@ -183,6 +183,18 @@ int aslab__pool_free_abandoned(aslab__mslab *m, void *p) {
     return 1;
 }
 
+void aslab__pool_lock_counts(unsigned cls, unsigned *sleeps, unsigned *wakes) {
+    aslab_futexlock_counts(pools[cls].lock, sleeps, wakes);
+    const void *core =
+        aslab__class_cache[cls] != NULL ? aslab_cache_lock_state(aslab__class_cache[cls]) : NULL;
+    if (core != NULL) {
+        unsigned more_sleeps, more_wakes;
+        aslab_futexlock_counts(core, &more_sleeps, &more_wakes);
+        *sleeps += more_sleeps;
+        *wakes += more_wakes;
+    }
+}
+
 uint64_t aslab__pool_abandoned_live(unsigned cls) {
     uint64_t live = 0;
     class_lock(cls);

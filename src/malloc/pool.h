@@ -41,6 +41,8 @@ aslab__mslab *aslab__pool_adopt(unsigned cls);
  * adopted since (the caller then pushes onto its remote list again). */
 int aslab__pool_free_abandoned(aslab__mslab *m, void *p);
 
+/* Futex sleeps and wake-ups on class cls's locks (its class lock and its core cache's). */
+void aslab__pool_lock_counts(unsigned cls, unsigned *sleeps, unsigned *wakes);
 /* Blocks out in the abandoned slabs of class cls. */
 uint64_t aslab__pool_abandoned_live(unsigned cls);
 

@@ -14,10 +14,10 @@
 
 #pragma GCC visibility push(hidden) /* internal to the library: no GOT */
 
-#define ASLAB_SMALL_MAX   ((size_t)16384)
-#define ASLAB_NUM_CLASSES 64 /* numbered 1..64: 0 means "not a class" (not ours) */
-#define ASLAB_CLASS_SLOTS (ASLAB_NUM_CLASSES + 1)
-#define ASLAB_MIN_ALIGN   16
+#define ASLAB_SMALL_MAX       ((size_t)16384)
+#define ASLAB_NUM_CLASSES     64 /* numbered 1..64: 0 means "not a class" (not ours) */
+#define ASLAB_CLASS_SLOTS     (ASLAB_NUM_CLASSES + 1)
+#define ASLAB_MIN_ALIGN       16
 #define ASLAB_CLASS_ALIGN_MAX 4096 /* the most a class's blocks are aligned to */
 
 typedef struct aslab__class_info {

@@ -56,14 +56,16 @@ static uint64_t print_class(unsigned cls, size_t *slab_bytes, size_t *live_bytes
     if (!class_totals_get(cls, &t) || (t.allocs == 0 && t.slabs <= 1)) return 0;
     const aslab__class_stats *ps = &aslab__pool_stats[cls];
     size_t size = aslab__classes[cls].size, slab = (size_t)1 << aslab__classes[cls].slab_shift;
-    say("%5u %6zu %12llu %10llu %6zu %6llu %9.1f %10llu %6llu %5llu\n", cls, size,
+    unsigned sleeps, wakes;
+    aslab__pool_lock_counts(cls, &sleeps, &wakes);
+    say("%5u %6zu %12llu %10llu %6zu %6llu %9.1f %10llu %6llu %6u %6u\n", cls, size,
         (unsigned long long)t.allocs, (unsigned long long)t.live, t.slabs_lent,
         (unsigned long long)__atomic_load_n(&ps->slabs_out_peak, __ATOMIC_RELAXED),
         mib(t.slabs * slab), (unsigned long long)t.frees_remote,
         (unsigned long long)(__atomic_load_n(&ps->slabs_lent, __ATOMIC_RELAXED) +
                              __atomic_load_n(&ps->slabs_returned, __ATOMIC_RELAXED) +
                              __atomic_load_n(&ps->lock_taken, __ATOMIC_RELAXED)),
-        (unsigned long long)__atomic_load_n(&ps->lock_contended, __ATOMIC_RELAXED));
+        sleeps, wakes);
     *slab_bytes += t.slabs * slab;
     *live_bytes += t.live * size;
     return t.allocs;
@@ -71,8 +73,8 @@ static uint64_t print_class(unsigned cls, size_t *slab_bytes, size_t *live_bytes
 
 void aslab__stats_print(void) {
     say("aslab: heap statistics (fallback: %s)\n", aslab__fallback_name);
-    say("%5s %6s %12s %10s %6s %6s %9s %10s %6s %5s\n", "class", "size", "requests", "live",
-        "slabs", "peak", "slab MiB", "remote", "locks", "waits");
+    say("%5s %6s %12s %10s %6s %6s %9s %10s %6s %6s %6s\n", "class", "size", "requests", "live",
+        "slabs", "peak", "slab MiB", "remote", "locks", "sleeps", "wakes");
     uint64_t small = 0;
     size_t slab_bytes = 0, live_bytes = 0;
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)

@@ -75,7 +75,8 @@ static void merge_counts(aslab__heap *h) {
 static uint64_t slab_live(const aslab__mslab *m) {
     uint64_t used = __atomic_load_n(&m->used, __ATOMIC_RELAXED) & ~ASLAB__FULL;
     uintptr_t word = __atomic_load_n(&m->remote, __ATOMIC_RELAXED);
-    uint64_t remote = word & ASLAB__ABANDONED ? 0 : (word & ASLAB__REMOTE_COUNT) / ASLAB__REMOTE_ONE;
+    uint64_t remote =
+        word & ASLAB__ABANDONED ? 0 : (word & ASLAB__REMOTE_COUNT) / ASLAB__REMOTE_ONE;
     return used > remote ? used - remote : 0;
 }
 
