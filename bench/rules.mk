@@ -6,6 +6,8 @@
 #   RUNS=N                     runs per allocator, for either
 #   make bench BENCH=name      one workload (or several: BENCH=python,sqlite)
 #   make bench-callgrind       instructions per malloc+free pair under the seven allocators
+#   make bench-threads         the threaded workloads alone, one table (bench/shapes.sh; refuses
+#                              to start above load 1.0 unless FORCE=1)
 #   make bench-list            the workloads
 #
 # Each target first installs what it needs (tests/tools/install-deps.sh).
@@ -22,7 +24,7 @@ RUNS         ?= 5
 # bench-quick makes 3 runs unless RUNS is given on the command line or in the environment.
 QUICK_RUNS   := $(if $(filter command line environment,$(origin RUNS)),$(RUNS),3)
 
-.PHONY: bench bench-quick bench-callgrind bench-list bench-deps bench-build
+.PHONY: bench bench-quick bench-callgrind bench-threads bench-list bench-deps bench-build
 
 $(BENCH_BIN)/%: bench/malloc/%.c bench/malloc/bench_util.h bench/malloc/handoff.h
 	@mkdir -p $(BENCH_BIN)
@@ -48,6 +50,9 @@ bench-quick: bench-deps
 bench-callgrind: bench-deps
 	@$(MAKE) --no-print-directory bench-build
 	$(BENCH_RUNNER) --callgrind --invoked-as "make bench-callgrind"
+
+bench-threads:
+	bench/shapes.sh --runs $(RUNS) $(if $(FORCE),--force)
 
 bench-list:
 	@$(BENCH_RUNNER) --list
