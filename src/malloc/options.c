@@ -113,9 +113,29 @@ static int parse_NUMBER(const char *text, void *field) {
     return number(text, (aslab__option_NUMBER *)field);
 }
 
-/* What each kind accepts, in the warning's words. */
+/* "all", or a boolean with the pid of the process it belongs to once claimed ("1:1234"). */
+static int parse_STATS(const char *text, void *field) {
+    const char *colon = strchr(text, ':');
+    size_t len = colon != NULL ? (size_t)(colon - text) : strlen(text);
+    int value = boolean(text, len);
+    int64_t owner = 0;
+    if (colon == NULL && same_word(text, len, "all")) value = ASLAB__STATS_ALL;
+    if (value < 0 || (colon != NULL && (!number(colon + 1, &owner) || owner <= 0))) return 0;
+    if (colon != NULL && owner != aslab__os_pid()) value = ASLAB__STATS_OFF; /* a parent's */
+    *(aslab__option_STATS *)field = value;
+    return 1;
+}
+
+static int parse_PATH(const char *text, void *field) {
+    *(aslab__option_PATH *)field = text;
+    return 1;
+}
+
+/* What each kind accepts, in the warning's words; a PATH takes anything. */
 #define ASLAB__EXPECT_BOOL   "is not a boolean (1/0, yes/no, true/false, on/off)"
 #define ASLAB__EXPECT_NUMBER "is not a number"
+#define ASLAB__EXPECT_STATS  "is not a boolean (1/0, yes/no, true/false, on/off) or all"
+#define ASLAB__EXPECT_PATH   ""
 
 typedef struct option_spec {
     const char *name;                            /* "ASLAB_..." */
@@ -221,5 +241,27 @@ void aslab__options_read(void) {
             warn_value(&specs[i], value);
     }
     if (aslab__options.decay_ms < -1) aslab__options.decay_ms = -1; /* "never", as -1 */
+    aslab__options.read_by = aslab__os_pid();
     warn_unknown_variables(env);
+    aslab__options_claim_stats();
+}
+
+/* ---- ASLAB_STATS=1 belongs to the process that read it ---- */
+
+void aslab__options_claim_stats(void) {
+    static char claimed[48]; /* "ASLAB_STATS=" + a boolean's spelling + ":" + the pid */
+    static int done;
+    if (aslab__options.stats != ASLAB__STATS_SELF || done) return;
+    char **slot = env_slot(environ, "ASLAB_STATS");
+    if (slot == NULL) return; /* environ not set yet: the constructor comes back */
+    done = 1;
+    if (strchr(*slot, ':') != NULL) return; /* "1:<our pid>": exec'd in its claimer's place */
+    line l = {.len = 0};
+    put(&l, *slot);
+    put(&l, ":");
+    put_number(&l, aslab__options.read_by);
+    if (l.len >= sizeof claimed) return; /* cannot happen: parse_STATS took the value */
+    memcpy(claimed, l.text, l.len);
+    claimed[l.len] = '\0';
+    __atomic_store_n(slot, claimed, __ATOMIC_RELEASE); /* one pointer: a walker sees either */
 }
