@@ -13,8 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifndef TM_FALLBACK
-#define TM_FALLBACK "jemalloc"
+/* The fallback's name in the report (FALLBACK=libc builds on glibc's functions). */
+#ifdef ASLAB_FALLBACK_LIBC
+#define TM_FALLBACK_NAME "glibc"
+#else
+#define TM_FALLBACK_NAME "jemalloc"
 #endif
 
 #define TEN_MB (10 * TM_MIB)
@@ -123,7 +126,7 @@ static void test_malloc_stats(void) {
     tm_child c;
     tm_child_run(&c, stats_child, NULL, TM_CHILD_TIMEOUT_MS);
     snprintf(header, sizeof header,
-             "aslab: heap statistics of pid %d (%s), fallback: " TM_FALLBACK "\n", atoi(c.out),
+             "aslab: heap statistics of pid %d (%s), fallback: " TM_FALLBACK_NAME "\n", atoi(c.out),
              program_invocation_short_name);
     unsigned long long requests = 0;
     size_t live = 0;
@@ -135,7 +138,7 @@ static void test_malloc_stats(void) {
     CU_ASSERT_PTR_NOT_NULL(strstr(c.err, "class"));
     CU_ASSERT_PTR_NOT_NULL(strstr(c.err, "requests"));
     CU_ASSERT_PTR_NOT_NULL(strstr(c.err, "\nsmall: "));
-    CU_ASSERT_PTR_NOT_NULL(strstr(c.err, "\nfallback (" TM_FALLBACK "): "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.err, "\nfallback (" TM_FALLBACK_NAME "): "));
     CU_ASSERT_PTR_NOT_NULL(strstr(c.err, "\nprocess: peak RSS "));
     CU_ASSERT(requests >= STATS_OBJECTS);
     CU_ASSERT(live >= STATS_OBJECTS);
