@@ -1,6 +1,7 @@
 # aslab - a slab allocator core (libaslab) and, on it, a malloc.
 #
-#   make              build/libaslab.a and build/libaslab.so
+#   make              the core (build/libaslab.a, .so) and the malloc (build/libaslab_malloc.so,
+#                     .a, build/aslab-run)
 #   make test         install what is missing, build, run every test suite (plain, ASan+UBSan,
 #                     TSan), and check the freestanding and Cortex-M4 builds
 #   make bench-core   the core's benchmarks (not part of make test)

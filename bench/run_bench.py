@@ -9,7 +9,7 @@ usage: run_bench.py [--quick] [--runs N] [--only NAME,...] [--results DIR] [--su
 Every workload runs under the seven allocators in turn, interleaved (A B C ... A B C ...), N
 times each. A run counts only if its preload bound (ld.so's "cannot be preloaded" absent
 from stderr; for each preloaded allocator, one extra run with ld.so's binding log must show
-malloc and free bound to its library; for aslab, one more with ASLAB_STATS=1 must print its
+malloc and free bound to its library; for aslab, one more with ASLAB_STATS=all must print its
 "small: N requests" line), it exited 0 and its stdout equals the glibc run's: a broken
 allocator shows FAIL, not fast. Wall time is measured around the child, peak RSS is the
 child's (and its descendants') ru_maxrss, reported by GNU time. Results: bench/results/ (or
@@ -322,13 +322,14 @@ class Bench:
             run.detail = f"stdout differs from glibc's; last line: {got[0][:80]}"
 
     def aslab_bound(self, wl, quick, timeout):
-        """The extra aslab run with ASLAB_STATS=1: did aslab serve the workload?"""
+        """The extra aslab run with ASLAB_STATS=all (every process of the workload reports):
+        did aslab serve the workload?"""
         lib = dict(ALLOCATORS)["aslab"]
-        run = run_once(wl, lib, quick, timeout, {"ASLAB_STATS": "1"})
+        run = run_once(wl, lib, quick, timeout, {"ASLAB_STATS": "all"})
         stats_dir = RESULTS / "aslab-stats"
         stats_dir.mkdir(parents=True, exist_ok=True)
         (stats_dir / f"{wl.name}.txt").write_text(
-            f"# ASLAB_STATS=1 run of {wl.name} ({'quick' if quick else 'full'} scale, "
+            f"# ASLAB_STATS=all run of {wl.name} ({'quick' if quick else 'full'} scale, "
             f"{datetime.datetime.now().astimezone().isoformat(timespec='seconds')}): "
             f"{run.status} {run.detail}\n{run.stderr}",
             encoding="utf-8")

@@ -2,7 +2,7 @@
 # run.sh BUILD_DIR|LIBRARY [COMMAND]: `make run`, and `aslab-run --compare` (installed as
 # libexec/aslab/compare.sh). Runs COMMAND (a bash command line; by default Debian's python3
 # with PYTHONMALLOC=malloc on workload.py) RUNS times (default 3) under glibc and as many
-# under aslab (LD_PRELOAD=BUILD_DIR/libaslab_malloc.so or LIBRARY, ASLAB_STATS=1),
+# under aslab (LD_PRELOAD=BUILD_DIR/libaslab_malloc.so or LIBRARY, ASLAB_STATS=all),
 # interleaved, and prints each run's wall time and peak RSS, the medians, the ratio
 # glibc/aslab (>1: aslab is faster), whether the outputs match, and aslab's statistics.
 # Exits 1 on FAIL: outputs that differ, exit statuses that differ, or aslab not preloaded.
@@ -25,7 +25,9 @@ usage() {
 measure() {
     local alloc=$1 base=$WORK/$2.$1 start status=0 wall
     local run=(env)
-    [ "$alloc" = glibc ] || run+=("LD_PRELOAD=$LIB" ASLAB_STATS=1)
+    # =all: every process of the command line reports (=1: the first alone, bash or the
+    # command bash execs in its own place).
+    [ "$alloc" = glibc ] || run+=("LD_PRELOAD=$LIB" ASLAB_STATS=all)
     start=$EPOCHREALTIME
     /usr/bin/time -o "$base.rusage" -f '%U %S %M' "${run[@]}" bash -c "$CMD" \
         >"$base.out" 2>"$base.err" || status=$?
@@ -132,7 +134,7 @@ print_verdict() {
 print_stats() {
     local processes
     processes=$(grep -c '^aslab: heap statistics' "$WORK/$RUNS.aslab.err" || true)
-    echo "aslab statistics (ASLAB_STATS=1, run $RUNS, $processes process(es)):"
+    echo "aslab statistics (ASLAB_STATS=all, run $RUNS, $processes process(es)):"
     grep -E -e "$STATS_LINES" -e "$STATS_ROW" "$WORK/$RUNS.aslab.err" || echo "    (none)"
 }
 

@@ -23,8 +23,6 @@
 typedef struct aslab__class_info {
     uint32_t size;       /* bytes a slot holds */
     uint32_t slab_shift; /* log2 of the slab size */
-    uint32_t tcache_max; /* objects a thread may keep in this class */
-    uint32_t batch;      /* objects moved per refill or flush */
 } aslab__class_info;
 
 extern aslab__class_info aslab__classes[ASLAB_CLASS_SLOTS];

@@ -4,9 +4,9 @@
  *
  * The input is a program of operations: malloc, calloc, realloc, reallocarray, aligned_alloc,
  * posix_memalign, memalign, valloc, pvalloc, free, free_sized, usable size, malloc_trim,
- * flushing the thread cache, mallinfo2, and frees and allocations on a short-lived second
- * thread. make fuzz also runs it with ASLAB_TCACHE=0 ASLAB_DECAY_MS=0: no thread caches, and
- * free slabs discarded at once, so that they come back zero-filled. Each
+ * the calling thread's trim, mallinfo2, and frees and allocations on a short-lived second
+ * thread. make fuzz also runs it with ASLAB_DECAY_MS=0: free slabs discarded at once, so that
+ * they come back zero-filled. Each
  * answer is checked against a model: contents intact (the realloc prefix included), blocks
  * overlapping nothing, alignment, the usable size (the README's classes for small blocks, at
  * least the request for the others), small requests served by aslab and others not, calloc
@@ -272,7 +272,7 @@ static void op_trim(fuzz_input *in) {
     else
         aslab__heap_trim_thread();
     for (size_t i = 0; i < nlive; i++)
-        verify(&live[i], "after malloc_trim or a thread cache flush");
+        verify(&live[i], "after malloc_trim or a thread trim");
 }
 
 /* mallinfo2 when no other thread holds blocks: the small blocks in use are exactly the live
@@ -297,7 +297,7 @@ static void op_mallinfo(fuzz_input *in) {
 }
 
 /* ---- a second thread: it frees blocks main made, makes blocks main will free, and exits
- * (its thread cache goes back at exit) ---- */
+ * (its slabs are abandoned at exit) ---- */
 
 typedef struct job {
     void *frees[32];

@@ -51,7 +51,7 @@ static void test_double_free(void) {
     free(m.p);
 }
 
-/* The first free reaches the block's slab (malloc_trim flushes the thread cache) before the
+/* The first free and malloc_trim (the thread gives back what it can) come before the
  * second: the check must not depend on where the freed block sits. A neighbour stays live
  * so that the slab is not handed back. */
 static void double_free_flushed(void *arg) {

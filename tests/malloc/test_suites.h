@@ -20,7 +20,7 @@ extern CU_TestInfo test_options_tests[];      /* test_options.c: ASLAB_*, RLIMIT
 /* test_scenarios.c: `test_malloc --scenario name`, the programs that test_options.c and
  * test_fork.c run in a fresh process with chosen options; returns the exit status. */
 int tm_scenario_main(const char *name);
-/* test_fork.c's fork storm, which the scenario "fork" runs under ASLAB_TCACHE=0; 0 if all
+/* test_fork.c's fork storm, which the scenario "fork" runs under ASLAB_DECAY_MS=0; 0 if all
  * went well. */
 int tm_fork_under_load(int forks);
 
