@@ -94,7 +94,7 @@ enum aslab__heap_state { ASLAB_HEAP_NEW, ASLAB_HEAP_SETUP, ASLAB_HEAP_LIVE, ASLA
 typedef struct aslab__heap {
     aslab__mslab *cur[ASLAB_CLASS_SLOTS];     /* the slab malloc pops from, per class */
     uint64_t allocs[ASLAB_CLASS_SLOTS];       /* blocks malloc handed out */
-    uint64_t frees_remote[ASLAB_CLASS_SLOTS]; /* blocks freed into slabs of other owners */
+    uint64_t frees_remote[ASLAB_CLASS_SLOTS]; /* blocks this thread took off remote lists */
     struct aslab__heap_rec *rec;
     int state;
 } aslab__heap;

@@ -109,6 +109,7 @@ uint32_t aslab__pool_collect(aslab__mslab *m, uintptr_t mark) {
     *(uintptr_t *)block = aslab__link_encode((uintptr_t)m->free, (void *)block);
     m->free = (void *)head;
     m->used -= n;
+    aslab__thread_heap.frees_remote[m->cls] += n; /* counted here, not by each remote free */
     return n;
 }
 
@@ -168,6 +169,7 @@ int aslab__pool_free_abandoned(aslab__mslab *m, void *p) {
     }
     *(uintptr_t *)p = aslab__link_encode((uintptr_t)m->free, p);
     m->free = p;
+    count(&aslab__pool_stats[cls].frees_remote, 1);
     if (--m->used == 0) {
         aslab__list_del(&pools[cls].abandoned, m);
         abandoned_changed(cls);

@@ -27,12 +27,10 @@ static void give_back_full(aslab__mslab *m, aslab__heap_rec *rec) {
 }
 
 /* Pushes p onto m's remote list, or frees it under the class lock once m is abandoned. */
-static void free_remote(aslab__mslab *m, void *p, unsigned cls) {
+static void free_remote(aslab__mslab *m, void *p) {
     uintptr_t *obj = p;
     uintptr_t slab = (uintptr_t)aslab__slab_of(m);
     obj[1] = aslab__free_key;
-    if (aslab__thread_heap.state == ASLAB_HEAP_NEW) aslab__thread_setup(); /* to count it */
-    aslab__thread_heap.frees_remote[cls]++;
     uintptr_t word = __atomic_load_n(&m->remote, __ATOMIC_RELAXED), next;
     for (;;) {
         if (word & ASLAB__ABANDONED) {
@@ -63,7 +61,7 @@ void aslab__free_other(void *p, unsigned cls, const char *fn) {
         aslab__free_local(p, slab, aslab__free_key); /* the fast path raced with an adoption */
         return;
     }
-    free_remote(aslab__mslab_of(slab), p, cls);
+    free_remote(aslab__mslab_of(slab), p);
 }
 
 /* m is on the partial list and now empty, or on the full list and gained a block. The current
