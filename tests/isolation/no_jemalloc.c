@@ -4,7 +4,11 @@
  *            MALLOC_CONF=confirm_conf:true in the environment, that copy must print nothing;
  *   free, realloc, usable
  *            hands a pointer no allocator made (inside a private mapping) to that call:
- *            aslab must abort with one line naming the call, the fault and the address. */
+ *            aslab must abort with one line naming the call, the fault and the address;
+ *   free-high
+ *            the same with a mapping as high as the kernel gives one: above 2^56 or 2^47 where
+ *            the address space has 57 or 48 bits, else near the top of the 47-bit one (above
+ *            the stack): the ownership map must answer "not ours" there without a fault. */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +23,20 @@ int main(int argc, char **argv) {
         printf("ok\n");
         return 0;
     }
-    char *mapping = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *mapping = MAP_FAILED;
+    if (strcmp(argv[1], "free-high") == 0) {
+        static const unsigned long hints[] = {1ul << 56, (1ul << 47) + (1ul << 40),
+                                              0x7fff00000000ul};
+        for (size_t i = 0; i < sizeof hints / sizeof *hints; i++) {
+            char *got = mmap((void *)hints[i], 1 << 20, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (got == MAP_FAILED) continue;
+            if (mapping == MAP_FAILED || got > mapping) mapping = got;
+        }
+        argv[1] = "free";
+    } else {
+        mapping = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    }
     if (mapping == MAP_FAILED) return 2;
     void *volatile nobodys = mapping + 4096; /* volatile: the compiler must not see through it */
     printf("%p\n", nobodys);

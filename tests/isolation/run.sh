@@ -67,8 +67,8 @@ for how in preload static; do
         "${cmd[@]}" large; then
         [ ! -s "$err" ] || bad "no jemalloc ($how): aslab's jemalloc read MALLOC_CONF"
     fi
-    for call in free realloc usable; do
-        fn=$call'()'
+    for call in free realloc usable free-high; do
+        fn=${call%-high}'()'
         [ $call = usable ] && fn='malloc_usable_size()'
         if run "no jemalloc ($how), $call of a pointer of nobody's: abort" 134 "${cmd[@]}" $call; then
             line="aslab: $fn: invalid pointer (not allocated by aslab, and no jemalloc of the program's to take it) $(head -1 "$out")"
