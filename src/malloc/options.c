@@ -8,7 +8,8 @@
 
 extern char **environ;
 
-aslab__options_t aslab__options = {.stats = 0, .decay_ms = 1000, .tcache = 1};
+aslab__options_t aslab__options = {
+    .stats = 0, .decay_ms = 1000, .tcache = 1, .dirty_max_mb = 8, .background = 0};
 
 /* Before libc has set `environ` (a malloc from a .preinit_array function, as the clang
  * sanitizer runtimes make), the ASLAB_* entries come from /proc/self/environ instead. */
@@ -77,4 +78,7 @@ void aslab__options_read(void) {
     aslab__options.decay_ms = env_int("ASLAB_DECAY_MS", 1000);
     if (aslab__options.decay_ms < -1) aslab__options.decay_ms = -1;
     aslab__options.tcache = env_int("ASLAB_TCACHE", 1) != 0;
+    aslab__options.dirty_max_mb = env_int("ASLAB_DIRTY_MAX_MB", 8);
+    if (aslab__options.dirty_max_mb < -1) aslab__options.dirty_max_mb = -1;
+    aslab__options.background = env_int("ASLAB_BACKGROUND_THREAD", 0) != 0;
 }
