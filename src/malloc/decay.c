@@ -29,7 +29,7 @@ static void *decay_main(void *arg) {
     uint64_t fallback_due = aslab__os_now_ms() + ASLAB__FALLBACK_PURGE_MS;
     uint64_t release_due = 0;
     for (;;) {
-        uint64_t due = aslab__arena_next_due(decay);
+        uint64_t due = aslab__arena_next_due();
         sleep_ms(due == UINT64_MAX ? decay : due + 1);
         uint64_t now = aslab__os_now_ms();
         if (now >= release_due) { /* the caches' reserves, once a round: dirty now, gone next */

@@ -1,6 +1,7 @@
 /* test_options.c - what is fixed at start-up, checked in a fresh process (test_scenarios.c):
  * the ASLAB_* variables options.c reads from the environment (ASLAB_TCACHE, ASLAB_STATS,
- * ASLAB_DECAY_MS; a malformed value keeps the default), and life under RLIMIT_AS = 1 GiB. */
+ * ASLAB_DECAY_MS, ASLAB_DIRTY_MAX_MB; a malformed value keeps the default), and life under
+ * RLIMIT_AS = 1 GiB. */
 #include "test_child.h"
 #include "test_suites.h"
 #include "test_util.h"
@@ -55,10 +56,18 @@ static void test_stats_option(void) {
     if (scenario(&c, "stats", NULL, 0)) CU_ASSERT_EQUAL(c.err_len, 0);
 }
 
+/* The burst's RSS: "full F freed X ..." as test_scenarios.c's burst() prints it. */
+static int burst_figures(const tm_child *c, size_t *full, size_t *freed) {
+    int ok = sscanf(c->out, "full %zu freed %zu", full, freed) == 2;
+    CU_ASSERT(ok);
+    return ok;
+}
+
+/* ASLAB_DIRTY_MAX_MB=-1 in the last two: the cap would discard most of the burst at once. */
 static void test_decay_option(void) {
     static const char *const now[] = {"ASLAB_DECAY_MS=0", NULL};
-    static const char *const never[] = {"ASLAB_DECAY_MS=-1", NULL};
-    static const char *const soon[] = {"ASLAB_DECAY_MS=300", NULL};
+    static const char *const never[] = {"ASLAB_DECAY_MS=-1", "ASLAB_DIRTY_MAX_MB=-1", NULL};
+    static const char *const soon[] = {"ASLAB_DECAY_MS=300", "ASLAB_DIRTY_MAX_MB=-1", NULL};
     size_t full = 0, freed = 0, later = 0, trimmed = 0;
     unsigned long long waited = 0;
     tm_child c;
@@ -82,6 +91,31 @@ static void test_decay_option(void) {
     }
 }
 
+/* A slab freed again ages from its new free, not from when its region first had a free slab
+ * (kept at 1.7 s of its own 3 s, gone at 3.5 s). */
+static void test_decay_ages(void) {
+    static const char *const env[] = {"ASLAB_DECAY_MS=3000", "ASLAB_DIRTY_MAX_MB=-1", NULL};
+    size_t full = 0, kept = 0, aged = 0;
+    tm_child c;
+    if (scenario(&c, "decay-ages", env, 0)) {
+        CU_ASSERT_EQUAL(sscanf(c.out, "full %zu kept %zu aged %zu", &full, &kept, &aged), 3);
+        CU_ASSERT(kept + BURST_KIB / 4 > full);
+        CU_ASSERT(aged + BURST_KIB * 3 / 4 < full);
+    }
+}
+
+/* The cap alone (no age): what stays resident after the burst is about the cap. */
+static void test_dirty_max_option(void) {
+    static const char *const cap4[] = {"ASLAB_DECAY_MS=-1", "ASLAB_DIRTY_MAX_MB=4", NULL};
+    static const char *const malformed[] = {"ASLAB_DECAY_MS=-1", "ASLAB_DIRTY_MAX_MB=4MB", NULL};
+    size_t full = 0, freed = 0;
+    tm_child c;
+    if (scenario(&c, "decay-now", cap4, 0) && burst_figures(&c, &full, &freed))
+        CU_ASSERT(freed + BURST_KIB - 8 * 1024 < full); /* 4 MiB, and a reserve per class */
+    if (scenario(&c, "decay-now", malformed, 0) && burst_figures(&c, &full, &freed))
+        CU_ASSERT(freed + BURST_KIB - 12 * 1024 < full); /* the default, 8 MiB */
+}
+
 /* Regions are mapped one at a time: a 1 GiB address-space limit leaves room for real work,
  * requests beyond it fail at once, and running into it is a clean ENOMEM. */
 static void test_address_space_limit(void) {
@@ -93,6 +127,8 @@ CU_TestInfo test_options_tests[] = {
     {"ASLAB_TCACHE=0: no thread cache", test_tcache_option},
     {"ASLAB_STATS=1: a report at exit, even with stderr closed", test_stats_option},
     {"ASLAB_DECAY_MS: 0 at once, -1 on trim, 300 soon", test_decay_option},
+    {"ASLAB_DECAY_MS: a slab freed again ages from then", test_decay_ages},
+    {"ASLAB_DIRTY_MAX_MB: the cap, with no age", test_dirty_max_option},
     {"under RLIMIT_AS = 1 GiB", test_address_space_limit},
     CU_TEST_INFO_NULL,
 };
