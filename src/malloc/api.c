@@ -3,6 +3,8 @@
  * NULL with errno ENOMEM for sizes that cannot be had, EINVAL for bad alignments. */
 #include "api.h"
 
+#include "decay.h"
+#include "large.h"
 #include "os.h"
 
 #include <errno.h>
@@ -30,8 +32,13 @@ static void count_fallback(void) {
 void *aslab__large_malloc(size_t size) {
     if (size > request_limit) return no_memory(); /* never asked of the OS */
     count_fallback();
-    void *p = aslab__fb_malloc(size);
+    void *p = aslab__large_get(size);
     return p != NULL ? p : no_memory();
+}
+
+void aslab__large_free(void *p) {
+    aslab__large_put(p);
+    aslab__decay_kick(); /* one load once the thread runs */
 }
 
 void *aslab__api_calloc(size_t n, size_t size) {
@@ -79,7 +86,7 @@ void *aslab__api_realloc(void *p, size_t size) {
     if (size <= ASLAB_SMALL_MAX) return move_block(p, aslab__fb_usable_size(p), size, "realloc()");
     if (size > request_limit) return no_memory();
     count_fallback();
-    void *fresh = aslab__fb_realloc(p, size);
+    void *fresh = aslab__large_realloc(p, size);
     return fresh != NULL ? fresh : no_memory();
 }
 
@@ -160,5 +167,5 @@ void aslab__api_free_sized(void *p, size_t size, const char *fn) {
     }
     if (p == NULL) return;
     if (size > aslab__fb_usable_size(p)) aslab__heap_fault(fn, "size larger than the block", p);
-    aslab__fb_free(p);
+    aslab__large_free(p);
 }

@@ -5,14 +5,16 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 const char aslab__fallback_name[] = "jemalloc";
 
 /* jemalloc reads its options from this symbol (and MALLOC_CONF after it, which still
  * overrides). Its time-based decay purges large blocks while a program is still cycling
  * through them: a loop over 5-25 MiB blocks ran 10x slower than under glibc, every page
- * faulted in again. aslab's decay thread purges the fallback instead, every
- * ASLAB__FALLBACK_PURGE_MS, and malloc_trim at once. */
+ * faulted in again (with a 10 s decay too: its decay follows the growth of the free pages,
+ * not their age, and a loop that reuses them shows none). large.c purges it instead, past
+ * ASLAB_DIRTY_MAX_MB, and the decay thread every ASLAB__FALLBACK_PURGE_MS. */
 __attribute__((visibility("default"))) const char *malloc_conf =
     "dirty_decay_ms:-1,muzzy_decay_ms:-1";
 
@@ -44,6 +46,17 @@ void aslab__fb_stats(size_t *allocated, size_t *mapped) {
     mallctl("stats.allocated", allocated, &len, NULL, 0);
     len = sizeof(size_t);
     mallctl("stats.mapped", mapped, &len, NULL, 0);
+}
+
+size_t aslab__fb_dirty_bytes(void) {
+    char name[64];
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch, pages = 0;
+    mallctl("epoch", &epoch, &len, &epoch, len); /* refresh the statistics */
+    snprintf(name, sizeof name, "stats.arenas.%u.pdirty", (unsigned)MALLCTL_ARENAS_ALL);
+    len = sizeof pages;
+    if (mallctl(name, &pages, &len, NULL, 0) != 0) return 0;
+    return pages * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 int aslab__fb_trim(void) {

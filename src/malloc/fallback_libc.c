@@ -43,6 +43,11 @@ void aslab__fb_stats(size_t *allocated, size_t *mapped) {
     *allocated = *mapped = 0;
 }
 
+/* glibc trims its heap top and unmaps its mmapped chunks itself: it keeps no count to ask. */
+size_t aslab__fb_dirty_bytes(void) {
+    return 0;
+}
+
 /* glibc's malloc_trim is aslab's in this process; glibc trims its own heap as it frees. */
 int aslab__fb_trim(void) {
     return 0;

@@ -8,6 +8,7 @@
 #include "api.h"
 #include "decay.h"
 #include "fallback.h"
+#include "large.h"
 #include "options.h"
 #include "os.h"
 #include "tcache.h"
@@ -73,6 +74,7 @@ aslab_cache *aslab__class_cache_get(unsigned cls) {
 }
 
 static void fork_prepare(void) {
+    aslab__large_fork_prepare();
     aslab_futexlock.lock(create_lock);
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_lock(aslab__class_cache[cls]);
@@ -84,6 +86,7 @@ static void fork_parent(void) {
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
     aslab_futexlock.unlock(create_lock);
+    aslab__large_fork_parent();
 }
 
 /* The child has one thread: every lock the parent's other threads held was taken by
@@ -93,6 +96,7 @@ static void fork_child(void) {
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
     aslab_futexlock.init(create_lock);
+    aslab__large_fork_child();
     aslab__decay_fork_child();
 }
 
@@ -147,5 +151,5 @@ int aslab__trim(void) {
     aslab__tcache_flush_all();
     size_t released = aslab__heap_release_empty();
     released += aslab__arena_purge(0);
-    return aslab__fb_trim() || released != 0;
+    return aslab__large_trim() || released != 0;
 }

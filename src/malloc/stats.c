@@ -3,6 +3,7 @@
  * process's peak RSS. Written with write(2) from a stack buffer. */
 #include "fallback.h"
 #include "heap.h"
+#include "large.h"
 #include "os.h"
 #include "stats_api.h"
 #include "tcache.h"
@@ -92,9 +93,10 @@ struct mallinfo2 aslab__mallinfo2(void) {
     aslab__arena_stats arena;
     aslab__arena_stats_get(&arena);
     info.fordblks += arena.dirty_bytes;
-    size_t fb_allocated, fb_mapped;
+    size_t fb_allocated, fb_mapped, parked = aslab__large_parked_bytes();
     aslab__fb_stats(&fb_allocated, &fb_mapped);
-    info.uordblks += fb_allocated;
+    info.uordblks += fb_allocated > parked ? fb_allocated - parked : 0; /* parked: free */
+    info.fordblks += parked;
     info.hblkhd = fb_mapped;
     info.hblks = fb_mapped != 0;
     return info;
