@@ -3,7 +3,6 @@
  * NULL with errno ENOMEM for sizes that cannot be had, EINVAL for bad alignments. */
 #include "api.h"
 
-#include "decay.h"
 #include "large.h"
 #include "os.h"
 
@@ -32,13 +31,14 @@ static void count_fallback(void) {
 void *aslab__large_malloc(size_t size) {
     if (size > request_limit) return no_memory(); /* never asked of the OS */
     count_fallback();
+    aslab__heap_tick(1);
     void *p = aslab__large_get(size);
     return p != NULL ? p : no_memory();
 }
 
 void aslab__large_free(void *p) {
     aslab__large_put(p);
-    aslab__decay_kick(); /* one load once the thread runs */
+    aslab__heap_tick(0);
 }
 
 void *aslab__api_calloc(size_t n, size_t size) {
@@ -86,6 +86,7 @@ void *aslab__api_realloc(void *p, size_t size) {
     if (size <= ASLAB_SMALL_MAX) return move_block(p, aslab__fb_usable_size(p), size, "realloc()");
     if (size > request_limit) return no_memory();
     count_fallback();
+    aslab__heap_tick(1);
     void *fresh = aslab__large_realloc(p, size);
     return fresh != NULL ? fresh : no_memory();
 }

@@ -6,7 +6,6 @@
 #include "arena.h"
 
 #include "aslab.h"
-#include "decay.h"
 #include "os.h"
 #include "purge.h"
 #include "size_class.h"
@@ -48,6 +47,7 @@ static dirty_node *oldest, *newest; /* the queue of dirty slabs, in the order th
 static size_t slabs_live, slab_bytes_live, dirty_bytes;
 static uint64_t arena_lock[2];
 static __thread unsigned hint_class __attribute__((tls_model("initial-exec")));
+static __thread int discard_frees __attribute__((tls_model("initial-exec")));
 
 static void lock(void) {
     aslab_futexlock.lock(arena_lock);
@@ -58,6 +58,10 @@ static void unlock(void) {
 
 void aslab__arena_set_class(unsigned cls) {
     hint_class = cls;
+}
+
+void aslab__arena_discard_frees(int on) {
+    discard_frees = on;
 }
 
 static size_t hash_slot(uintptr_t key) {
@@ -276,7 +280,7 @@ static size_t region_discard(region *r) {
 }
 
 /* A slab back from the core goes to the queue as the newest dirty slab, or straight to the
- * OS when the decay is 0. */
+ * OS when the decay is 0 or the heap says it has idled for the decay time already. */
 static aslab_error arena_slab_free(void *slab, size_t size, size_t align) {
     uintptr_t key = (uintptr_t)slab >> ASLAB_REGION_SHIFT;
     (void)align;
@@ -296,13 +300,12 @@ static aslab_error arena_slab_free(void *slab, size_t size, size_t align) {
         nonfull[r->cls] = r;
         r->on_nonfull = 1;
     }
-    if (aslab__purge_at_once())
+    if (aslab__purge_at_once() || discard_frees)
         aslab__os_discard(slab, size);
     else
         dirty_push(r, bit, now);
     enforce(now);
     unlock();
-    aslab__decay_kick();
     return ASLAB_OK;
 }
 

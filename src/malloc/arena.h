@@ -39,6 +39,9 @@ static inline unsigned aslab__owner_class(const void *p) {
  * size, so the malloc says which class before each core call that may grow a cache. */
 void aslab__arena_set_class(unsigned cls);
 
+/* While `on`, the slabs the calling thread hands back are discarded at once rather than
+ * queued: the heap sets it when it gives back reserves that have idled for the decay time. */
+void aslab__arena_discard_frees(int on);
 /* Discards every slab free for at least `min_age` ms; returns the bytes discarded. */
 size_t aslab__arena_purge(uint64_t min_age);
 /* Milliseconds until the oldest dirty slab is old, or UINT64_MAX when none will be. */

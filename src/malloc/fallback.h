@@ -21,12 +21,10 @@ void aslab__fb_stats(size_t *allocated, size_t *mapped);
 /* Bytes of free pages the fallback keeps resident, by its own count (0 when it cannot
  * tell); a slow call (about 15 us with jemalloc): large.c asks only past the cap. */
 size_t aslab__fb_dirty_bytes(void);
-/* How often the decay thread hands the fallback's free memory back to the OS. */
-#define ASLAB__FALLBACK_PURGE_MS 10000
 
 /* Gives all its free pages back to the OS now; nonzero if it could. */
 int aslab__fb_trim(void);
-/* ASLAB_DECAY_MS=0: the fallback returns freed pages at once too (no decay thread runs). */
+/* ASLAB_DECAY_MS=0: the fallback returns freed pages at once too. */
 void aslab__fb_decay_now(void);
 
 #endif

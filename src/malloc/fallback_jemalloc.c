@@ -14,7 +14,7 @@ const char aslab__fallback_name[] = "jemalloc";
  * through them: a loop over 5-25 MiB blocks ran 10x slower than under glibc, every page
  * faulted in again (with a 10 s decay too: its decay follows the growth of the free pages,
  * not their age, and a loop that reuses them shows none). large.c purges it instead, past
- * ASLAB_DIRTY_MAX_MB, and the decay thread every ASLAB__FALLBACK_PURGE_MS. */
+ * ASLAB_DIRTY_MAX_MB and once its free pages are ASLAB_DECAY_MS old (docs/memory-return.md). */
 __attribute__((visibility("default"))) const char *malloc_conf =
     "dirty_decay_ms:-1,muzzy_decay_ms:-1";
 

@@ -11,6 +11,7 @@
 #include "large.h"
 #include "options.h"
 #include "os.h"
+#include "purge.h"
 #include "tcache.h"
 
 #include <pthread.h>
@@ -25,6 +26,8 @@ uintptr_t aslab__free_key;
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 static int init_state;
 static __thread int init_owner ASLAB_TLS; /* this thread is running the set-up */
+/* 0 not known yet, 1 the process's main thread, -1 another */
+static __thread int thread_is_main ASLAB_TLS;
 
 void aslab__heap_fault(const char *fn, const char *fault, const void *p) {
     aslab__os_fatal(fn, fault, p);
@@ -55,8 +58,10 @@ static void class_checks_init(void) {
 }
 
 /* A class's cache (and its first region) comes into being on the class's first use, so a
- * program pays in address space and RSS only for the classes it uses. */
+ * program pays in address space and RSS only for the classes it uses. Every refill of a
+ * thread cache comes here first: it is the heap's malloc slow path, where the tick runs. */
 aslab_cache *aslab__class_cache_get(unsigned cls) {
+    aslab__heap_tick(1);
     aslab_cache *cache = __atomic_load_n(&aslab__class_cache[cls], __ATOMIC_ACQUIRE);
     if (ASLAB__LIKELY(cache != NULL)) return cache;
     aslab_futexlock.lock(create_lock);
@@ -98,6 +103,7 @@ static void fork_child(void) {
     aslab_futexlock.init(create_lock);
     aslab__large_fork_child();
     aslab__decay_fork_child();
+    thread_is_main = 0; /* the forking thread is the child's main thread */
 }
 
 static void init_once(void) {
@@ -144,6 +150,51 @@ size_t aslab__heap_release_empty(void) {
         if (cache != NULL) released += aslab_cache_trim(cache);
     }
     return released;
+}
+
+/* The round (purge.h): the class caches' reserves go back to the arena, and every pool
+ * drops what is old. A reserve is taken only by a refill, which passes through the tick;
+ * so when no slow path ran for the decay time, the reserves idled that long and are
+ * discarded at once rather than queued as freshly free. */
+static void heap_round(uint64_t now, int idle) {
+    aslab__arena_discard_frees(idle);
+    aslab__heap_release_empty();
+    aslab__arena_discard_frees(0);
+    aslab__arena_purge(aslab__purge_age());
+    aslab__large_round(now);
+}
+
+/* The background thread's turn: the round when due, old slabs in between; its own calls
+ * are not the program's activity. Returns how long it may sleep. */
+static uint64_t background_round(void) {
+    uint64_t now = aslab__purge_now();
+    int idle = 0;
+    if (aslab__purge_round_due(now, 0, &idle))
+        heap_round(now, idle);
+    else
+        aslab__arena_purge(aslab__purge_age());
+    uint64_t round = aslab__purge_round_wait(now), slabs = aslab__arena_next_due();
+    return round < slabs ? round : slabs;
+}
+
+/* ASLAB_BACKGROUND_THREAD=1 starts the thread here, in a malloc slow path of the main
+ * thread once set-up is done: never inside free (glibc frees a thread's TLS under its
+ * stack-cache lock, which pthread_create takes), never from a constructor (under the
+ * loader's lock), never inside aslab's own set-up. Other threads' slow paths may run
+ * inside anything; the main thread's first malloc after set-up is the program's own. */
+static void background_maybe_start(void) {
+    if (!aslab__options.background || aslab__options.decay_ms <= 0 || init_owner ||
+        __atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
+        return;
+    if (thread_is_main == 0) thread_is_main = syscall(SYS_gettid) == getpid() ? 1 : -1;
+    if (thread_is_main > 0) aslab__decay_start(background_round);
+}
+
+void aslab__heap_tick(int from_malloc) {
+    uint64_t now = aslab__purge_now();
+    int idle = 0;
+    if (aslab__purge_round_due(now, 1, &idle)) heap_round(now, idle);
+    if (from_malloc) background_maybe_start();
 }
 
 int aslab__trim(void) {

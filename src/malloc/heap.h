@@ -80,8 +80,12 @@ __attribute__((noinline, cold)) void aslab__heap_fault_at(const char *fn, const 
                                                           const void *p);
 void aslab__tcache_flush_all(void);
 /* Hands every class cache's empty slabs (its reserve included) back to the arena; returns
- * how many. The decay thread does this each round, so a quiet class keeps nothing. */
+ * how many. The round does this, so a quiet class keeps nothing. */
 size_t aslab__heap_release_empty(void);
+/* A slow path ran (a refill, a large malloc or free): runs the memory-return round when it
+ * is due (purge.h), one clock read when not. `from_malloc` also lets it start the optional
+ * background thread: a free never does. Call with no lock held. */
+void aslab__heap_tick(int from_malloc);
 void aslab__stats_print(void);
 int aslab__trim(void);
 

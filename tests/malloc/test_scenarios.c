@@ -86,6 +86,11 @@ static void **burst_alloc(size_t n) {
     return objs;
 }
 
+/* One call that reaches a slow path: a large block, over 16 KiB. */
+static void slow_call(void) {
+    free(malloc(tm_opaque(TM_MIB)));
+}
+
 /* Allocates the burst, frees it, prints "full <KiB> freed <KiB>" and, when wait_ms is not 0,
  * " later <KiB> waited <ms>" after polling until RSS falls or wait_ms pass, and when trim is
  * set " trimmed <KiB>" after malloc_trim. */
@@ -159,6 +164,25 @@ static int scenario_decay_ages(void) {
     printf("full %zu kept %zu aged %zu\n", full, kept, aged);
     free(first);
     free(second);
+    free(objs);
+    return 0;
+}
+
+/* With no thread: freed, then idle for 3 decay times (ASLAB_DECAY_MS=300), then one call:
+ * prints "full <KiB> freed <KiB> idle <KiB> called <KiB>". */
+static int scenario_decay_call(void) {
+    const size_t n = BURST / BURST_SIZE;
+    slow_call(); /* the large path's first use, before the measurements */
+    void **objs = burst_alloc(n);
+    if (objs == NULL) return fail("burst");
+    size_t full = tm_rss_kib();
+    for (size_t i = 0; i < n; i++)
+        free(objs[i]);
+    size_t freed = tm_rss_kib();
+    usleep(900 * 1000);
+    size_t idle = tm_rss_kib();
+    slow_call();
+    printf("full %zu freed %zu idle %zu called %zu\n", full, freed, idle, tm_rss_kib());
     free(objs);
     return 0;
 }
@@ -252,6 +276,7 @@ int tm_scenario_main(const char *name) {
         {"decay-now", scenario_decay_now},
         {"decay-wait", scenario_decay_wait},
         {"decay-trim", scenario_decay_trim},
+        {"decay-call", scenario_decay_call},
         {"decay-ages", scenario_decay_ages},
         {"rlimit", scenario_rlimit},
         {"fork", scenario_fork},
