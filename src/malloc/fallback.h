@@ -14,8 +14,13 @@ void *aslab__fb_malloc(size_t size);                /* size > 0 */
 void *aslab__fb_calloc(size_t size);                /* zeroed; size > 0 */
 void *aslab__fb_aligned(size_t align, size_t size); /* align a power of two; size > 0 */
 void *aslab__fb_realloc(void *p, size_t size);      /* p and size non-zero; NULL leaves p */
-void aslab__fb_free(void *p);                       /* p non-NULL */
-size_t aslab__fb_usable_size(void *p);              /* p non-NULL */
+/* p non-NULL and not aslab's: the fallback's, or foreign (foreign.h), which aborts naming fn
+ * unless the program's own jemalloc takes it. */
+void aslab__fb_free(void *p, const char *fn);
+size_t aslab__fb_usable_size(void *p, const char *fn);
+/* Nonzero when p (not aslab's) is the fallback's own block, not a foreign one: large.c
+ * parks, counts and discards only those. */
+int aslab__fb_owns(const void *p);
 /* Bytes the fallback has handed out and holds from the OS (0 when it cannot tell). */
 void aslab__fb_stats(size_t *allocated, size_t *mapped);
 /* Bytes of free pages the fallback keeps resident, by its own count (0 when it cannot

@@ -12,6 +12,7 @@
 #include "options.h"
 #include "os.h"
 #include "purge.h"
+#include "stats_api.h"
 #include "tcache.h"
 
 #include <pthread.h>
@@ -109,7 +110,7 @@ static void fork_child(void) {
 static void init_once(void) {
     init_owner = 1;
     aslab__options_read();
-    if (aslab__options.stats) aslab__os_keep_stderr();
+    if (aslab__options.stats) aslab__stats_prepare();
     if (aslab__options.decay_ms == 0) aslab__fb_decay_now();
     aslab__size_classes_init();
     aslab__free_key = random_key();
@@ -137,10 +138,11 @@ int aslab__heap_init(void) {
 
 __attribute__((constructor)) static void aslab_heap_constructor(void) {
     aslab__heap_init();
+    aslab__options_claim_stats(); /* done by the set-up unless it ran before libc set environ */
 }
 
 __attribute__((destructor)) static void aslab_heap_destructor(void) {
-    if (aslab__options.stats) aslab__stats_print();
+    aslab__stats_at_exit();
 }
 
 size_t aslab__heap_release_empty(void) {

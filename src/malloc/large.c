@@ -38,9 +38,10 @@ static void discard_pages(void *p, size_t size) {
     if (end > start) aslab__os_discard((void *)start, end - start);
 }
 
+/* Frees one of the fallback's own blocks with its pages discarded first. */
 static void free_discarded(void *p, size_t size) {
     discard_pages(p, size);
-    aslab__fb_free(p);
+    aslab__fb_free(p, "free()");
 }
 
 /* ---- the pool ---- */
@@ -151,10 +152,11 @@ void *aslab__large_get(size_t size) {
 }
 
 void *aslab__large_realloc(void *p, size_t size) {
-    size_t before = aslab__fb_usable_size(p);
+    if (!aslab__fb_owns(p)) return aslab__fb_realloc(p, size);
+    size_t before = aslab__fb_usable_size(p, "realloc()");
     void *q = aslab__fb_realloc(p, size);
     if (q == NULL) return NULL;
-    size_t after = aslab__fb_usable_size(q);
+    size_t after = aslab__fb_usable_size(q, "realloc()");
     if (q != p) {
         pool_added(before);
         pool_taken(after);
@@ -166,12 +168,13 @@ void *aslab__large_realloc(void *p, size_t size) {
     return q;
 }
 
-void aslab__large_put(void *p) {
-    if (aslab__purge_at_once()) { /* the fallback purges at once itself (fb_decay_now) */
-        aslab__fb_free(p);
+void aslab__large_put(void *p, const char *fn) {
+    /* At once: the fallback purges by itself (fb_decay_now). Foreign: not ours to keep. */
+    if (aslab__purge_at_once() || !aslab__fb_owns(p)) {
+        aslab__fb_free(p, fn);
         return;
     }
-    size_t size = aslab__fb_usable_size(p);
+    size_t size = aslab__fb_usable_size(p, fn);
     if (size >= ASLAB_LARGE_PARK_MIN) {
         int cycling;
         p = park_put(p, &size, &cycling);
@@ -181,7 +184,7 @@ void aslab__large_put(void *p) {
             return;
         }
     }
-    aslab__fb_free(p);
+    aslab__fb_free(p, fn);
     pool_added(size);
 }
 

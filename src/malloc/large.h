@@ -30,10 +30,11 @@
 /* A block of `size` bytes (not 0) from the parked block or the fallback; NULL if neither. */
 void *aslab__large_get(size_t size);
 /* The fallback's realloc of p (not NULL) to `size` (not 0); what it frees on the way (the
- * old block when it moves, the tail when it shrinks) is counted in the pool. */
+ * old block when it moves, the tail when it shrinks) is counted in the pool. A foreign
+ * block is the fallback's business alone, here and in aslab__large_put. */
 void *aslab__large_realloc(void *p, size_t size);
-/* Frees p, a block of the fallback's (not NULL): parked, pooled or discarded. */
-void aslab__large_put(void *p);
+/* Frees p (not NULL, not aslab's) on behalf of fn: parked, pooled or discarded. */
+void aslab__large_put(void *p, const char *fn);
 /* The round: the parked block and the pool, if old by `now`, go back to the OS. */
 void aslab__large_round(uint64_t now);
 /* Bytes of the parked block (free to the program, allocated to the fallback). */

@@ -1,17 +1,39 @@
-/* stats.c - the report of ASLAB_STATS=1 and malloc_stats(): per size class, the requests
+/* stats.c - the report of ASLAB_STATS and malloc_stats(): per size class, the requests
  * served, objects live and at peak, slabs and their bytes; the fallback's share; the
- * process's peak RSS. Written with write(2) from a stack buffer. */
+ * process's peak RSS. Its first line names the process. Written with write(2), from a stack
+ * buffer per line, to stderr or (the exit report) to ASLAB_STATS_FILE. */
 #include "fallback.h"
 #include "heap.h"
 #include "large.h"
+#include "options.h"
 #include "os.h"
 #include "stats_api.h"
 #include "tcache.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 uint64_t aslab__fallback_requests; /* updated with relaxed atomics by the entry points */
+
+/* The exit report gathers in a buffer and leaves in one write, so that the reports of
+ * several processes appended to one file (ASLAB_STATS=all) do not interleave. Outside it
+ * (malloc_stats) no sink is set and each line goes to stderr as it is made. */
+typedef struct sink {
+    int fd; /* -1: stderr (the copy os.c keeps) */
+    size_t len;
+    char buf[16384]; /* 64 classes' rows and the rest fit with room to spare */
+} sink;
+static __thread sink *current_sink ASLAB_TLS;
+
+static void sink_flush(sink *s) {
+    if (s->fd < 0)
+        aslab__os_write_err(s->buf, s->len);
+    else
+        aslab__os_write(s->fd, s->buf, s->len);
+    s->len = 0;
+}
 
 static void say(const char *format, ...) {
     char line[256];
@@ -21,7 +43,17 @@ static void say(const char *format, ...) {
     /* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized) */
     int n = vsnprintf(line, sizeof line, format, args);
     va_end(args);
-    if (n > 0) aslab__os_write_err(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    if (n <= 0) return;
+    size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    if (line[len - 1] != '\n') line[len - 1] = '\n'; /* cut short: still one line */
+    sink *s = current_sink;
+    if (s == NULL) {
+        aslab__os_write_err(line, len);
+        return;
+    }
+    if (s->len + len > sizeof s->buf) sink_flush(s);
+    memcpy(s->buf + s->len, line, len);
+    s->len += len;
 }
 
 static double mib(size_t bytes) {
@@ -49,7 +81,8 @@ static uint64_t print_class(unsigned cls, size_t *slab_bytes, size_t *live_bytes
 
 void aslab__stats_print(void) {
     aslab__tcache_merge_requests();
-    say("aslab: heap statistics (fallback: %s)\n", aslab__fallback_name);
+    say("aslab: heap statistics of pid %lld (%s), fallback: %s\n", (long long)aslab__os_pid(),
+        aslab__os_program_name(), aslab__fallback_name);
     say("%5s %6s %12s %10s %10s %7s %10s\n", "class", "size", "requests", "live", "peak", "slabs",
         "slab MiB");
     uint64_t small = 0;
@@ -69,6 +102,76 @@ void aslab__stats_print(void) {
     say("fallback (%s): %llu requests (%.1f%% of all), %.1f MiB allocated, %.1f MiB mapped\n",
         aslab__fallback_name, (unsigned long long)large, share, mib(fb_allocated), mib(fb_mapped));
     say("process: peak RSS %.1f MiB\n", (double)aslab__os_peak_rss_kib() / 1024.0);
+}
+
+/* ---- ASLAB_STATS at exit: who reports, and where ---- */
+
+/* ASLAB_STATS_FILE, made absolute at set-up (the program may change directory before it
+ * exits); "%p" is replaced at exit, in the process that reports. */
+static char file_template[4096];
+static int file_error; /* an errno when the template could not be kept */
+
+void aslab__stats_prepare(void) {
+    aslab__os_keep_stderr();
+    const char *path = aslab__options.stats_file;
+    if (path == NULL) return;
+    size_t n = path[0] == '/' ? 0 : aslab__os_cwd(file_template, sizeof file_template);
+    if (n != 0 && file_template[n - 1] != '/' && n < sizeof file_template) file_template[n++] = '/';
+    size_t len = strlen(path);
+    if (n + len >= sizeof file_template) {
+        file_error = ENAMETOOLONG;
+        return;
+    }
+    memcpy(file_template + n, path, len + 1);
+}
+
+/* The template with %p = pid and %% = %, into out; 0 when it does not fit. */
+static int expand_template(char *out, size_t cap) {
+    char pid[24];
+    snprintf(pid, sizeof pid, "%lld", (long long)aslab__os_pid());
+    size_t n = 0;
+    for (const char *t = file_template; *t != '\0'; t++) {
+        const char *piece = t; /* one character, or the pid */
+        size_t len = 1;
+        if (t[0] == '%' && t[1] == 'p')
+            piece = pid, len = strlen(pid), t++;
+        else if (t[0] == '%' && t[1] == '%')
+            t++;
+        if (n + len >= cap) return 0;
+        memcpy(out + n, piece, len);
+        n += len;
+    }
+    out[n] = '\0';
+    return 1;
+}
+
+/* The descriptor the exit report goes to: the file, or stderr with a line that says why. */
+static int report_fd(void) {
+    char path[sizeof file_template + 32];
+    if (aslab__options.stats_file == NULL) return -1;
+    int fd = -ENAMETOOLONG;
+    if (!file_error && expand_template(path, sizeof path)) fd = aslab__os_open_append(path);
+    if (fd >= 0) return fd;
+    say("aslab: cannot open ASLAB_STATS_FILE=%s (%s); the report goes to stderr\n",
+        file_error || fd == -ENAMETOOLONG ? aslab__options.stats_file : path,
+        aslab__os_error_text(-fd));
+    return -1;
+}
+
+void aslab__stats_at_exit(void) {
+    static sink exit_sink; /* once per process, from the library's destructor */
+    int stats = aslab__options.stats;
+    if (stats == ASLAB__STATS_OFF) return;
+    if (stats == ASLAB__STATS_SELF && aslab__os_pid() != aslab__options.read_by)
+        return; /* a fork */
+    int fd = report_fd();
+    exit_sink.fd = fd; /* -1: stderr */
+    exit_sink.len = 0;
+    current_sink = &exit_sink;
+    aslab__stats_print();
+    sink_flush(&exit_sink);
+    current_sink = NULL;
+    if (fd >= 0) aslab__os_close(fd);
 }
 
 /* mallinfo2 in aslab's terms: arena = bytes of slabs held by the class caches, uordblks =

@@ -15,10 +15,12 @@ TM_HDR     := $(wildcard tests/malloc/*.h) tests/tools/rss.h
 # a malloc/free pair whose block is unused).
 TM_FLAGS   := $(CSTD) $(WARN) -O1 -g -fno-builtin -Iinclude -Itests/malloc \
               -DTM_FALLBACK=\"$(FALLBACK)\" $(MALLOC_DEFS_$(FALLBACK))
-# What the library needs for its fallback (-ljemalloc, or the embedded jemalloc and -lm),
-# as the top Makefile says for the FALLBACK it builds; the tests call jemalloc's mallocx
-# family themselves, which either provides.
-TM_LIBS    := $(MALLOC_LIBS_$(FALLBACK)) -lcunit -lpthread -lm
+# What the library's sources need for their fallback, as the top Makefile says for the
+# FALLBACK it builds (the embedded jemalloc and -lm); with jemalloc, test_foreign.c also links
+# Debian's libjemalloc.so itself, as a program with its own jemalloc does: aslab's copy is
+# private. After the library on the command line, so that malloc stays aslab's.
+TM_OWN_JEMALLOC_jemalloc := -ljemalloc
+TM_LIBS    := $(MALLOC_LIBS_$(FALLBACK)) $(TM_OWN_JEMALLOC_$(FALLBACK)) -lcunit -lpthread -lm
 TM_UBSAN   := -fsanitize=undefined -fno-sanitize-recover=all
 TM_UBSAN_DIR := $(BUILD)/test-malloc-ubsan-$(FALLBACK)
 TM_UBSAN_OBJ := $(patsubst %.c,$(TM_UBSAN_DIR)/%.o,$(MALLOC_SRC) $(LIB_SRC))
