@@ -192,7 +192,10 @@ static void background_maybe_start(void) {
     if (thread_is_main > 0) aslab__decay_start(background_round);
 }
 
+/* Before set-up (a large malloc from another library's constructor can come first) the
+ * options are not read yet and there is nothing to trim: no round. */
 void aslab__heap_tick(int from_malloc) {
+    if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE) return;
     uint64_t now = aslab__purge_now();
     int idle = 0;
     if (aslab__purge_round_due(now, 1, &idle)) heap_round(now, idle);
