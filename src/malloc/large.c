@@ -117,7 +117,7 @@ static void *park_put(void *p, size_t *size, int *cycling) {
     lock();
     last_big_free_ms = now;
     *cycling = now <= cycle_until_ms;
-    if (*cycling && (parked == NULL || *size >= parked_size)) {
+    if (*cycling && *size <= ASLAB_LARGE_PARK_MAX && (parked == NULL || *size >= parked_size)) {
         void *out = parked;
         size_t out_size = parked_size;
         parked = p, parked_size = *size, parked_since_ms = now;
@@ -141,12 +141,19 @@ static void *park_evict(int all, uint64_t now, size_t *size) {
 
 /* ---- the entry points ---- */
 
+/* A request the fallback refused may fit once the parked block is gone (RLIMIT_AS). */
 void *aslab__large_get(size_t size) {
     if (size >= ASLAB_LARGE_PARK_MIN && !aslab__purge_at_once()) {
         void *p = park_take(size);
         if (p != NULL) return p;
     }
     void *p = aslab__fb_malloc(size);
+    size_t parked_bytes = 0;
+    void *spare = p == NULL ? park_evict(1, 0, &parked_bytes) : NULL;
+    if (spare != NULL) {
+        free_discarded(spare, parked_bytes);
+        p = aslab__fb_malloc(size);
+    }
     if (p != NULL) pool_taken(size);
     return p;
 }

@@ -11,9 +11,11 @@
  *   for another is cycling through big blocks. While it does, the largest block it freed is
  *   kept aside (parked, not freed) and handed to the next request it fits, its pages and
  *   cache lines still warm, as glibc's heap top is. It may exceed the cap while the program
- *   cycles; unused for ASLAB_DECAY_MS, it is freed with its pages discarded at a round.
- * - A block of PARK_MIN or more that is neither parked nor fits under the cap has its pages
- *   discarded as it is freed, as glibc unmaps its mmapped chunks.
+ *   cycles (up to ASLAB_LARGE_PARK_MAX); unused for ASLAB_DECAY_MS, it is freed with its
+ *   pages discarded at a round, and at once when the fallback cannot serve a request.
+ * - A block of PARK_MIN or more that is not parked has its pages discarded as it is freed,
+ *   as glibc unmaps its mmapped chunks; while the program cycles, one that fits under the
+ *   cap goes to the pool instead.
  * One lock guards the parked block and the cycle's times; the pool's count is atomic.
  */
 #ifndef ASLAB_MALLOC_LARGE_H
@@ -26,6 +28,9 @@
 
 /* Blocks this large or larger can be parked, or discarded at once. */
 #define ASLAB_LARGE_PARK_MIN ((size_t)1 << 20)
+/* ... and none larger than this is parked: glibc keeps no chunk above its largest mmap
+ * threshold either, and a parked block holds address space (RLIMIT_AS) as well as pages. */
+#define ASLAB_LARGE_PARK_MAX ((size_t)32 << 20)
 
 /* A block of `size` bytes (not 0) from the parked block or the fallback; NULL if neither. */
 void *aslab__large_get(size_t size);
