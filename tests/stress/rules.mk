@@ -5,6 +5,7 @@
 #   make test-fork-storm    1000 forks while 8 threads allocate (part of make test)
 #   make test-thread-churn  10,000 threads; RSS bound (part of make test)
 #   make test-mem-return    1 GiB freed: RSS back after malloc_trim(0), and after the decay
+#                           (the optional thread; by default, with calls while it waits)
 #   make test-tls-hang      threads on their own stacks with dlopened TLS are joined (no hang)
 #   make test-quiet         no thread of aslab's own: one task, unshare(CLONE_NEWUSER) works
 #   make test-mem-patterns  five patterns, RSS 2 s after the last free (no call) <= 20 MiB
@@ -57,11 +58,15 @@ test-fork-storm: $(BUILD)/fork_storm
 test-thread-churn: $(BUILD)/thread_churn
 	$(BUILD)/thread_churn --threads 10000 --concurrent 4 --bound-mib 16
 
-# Both checks run even when the first fails.
+# Every check runs even when one fails. With no call at all, memory goes back only through
+# the optional thread; by default, through the slow paths of the program's calls.
 test-mem-return: $(BUILD)/mem_return
 	@rc=0; \
 	echo "$(BUILD)/mem_return --trim"; $(BUILD)/mem_return --trim || rc=1; \
-	echo "$(BUILD)/mem_return --decay --wait 3"; $(BUILD)/mem_return --decay --wait 3 || rc=1; \
+	echo "ASLAB_BACKGROUND_THREAD=1 $(BUILD)/mem_return --decay --wait 3"; \
+	ASLAB_BACKGROUND_THREAD=1 $(BUILD)/mem_return --decay --wait 3 || rc=1; \
+	echo "$(BUILD)/mem_return --decay --call --wait 3"; \
+	$(BUILD)/mem_return --decay --call --wait 3 || rc=1; \
 	exit $$rc
 
 test-tls-hang: $(BUILD)/tls_hang $(BUILD)/libtls_block.so $(BUILD)/libaslab_malloc.so
