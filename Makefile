@@ -33,7 +33,7 @@ TEST_LIBS     := -lcunit -lpthread
 SAN_ASAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_TSAN      := -fsanitize=thread
 
-.PHONY: all malloc install uninstall FORCE test deps test-example test-core test-core-asan test-core-tsan check-freestanding check-arm \
+.PHONY: all malloc install uninstall FORCE test deps test-example test-core test-core-asan test-core-tsan check-freestanding check-arm check-arm64 \
         check-link bench-core format lint clean
 
 all: $(BUILD)/libaslab.a $(BUILD)/libaslab.so $(BUILD)/libaslab.so.$(SO_MAJOR) malloc
@@ -41,7 +41,7 @@ all: $(BUILD)/libaslab.a $(BUILD)/libaslab.so $(BUILD)/libaslab.so.$(SO_MAJOR) m
 $(BUILD)/obj/%.o: src/%.c $(HEADERS) | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 
-$(BUILD)/obj $(BUILD)/freestanding $(BUILD)/arm:
+$(BUILD)/obj $(BUILD)/freestanding $(BUILD)/arm $(BUILD)/arm64:
 	mkdir -p $@
 
 $(BUILD)/libaslab.a: $(LIB_OBJ)
@@ -191,11 +191,11 @@ FORCE:
 # ---- tests ----------------------------------------------------------------------------------
 
 deps:
-	@$(DEPS) libcunit1-dev libjemalloc-dev gcc-arm-none-eabi $(sort $(DEPS_PKGS))
+	@$(DEPS) libcunit1-dev libjemalloc-dev gcc-arm-none-eabi gcc-aarch64-linux-gnu $(sort $(DEPS_PKGS))
 
 test: deps
 	@$(MAKE) --no-print-directory all test-core test-core-asan test-core-tsan \
-	    test-example check-freestanding check-link check-arm $(TEST_TARGETS)
+	    test-example check-freestanding check-link check-arm check-arm64 $(TEST_TARGETS)
 	@echo "make test: all suites passed"
 
 $(BUILD)/test_core: $(TEST_CORE_SRC) $(TEST_CORE_HDR) $(BUILD)/libaslab.a
@@ -243,6 +243,22 @@ check-arm: | $(BUILD)/arm
 	done
 	@tests/tools/check-undefined.sh arm-none-eabi-nm "$(ALLOWED_UNDEFINED)" $(BUILD)/arm/*.o
 	@arm-none-eabi-size $(BUILD)/arm/*.o | tail -n +2 | awk '{t+=$$1+$$2} END {print "check-arm: core for Cortex-M4 is " t " bytes of code and data"}'
+
+# arm64 (48-bit user addresses, mmap near 2^48): the core freestanding with nothing undefined
+# but the hooks and memset/memcpy (atomics inline: no libgcc helper), and the malloc's sources
+# as they build for Linux on it.
+ARM64_CC := aarch64-linux-gnu-gcc
+
+check-arm64: | $(BUILD)/arm64
+	@for f in $(CORE_SRC); do \
+	    $(ARM64_CC) $(FREESTANDING_FLAGS) -mno-outline-atomics -c $$f -o $(BUILD)/arm64/$$(basename $$f .c).o || exit 1; \
+	done
+	@tests/tools/check-undefined.sh aarch64-linux-gnu-nm "$(ALLOWED_UNDEFINED)" $(BUILD)/arm64/*.o
+	@for f in $(filter-out $(CORE_SRC),$(LIB_SRC) $(MALLOC_SRC)); do \
+	    $(ARM64_CC) $(filter-out -ftls-model=initial-exec,$(MALLOC_CFLAGS)) -ftls-model=initial-exec \
+	        -c $$f -o $(BUILD)/arm64/malloc-$$(basename $$f .c).o || exit 1; \
+	done
+	@echo "check-arm64: the core and the malloc's sources build for arm64"
 
 # A program that uses the core but defines no hooks must fail to link.
 check-link: $(BUILD)/libaslab.a

@@ -110,7 +110,10 @@ typedef struct aslab_lock_ops {
 
 extern const aslab_lock_ops aslab_nolock;    /* single-threaded use, or an outer lock */
 extern const aslab_lock_ops aslab_spinlock;  /* test-and-test-and-set with backoff, 4 bytes */
-extern const aslab_lock_ops aslab_futexlock; /* Linux futex, sleeps under contention, 4 bytes */
+extern const aslab_lock_ops aslab_futexlock; /* Linux futex, sleeps under contention, 12 bytes */
+/* For a futex lock's state: how often a caller went to sleep on it and how often an unlock
+ * woke one up (each a system call), since it was initialised. Hosted builds only. */
+void aslab_futexlock_counts(const void *state, unsigned *sleeps, unsigned *wakes);
 
 /* ---- Caches ----------------------------------------------------------------------------- */
 #define ASLAB_MIN_SLAB_SIZE ((size_t)512) /* the master header must fit, with a slot */
@@ -245,6 +248,12 @@ aslab_error aslab_slab_set_owner(void *obj, size_t slab_size, void *owner);
  * fork(), unlock in both parent and child, and the child inherits consistent caches. */
 aslab_error aslab_cache_lock(aslab_cache *cache);
 aslab_error aslab_cache_unlock(aslab_cache *cache);
+/* In the child of a fork whose parent took the lock with aslab_cache_lock: initialises the
+ * lock afresh instead of unlocking it, so that nothing the parent's other threads left in it
+ * (a futex lock's sleeper count, say) survives. The child must be single-threaded then. */
+aslab_error aslab_cache_lock_reinit(aslab_cache *cache);
+/* The lock state of the cache's master, for aslab_futexlock_counts; NULL if not a cache. */
+const void *aslab_cache_lock_state(aslab_cache *cache);
 
 /* ---- Typed caches ------------------------------------------------------------------------
  * ASLAB_TYPED_CACHE(pairs, struct pair, 4096, &aslab_spinlock) defines

@@ -71,6 +71,7 @@ static void master_init(aslab__master *master, size_t obj_size, size_t obj_align
     aslab__list_init(&master->full);
     master->refs = 1;
     master->slabs = master->hook_allocs = master->empty_slabs = 1;
+    master->init_fn = lock->init;
     lock->init(master->lock_state);
 }
 
@@ -299,4 +300,16 @@ aslab_error aslab_cache_unlock(aslab_cache *cache) {
     aslab_error err = aslab__master_of(cache, &master);
     if (err == ASLAB_OK) aslab__unlock(master);
     return err;
+}
+
+aslab_error aslab_cache_lock_reinit(aslab_cache *cache) {
+    aslab__master *master;
+    aslab_error err = aslab__master_of(cache, &master);
+    if (err == ASLAB_OK) master->init_fn(master->lock_state);
+    return err;
+}
+
+const void *aslab_cache_lock_state(aslab_cache *cache) {
+    aslab__master *master;
+    return aslab__master_of(cache, &master) == ASLAB_OK ? master->lock_state : NULL;
 }

@@ -101,6 +101,7 @@ typedef struct aslab__master {
     uint64_t lock_state[ASLAB_LOCK_MAX / sizeof(uint64_t)];
     void (*lock_fn)(void *);   /* NULL for aslab_nolock: no call at all */
     void (*unlock_fn)(void *); /* copied from the ops table: one load, no indirection */
+    void (*init_fn)(void *);   /* for aslab_cache_lock_reinit */
     /* immutable after create */
     size_t slab_size;
     size_t obj_size;

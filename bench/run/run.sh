@@ -13,7 +13,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DEFAULT_CMD="PYTHONMALLOC=malloc PYTHONHASHSEED=0 /usr/bin/python3 $HERE/workload.py"
 # The lines of the ASLAB_STATS report (src/malloc/stats.c).
 STATS_LINES='^(aslab: heap statistics|class +size|small: |fallback \(|process: peak RSS)'
-STATS_ROW='^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +-?[0-9]+ +[0-9]+ +[0-9.]+$'
+STATS_ROW='^ +[0-9]+ +[0-9]+( +-?[0-9.]+)+$'
 
 usage() {
     echo "usage: [RUNS=3] $0 BUILD_DIR|LIBRARY [COMMAND]" >&2

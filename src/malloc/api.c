@@ -118,9 +118,28 @@ void *aslab__api_reallocarray(void *p, size_t n, size_t size) {
     return aslab__api_realloc(p, total);
 }
 
-/* align: a power of two. Slots are 16-byte aligned; larger alignments are the fallback's. */
+/* The smallest class whose blocks hold size bytes and are all aligned to align (a class's
+ * blocks are aligned to the largest power of two dividing its size, up to a page: see
+ * aslab__class_align), or 0 when no class is. */
+static unsigned aligned_class(size_t align, size_t size) {
+    size_t need = size > align ? size : align;
+    if (align > ASLAB_CLASS_ALIGN_MAX || need > ASLAB_SMALL_MAX) return 0;
+    aslab__heap_init(); /* the class table */
+    for (unsigned cls = aslab__class_of(need); cls != 0 && cls <= ASLAB_NUM_CLASSES; cls++)
+        if ((aslab__classes[cls].size & (align - 1)) == 0) return cls;
+    return 0;
+}
+
+/* align: a power of two. Small classes serve alignments up to a page; larger ones are the
+ * fallback's. */
 static void *aligned(size_t align, size_t size) {
     if (align <= ASLAB_MIN_ALIGN) return aslab__api_malloc(size);
+    unsigned cls = aligned_class(align, size);
+    if (cls != 0) {
+        void *p = aslab__malloc_small(aslab__classes[cls].size);
+        if (p != NULL && ((uintptr_t)p & (align - 1)) == 0) return p;
+        if (p != NULL) aslab__api_free(p, "memalign()"); /* the fallback served the class */
+    }
     if (beyond_limit(size) || beyond_limit(align)) return no_memory();
     count_fallback();
     return served(aslab__fb_aligned(align, size != 0 ? size : 1));
@@ -183,7 +202,7 @@ void aslab__api_free_sized(void *p, size_t size, const char *fn) {
         aslab__check_slot(p, owner, fn);
         if (size > aslab__classes[owner].size)
             aslab__heap_fault(fn, "size larger than the block", p);
-        aslab__free_push(p, owner, fn);
+        aslab__free_small(p, owner, fn);
         return;
     }
     if (p == NULL) return;

@@ -102,7 +102,8 @@ static int number(const char *text, int64_t *out) {
     return 1;
 }
 
-static int parse_BOOL(const char *text, void *field) {
+/* Unused while no option is a plain boolean; kept for those that are (the table is the list). */
+__attribute__((unused)) static int parse_BOOL(const char *text, void *field) {
     int value = boolean(text, strlen(text));
     if (value < 0) return 0;
     *(aslab__option_BOOL *)field = value;

@@ -10,7 +10,7 @@
  * - the age: a page free for ASLAB_DECAY_MS is discarded by the next slow path that looks
  *   (one read of the coarse clock); 0 discards at once, -1 never;
  * - the round: once per ASLAB_DECAY_MS, the first slow path of the heap that finds it due
- *   (a thread-cache refill, a large malloc or free) runs the heap's round: the class caches'
+ *   (malloc's slow path, a large malloc or free) runs the heap's round: the class caches'
  *   reserves go back, each pool drops what is old.
  * Nothing here calls the arena, the fallback or the heap: they call in. Reads the options,
  * and the clock through os.h.

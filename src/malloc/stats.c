@@ -8,7 +8,8 @@
 #include "options.h"
 #include "os.h"
 #include "stats_api.h"
-#include "tcache.h"
+#include "pool.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -60,31 +61,54 @@ static double mib(size_t bytes) {
     return (double)bytes / (1024.0 * 1024.0);
 }
 
-/* One row per class that saw any traffic; returns the class's requests. */
-static uint64_t print_class(unsigned cls, size_t *slab_bytes, size_t *live_bytes) {
+/* What the report says of one class. */
+typedef struct class_totals {
+    uint64_t allocs, frees_remote, live;
+    size_t slabs;      /* slabs of the class's core cache, lent or not, its master included */
+    size_t slabs_lent; /* of those, held by threads or abandoned */
+} class_totals;
+
+static int class_totals_get(unsigned cls, class_totals *out) {
     aslab_cache_stats st = {0};
-    aslab__class_counters *c = &aslab__counters[cls];
-    uint64_t requests = __atomic_load_n(&c->requests, __ATOMIC_RELAXED);
     if (aslab__class_cache[cls] == NULL ||
         aslab_cache_stats_get(aslab__class_cache[cls], &st) != ASLAB_OK)
         return 0;
-    if (requests == 0 && st.objects_in_use == 0 && st.slabs <= 1) return 0;
+    uint64_t counts[3] = {0, 0, 0};
+    aslab__thread_counts(cls, counts);
+    out->allocs = counts[0];
+    out->frees_remote = counts[1];
+    out->live = counts[2];
+    out->slabs = st.slabs;
+    out->slabs_lent = st.slabs_lent;
+    return 1;
+}
+
+/* One row per class that saw any traffic; returns the class's requests. */
+static uint64_t print_class(unsigned cls, size_t *slab_bytes, size_t *live_bytes) {
+    class_totals t;
+    if (!class_totals_get(cls, &t) || (t.allocs == 0 && t.slabs <= 1)) return 0;
+    const aslab__class_stats *ps = &aslab__pool_stats[cls];
     size_t size = aslab__classes[cls].size, slab = (size_t)1 << aslab__classes[cls].slab_shift;
-    size_t cached = aslab__tcache_cached(cls);
-    size_t live = st.objects_in_use > cached ? st.objects_in_use - cached : 0;
-    say("%5u %6zu %12llu %10zu %10lld %7zu %10.1f\n", cls, size, (unsigned long long)requests, live,
-        (long long)__atomic_load_n(&c->peak_out, __ATOMIC_RELAXED), st.slabs, mib(st.slabs * slab));
-    *slab_bytes += st.slabs * slab;
-    *live_bytes += live * size;
-    return requests;
+    unsigned sleeps, wakes;
+    aslab__pool_lock_counts(cls, &sleeps, &wakes);
+    say("%5u %6zu %12llu %10llu %6zu %6llu %9.1f %10llu %6llu %6u %6u\n", cls, size,
+        (unsigned long long)t.allocs, (unsigned long long)t.live, t.slabs_lent,
+        (unsigned long long)__atomic_load_n(&ps->slabs_out_peak, __ATOMIC_RELAXED),
+        mib(t.slabs * slab), (unsigned long long)t.frees_remote,
+        (unsigned long long)(__atomic_load_n(&ps->slabs_lent, __ATOMIC_RELAXED) +
+                             __atomic_load_n(&ps->slabs_returned, __ATOMIC_RELAXED) +
+                             __atomic_load_n(&ps->lock_taken, __ATOMIC_RELAXED)),
+        sleeps, wakes);
+    *slab_bytes += t.slabs * slab;
+    *live_bytes += t.live * size;
+    return t.allocs;
 }
 
 void aslab__stats_print(void) {
-    aslab__tcache_merge_requests();
     say("aslab: heap statistics of pid %lld (%s), fallback: %s\n", (long long)aslab__os_pid(),
         aslab__os_program_name(), aslab__fallback_name);
-    say("%5s %6s %12s %10s %10s %7s %10s\n", "class", "size", "requests", "live", "peak", "slabs",
-        "slab MiB");
+    say("%5s %6s %12s %10s %6s %6s %9s %10s %6s %6s %6s\n", "class", "size", "requests", "live",
+        "slabs", "peak", "slab MiB", "remote", "locks", "sleeps", "wakes");
     uint64_t small = 0;
     size_t slab_bytes = 0, live_bytes = 0;
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
@@ -181,17 +205,13 @@ void aslab__stats_at_exit(void) {
 struct mallinfo2 aslab__mallinfo2(void) {
     struct mallinfo2 info = {0};
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
-        aslab_cache_stats st;
-        if (aslab__class_cache[cls] == NULL ||
-            aslab_cache_stats_get(aslab__class_cache[cls], &st) != ASLAB_OK)
-            continue;
+        class_totals t;
+        if (!class_totals_get(cls, &t)) continue;
         size_t size = aslab__classes[cls].size, slab = (size_t)1 << aslab__classes[cls].slab_shift;
-        size_t cached = aslab__tcache_cached(cls);
-        size_t live = st.objects_in_use > cached ? st.objects_in_use - cached : 0;
-        info.arena += st.slabs * slab;
-        info.uordblks += live * size;
-        info.fordblks += (st.capacity - live) * size;
-        info.ordblks += st.slabs;
+        info.arena += t.slabs * slab;
+        info.uordblks += t.live * size;
+        info.fordblks += t.slabs * slab - (t.live * size < t.slabs * slab ? t.live * size : 0);
+        info.ordblks += t.slabs;
     }
     aslab__arena_stats arena;
     aslab__arena_stats_get(&arena);

@@ -9,7 +9,7 @@
 # suites would test the sanitizer's allocator, not aslab's, and aslab's own symbols would
 # clash with their interceptors. UBSan leaves the allocator alone.
 
-TM_SRC     := $(wildcard tests/malloc/*.c)
+TM_SRC     := $(filter-out tests/malloc/tsan_%.c,$(wildcard tests/malloc/*.c))
 TM_HDR     := $(wildcard tests/malloc/*.h) tests/tools/rss.h
 # -fno-builtin: the compiler must not fold or elide the calls under test (malloc(SIZE_MAX),
 # a malloc/free pair whose block is unused).
@@ -45,3 +45,18 @@ test-malloc-ubsan: $(BUILD)/test_malloc_ubsan
 
 TEST_TARGETS += test-malloc test-malloc-ubsan
 DEPS_PKGS    += libcunit1-dev libjemalloc-dev
+
+# The cross-thread paths under ThreadSanitizer: the library's own sources (not the exported
+# names, which would fight TSan's malloc) built with -fsanitize=thread, driven through the
+# internal entry points. Only the jemalloc build: the libc fallback's __libc_* names are TSan's.
+TM_TSAN_SRC := $(filter-out preload/%,$(MALLOC_SRC)) $(LIB_SRC)
+
+$(BUILD)/tsan_remote: tests/malloc/tsan_remote.c $(TM_TSAN_SRC) $(MALLOC_HDR) $(MALLOC_EMBED_$(FALLBACK))
+	$(CC) $(MALLOC_CFLAGS) -O1 -fsanitize=thread $< $(TM_TSAN_SRC) $(MALLOC_LIBS_$(FALLBACK)) \
+	    -lpthread -o $@
+
+test-malloc-tsan: $(if $(filter jemalloc,$(FALLBACK)),$(BUILD)/tsan_remote)
+	$(if $(filter jemalloc,$(FALLBACK)),TSAN_OPTIONS=halt_on_error=1 setarch -R $(BUILD)/tsan_remote,@echo "test-malloc-tsan: skipped with FALLBACK=$(FALLBACK)")
+
+.PHONY: test-malloc-tsan
+TEST_TARGETS += test-malloc-tsan

@@ -25,20 +25,20 @@ static int fail(const char *what) {
     return 1;
 }
 
-/* ---- tcache: heap use seen from the main thread after another thread freed 100 blocks:
- * a thread cache keeps them (they count as in use), without one they are back ---- */
+/* ---- tcache: heap use seen from the main thread after another thread freed 100 blocks it
+ * allocated: none counts as in use, they are back on their slab's free list ---- */
 
-#define TCACHE_BLOCKS 100 /* fewer than a thread cache keeps of the 48-byte class */
+#define FREED_BLOCKS 100 /* of the 48-byte class */
 
 static pthread_barrier_t phase;
 
 static void *free_blocks(void *arg) {
-    void *blocks[TCACHE_BLOCKS];
+    void *blocks[FREED_BLOCKS];
     (void)arg;
     pthread_barrier_wait(&phase); /* the main thread has measured */
-    for (int i = 0; i < TCACHE_BLOCKS; i++)
+    for (int i = 0; i < FREED_BLOCKS; i++)
         blocks[i] = malloc(48);
-    for (int i = 0; i < TCACHE_BLOCKS; i++)
+    for (int i = 0; i < FREED_BLOCKS; i++)
         free(blocks[i]);
     pthread_barrier_wait(&phase); /* it measures again */
     pthread_barrier_wait(&phase);

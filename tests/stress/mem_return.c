@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#pragma weak aslab_strerror
-
 static struct {
     int trim, call;
     size_t mib, slack_mib;
@@ -135,7 +133,7 @@ int main(int argc, char **argv) {
     after = opt.trim ? rss_kib() : wait_for_rss(limit, &took);
     int ok = after <= limit;
     printf("mem_return[%s, %s]: %zu MiB in %zu blocks of 16..1024 B, freed in %.2f s\n",
-           aslab_strerror != NULL ? "aslab" : "libc",
+           STRESS_ALLOCATOR,
            opt.trim   ? "malloc_trim(0)"
            : opt.call ? "no trim, calls"
                       : "no trim",

@@ -1,8 +1,7 @@
-/* heap.c - process set-up of the small-object heap (class caches, free key, thread-exit
- * key, fork handlers), heap faults, and trimming. Set-up runs once, on the first slow call
- * or from the library constructor, whichever comes first; it never allocates through
- * malloc, and a malloc nested inside it (from pthread_atfork, say) is served by the
- * fallback. */
+/* init.c - process set-up of the small-object heap (class caches and checks, the keys, the
+ * thread-exit key, fork handlers) and trimming. Set-up runs once, on the first slow call or
+ * from the library constructor, whichever comes first; it never allocates through malloc, and
+ * a malloc nested inside it (from pthread_atfork, say) is served by the fallback. */
 #include "heap.h"
 
 #include "api.h"
@@ -11,9 +10,10 @@
 #include "large.h"
 #include "options.h"
 #include "os.h"
+#include "pool.h"
 #include "purge.h"
 #include "stats_api.h"
-#include "tcache.h"
+#include "thread.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -23,20 +23,13 @@
 aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 uintptr_t aslab__free_key;
+uintptr_t aslab__link_key;
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 static int init_state;
 static __thread int init_owner ASLAB_TLS; /* this thread is running the set-up */
 /* 0 not known yet, 1 the process's main thread, -1 another */
 static __thread int thread_is_main ASLAB_TLS;
-
-void aslab__heap_fault(const char *fn, const char *fault, const void *p) {
-    aslab__os_fatal(fn, fault, p);
-}
-
-void aslab__heap_fault_at(const char *fn, const char *fault, const void *p) {
-    aslab__os_fatal(fn, fault, p);
-}
 
 static uintptr_t random_key(void) {
     uintptr_t key = 0;
@@ -54,34 +47,42 @@ static void class_checks_init(void) {
         aslab__class_check *check = &aslab__checks[cls];
         check->slab_mask = ~(uintptr_t)(slab_size - 1);
         check->size = info->size;
-        aslab__divider_for(slab_size, info->size, &check->div_mul, &check->div_shift);
+        check->shift = (uint32_t)__builtin_ctz(info->size);
+        uint32_t odd = info->size >> check->shift, inverse = odd; /* Newton: 5 steps, 32 bits */
+        for (int i = 0; i < 5; i++)
+            inverse *= 2 - odd * inverse;
+        check->odd_inverse = inverse;
     }
 }
 
 /* A class's cache (and its first region) comes into being on the class's first use, so a
- * program pays in address space and RSS only for the classes it uses. Every refill of a
- * thread cache comes here first: it is the heap's malloc slow path, where the tick runs. */
+ * program pays in address space and RSS only for the classes it uses. */
 aslab_cache *aslab__class_cache_get(unsigned cls) {
-    aslab__heap_tick(1);
     aslab_cache *cache = __atomic_load_n(&aslab__class_cache[cls], __ATOMIC_ACQUIRE);
     if (ASLAB__LIKELY(cache != NULL)) return cache;
     aslab_futexlock.lock(create_lock);
     cache = aslab__class_cache[cls];
     if (cache == NULL) {
         const aslab__class_info *info = &aslab__classes[cls];
+        aslab_cache_config config = {.obj_size = info->size,
+                                     .obj_align = aslab__class_align(info->size),
+                                     .slab_size = (size_t)1 << info->slab_shift,
+                                     .lock = &aslab_futexlock,
+                                     .header_reserve = ASLAB__MSLAB_RESERVE};
         aslab__arena_set_class(cls);
-        if (aslab_cache_create(&cache, info->size, ASLAB_MIN_ALIGN, (size_t)1 << info->slab_shift,
-                               &aslab_futexlock) != ASLAB_OK)
-            cache = NULL;
+        if (aslab_cache_create_config(&cache, &config) != ASLAB_OK) cache = NULL;
         __atomic_store_n(&aslab__class_cache[cls], cache, __ATOMIC_RELEASE);
     }
     aslab_futexlock.unlock(create_lock);
     return cache;
 }
 
+/* Every lock, in the lock order (pool.h), so that no structure is half-changed at fork. */
 static void fork_prepare(void) {
     aslab__large_fork_prepare();
     aslab_futexlock.lock(create_lock);
+    aslab__thread_fork_prepare();
+    aslab__pool_fork_prepare();
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_lock(aslab__class_cache[cls]);
     aslab__arena_fork_prepare();
@@ -91,33 +92,45 @@ static void fork_parent(void) {
     aslab__arena_fork_parent();
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
+    aslab__pool_fork_parent();
+    aslab__thread_fork_parent();
     aslab_futexlock.unlock(create_lock);
     aslab__large_fork_parent();
 }
 
 /* The child has one thread: every lock the parent's other threads held was taken by
- * fork_prepare, so releasing them leaves consistent caches. */
+ * fork_prepare; the child initialises them afresh (a lock word copied with sleepers counted
+ * would make each later unlock a system call). */
 static void fork_child(void) {
     aslab__arena_fork_child();
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
-        if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
+        if (aslab__class_cache[cls] != NULL) aslab_cache_lock_reinit(aslab__class_cache[cls]);
+    aslab__pool_fork_child();
+    aslab__thread_fork_child();
     aslab_futexlock.init(create_lock);
     aslab__large_fork_child();
     aslab__decay_fork_child();
     thread_is_main = 0; /* the forking thread is the child's main thread */
 }
 
+/* The process that runs the set-up, and the steps that must not run twice: a child forked in
+ * the middle of the set-up finishes it itself (the thread that ran it is not in the child). */
+static pid_t init_pid;
+static int thread_key_made, atfork_made;
+
 static void init_once(void) {
     init_owner = 1;
+    __atomic_store_n(&init_pid, getpid(), __ATOMIC_RELAXED);
     aslab__options_read();
     if (aslab__options.stats) aslab__stats_prepare();
     if (aslab__options.decay_ms == 0) aslab__fb_decay_now();
     aslab__size_classes_init();
     aslab__free_key = random_key();
+    aslab__link_key = random_key();
     class_checks_init();
     aslab__api_init();
-    aslab__tcache_global_init();
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    if (!thread_key_made) thread_key_made = aslab__thread_global_init() == 0;
+    if (!atfork_made) atfork_made = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
     init_owner = 0;
 }
 
@@ -131,8 +144,14 @@ int aslab__heap_init(void) {
         __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
         return 1;
     }
-    while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
+    for (unsigned spins = 1; __atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE; spins++) {
         sched_yield();
+        pid_t setter = __atomic_load_n(&init_pid, __ATOMIC_RELAXED);
+        if (spins % 1024 == 0 && setter != 0 && setter != getpid()) {
+            init_once(); /* forked while another thread set up: this child has only us */
+            __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
+        }
+    }
     return 1;
 }
 
@@ -155,7 +174,7 @@ size_t aslab__heap_release_empty(void) {
 }
 
 /* The round (purge.h): the class caches' reserves go back to the arena, and every pool
- * drops what is old. A reserve is taken only by a refill, which passes through the tick;
+ * drops what is old. A reserve is taken only by malloc's slow path, which ticks first;
  * so when no slow path ran for the decay time, the reserves idled that long and are
  * discarded at once rather than queued as freshly free. */
 static void heap_round(uint64_t now, int idle) {
@@ -204,7 +223,7 @@ void aslab__heap_tick(int from_malloc) {
 
 int aslab__trim(void) {
     aslab__heap_init();
-    aslab__tcache_flush_all();
+    aslab__heap_trim_thread();
     size_t released = aslab__heap_release_empty();
     released += aslab__arena_purge(0);
     return aslab__large_trim() || released != 0;
