@@ -3,6 +3,7 @@
  * NULL with errno ENOMEM for sizes that cannot be had, EINVAL for bad alignments. */
 #include "api.h"
 
+#include "large.h"
 #include "os.h"
 
 #include <errno.h>
@@ -53,7 +54,13 @@ static void count_fallback(void) {
 void *aslab__large_malloc(size_t size) {
     if (beyond_limit(size)) return no_memory(); /* never asked of the OS */
     count_fallback();
-    return served(aslab__fb_malloc(size));
+    aslab__heap_tick(1);
+    return served(aslab__large_get(size));
+}
+
+void aslab__large_free(void *p, const char *fn) {
+    aslab__large_put(p, fn);
+    aslab__heap_tick(0);
 }
 
 void *aslab__api_calloc(size_t n, size_t size) {
@@ -101,7 +108,8 @@ void *aslab__api_realloc(void *p, size_t size) {
         return move_block(p, aslab__fb_usable_size(p, "realloc()"), size, "realloc()");
     if (beyond_limit(size)) return no_memory();
     count_fallback();
-    return served(aslab__fb_realloc(p, size));
+    aslab__heap_tick(1);
+    return served(aslab__large_realloc(p, size));
 }
 
 void *aslab__api_reallocarray(void *p, size_t n, size_t size) {
@@ -199,5 +207,5 @@ void aslab__api_free_sized(void *p, size_t size, const char *fn) {
     }
     if (p == NULL) return;
     if (size > aslab__fb_usable_size(p, fn)) aslab__heap_fault(fn, "size larger than the block", p);
-    aslab__fb_free(p, fn);
+    aslab__large_free(p, fn);
 }

@@ -3,7 +3,6 @@
 #ifndef ASLAB_MALLOC_API_H
 #define ASLAB_MALLOC_API_H
 
-#include "decay.h"
 #include "fallback.h"
 #include "heap.h"
 
@@ -12,6 +11,7 @@
 /* ---- api.c ---- */
 void aslab__api_init(void); /* once, at heap set-up */
 void *aslab__large_malloc(size_t size);
+void aslab__large_free(void *p, const char *fn); /* any pointer outside aslab's regions */
 void *aslab__api_calloc(size_t n, size_t size);
 void *aslab__api_realloc(void *p, size_t size);
 void *aslab__api_reallocarray(void *p, size_t n, size_t size);
@@ -34,10 +34,7 @@ static inline __attribute__((always_inline)) void aslab__api_free(void *p, const
         aslab__free_small(p, owner, fn);
         return;
     }
-    if (p != NULL) {
-        aslab__fb_free(p, fn);
-        aslab__decay_kick(); /* one load once the thread runs */
-    }
+    if (p != NULL) aslab__large_free(p, fn);
 }
 
 #endif

@@ -1,11 +1,13 @@
 /* arena.c - regions of slabs for the core caches: the allocation hooks, the ownership map,
  * and discarding free slabs. One lock guards the regions; it is taken only when a core cache
- * gains or loses a slab, never on a malloc or free fast path. */
+ * gains or loses a slab, never on a malloc or free fast path. When to discard is purge.c's
+ * policy; how is here: the dirty slabs form one queue, oldest first, and every hook call
+ * enforces the cap and the age on it. */
 #include "arena.h"
 
 #include "aslab.h"
-#include "decay.h"
 #include "os.h"
+#include "purge.h"
 #include "size_class.h"
 
 #include <errno.h>
@@ -16,12 +18,24 @@
 typedef struct region {
     char *base;
     struct region *next_nonfull; /* the class's regions that have a free slab */
-    struct region *next_dirty;   /* regions with free slabs not yet discarded */
     uint64_t free_mask;          /* slabs not held by the core */
-    uint64_t dirty_mask;         /* free slabs whose pages may be resident */
-    uint64_t dirty_since_ms;     /* when dirty_mask last became non-zero */
-    uint8_t cls, slab_shift, on_nonfull, on_dirty;
+    uint64_t dirty_mask;         /* free slabs whose pages may be resident, each queued */
+    uint8_t cls, slab_shift, on_nonfull;
 } region;
+
+/* A dirty slab's place in the queue lives in the slab itself, after the magic word (which
+ * the core has zeroed, so that stale pointers into the slab do not validate; the node
+ * leaves it zero). Blocks start past the slab header, so a dangling pointer to a block
+ * cannot reach the node; a stray write that does is caught by the check word. */
+typedef struct dirty_node {
+    uintptr_t check; /* NODE_KEY ^ the node's address */
+    struct dirty_node *prev, *next;
+    uint64_t since_ms; /* when the slab went free */
+    struct region *owner;
+} dirty_node;
+
+#define NODE_OFFSET sizeof(uintptr_t)
+#define NODE_KEY    ((uintptr_t)0x3c6ef372fe94f82bull)
 
 uint8_t aslab__region_class[ASLAB_MAP_ENTRIES];
 
@@ -29,10 +43,11 @@ static region regions[MAX_REGIONS];
 static size_t region_count;
 static uint16_t region_hash[HASH_SIZE]; /* region index + 1, keyed by address >> 22 */
 static region *nonfull[ASLAB_CLASS_SLOTS];
-static region *dirty_list;
+static dirty_node *oldest, *newest; /* the queue of dirty slabs, in the order they went free */
 static size_t slabs_live, slab_bytes_live, dirty_bytes;
 static uint64_t arena_lock[2];
 static __thread unsigned hint_class __attribute__((tls_model("initial-exec")));
+static __thread int discard_frees __attribute__((tls_model("initial-exec")));
 
 static void lock(void) {
     aslab_futexlock.lock(arena_lock);
@@ -43,6 +58,10 @@ static void unlock(void) {
 
 void aslab__arena_set_class(unsigned cls) {
     hint_class = cls;
+}
+
+void aslab__arena_discard_frees(int on) {
+    discard_frees = on;
 }
 
 static size_t hash_slot(uintptr_t key) {
@@ -143,21 +162,89 @@ static region *region_new(unsigned cls) {
     return r;
 }
 
+static size_t slab_bytes(const region *r) {
+    return (size_t)1 << r->slab_shift;
+}
+
+static dirty_node *node_of(const region *r, unsigned bit) {
+    return (dirty_node *)(r->base + ((size_t)bit << r->slab_shift) + NODE_OFFSET);
+}
+
+static void node_check(const dirty_node *node) {
+    if (node->check != (NODE_KEY ^ (uintptr_t)node))
+        aslab__os_fatal("free()", "heap corruption: a free slab's header was overwritten",
+                        (const char *)node - NODE_OFFSET);
+}
+
+/* Queues slab `bit` of r, dirty since `since`, as the newest. Lock held. */
+static void dirty_push(region *r, unsigned bit, uint64_t since) {
+    dirty_node *node = node_of(r, bit);
+    *node = (dirty_node){NODE_KEY ^ (uintptr_t)node, newest, NULL, since, r};
+    if (newest != NULL)
+        newest->next = node;
+    else
+        oldest = node;
+    newest = node;
+    r->dirty_mask |= (uint64_t)1 << bit;
+    dirty_bytes += slab_bytes(r);
+}
+
+/* Takes slab `bit` of r off the queue; its pages stay as they are. Lock held. */
+static void dirty_unlink(region *r, unsigned bit) {
+    dirty_node *node = node_of(r, bit);
+    node_check(node);
+    if (node->prev != NULL) node_check(node->prev);
+    if (node->next != NULL) node_check(node->next);
+    *(node->prev != NULL ? &node->prev->next : &oldest) = node->next;
+    *(node->next != NULL ? &node->next->prev : &newest) = node->prev;
+    r->dirty_mask &= ~((uint64_t)1 << bit);
+    dirty_bytes -= slab_bytes(r);
+}
+
 /* Takes a free slab of r, preferring one whose pages are still resident. Lock held. */
 static void *region_take(region *r) {
-    uint64_t pick = r->dirty_mask != 0 ? r->dirty_mask : r->free_mask;
-    unsigned bit = (unsigned)__builtin_ctzll(pick);
-    size_t size = (size_t)1 << r->slab_shift;
-    if (r->dirty_mask & ((uint64_t)1 << bit)) dirty_bytes -= size;
+    int dirty = r->dirty_mask != 0;
+    unsigned bit = (unsigned)__builtin_ctzll(dirty ? r->dirty_mask : r->free_mask);
+    if (dirty) dirty_unlink(r, bit);
     r->free_mask &= ~((uint64_t)1 << bit);
-    r->dirty_mask &= ~((uint64_t)1 << bit);
     if (r->free_mask == 0) { /* r is the head of its class's list */
         nonfull[r->cls] = r->next_nonfull;
         r->on_nonfull = 0;
     }
     slabs_live++;
-    slab_bytes_live += size;
+    slab_bytes_live += slab_bytes(r);
     return r->base + ((size_t)bit << r->slab_shift);
+}
+
+/* Discards the oldest dirty slabs while there are more than `down_to` bytes of them, or the
+ * oldest has been free `min_age` ms, one madvise per run of neighbours (slabs that went free
+ * together usually sit side by side). Returns the bytes. Lock held. */
+static size_t discard_oldest(size_t down_to, uint64_t min_age, uint64_t now) {
+    char *run = NULL;
+    size_t run_bytes = 0, done = 0;
+    while (oldest != NULL && (dirty_bytes > down_to || now - oldest->since_ms >= min_age)) {
+        node_check(oldest);
+        region *r = oldest->owner;
+        char *slab = (char *)oldest - NODE_OFFSET;
+        size_t size = slab_bytes(r);
+        dirty_unlink(r, (unsigned)((size_t)(slab - r->base) >> r->slab_shift));
+        if (run_bytes == 0 || run + run_bytes != slab) {
+            if (run_bytes != 0) aslab__os_discard(run, run_bytes);
+            run = slab, run_bytes = 0;
+        }
+        run_bytes += size;
+        done += size;
+    }
+    if (run_bytes != 0) aslab__os_discard(run, run_bytes);
+    return done;
+}
+
+/* What every hook call does last: the cap, then the age. The clock is read under the lock,
+ * so the queue's stamps never decrease. Lock held. */
+static void enforce(uint64_t now) {
+    if (dirty_bytes > aslab__purge_cap()) discard_oldest(aslab__purge_target(), UINT64_MAX, now);
+    if (oldest != NULL && now - oldest->since_ms >= aslab__purge_age())
+        discard_oldest(SIZE_MAX, aslab__purge_age(), now);
 }
 
 static void *arena_slab_alloc(size_t size, size_t align) {
@@ -166,92 +253,77 @@ static void *arena_slab_alloc(size_t size, size_t align) {
         size != (size_t)1 << aslab__classes[cls].slab_shift)
         return NULL;
     lock();
+    uint64_t now = aslab__purge_now();
     region *r = nonfull[cls] != NULL ? nonfull[cls] : region_new(cls);
     void *slab = r != NULL ? region_take(r) : NULL;
+    enforce(now);
     unlock();
     return slab;
 }
 
 /* Discards r's dirty slabs, coalescing neighbours into one call. Lock held. */
 static size_t region_discard(region *r) {
-    size_t size = (size_t)1 << r->slab_shift, done = 0;
+    size_t size = slab_bytes(r), done = 0;
     uint64_t mask = r->dirty_mask;
     while (mask != 0) {
         unsigned first = (unsigned)__builtin_ctzll(mask), last = first;
         while (last + 1 < 64 && (mask & ((uint64_t)1 << (last + 1))))
             last++;
+        for (unsigned bit = first; bit <= last; bit++)
+            dirty_unlink(r, bit);
         size_t bytes = (size_t)(last - first + 1) * size;
         aslab__os_discard(r->base + (size_t)first * size, bytes);
         done += bytes;
         mask &= last + 1 < 64 ? ~((((uint64_t)1 << (last + 1)) - 1)) : 0;
     }
-    r->dirty_mask = 0;
-    dirty_bytes -= done;
     return done;
 }
 
+/* A slab back from the core goes to the queue as the newest dirty slab, or straight to the
+ * OS when the decay is 0 or the heap says it has idled for the decay time already. */
 static aslab_error arena_slab_free(void *slab, size_t size, size_t align) {
     uintptr_t key = (uintptr_t)slab >> ASLAB_REGION_SHIFT;
     (void)align;
     lock();
+    uint64_t now = aslab__purge_now();
     region *r = key < ASLAB_MAP_ENTRIES && aslab__region_class[key] ? hash_find(key) : NULL;
-    if (r == NULL || size != (size_t)1 << r->slab_shift) {
+    if (r == NULL || size != slab_bytes(r)) {
         unlock();
         return ASLAB_ERR_INVALID_POINTER;
     }
-    uint64_t bit = (uint64_t)1 << (((uintptr_t)slab - (uintptr_t)r->base) >> r->slab_shift);
-    r->free_mask |= bit;
-    r->dirty_mask |= bit;
+    unsigned bit = (unsigned)(((uintptr_t)slab - (uintptr_t)r->base) >> r->slab_shift);
+    r->free_mask |= (uint64_t)1 << bit;
     slabs_live--;
     slab_bytes_live -= size;
-    dirty_bytes += size;
     if (!r->on_nonfull) {
         r->next_nonfull = nonfull[r->cls];
         nonfull[r->cls] = r;
         r->on_nonfull = 1;
     }
-    if (!r->on_dirty) {
-        r->dirty_since_ms = aslab__os_now_ms();
-        r->next_dirty = dirty_list;
-        dirty_list = r;
-        r->on_dirty = 1;
-    }
-    if (aslab__decay_ms() == 0) region_discard(r);
+    if (aslab__purge_at_once() || discard_frees)
+        aslab__os_discard(slab, size);
+    else
+        dirty_push(r, bit, now);
+    enforce(now);
     unlock();
-    aslab__decay_kick();
     return ASLAB_OK;
 }
 
 ASLAB_DEFINE_ALLOCATION_HOOKS(arena_slab_alloc, arena_slab_free);
 
-size_t aslab__arena_purge(uint64_t min_age_ms) {
-    size_t done = 0;
+size_t aslab__arena_purge(uint64_t min_age) {
     lock();
-    uint64_t now = aslab__os_now_ms();
-    region **link = &dirty_list;
-    while (*link != NULL) {
-        region *r = *link;
-        if (r->dirty_mask != 0 && now - r->dirty_since_ms < min_age_ms) {
-            link = &r->next_dirty;
-            continue;
-        }
-        done += region_discard(r);
-        *link = r->next_dirty;
-        r->on_dirty = 0;
-    }
+    size_t done = discard_oldest(SIZE_MAX, min_age, aslab__purge_now());
     unlock();
     return done;
 }
 
-uint64_t aslab__arena_next_due(uint64_t decay_ms) {
-    uint64_t due = UINT64_MAX;
+uint64_t aslab__arena_next_due(void) {
     lock();
-    uint64_t now = aslab__os_now_ms();
-    for (region *r = dirty_list; r != NULL; r = r->next_dirty) {
-        uint64_t age = now - r->dirty_since_ms;
-        uint64_t wait = age >= decay_ms ? 0 : decay_ms - age;
-        if (wait < due) due = wait;
-    }
+    uint64_t now = aslab__purge_now(), age = aslab__purge_age();
+    uint64_t due = UINT64_MAX;
+    if (oldest != NULL && age != UINT64_MAX)
+        due = now - oldest->since_ms >= age ? 0 : age - (now - oldest->since_ms);
     unlock();
     return due;
 }

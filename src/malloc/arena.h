@@ -8,8 +8,10 @@
  * reservation, so RLIMIT_AS limits are respected), and never unmapped, so a map entry never
  * goes stale.
  *
- * Slabs the core gives back are marked free and dirty; dirty slabs are discarded
- * (MADV_DONTNEED) once they have been dirty for the decay time, or at once on trim.
+ * Slabs the core gives back are marked free and dirty and queued, oldest first, each with
+ * the time it went free. Every call of the slab hooks then applies purge.h's policy to the
+ * queue: past the cap, the oldest slabs are discarded (MADV_DONTNEED) in a batch; slabs free
+ * for the decay time are discarded; malloc_trim discards them all.
  */
 #ifndef ASLAB_MALLOC_ARENA_H
 #define ASLAB_MALLOC_ARENA_H
@@ -37,10 +39,13 @@ static inline unsigned aslab__owner_class(const void *p) {
  * size, so the malloc says which class before each core call that may grow a cache. */
 void aslab__arena_set_class(unsigned cls);
 
-/* Discards every slab dirty for at least `min_age_ms`; returns the bytes discarded. */
-size_t aslab__arena_purge(uint64_t min_age_ms);
-/* Milliseconds until the oldest dirty slab is due, or UINT64_MAX when none is dirty. */
-uint64_t aslab__arena_next_due(uint64_t decay_ms);
+/* While `on`, the slabs the calling thread hands back are discarded at once rather than
+ * queued: the heap sets it when it gives back reserves that have idled for the decay time. */
+void aslab__arena_discard_frees(int on);
+/* Discards every slab free for at least `min_age` ms; returns the bytes discarded. */
+size_t aslab__arena_purge(uint64_t min_age);
+/* Milliseconds until the oldest dirty slab is old, or UINT64_MAX when none will be. */
+uint64_t aslab__arena_next_due(void);
 
 typedef struct aslab__arena_stats {
     size_t regions;     /* regions mapped */

@@ -1,21 +1,14 @@
-/* decay.c - the background thread that discards free slabs once they are old enough. */
+/* decay.c - the optional background thread that runs the memory-return round. */
 #include "decay.h"
-
-#include "arena.h"
-#include "fallback.h"
-#include "heap.h"
-#include "options.h"
-#include "os.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <time.h>
 
-static int started; /* 0 no thread, 1 running; changed with atomics */
+#define LONGEST_SLEEP_MS 1000
 
-int64_t aslab__decay_ms(void) {
-    return aslab__options.decay_ms;
-}
+static int started;                    /* 0 no thread, 1 started; changed with atomics */
+static aslab__decay_round_fn round_fn; /* set before the thread starts, never changed after */
 
 static void sleep_ms(uint64_t ms) {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
@@ -25,29 +18,15 @@ static void sleep_ms(uint64_t ms) {
 
 static void *decay_main(void *arg) {
     (void)arg;
-    const uint64_t decay = (uint64_t)aslab__options.decay_ms;
-    uint64_t fallback_due = aslab__os_now_ms() + ASLAB__FALLBACK_PURGE_MS;
-    uint64_t release_due = 0;
     for (;;) {
-        uint64_t due = aslab__arena_next_due(decay);
-        sleep_ms(due == UINT64_MAX ? decay : due + 1);
-        uint64_t now = aslab__os_now_ms();
-        if (now >= release_due) { /* the caches' reserves, once a round: dirty now, gone next */
-            aslab__heap_release_empty();
-            release_due = now + decay;
-        }
-        aslab__arena_purge(decay);
-        if (aslab__os_now_ms() >= fallback_due) {
-            aslab__fb_trim();
-            fallback_due = aslab__os_now_ms() + ASLAB__FALLBACK_PURGE_MS;
-        }
+        uint64_t wait = round_fn();
+        sleep_ms(wait < 1 ? 1 : wait > LONGEST_SLEEP_MS ? LONGEST_SLEEP_MS : wait);
     }
     return NULL;
 }
 
-/* The thread blocks every signal, so that no signal meant for the program lands on it. */
-void aslab__decay_kick(void) {
-    if (aslab__options.decay_ms <= 0 || __atomic_load_n(&started, __ATOMIC_ACQUIRE)) return;
+void aslab__decay_start(aslab__decay_round_fn round) {
+    if (__atomic_load_n(&started, __ATOMIC_ACQUIRE)) return;
     int expected = 0;
     if (!__atomic_compare_exchange_n(&started, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         return;
@@ -59,8 +38,9 @@ void aslab__decay_kick(void) {
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, (size_t)64 * 1024);
+    round_fn = round;
     if (pthread_create(&thread, &attr, decay_main, NULL) != 0)
-        __atomic_store_n(&started, 0, __ATOMIC_RELEASE); /* retried at the next free slab */
+        __atomic_store_n(&started, 0, __ATOMIC_RELEASE); /* retried at the next call */
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }

@@ -18,14 +18,18 @@ void *aslab__fb_realloc(void *p, size_t size);      /* p and size non-zero; NULL
  * unless the program's own jemalloc takes it. */
 void aslab__fb_free(void *p, const char *fn);
 size_t aslab__fb_usable_size(void *p, const char *fn);
+/* Nonzero when p (not aslab's) is the fallback's own block, not a foreign one: large.c
+ * parks, counts and discards only those. */
+int aslab__fb_owns(const void *p);
 /* Bytes the fallback has handed out and holds from the OS (0 when it cannot tell). */
 void aslab__fb_stats(size_t *allocated, size_t *mapped);
-/* How often the decay thread hands the fallback's free memory back to the OS. */
-#define ASLAB__FALLBACK_PURGE_MS 10000
+/* Bytes of free pages the fallback keeps resident, by its own count (0 when it cannot
+ * tell); a slow call (about 15 us with jemalloc): large.c asks only past the cap. */
+size_t aslab__fb_dirty_bytes(void);
 
-/* Gives free memory back to the OS now; nonzero if it could. */
+/* Gives all its free pages back to the OS now; nonzero if it could. */
 int aslab__fb_trim(void);
-/* ASLAB_DECAY_MS=0: the fallback returns freed pages at once too (no decay thread runs). */
+/* ASLAB_DECAY_MS=0: the fallback returns freed pages at once too. */
 void aslab__fb_decay_now(void);
 
 #endif

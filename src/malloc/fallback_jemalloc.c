@@ -11,14 +11,17 @@
 #include <jemalloc/jemalloc.h> /* MALLOCX_* and MALLCTL_ARENAS_ALL only: the names are ours */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 const char aslab__fallback_name[] = "jemalloc";
 
 /* The copy's options, and its only source of options (see aslab__je_getenv). Its time-based
  * decay purges large blocks while a program is still cycling through them: a loop over
- * 5-25 MiB blocks ran 10x slower than under glibc, every page faulted in again. aslab's
- * decay thread purges the fallback instead, every ASLAB__FALLBACK_PURGE_MS, and malloc_trim
- * at once. dss:disabled and retain:true keep every byte it hands out in memory it mapped
+ * 5-25 MiB blocks ran 10x slower than under glibc, every page faulted in again (with a 10 s
+ * decay too: its decay follows the growth of the free pages, not their age, and a loop that
+ * reuses them shows none). large.c purges it instead, past ASLAB_DIRTY_MAX_MB and once its
+ * free pages are ASLAB_DECAY_MS old (docs/memory-return.md), and malloc_trim at once.
+ * dss:disabled and retain:true keep every byte it hands out in memory it mapped
  * through aslab__je_mmap, which is what tells its blocks from a foreign allocator's. */
 const char *aslab__je_malloc_conf = "dirty_decay_ms:-1,muzzy_decay_ms:-1,dss:disabled,retain:true";
 
@@ -67,6 +70,9 @@ void aslab__fb_free(void *p, const char *fn) {
     }
     aslab__je_dallocx(p, 0);
 }
+int aslab__fb_owns(const void *p) {
+    return aslab__je_owns(p);
+}
 size_t aslab__fb_usable_size(void *p, const char *fn) {
     if (!aslab__je_owns(p)) return aslab__foreign_usable_size(p, fn);
     return aslab__je_sallocx(p, 0);
@@ -81,6 +87,17 @@ void aslab__fb_stats(size_t *allocated, size_t *mapped) {
     aslab__je_mallctl("stats.allocated", allocated, &len, NULL, 0);
     len = sizeof(size_t);
     aslab__je_mallctl("stats.mapped", mapped, &len, NULL, 0);
+}
+
+size_t aslab__fb_dirty_bytes(void) {
+    char name[64];
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch, pages = 0;
+    aslab__je_mallctl("epoch", &epoch, &len, &epoch, len); /* refresh the statistics */
+    snprintf(name, sizeof name, "stats.arenas.%u.pdirty", (unsigned)MALLCTL_ARENAS_ALL);
+    len = sizeof pages;
+    if (aslab__je_mallctl(name, &pages, &len, NULL, 0) != 0) return 0;
+    return pages * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 int aslab__fb_trim(void) {

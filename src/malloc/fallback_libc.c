@@ -30,6 +30,12 @@ void aslab__fb_free(void *p, const char *fn) {
     __libc_free(p);
 }
 
+/* In this build every pointer outside aslab's regions is glibc's. */
+int aslab__fb_owns(const void *p) {
+    (void)p;
+    return 1;
+}
+
 /* glibc's malloc_usable_size is aslab's in this process, so read the chunk header as glibc
  * lays it out: the size word before the block, flag bits below 8, IS_MMAPPED = 2; a mapped
  * chunk has two words of overhead, a heap chunk one. */
@@ -43,6 +49,11 @@ size_t aslab__fb_usable_size(void *p, const char *fn) {
 
 void aslab__fb_stats(size_t *allocated, size_t *mapped) {
     *allocated = *mapped = 0;
+}
+
+/* glibc trims its heap top and unmaps its mmapped chunks itself: it keeps no count to ask. */
+size_t aslab__fb_dirty_bytes(void) {
+    return 0;
 }
 
 /* glibc's malloc_trim is aslab's in this process; glibc trims its own heap as it frees. */

@@ -158,8 +158,12 @@ __attribute__((noreturn, noinline, cold)) void aslab__heap_fault(const char *fn,
 /* The calling thread gives back what it can (empty slabs) before a trim. */
 void aslab__heap_trim_thread(void);
 /* Hands every class cache's empty slabs (its reserve included) back to the arena; returns
- * how many. */
+ * how many. The round does this, so a quiet class keeps nothing. */
 size_t aslab__heap_release_empty(void);
+/* A slow path ran (malloc's, refill.c; a large malloc or free): runs the memory-return round when
+ * it is due (purge.h), one clock read when not. `from_malloc` also lets it start the optional
+ * background thread: a free never does. Call with no lock held. */
+void aslab__heap_tick(int from_malloc);
 void aslab__stats_print(void);
 int aslab__trim(void);
 

@@ -7,9 +7,11 @@
 #include "api.h"
 #include "decay.h"
 #include "fallback.h"
+#include "large.h"
 #include "options.h"
 #include "os.h"
 #include "pool.h"
+#include "purge.h"
 #include "stats_api.h"
 #include "thread.h"
 
@@ -26,6 +28,8 @@ uintptr_t aslab__link_key;
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 static int init_state;
 static __thread int init_owner ASLAB_TLS; /* this thread is running the set-up */
+/* 0 not known yet, 1 the process's main thread, -1 another */
+static __thread int thread_is_main ASLAB_TLS;
 
 static uintptr_t random_key(void) {
     uintptr_t key = 0;
@@ -75,6 +79,7 @@ aslab_cache *aslab__class_cache_get(unsigned cls) {
 
 /* Every lock, in the lock order (pool.h), so that no structure is half-changed at fork. */
 static void fork_prepare(void) {
+    aslab__large_fork_prepare();
     aslab_futexlock.lock(create_lock);
     aslab__thread_fork_prepare();
     aslab__pool_fork_prepare();
@@ -90,6 +95,7 @@ static void fork_parent(void) {
     aslab__pool_fork_parent();
     aslab__thread_fork_parent();
     aslab_futexlock.unlock(create_lock);
+    aslab__large_fork_parent();
 }
 
 /* The child has one thread: every lock the parent's other threads held was taken by
@@ -102,7 +108,9 @@ static void fork_child(void) {
     aslab__pool_fork_child();
     aslab__thread_fork_child();
     aslab_futexlock.init(create_lock);
+    aslab__large_fork_child();
     aslab__decay_fork_child();
+    thread_is_main = 0; /* the forking thread is the child's main thread */
 }
 
 /* The process that runs the set-up, and the steps that must not run twice: a child forked in
@@ -165,10 +173,58 @@ size_t aslab__heap_release_empty(void) {
     return released;
 }
 
+/* The round (purge.h): the class caches' reserves go back to the arena, and every pool
+ * drops what is old. A reserve is taken only by malloc's slow path, which ticks first;
+ * so when no slow path ran for the decay time, the reserves idled that long and are
+ * discarded at once rather than queued as freshly free. */
+static void heap_round(uint64_t now, int idle) {
+    aslab__arena_discard_frees(idle);
+    aslab__heap_release_empty();
+    aslab__arena_discard_frees(0);
+    aslab__arena_purge(aslab__purge_age());
+    aslab__large_round(now);
+}
+
+/* The background thread's turn: the round when due, old slabs in between; its own calls
+ * are not the program's activity. Returns how long it may sleep. */
+static uint64_t background_round(void) {
+    uint64_t now = aslab__purge_now();
+    int idle = 0;
+    if (aslab__purge_round_due(now, 0, &idle))
+        heap_round(now, idle);
+    else
+        aslab__arena_purge(aslab__purge_age());
+    uint64_t round = aslab__purge_round_wait(now), slabs = aslab__arena_next_due();
+    return round < slabs ? round : slabs;
+}
+
+/* ASLAB_BACKGROUND_THREAD=1 starts the thread here, in a malloc slow path of the main
+ * thread once set-up is done: never inside free (glibc frees a thread's TLS under its
+ * stack-cache lock, which pthread_create takes), never from a constructor (under the
+ * loader's lock), never inside aslab's own set-up. Other threads' slow paths may run
+ * inside anything; the main thread's first malloc after set-up is the program's own. */
+static void background_maybe_start(void) {
+    if (!aslab__options.background || aslab__options.decay_ms <= 0 || init_owner ||
+        __atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
+        return;
+    if (thread_is_main == 0) thread_is_main = syscall(SYS_gettid) == getpid() ? 1 : -1;
+    if (thread_is_main > 0) aslab__decay_start(background_round);
+}
+
+/* Before set-up (a large malloc from another library's constructor can come first) the
+ * options are not read yet and there is nothing to trim: no round. */
+void aslab__heap_tick(int from_malloc) {
+    if (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE) return;
+    uint64_t now = aslab__purge_now();
+    int idle = 0;
+    if (aslab__purge_round_due(now, 1, &idle)) heap_round(now, idle);
+    if (from_malloc) background_maybe_start();
+}
+
 int aslab__trim(void) {
     aslab__heap_init();
     aslab__heap_trim_thread();
     size_t released = aslab__heap_release_empty();
     released += aslab__arena_purge(0);
-    return aslab__fb_trim() || released != 0;
+    return aslab__large_trim() || released != 0;
 }

@@ -242,6 +242,7 @@ void aslab__options_read(void) {
             warn_value(&specs[i], value);
     }
     if (aslab__options.decay_ms < -1) aslab__options.decay_ms = -1; /* "never", as -1 */
+    if (aslab__options.dirty_max_mb < -1) aslab__options.dirty_max_mb = -1;
     aslab__options.read_by = aslab__os_pid();
     warn_unknown_variables(env);
     aslab__options_claim_stats();

@@ -13,6 +13,9 @@ void aslab__os_unmap(void *addr, size_t size);
 /* Gives the pages back; they read as zero when next touched. */
 void aslab__os_discard(void *addr, size_t size);
 uint64_t aslab__os_now_ms(void);
+/* Milliseconds on the coarse monotonic clock: a read of the vDSO's page, no system call,
+ * a few milliseconds of resolution. What the slow paths' memory-return checks read. */
+uint64_t aslab__os_coarse_ms(void);
 /* The largest request the system could ever grant: the address-space limit, and unless
  * the kernel is told to overcommit always, RAM plus swap (what the kernel's own heuristic
  * refuses beyond). Larger requests fail at once with ENOMEM, touching nothing. */

@@ -148,6 +148,8 @@ void *aslab__malloc_slow(size_t size) {
     if (!aslab__heap_init()) return from_fallback(size);
     if (ASLAB__UNLIKELY(aslab__thread_heap.state != ASLAB_HEAP_LIVE) && !aslab__thread_setup())
         return from_fallback(size); /* set-up nested in itself, or after the thread's exit */
+    /* memory return (purge.h), before any lock is taken */
+    aslab__heap_tick(1);
     unsigned cls = aslab__class_of(size);
     aslab__mslab *m = aslab__thread_heap.cur[cls];
     if (m != &aslab__no_slab && refill(m, cls)) return pop(m, cls);

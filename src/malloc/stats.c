@@ -4,6 +4,7 @@
  * buffer per line, to stderr or (the exit report) to ASLAB_STATS_FILE. */
 #include "fallback.h"
 #include "heap.h"
+#include "large.h"
 #include "options.h"
 #include "os.h"
 #include "stats_api.h"
@@ -215,9 +216,10 @@ struct mallinfo2 aslab__mallinfo2(void) {
     aslab__arena_stats arena;
     aslab__arena_stats_get(&arena);
     info.fordblks += arena.dirty_bytes;
-    size_t fb_allocated, fb_mapped;
+    size_t fb_allocated, fb_mapped, parked = aslab__large_parked_bytes();
     aslab__fb_stats(&fb_allocated, &fb_mapped);
-    info.uordblks += fb_allocated;
+    info.uordblks += fb_allocated > parked ? fb_allocated - parked : 0; /* parked: free */
+    info.fordblks += parked;
     info.hblkhd = fb_mapped;
     info.hblks = fb_mapped != 0;
     return info;

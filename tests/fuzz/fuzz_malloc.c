@@ -15,6 +15,7 @@
  */
 #include "../../src/malloc/api.h"
 
+#include "../../src/malloc/large.h"
 #include "../../src/malloc/stats_api.h"
 #include "fuzz_input.h"
 
@@ -276,13 +277,16 @@ static void op_trim(fuzz_input *in) {
 }
 
 /* mallinfo2 when no other thread holds blocks: the small blocks in use are exactly the live
- * small blocks' classes; the fallback's share is what it reports, at least what its live
- * blocks use when it can tell (jemalloc; glibc's reports nothing). */
+ * small blocks' classes; the fallback's share is what it reports, less a block parked for
+ * reuse (free to the program: large.h), at least what its live blocks use when it can tell
+ * (jemalloc; glibc's reports nothing). */
 static void op_mallinfo(fuzz_input *in) {
     (void)in;
     struct mallinfo2 info = aslab__mallinfo2();
     size_t small = 0, large = 0, fb_allocated, fb_mapped;
+    size_t parked = aslab__large_parked_bytes();
     aslab__fb_stats(&fb_allocated, &fb_mapped);
+    fb_allocated -= parked < fb_allocated ? parked : fb_allocated;
     for (size_t i = 0; i < nlive; i++) {
         if (aslab__owner_class((void *)live[i].addr) != 0)
             small += live[i].usable;

@@ -10,6 +10,7 @@
 
 #ifndef ASLAB_FALLBACK_LIBC
 #include <jemalloc/jemalloc.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -21,6 +22,9 @@ static uint64_t jemalloc_freed(void) {
     return bytes;
 }
 
+/* A block of 1 MiB or more may be parked for reuse by a program that cycles through big
+ * blocks (src/malloc/large.h): it reaches jemalloc at the latest on malloc_trim, which may
+ * hand back an earlier parked block too. */
 static void test_free_goes_to_jemalloc(void) {
     const size_t sizes[] = {8, 100, 5000, 100000, 3 * TM_MIB};
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
@@ -29,7 +33,12 @@ static void test_free_goes_to_jemalloc(void) {
         size_t real = sallocx(p, 0);
         uint64_t before = jemalloc_freed();
         free(p);
-        CU_ASSERT_EQUAL(jemalloc_freed() - before, real);
+        if (real < TM_MIB) {
+            CU_ASSERT_EQUAL(jemalloc_freed() - before, real);
+            continue;
+        }
+        malloc_trim(0);
+        CU_ASSERT(jemalloc_freed() - before >= real);
     }
 }
 

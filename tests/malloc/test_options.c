@@ -1,7 +1,8 @@
 /* test_options.c - what is fixed at start-up, checked in a fresh process (test_scenarios.c):
  * the ASLAB_* variables options.c reads from the environment (every spelling of a boolean; a
  * malformed value or an unknown variable gets one line on stderr and the default), the
- * report of ASLAB_STATS (its first line, ASLAB_STATS_FILE, which processes report), life
+ * report of ASLAB_STATS (its first line, ASLAB_STATS_FILE, which processes report), the
+ * memory-return options (ASLAB_DECAY_MS, ASLAB_DIRTY_MAX_MB, ASLAB_BACKGROUND_THREAD), life
  * under RLIMIT_AS = 1 GiB, and a limit that the program changes with setrlimit. */
 #include "test_child.h"
 #include "test_suites.h"
@@ -112,7 +113,8 @@ static void test_stats_spellings(void) {
 
 /* A value that does not parse: one line that says so, and the default. */
 static void test_bad_values(void) {
-    static const char *const decay[] = {"ASLAB_DECAY_MS=abc", NULL};
+    /* no cap: the cap alone would discard most of the burst */
+    static const char *const decay[] = {"ASLAB_DECAY_MS=abc", "ASLAB_DIRTY_MAX_MB=-1", NULL};
     static const char *const huge[] = {"ASLAB_DECAY_MS=99999999999999999999", NULL};
     static const char *const stats[] = {"ASLAB_STATS=maybe", NULL};
     size_t full = 0, freed = 0;
@@ -230,30 +232,71 @@ static void test_stats_children(void) {
     if (scenario(&c, "stats-exec-in-place", self, 0)) check_report(&c);
 }
 
+/* The burst's RSS: "full F freed X ..." as test_scenarios.c's burst() prints it. */
+static int burst_figures(const tm_child *c, size_t *full, size_t *freed) {
+    int ok = sscanf(c->out, "full %zu freed %zu", full, freed) == 2;
+    CU_ASSERT(ok);
+    return ok;
+}
+
+/* ASLAB_DIRTY_MAX_MB=-1 in the last three: the cap would discard most of the burst at once. */
 static void test_decay_option(void) {
     static const char *const now[] = {"ASLAB_DECAY_MS=0", NULL};
-    static const char *const never[] = {"ASLAB_DECAY_MS=-1", NULL};
-    static const char *const soon[] = {"ASLAB_DECAY_MS=300", NULL};
-    size_t full = 0, freed = 0, later = 0, trimmed = 0;
+    static const char *const never[] = {"ASLAB_DECAY_MS=-1", "ASLAB_DIRTY_MAX_MB=-1", NULL};
+    static const char *const thread[] = {"ASLAB_DECAY_MS=300", "ASLAB_DIRTY_MAX_MB=-1",
+                                         "ASLAB_BACKGROUND_THREAD=1", NULL};
+    static const char *const quiet[] = {"ASLAB_DECAY_MS=300", "ASLAB_DIRTY_MAX_MB=-1", NULL};
+    size_t full = 0, freed = 0, later = 0, trimmed = 0, idle = 0, called = 0;
     unsigned long long waited = 0;
     tm_child c;
-    if (scenario(&c, "decay-now", now, 0)) { /* discarded as the slabs go free */
-        CU_ASSERT_EQUAL(sscanf(c.out, "full %zu freed %zu", &full, &freed), 2);
-        CU_ASSERT(freed + BURST_KIB * 3 / 4 < full);
-    }
-    if (scenario(&c, "decay-trim", never, 0)) { /* kept until malloc_trim */
+    if (scenario(&c, "decay-now", now, 0) && burst_figures(&c, &full, &freed))
+        CU_ASSERT(freed + BURST_KIB * 3 / 4 < full); /* discarded as the slabs go free */
+    if (scenario(&c, "decay-trim", never, 0)) {      /* kept until malloc_trim */
         CU_ASSERT_EQUAL(sscanf(c.out, "full %zu freed %zu trimmed %zu", &full, &freed, &trimmed),
                         3);
         CU_ASSERT(freed + BURST_KIB / 4 > full);
         CU_ASSERT(trimmed + BURST_KIB * 3 / 4 < full);
     }
-    if (scenario(&c, "decay-wait", soon, 0)) { /* kept a while, then gone with no call */
+    if (scenario(&c, "decay-wait", thread, 0)) { /* kept a while, then gone with no call */
         CU_ASSERT_EQUAL(sscanf(c.out, "full %zu freed %zu later %zu waited %llu", &full, &freed,
                                &later, &waited),
                         4);
         CU_ASSERT(freed + BURST_KIB / 4 > full);
         CU_ASSERT(later + BURST_KIB * 3 / 4 < full);
-        CU_ASSERT(waited < 3000);
+    }
+    if (scenario(&c, "decay-call", quiet, 0)) { /* no thread: kept while idle, gone at a call */
+        CU_ASSERT_EQUAL(
+            sscanf(c.out, "full %zu freed %zu idle %zu called %zu", &full, &freed, &idle, &called),
+            4);
+        CU_ASSERT(idle + BURST_KIB / 4 > full);
+        CU_ASSERT(called + BURST_KIB * 3 / 4 < full);
+    }
+}
+
+/* A slab freed again ages from its new free, not from when its region first had a free slab
+ * (kept at 1.7 s of its own 3 s, gone at 3.5 s). */
+static void test_decay_ages(void) {
+    static const char *const env[] = {"ASLAB_DECAY_MS=3000", "ASLAB_DIRTY_MAX_MB=-1", NULL};
+    size_t full = 0, kept = 0, aged = 0;
+    tm_child c;
+    if (scenario(&c, "decay-ages", env, 0)) {
+        CU_ASSERT_EQUAL(sscanf(c.out, "full %zu kept %zu aged %zu", &full, &kept, &aged), 3);
+        CU_ASSERT(kept + BURST_KIB / 4 > full);
+        CU_ASSERT(aged + BURST_KIB * 3 / 4 < full);
+    }
+}
+
+/* The cap alone (no age): what stays resident after the burst is about the cap. */
+static void test_dirty_max_option(void) {
+    static const char *const cap4[] = {"ASLAB_DECAY_MS=-1", "ASLAB_DIRTY_MAX_MB=4", NULL};
+    static const char *const malformed[] = {"ASLAB_DECAY_MS=-1", "ASLAB_DIRTY_MAX_MB=4MB", NULL};
+    size_t full = 0, freed = 0;
+    tm_child c;
+    if (scenario(&c, "decay-now", cap4, 0) && burst_figures(&c, &full, &freed))
+        CU_ASSERT(freed + BURST_KIB - 8 * 1024 < full); /* 4 MiB, and a reserve per class */
+    if (scenario(&c, "decay-now", malformed, 0) && burst_figures(&c, &full, &freed)) {
+        CU_ASSERT(freed + BURST_KIB - 12 * 1024 < full); /* the default, 8 MiB */
+        CU_ASSERT_STRING_EQUAL(c.err, "aslab: ASLAB_DIRTY_MAX_MB=4MB is not a number; using 8\n");
     }
 }
 
@@ -284,7 +327,9 @@ CU_TestInfo test_options_tests[] = {
     {"ASLAB_STATS_FILE: %p, appended, names the pid", test_stats_file},
     {"ASLAB_STATS_FILE that cannot be opened: stderr", test_stats_file_unopenable},
     {"ASLAB_STATS=1: not in children; =all: in all", test_stats_children},
-    {"ASLAB_DECAY_MS: 0 at once, -1 on trim, 300 soon", test_decay_option},
+    {"ASLAB_DECAY_MS: 0 at once, -1 on trim, 300 soon (thread) or at a call", test_decay_option},
+    {"ASLAB_DECAY_MS: a slab freed again ages from then", test_decay_ages},
+    {"ASLAB_DIRTY_MAX_MB: the cap, with no age", test_dirty_max_option},
     {"under RLIMIT_AS = 1 GiB", test_address_space_limit},
     {"RLIMIT_AS raised and lowered with setrlimit", test_address_space_limit_raised},
     CU_TEST_INFO_NULL,

@@ -143,6 +143,11 @@ static void **burst_alloc(size_t n) {
     return objs;
 }
 
+/* One call that reaches a slow path: a large block, over 16 KiB. */
+static void slow_call(void) {
+    free(malloc(tm_opaque(TM_MIB)));
+}
+
 /* Allocates the burst, frees it, prints "full <KiB> freed <KiB>" and, when wait_ms is not 0,
  * " later <KiB> waited <ms>" after polling until RSS falls or wait_ms pass, and when trim is
  * set " trimmed <KiB>" after malloc_trim. */
@@ -177,6 +182,66 @@ static int scenario_decay_wait(void) {
 }
 static int scenario_decay_trim(void) {
     return burst(0, 1);
+}
+
+/* A block of a class nothing used before: its cache's first slab comes from the arena, whose
+ * hook applies the age to the dirty slabs. */
+static void *fresh_class_block(size_t size) {
+    void *p = malloc(tm_opaque(size));
+    if (p != NULL) memset(p, 1, size);
+    return p;
+}
+
+/* Ages (ASLAB_DECAY_MS=3000, no cap): burst X is freed at 0 s; burst Y, of the same class,
+ * takes X's slabs at 1.5 s and is freed; at 3.2 s (X's slabs would be 3.2 s old, Y's are
+ * 1.7 s) and at 5 s (3.5 s) a slab is fetched. Prints "full <KiB> kept <KiB> aged <KiB>":
+ * the RSS with Y live, after the fetch at 3.2 s, after the one at 5 s. */
+static int scenario_decay_ages(void) {
+    const size_t n = BURST / BURST_SIZE;
+    void **objs = burst_alloc(n);
+    if (objs == NULL) return fail("burst");
+    for (size_t i = 0; i < n; i++)
+        free(objs[i]);
+    usleep(1500 * 1000);
+    for (size_t i = 0; i < n; i++) {
+        objs[i] = malloc(BURST_SIZE);
+        if (objs[i] == NULL) return fail("burst again");
+        memset(objs[i], 0x55, BURST_SIZE);
+    }
+    size_t full = tm_rss_kib();
+    for (size_t i = 0; i < n; i++)
+        free(objs[i]);
+    usleep(1700 * 1000);
+    void *first = fresh_class_block(5000);
+    size_t kept = tm_rss_kib();
+    usleep(1800 * 1000);
+    void *second = fresh_class_block(6000);
+    size_t aged = tm_rss_kib();
+    if (first == NULL || second == NULL) return fail("fresh class");
+    printf("full %zu kept %zu aged %zu\n", full, kept, aged);
+    free(first);
+    free(second);
+    free(objs);
+    return 0;
+}
+
+/* With no thread: freed, then idle for 3 decay times (ASLAB_DECAY_MS=300), then one call:
+ * prints "full <KiB> freed <KiB> idle <KiB> called <KiB>". */
+static int scenario_decay_call(void) {
+    const size_t n = BURST / BURST_SIZE;
+    slow_call(); /* the large path's first use, before the measurements */
+    void **objs = burst_alloc(n);
+    if (objs == NULL) return fail("burst");
+    size_t full = tm_rss_kib();
+    for (size_t i = 0; i < n; i++)
+        free(objs[i]);
+    size_t freed = tm_rss_kib();
+    usleep(900 * 1000);
+    size_t idle = tm_rss_kib();
+    slow_call();
+    printf("full %zu freed %zu idle %zu called %zu\n", full, freed, idle, tm_rss_kib());
+    free(objs);
+    return 0;
 }
 
 /* ---- rlimit: run under RLIMIT_AS = 1 GiB ---- */
@@ -332,6 +397,8 @@ int tm_scenario_main(const char *name) {
         {"decay-now", scenario_decay_now},
         {"decay-wait", scenario_decay_wait},
         {"decay-trim", scenario_decay_trim},
+        {"decay-call", scenario_decay_call},
+        {"decay-ages", scenario_decay_ages},
         {"rlimit", scenario_rlimit},
         {"rlimit-raise", scenario_rlimit_raise},
         {"fork", scenario_fork},

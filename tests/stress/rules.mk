@@ -5,7 +5,16 @@
 #   make test-fork-storm    1000 forks while 8 threads allocate (part of make test)
 #   make test-thread-churn  10,000 threads; RSS bound (part of make test)
 #   make test-mem-return    1 GiB freed: RSS back after malloc_trim(0), and after the decay
+#                           (the optional thread; by default, with calls while it waits)
+#   make test-tls-hang      threads on their own stacks with dlopened TLS are joined (no hang)
+#   make test-quiet         no thread of aslab's own: one task, unshare(CLONE_NEWUSER) works
+#   make test-mem-patterns  five patterns, RSS 2 s after the last free (no call) <= 20 MiB
+#   make mem-table          the same patterns under six allocators, as a table (not in test)
 #   make stress SECONDS=N   stress for N seconds (default 60) on aslab, then on glibc
+#
+# tls_hang, quiet and mem_patterns contain no allocator: they run under aslab through
+# LD_PRELOAD (the static link would leave glibc's own calls, the loader's frees included,
+# to glibc), and under any other allocator the same way.
 
 STRESS_DIR    := tests/stress
 STRESS_CFLAGS := $(CSTD) $(WARN) -O2 -g -Iinclude
@@ -20,7 +29,17 @@ $(foreach p,$(STRESS_PROGS),$(eval $(BUILD)/$(p): $(STRESS_DIR)/$(p).c $(STRESS_
 $(foreach p,$(STRESS_PROGS),$(eval $(BUILD)/$(p)-libc: $(STRESS_DIR)/$(p).c \
     $(STRESS_DIR)/util.h tests/tools/rss.h ; @mkdir -p $(BUILD) && $$(CC) $$(STRESS_CFLAGS) $$< -lpthread -o $$@))
 
-.PHONY: stress stress-build test-stress test-fork-storm test-thread-churn test-mem-return
+QUIET_PROGS   := tls_hang quiet mem_patterns
+ASLAB_PRELOAD := LD_PRELOAD=$(abspath $(BUILD))/libaslab_malloc.so
+
+$(foreach p,$(QUIET_PROGS),$(eval $(BUILD)/$(p): $(STRESS_DIR)/$(p).c $(STRESS_DIR)/util.h \
+    tests/tools/rss.h ; @mkdir -p $(BUILD) && $$(CC) $$(STRESS_CFLAGS) $$< -lpthread -ldl -o $$@))
+
+$(BUILD)/libtls_block.so: $(STRESS_DIR)/tls_block.c
+	@mkdir -p $(BUILD) && $(CC) $(STRESS_CFLAGS) -shared -fPIC $< -o $@
+
+.PHONY: stress stress-build test-stress test-fork-storm test-thread-churn test-mem-return \
+        test-tls-hang test-quiet test-mem-patterns mem-table
 
 stress-build: $(STRESS_PROGS:%=$(BUILD)/%) $(STRESS_PROGS:%=$(BUILD)/%-libc)
 
@@ -39,11 +58,42 @@ test-fork-storm: $(BUILD)/fork_storm
 test-thread-churn: $(BUILD)/thread_churn
 	$(BUILD)/thread_churn --threads 10000 --concurrent 4 --bound-mib 16
 
-# Both checks run even when the first fails.
+# Every check runs even when one fails. With no call at all, memory goes back only through
+# the optional thread; by default, through the slow paths of the program's calls.
 test-mem-return: $(BUILD)/mem_return
 	@rc=0; \
 	echo "$(BUILD)/mem_return --trim"; $(BUILD)/mem_return --trim || rc=1; \
-	echo "$(BUILD)/mem_return --decay --wait 3"; $(BUILD)/mem_return --decay --wait 3 || rc=1; \
+	echo "ASLAB_BACKGROUND_THREAD=1 $(BUILD)/mem_return --decay --wait 3"; \
+	ASLAB_BACKGROUND_THREAD=1 $(BUILD)/mem_return --decay --wait 3 || rc=1; \
+	echo "$(BUILD)/mem_return --decay --call --wait 3"; \
+	$(BUILD)/mem_return --decay --call --wait 3 || rc=1; \
 	exit $$rc
 
-TEST_TARGETS += test-stress test-fork-storm test-thread-churn test-mem-return
+test-tls-hang: $(BUILD)/tls_hang $(BUILD)/libtls_block.so $(BUILD)/libaslab_malloc.so
+	$(ASLAB_PRELOAD) $(BUILD)/tls_hang $(abspath $(BUILD))/libtls_block.so --timeout 30
+	$(ASLAB_PRELOAD) $(BUILD)/tls_hang $(abspath $(BUILD))/libtls_block.so --timeout 30 --own-free
+	ASLAB_BACKGROUND_THREAD=1 $(ASLAB_PRELOAD) $(BUILD)/tls_hang \
+	    $(abspath $(BUILD))/libtls_block.so --timeout 30
+
+# glibc first: where the kernel refuses unshare(CLONE_NEWUSER) to glibc too (exit 77), the
+# aslab run checks the thread count only.
+test-quiet: $(BUILD)/quiet $(BUILD)/libaslab_malloc.so
+	@echo "$(BUILD)/quiet (glibc)"; $(BUILD)/quiet; libc=$$?; unshare=; \
+	if [ $$libc = 77 ]; then unshare=--no-unshare; echo "test-quiet: unshare skipped: refused under glibc too"; \
+	elif [ $$libc != 0 ]; then exit 1; fi; \
+	echo "$(BUILD)/quiet $$unshare (aslab)"; $(ASLAB_PRELOAD) $(BUILD)/quiet $$unshare || exit 1; \
+	echo "$(BUILD)/quiet --background (aslab, ASLAB_BACKGROUND_THREAD=1)"; \
+	ASLAB_BACKGROUND_THREAD=1 $(ASLAB_PRELOAD) $(BUILD)/quiet --background
+
+MEM_PATTERNS := burst prodcons exit random large
+
+test-mem-patterns: $(BUILD)/mem_patterns $(BUILD)/libaslab_malloc.so
+	@rc=0; for p in $(MEM_PATTERNS); do \
+	    $(ASLAB_PRELOAD) $(BUILD)/mem_patterns --pattern $$p || rc=1; \
+	done; exit $$rc
+
+mem-table: $(BUILD)/mem_patterns $(BUILD)/libaslab_malloc.so
+	$(STRESS_DIR)/mem_table.sh $(BUILD)
+
+TEST_TARGETS += test-stress test-fork-storm test-thread-churn test-mem-return test-tls-hang \
+                test-quiet test-mem-patterns

@@ -1,0 +1,55 @@
+/* large.h - blocks the fallback serves (over 16 KiB, over-aligned, foreign): which stay
+ * resident once freed, and for how long. purge.h says when; this is the how for the
+ * fallback, as arena.c is for slabs.
+ *
+ * - The pool: a freed block goes back to the fallback with its pages (jemalloc's own decay
+ *   is off: it faulted a loop over 5-25 MiB blocks in again on every round). The bytes freed
+ *   and not yet taken again are counted; past the cap the fallback's free pages are purged
+ *   in one call (after a check of its own count), and at a round once the oldest of them is
+ *   ASLAB_DECAY_MS old.
+ * - The parked block: a program that frees a block of PARK_MIN or more and soon after asks
+ *   for another is cycling through big blocks. While it does, the largest block it freed is
+ *   kept aside (parked, not freed) and handed to the next request it fits, its pages and
+ *   cache lines still warm, as glibc's heap top is. It may exceed the cap while the program
+ *   cycles (up to ASLAB_LARGE_PARK_MAX); unused for ASLAB_DECAY_MS, it is freed with its
+ *   pages discarded at a round, and at once when the fallback cannot serve a request.
+ * - A block of PARK_MIN or more that is not parked has its pages discarded as it is freed,
+ *   as glibc unmaps its mmapped chunks; while the program cycles, one that fits under the
+ *   cap goes to the pool instead.
+ * One lock guards the parked block and the cycle's times; the pool's count is atomic.
+ */
+#ifndef ASLAB_MALLOC_LARGE_H
+#define ASLAB_MALLOC_LARGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#pragma GCC visibility push(hidden)
+
+/* Blocks this large or larger can be parked, or discarded at once. */
+#define ASLAB_LARGE_PARK_MIN ((size_t)1 << 20)
+/* ... and none larger than this is parked: glibc keeps no chunk above its largest mmap
+ * threshold either, and a parked block holds address space (RLIMIT_AS) as well as pages. */
+#define ASLAB_LARGE_PARK_MAX ((size_t)32 << 20)
+
+/* A block of `size` bytes (not 0) from the parked block or the fallback; NULL if neither. */
+void *aslab__large_get(size_t size);
+/* The fallback's realloc of p (not NULL) to `size` (not 0); what it frees on the way (the
+ * old block when it moves, the tail when it shrinks) is counted in the pool. A foreign
+ * block is the fallback's business alone, here and in aslab__large_put. */
+void *aslab__large_realloc(void *p, size_t size);
+/* Frees p (not NULL, not aslab's) on behalf of fn: parked, pooled or discarded. */
+void aslab__large_put(void *p, const char *fn);
+/* The round: the parked block and the pool, if old by `now`, go back to the OS. */
+void aslab__large_round(uint64_t now);
+/* Bytes of the parked block (free to the program, allocated to the fallback). */
+size_t aslab__large_parked_bytes(void);
+/* malloc_trim: both go back now; nonzero if anything could be returned. */
+int aslab__large_trim(void);
+
+void aslab__large_fork_prepare(void);
+void aslab__large_fork_parent(void);
+void aslab__large_fork_child(void);
+
+#pragma GCC visibility pop
+#endif

@@ -1,0 +1,61 @@
+/* purge.c - the memory-return policy: the clock, the cap, the age, the round. */
+#include "purge.h"
+
+#include "options.h"
+#include "os.h"
+
+/* Discarding a batch down to 3/4 of the cap: a program that hovers at the cap pays one
+ * madvise per quarter of the cap it frees, not one per slab. */
+#define TARGET_NUM 3
+#define TARGET_DEN 4
+
+static uint64_t next_round_ms;    /* when the round is due next; 0 before the first */
+static uint64_t last_activity_ms; /* the heap's last slow path */
+
+uint64_t aslab__purge_now(void) {
+    return aslab__os_coarse_ms();
+}
+
+int aslab__purge_at_once(void) {
+    return aslab__options.decay_ms == 0;
+}
+
+uint64_t aslab__purge_age(void) {
+    int64_t decay = aslab__options.decay_ms;
+    return decay < 0 ? UINT64_MAX : (uint64_t)decay;
+}
+
+size_t aslab__purge_cap(void) {
+    int64_t mb = aslab__options.dirty_max_mb;
+    return mb < 0 ? SIZE_MAX : (size_t)mb << 20;
+}
+
+size_t aslab__purge_target(void) {
+    size_t cap = aslab__purge_cap();
+    return cap == SIZE_MAX ? cap : cap / TARGET_DEN * TARGET_NUM;
+}
+
+/* The activity stamp is written only when the millisecond changes, so that threads in their
+ * slow paths at once do not bounce its cache line on every call. The round is claimed with
+ * a compare-and-swap: one caller per period runs it. Without an age (decay 0 or -1) there is
+ * no round: the reserves then go back on malloc_trim only, as the pages do. */
+int aslab__purge_round_due(uint64_t now, int program, int *idle) {
+    int64_t decay = aslab__options.decay_ms;
+    uint64_t last = __atomic_load_n(&last_activity_ms, __ATOMIC_RELAXED);
+    if (program && last != now) __atomic_store_n(&last_activity_ms, now, __ATOMIC_RELAXED);
+    if (decay <= 0) return 0;
+    uint64_t due = __atomic_load_n(&next_round_ms, __ATOMIC_RELAXED);
+    if (now < due) return 0;
+    if (!__atomic_compare_exchange_n(&next_round_ms, &due, now + (uint64_t)decay, 0,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        return 0;
+    *idle = last != 0 && now - last >= (uint64_t)decay;
+    return 1;
+}
+
+uint64_t aslab__purge_round_wait(uint64_t now) {
+    int64_t decay = aslab__options.decay_ms;
+    if (decay <= 0) return UINT64_MAX;
+    uint64_t due = __atomic_load_n(&next_round_ms, __ATOMIC_RELAXED);
+    return now >= due ? 0 : due - now;
+}

@@ -1,0 +1,44 @@
+/* purge.h - when free memory goes back to the OS, with no thread of aslab's own and no call
+ * from the program (docs/memory-return.md gives the measurements behind it).
+ *
+ * Two pools keep free pages resident ("dirty") so that the program can have them again
+ * without page faults: the arena's empty slabs (arena.c) and the large blocks freed to the
+ * fallback (large.c). Each pool keeps its own "how" and asks here "when":
+ * - the cap: a pool holds at most ASLAB_DIRTY_MAX_MB. The slow path that takes it past the
+ *   cap discards a batch at once, down to aslab__purge_target(), oldest pages first where
+ *   the pool can tell;
+ * - the age: a page free for ASLAB_DECAY_MS is discarded by the next slow path that looks
+ *   (one read of the coarse clock); 0 discards at once, -1 never;
+ * - the round: once per ASLAB_DECAY_MS, the first slow path of the heap that finds it due
+ *   (malloc's slow path, a large malloc or free) runs the heap's round: the class caches'
+ *   reserves go back, each pool drops what is old.
+ * Nothing here calls the arena, the fallback or the heap: they call in. Reads the options,
+ * and the clock through os.h.
+ */
+#ifndef ASLAB_MALLOC_PURGE_H
+#define ASLAB_MALLOC_PURGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#pragma GCC visibility push(hidden)
+
+/* Now, in milliseconds of the coarse monotonic clock (the vDSO: no system call). */
+uint64_t aslab__purge_now(void);
+/* ASLAB_DECAY_MS=0: a page is discarded as soon as it is free. */
+int aslab__purge_at_once(void);
+/* How long a page may stay free and resident, in ms: ASLAB_DECAY_MS, UINT64_MAX for -1. */
+uint64_t aslab__purge_age(void);
+/* A pool's most dirty bytes (SIZE_MAX: no cap), and what a batch brings it down to. */
+size_t aslab__purge_cap(void);
+size_t aslab__purge_target(void);
+/* Whether the round is due at `now`: returns 1 to the one caller that should run it; then
+ * *idle is 1 when the program ran no slow path for the decay time before this one (so what
+ * the caches reserve has idled that long and may go at once). `program` says the caller is
+ * the program's slow path, whose time is recorded, not the background thread. */
+int aslab__purge_round_due(uint64_t now, int program, int *idle);
+/* Milliseconds until the next round is due (for the optional background thread). */
+uint64_t aslab__purge_round_wait(uint64_t now);
+
+#pragma GCC visibility pop
+#endif

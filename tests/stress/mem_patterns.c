@@ -1,0 +1,283 @@
+/* mem_patterns.c - how much memory stays resident 2 s after the last free, with no call to
+ * the allocator in between (no malloc_trim), for five patterns; each run is one pattern in
+ * a fresh process. Passes when the resident set is at most --limit-mib (20) above what it
+ * was when main started; the pointer arrays are malloc'd and freed like everything else.
+ *
+ *   burst     one thread allocates --mib (400) MiB of 16..1024 B blocks, frees them in a
+ *             random order
+ *   prodcons  a producer thread allocates them, a consumer thread frees them (both stay
+ *             alive, idle, until the measurement)
+ *   exit      a thread allocates them and exits; the main thread frees them
+ *   random    --mib MiB of 64 B blocks, 90% freed at random, then the rest
+ *   large     --mib MiB of 20..200 KiB blocks, replaced at random three times over, then all
+ *             freed at random
+ *
+ * Nothing in it is aslab's: run it under any allocator with LD_PRELOAD (make test runs it
+ * under aslab's; tests/stress/mem_table.sh under six). The last line is machine-readable:
+ *   result PATTERN start_kib S peak_kib P after_kib A
+ *
+ *   mem_patterns --pattern NAME [--mib N] [--wait S] [--limit-mib M] [--seed N]
+ */
+#define _GNU_SOURCE
+#include "util.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+static struct {
+    const char *pattern;
+    size_t mib, limit_mib;
+    double wait;
+    uint64_t seed;
+} opt = {NULL, 400, 20, 2.0, 1};
+
+typedef struct blocks {
+    void **p;
+    size_t count, cap;
+} blocks;
+
+static void die(const char *what) {
+    fprintf(stderr, "mem_patterns: FAIL: %s\n", what);
+    exit(1);
+}
+
+/* An array for `cap` pointers, from malloc (it counts as the program's own memory). */
+static void blocks_init(blocks *b, size_t cap) {
+    b->p = malloc(cap * sizeof *b->p);
+    if (b->p == NULL) die("out of memory (pointer array)");
+    b->count = 0, b->cap = cap;
+}
+
+static void *block_new(size_t size) {
+    unsigned char *p = malloc(size);
+    if (p == NULL) die("out of memory");
+    memset(p, (int)(size & 0xff), size);
+    return p;
+}
+
+/* Blocks of lo..hi bytes until --mib MiB are allocated. */
+static void allocate(blocks *b, rng *r, size_t lo, size_t hi) {
+    size_t total = 0, goal = opt.mib << 20;
+    while (total < goal && b->count < b->cap) {
+        size_t size = rng_range(r, lo, hi);
+        b->p[b->count++] = block_new(size);
+        total += size;
+    }
+}
+
+static void shuffle(blocks *b, rng *r) {
+    for (size_t i = b->count; i > 1; i--) {
+        size_t j = rng_below(r, i);
+        void *t = b->p[i - 1];
+        b->p[i - 1] = b->p[j];
+        b->p[j] = t;
+    }
+}
+
+static void free_range(blocks *b, size_t from, size_t to) {
+    for (size_t i = from; i < to; i++)
+        free(b->p[i]);
+}
+
+/* ---- the patterns ---- */
+
+static void pattern_burst(rng *r) {
+    blocks b;
+    blocks_init(&b, (opt.mib << 20) / 256);
+    allocate(&b, r, 16, 1024);
+    shuffle(&b, r);
+    free_range(&b, 0, b.count);
+    free(b.p);
+}
+
+static void pattern_random(rng *r) {
+    blocks b;
+    blocks_init(&b, (opt.mib << 20) / 64);
+    allocate(&b, r, 64, 64);
+    shuffle(&b, r);
+    size_t most = b.count / 10 * 9;
+    free_range(&b, 0, most);
+    free_range(&b, most, b.count);
+    free(b.p);
+}
+
+static void pattern_large(rng *r) {
+    blocks b;
+    blocks_init(&b, (opt.mib << 20) / (20 * 1024));
+    allocate(&b, r, 20 * 1024, 200 * 1024);
+    for (size_t i = 0; i < 3 * b.count; i++) {
+        size_t j = rng_below(r, b.count);
+        free(b.p[j]);
+        b.p[j] = block_new(rng_range(r, 20 * 1024, 200 * 1024));
+    }
+    shuffle(&b, r);
+    free_range(&b, 0, b.count);
+    free(b.p);
+}
+
+/* exit: the blocks outlive the thread that made them. */
+typedef struct maker {
+    blocks *b;
+    rng *r;
+} maker;
+
+static void *make_blocks(void *arg) {
+    maker *m = arg;
+    allocate(m->b, m->r, 16, 1024);
+    return NULL;
+}
+
+static void pattern_exit(rng *r) {
+    blocks b;
+    blocks_init(&b, (opt.mib << 20) / 256);
+    maker m = {&b, r};
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, make_blocks, &m) != 0) die("pthread_create");
+    pthread_join(thread, NULL);
+    shuffle(&b, r);
+    free_range(&b, 0, b.count);
+    free(b.p);
+}
+
+/* prodcons: a ring of pointers from one producer to one consumer. Both threads then wait,
+ * alive and idle, until the main thread has measured. */
+#define RING 65536
+
+typedef struct ring {
+    void **slot;
+    size_t head, tail; /* the producer writes head, the consumer tail */
+    int produced, consumed, measured;
+    rng *r;
+} ring;
+
+static void wait_flag(int *flag) {
+    while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
+        sleep_seconds(0.01);
+}
+
+static void *produce(void *arg) {
+    ring *q = arg;
+    size_t total = 0, goal = opt.mib << 20;
+    while (total < goal) {
+        size_t size = rng_range(q->r, 16, 1024);
+        void *p = block_new(size);
+        total += size;
+        while (q->head - __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE) == RING)
+            sched_yield();
+        q->slot[q->head % RING] = p;
+        __atomic_store_n(&q->head, q->head + 1, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&q->produced, 1, __ATOMIC_RELEASE);
+    wait_flag(&q->measured);
+    return NULL;
+}
+
+static void *consume(void *arg) {
+    ring *q = arg;
+    size_t tail = 0;
+    for (;;) {
+        size_t head = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+        if (tail == head) {
+            if (__atomic_load_n(&q->produced, __ATOMIC_ACQUIRE) &&
+                __atomic_load_n(&q->head, __ATOMIC_ACQUIRE) == tail)
+                break;
+            sched_yield();
+            continue;
+        }
+        while (tail != head)
+            free(q->slot[tail++ % RING]);
+        __atomic_store_n(&q->tail, tail, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&q->consumed, 1, __ATOMIC_RELEASE);
+    wait_flag(&q->measured);
+    return NULL;
+}
+
+static ring prodcons;
+static pthread_t prodcons_threads[2];
+
+static void pattern_prodcons(rng *r) {
+    prodcons.slot = malloc(RING * sizeof *prodcons.slot);
+    if (prodcons.slot == NULL) die("out of memory (ring)");
+    prodcons.r = r;
+    if (pthread_create(&prodcons_threads[0], NULL, produce, &prodcons) != 0 ||
+        pthread_create(&prodcons_threads[1], NULL, consume, &prodcons) != 0)
+        die("pthread_create");
+    wait_flag(&prodcons.consumed);
+    free(prodcons.slot);
+}
+
+/* After the measurement: the idle threads may go. */
+static void prodcons_finish(void) {
+    __atomic_store_n(&prodcons.measured, 1, __ATOMIC_RELEASE);
+    pthread_join(prodcons_threads[0], NULL);
+    pthread_join(prodcons_threads[1], NULL);
+}
+
+/* ---- main ---- */
+
+static const struct {
+    const char *name;
+    void (*run)(rng *r);
+} patterns[] = {
+    {"burst", pattern_burst},   {"prodcons", pattern_prodcons}, {"exit", pattern_exit},
+    {"random", pattern_random}, {"large", pattern_large},
+};
+
+static int parse_args(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *value = i + 1 < argc ? argv[i + 1] : "";
+        if (strcmp(argv[i], "--pattern") == 0 && ++i)
+            opt.pattern = value;
+        else if (strcmp(argv[i], "--mib") == 0 && ++i)
+            opt.mib = strtoull(value, NULL, 0);
+        else if (strcmp(argv[i], "--wait") == 0 && ++i)
+            opt.wait = strtod(value, NULL);
+        else if (strcmp(argv[i], "--limit-mib") == 0 && ++i)
+            opt.limit_mib = strtoull(value, NULL, 0);
+        else if (strcmp(argv[i], "--seed") == 0 && ++i)
+            opt.seed = strtoull(value, NULL, 0);
+        else
+            return -1;
+    }
+    return opt.pattern == NULL || opt.mib == 0 ? -1 : 0;
+}
+
+static size_t peak_rss_kib(void) {
+    struct rusage usage;
+    return getrusage(RUSAGE_SELF, &usage) == 0 ? (size_t)usage.ru_maxrss : 0;
+}
+
+int main(int argc, char **argv) {
+    size_t start = rss_kib();
+    int which = -1;
+    if (parse_args(argc, argv) == 0)
+        for (size_t i = 0; i < sizeof patterns / sizeof *patterns; i++)
+            if (strcmp(opt.pattern, patterns[i].name) == 0) which = (int)i;
+    if (which < 0) {
+        fprintf(stderr,
+                "usage: %s --pattern burst|prodcons|exit|random|large [--mib N] [--wait S] "
+                "[--limit-mib M] [--seed N]\n",
+                argv[0]);
+        return 2;
+    }
+    /* stdout's buffer comes from malloc: make it now, not after the last free. */
+    printf("mem_patterns %s: %zu MiB, RSS %.2f s after the last free\n", opt.pattern, opt.mib,
+           opt.wait);
+    fflush(stdout);
+    rng r = {mix64(opt.seed)};
+    patterns[which].run(&r);
+    sleep_seconds(opt.wait); /* no call to the allocator from here to the measurement */
+    size_t after = rss_kib(), peak = peak_rss_kib();
+    if (strcmp(opt.pattern, "prodcons") == 0) prodcons_finish();
+    size_t above = after > start ? after - start : 0;
+    int ok = above <= opt.limit_mib << 10;
+    printf("  RSS at start %zu KiB, peak %zu KiB, after %zu KiB: %.1f MiB above the start "
+           "(limit %zu MiB): %s\n",
+           start, peak, after, (double)above / 1024.0, opt.limit_mib, ok ? "ok" : "FAIL");
+    printf("result %s start_kib %zu peak_kib %zu after_kib %zu\n", opt.pattern, start, peak, after);
+    return ok ? 0 : 1;
+}
