@@ -254,9 +254,8 @@ check-arm64: | $(BUILD)/arm64
 	    $(ARM64_CC) $(FREESTANDING_FLAGS) -mno-outline-atomics -c $$f -o $(BUILD)/arm64/$$(basename $$f .c).o || exit 1; \
 	done
 	@tests/tools/check-undefined.sh aarch64-linux-gnu-nm "$(ALLOWED_UNDEFINED)" $(BUILD)/arm64/*.o
-	@for f in $(filter-out $(CORE_SRC),$(LIB_SRC) $(MALLOC_SRC)); do \
-	    $(ARM64_CC) $(filter-out -ftls-model=initial-exec,$(MALLOC_CFLAGS)) -ftls-model=initial-exec \
-	        -c $$f -o $(BUILD)/arm64/malloc-$$(basename $$f .c).o || exit 1; \
+	@mkdir -p $(BUILD)/arm64-malloc; for f in $(filter-out $(CORE_SRC),$(LIB_SRC) $(MALLOC_SRC)); do \
+	    $(ARM64_CC) $(MALLOC_CFLAGS) -c $$f -o $(BUILD)/arm64-malloc/$$(basename $$f .c).o || exit 1; \
 	done
 	@echo "check-arm64: the core and the malloc's sources build for arm64"
 

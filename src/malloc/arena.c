@@ -102,6 +102,11 @@ static char *region_memory(void) {
             size = ASLAB_REGION_SIZE;
             chunk = aslab__os_map_aligned(size, ASLAB_REGION_SIZE);
         }
+        if (chunk != NULL &&
+            ((uintptr_t)chunk + size - 1) >> ASLAB_REGION_SHIFT >= ASLAB_MAP_ENTRIES) {
+            aslab__os_unmap(chunk, size); /* beyond the map: the fallback serves instead */
+            chunk = NULL;
+        }
         if (chunk == NULL) return NULL;
         chunk_next = chunk;
         chunk_end = chunk + size;

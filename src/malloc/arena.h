@@ -2,7 +2,7 @@
  *
  * The arena hands out slabs in regions of ASLAB_REGION_SIZE bytes, each mapped aligned to
  * its size and dedicated to one size class. A flat byte map, indexed by address >> 22 over
- * the 47-bit user address space, holds the class (1..64) of every region we own and 0 elsewhere:
+ * the 48-bit user address space, holds the class (1..64) of every region we own and 0 elsewhere:
  * so "is this pointer ours, and of which class" is one load that cannot fault, made before
  * any slab header is read. Regions are mapped one at a time as classes grow (no giant
  * reservation, so RLIMIT_AS limits are respected), and never unmapped, so a map entry never
@@ -23,7 +23,12 @@
 
 #define ASLAB_REGION_SHIFT 22
 #define ASLAB_REGION_SIZE  ((size_t)1 << ASLAB_REGION_SHIFT)
-#define ASLAB_ADDRESS_BITS 47
+/* 48 bits: x86-64 with 4-level paging (47) and arm64's default user space (48). A kernel with
+ * 57-bit addresses hands out addresses above 2^47 only to a mapping that asks for them with a
+ * hint; one that comes back above the map anyway is given back (region_memory), and every
+ * address above it reads as foreign. The map is 64 MiB of address space, touched only where
+ * regions are. */
+#define ASLAB_ADDRESS_BITS 48
 #define ASLAB_MAP_ENTRIES  ((size_t)1 << (ASLAB_ADDRESS_BITS - ASLAB_REGION_SHIFT))
 
 extern uint8_t aslab__region_class[ASLAB_MAP_ENTRIES];

@@ -55,6 +55,17 @@ static void class_checks_init(void) {
     }
 }
 
+/* Where a lent slab's slots start and how many it holds, for the free path's checks: from a
+ * slab lent and given straight back (it waits in the cache's reserve for the first borrower),
+ * before the cache is published, so that every later reader sees settled values. */
+static int class_geometry_learn(unsigned cls, aslab_cache *cache) {
+    aslab_slab_loan loan;
+    if (aslab_slab_lend(cache, NULL, &loan) != ASLAB_OK) return 0;
+    aslab__checks[cls].data_offset = (uint32_t)((char *)loan.slots - (char *)loan.slab);
+    aslab__checks[cls].capacity = (uint32_t)loan.capacity;
+    return aslab_slab_return(loan.slab, (size_t)1 << aslab__classes[cls].slab_shift) == ASLAB_OK;
+}
+
 /* A class's cache (and its first region) comes into being on the class's first use, so a
  * program pays in address space and RSS only for the classes it uses. */
 aslab_cache *aslab__class_cache_get(unsigned cls) {
@@ -70,7 +81,12 @@ aslab_cache *aslab__class_cache_get(unsigned cls) {
                                      .lock = &aslab_futexlock,
                                      .header_reserve = ASLAB__MSLAB_RESERVE};
         aslab__arena_set_class(cls);
-        if (aslab_cache_create_config(&cache, &config) != ASLAB_OK) cache = NULL;
+        if (aslab_cache_create_config(&cache, &config) != ASLAB_OK) {
+            cache = NULL;
+        } else if (!class_geometry_learn(cls, cache)) {
+            aslab_cache_release(cache);
+            cache = NULL;
+        }
         __atomic_store_n(&aslab__class_cache[cls], cache, __ATOMIC_RELEASE);
     }
     aslab_futexlock.unlock(create_lock);

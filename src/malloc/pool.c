@@ -29,7 +29,7 @@ static void class_lock(unsigned cls) {
         count(&aslab__pool_stats[cls].lock_contended, 1);
         aslab_futexlock.lock(pools[cls].lock);
     }
-    aslab__pool_stats[cls].lock_taken++; /* under the lock */
+    count(&aslab__pool_stats[cls].lock_taken, 1);
 }
 
 static void class_unlock(unsigned cls) {
@@ -62,12 +62,6 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     aslab_slab_loan loan;
     aslab__arena_set_class(cls);
     if (aslab_slab_lend(cache, NULL, &loan) != ASLAB_OK) return NULL;
-    aslab__class_check *check = &aslab__checks[cls];
-    if (check->capacity == 0) { /* the first lend tells where a lent slab's slots are */
-        __atomic_store_n(&check->data_offset, (uint32_t)((char *)loan.slots - (char *)loan.slab),
-                         __ATOMIC_RELAXED);
-        __atomic_store_n(&check->capacity, (uint32_t)loan.capacity, __ATOMIC_RELAXED);
-    }
     aslab__mslab *m = loan.reserve;
     m->free = m;
     m->used = 0;

@@ -91,14 +91,15 @@ static uint64_t print_class(unsigned cls, size_t *slab_bytes, size_t *live_bytes
     size_t size = aslab__classes[cls].size, slab = (size_t)1 << aslab__classes[cls].slab_shift;
     unsigned sleeps, wakes;
     aslab__pool_lock_counts(cls, &sleeps, &wakes);
+    /* lock acquisitions: the core cache's (one per slab lent or returned) and the class's */
+    uint64_t locks = __atomic_load_n(&ps->slabs_lent, __ATOMIC_RELAXED) +
+                     __atomic_load_n(&ps->slabs_returned, __ATOMIC_RELAXED) +
+                     __atomic_load_n(&ps->lock_taken, __ATOMIC_RELAXED);
     say("%5u %6zu %12llu %10llu %6zu %6llu %9.1f %10llu %6llu %6u %6u\n", cls, size,
         (unsigned long long)t.allocs, (unsigned long long)t.live, t.slabs_lent,
         (unsigned long long)__atomic_load_n(&ps->slabs_out_peak, __ATOMIC_RELAXED),
-        mib(t.slabs * slab), (unsigned long long)t.frees_remote,
-        (unsigned long long)(__atomic_load_n(&ps->slabs_lent, __ATOMIC_RELAXED) +
-                             __atomic_load_n(&ps->slabs_returned, __ATOMIC_RELAXED) +
-                             __atomic_load_n(&ps->lock_taken, __ATOMIC_RELAXED)),
-        sleeps, wakes);
+        mib(t.slabs * slab), (unsigned long long)t.frees_remote, (unsigned long long)locks, sleeps,
+        wakes);
     *slab_bytes += t.slabs * slab;
     *live_bytes += t.live * size;
     return t.allocs;
