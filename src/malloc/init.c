@@ -96,8 +96,8 @@ aslab_cache *aslab__class_cache_get(unsigned cls) {
 /* Every lock, in the lock order (pool.h), so that no structure is half-changed at fork. */
 static void fork_prepare(void) {
     aslab__large_fork_prepare();
-    aslab_futexlock.lock(create_lock);
-    aslab__thread_fork_prepare();
+    aslab__thread_fork_prepare();      /* the registry, then every record: a record's owner may */
+    aslab_futexlock.lock(create_lock); /* create a class cache with its record locked */
     aslab__pool_fork_prepare();
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_lock(aslab__class_cache[cls]);
@@ -109,8 +109,8 @@ static void fork_parent(void) {
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
     aslab__pool_fork_parent();
-    aslab__thread_fork_parent();
     aslab_futexlock.unlock(create_lock);
+    aslab__thread_fork_parent();
     aslab__large_fork_parent();
 }
 
@@ -122,8 +122,8 @@ static void fork_child(void) {
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_lock_reinit(aslab__class_cache[cls]);
     aslab__pool_fork_child();
-    aslab__thread_fork_child();
     aslab_futexlock.init(create_lock);
+    aslab__thread_fork_child();
     aslab__large_fork_child();
     aslab__decay_fork_child();
     thread_is_main = 0; /* the forking thread is the child's main thread */

@@ -2,8 +2,9 @@
  * cache and returned to it, the slabs of exited threads (abandoned) and their adoption, and
  * the class's counters. Everything here is a slow path, taken per slab, never per block.
  *
- * Lock order: a class lock, then the class's core cache lock (inside aslab_slab_*), then the
- * arena's lock (inside the core's hooks).
+ * Lock order, which fork_prepare (init.c) follows: the registry of heap records, a record,
+ * the class-cache creation lock, a class lock, the class's core cache lock (inside
+ * aslab_slab_*), the arena's lock (inside the core's hooks).
  */
 #ifndef ASLAB_MALLOC_POOL_H
 #define ASLAB_MALLOC_POOL_H
