@@ -13,6 +13,23 @@ WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS := $(CSTD) $(WARN) $(CFLAGS) -Iinclude
 DEPS    := tests/tools/install-deps.sh
+# The Debian packages a plain `make` needs, recommends named too (apt may skip them: gcc's
+# libc6-dev, gcc-arm-none-eabi's libnewlib), then those of `make test`: `make deps` installs
+# DEPS_PKGS, to which each rules.mk fragment adds its own.
+BUILD_PKGS := gcc libc6-dev libjemalloc-dev
+DEPS_PKGS  := $(BUILD_PKGS) libcunit1-dev gcc-arm-none-eabi libnewlib-arm-none-eabi
+
+# Goals that install what they need first, or compile nothing; any other goal stops at once,
+# with one line, when a package of BUILD_PKGS is missing.
+INSTALLING_GOALS := deps test run test-real test-preload bench bench-quick bench-callgrind \
+                    bench-deps bench-list test-real-quick fresh-machine clean format lint
+ifneq ($(filter-out $(INSTALLING_GOALS),$(or $(MAKECMDGOALS),all)),)
+MISSING_PKGS := $(shell $(DEPS) --missing $(BUILD_PKGS))
+ifneq ($(MISSING_PKGS),)
+$(error missing Debian packages $(MISSING_PKGS): `make deps` installs them (root or sudo), \
+    as `make test` and `make run` do first)
+endif
+endif
 
 CORE_SRC  := src/slab.c src/cache.c src/alloc.c src/free.c src/lock.c src/error.c
 HOSTED_SRC := src/lock_futex.c
@@ -27,7 +44,7 @@ TEST_LIBS     := -lcunit -lpthread
 SAN_ASAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_TSAN      := -fsanitize=thread
 
-.PHONY: all malloc install FORCE test deps test-example test-core test-core-asan test-core-tsan check-freestanding check-arm \
+.PHONY: all malloc install FORCE test deps fresh-machine test-example test-core test-core-asan test-core-tsan check-freestanding check-arm \
         check-link bench-core format lint clean
 
 all: $(BUILD)/libaslab.a $(BUILD)/libaslab.so malloc
@@ -58,7 +75,11 @@ MALLOC_OBJ  := $(patsubst %.c,$(MALLOC_DIR)/%.o,$(MALLOC_SRC) $(LIB_SRC))
 # only allocator the library exports is aslab; mallocx & co. stay internal. Its constructor
 # stays: set up lazily, at its first call, jemalloc crashes when that call comes with the
 # address space already exhausted (under RLIMIT_AS).
-JEMALLOC_PIC := /usr/lib/$(shell $(CC) -print-multiarch)/libjemalloc_pic.a
+# The compiler's multiarch directory; before a compiler is installed (make deps), dpkg's
+# architecture, so that make says what is missing instead of `cc: No such file`.
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null || \
+                     dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)
+JEMALLOC_PIC := /usr/lib/$(MULTIARCH)/libjemalloc_pic.a
 JEMALLOC_EMBED := $(BUILD)/jemalloc/libjemalloc_embedded.a
 JEMALLOC_LOCAL := malloc free calloc realloc aligned_alloc memalign posix_memalign valloc \
                   malloc_usable_size
@@ -118,12 +139,19 @@ FORCE:
 # ---- tests ----------------------------------------------------------------------------------
 
 deps:
-	@$(DEPS) libcunit1-dev libjemalloc-dev gcc-arm-none-eabi $(sort $(DEPS_PKGS))
+	@$(DEPS) $(sort $(DEPS_PKGS))
 
 test: deps
 	@$(MAKE) --no-print-directory all test-core test-core-asan test-core-tsan \
 	    test-example check-freestanding check-link check-arm $(TEST_TARGETS)
 	@echo "make test: all suites passed"
+
+# The README's two commands on a fresh Debian 12 root (tests/tools/fresh-machine.sh): not
+# part of make test, since it needs root, the Debian mirror and minutes. FRESH_ARGS='--only
+# test --keep', for example.
+fresh-machine:
+	@$(DEPS) debootstrap git
+	tests/tools/fresh-machine.sh $(FRESH_ARGS)
 
 $(BUILD)/test_core: $(TEST_CORE_SRC) $(TEST_CORE_HDR) $(BUILD)/libaslab.a
 	$(CC) $(TEST_FLAGS) $(TEST_CORE_SRC) $(BUILD)/libaslab.a $(TEST_LIBS) -o $@
