@@ -64,6 +64,7 @@ fi
 
 log() { echo "fresh-machine: $*"; }
 now() { date +%s; }
+script_start=$(now)
 
 # ---- the Debian mirrors this machine uses ------------------------------------------------
 
@@ -229,7 +230,6 @@ prerequisites() {
 }
 
 declare -A RESULT
-script_start=$(now)
 for cmd in "${COMMANDS[@]}"; do
     new_root "$cmd"
     pkgs=$(prerequisites "$root/root/aslab")
@@ -265,5 +265,5 @@ for cmd in "${COMMANDS[@]}"; do
     printf 'fresh-machine: make %-5s %s\n' "$cmd" "${RESULT[$cmd]}"
     [[ ${RESULT[$cmd]} == passed* ]] || failed=1
 done
-log "$(($(now) - script_start)) s in all (a fresh root for each command, Debian $SUITE minbase)"
+log "$(($(now) - script_start)) s in all (Debian $SUITE minbase, a fresh root for each command)"
 exit $failed
