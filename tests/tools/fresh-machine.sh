@@ -229,7 +229,20 @@ prerequisites() {
         grep -o 'apt-get install [a-z0-9 .+-]*' | head -n 1 | sed 's/apt-get install //'
 }
 
+# Before either command, a plain `make` must stop with one line that names the missing
+# packages and `make deps` (and no `cc: No such file` from a compiler not yet there).
+check_plain_make() {
+    local root=$1 out status=0
+    out=$(in_root "$root" "cd /root/aslab && make 2>&1") || status=$?
+    log "plain make: exit $status: $out"
+    if [ $status -eq 0 ] || [ "$(echo "$out" | wc -l)" -ne 1 ] ||
+        ! grep -q 'missing Debian packages .*make deps' <<<"$out"; then
+        RESULT[plain]="FAILED: expected one line naming the missing packages and make deps"
+    fi
+}
+
 declare -A RESULT
+RESULT[plain]="passed: stops at once, naming the missing packages and make deps"
 for cmd in "${COMMANDS[@]}"; do
     new_root "$cmd"
     pkgs=$(prerequisites "$root/root/aslab")
@@ -244,6 +257,7 @@ for cmd in "${COMMANDS[@]}"; do
         apt-get install -y -qq --no-install-recommends $pkgs >/dev/null" ||
         { log "installing the prerequisites failed"; exit 1; }
     log "prerequisites installed in $(($(now) - start)) s"
+    check_plain_make "$root"
 
     log "make $cmd (in /root/aslab at ${HEAD:0:12}; output also in $CACHE/fresh-$cmd.log)"
     start=$(now)
@@ -261,8 +275,10 @@ done
 
 echo
 failed=0
-for cmd in "${COMMANDS[@]}"; do
-    printf 'fresh-machine: make %-5s %s\n' "$cmd" "${RESULT[$cmd]}"
+for cmd in plain "${COMMANDS[@]}"; do
+    label="make $cmd"
+    [ "$cmd" != plain ] || label="plain make"
+    printf 'fresh-machine: %-10s %s\n' "$label" "${RESULT[$cmd]}"
     [[ ${RESULT[$cmd]} == passed* ]] || failed=1
 done
 log "$(($(now) - script_start)) s in all (Debian $SUITE minbase, a fresh root for each command)"
