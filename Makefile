@@ -75,8 +75,8 @@ MALLOC_OBJ  := $(patsubst %.c,$(MALLOC_DIR)/%.o,$(MALLOC_SRC) $(LIB_SRC))
 # only allocator the library exports is aslab; mallocx & co. stay internal. Its constructor
 # stays: set up lazily, at its first call, jemalloc crashes when that call comes with the
 # address space already exhausted (under RLIMIT_AS).
-# The compiler's multiarch directory; before a compiler is installed (make deps), dpkg's
-# architecture, so that make says what is missing instead of `cc: No such file`.
+# The compiler's multiarch directory, asked quietly: before make deps installs a compiler,
+# make must say what is missing, not `cc: No such file` (and nothing is built then).
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null || \
                      dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)
 JEMALLOC_PIC := /usr/lib/$(MULTIARCH)/libjemalloc_pic.a

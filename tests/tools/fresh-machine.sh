@@ -17,8 +17,10 @@
 # runs downloaded (copied into each new root, so that a second root downloads nothing), and
 # the last output of each command (fresh-<command>.log).
 #
-# Everything runs in a mount and PID namespace of its own (unshare): the chroot's mounts are
-# invisible outside it, and no process of the chroot outlives the script.
+# Everything runs in a mount namespace of its own (unshare): the chroot's mounts are invisible
+# outside it, so that no other process can trip on them and no `rm -rf` can reach through them
+# into the real /dev. On every exit (and INT, TERM) the chroot's processes are killed and its
+# mounts undone (lazily if busy) before the roots are removed.
 set -euo pipefail
 
 SUITE=bookworm
@@ -56,10 +58,9 @@ for tool in debootstrap git unshare chroot; do
         { echo "fresh-machine: needs $tool (apt-get install $tool)" >&2; exit 1; }
 done
 
-# Re-enter in private mount and PID namespaces: this shell is then their PID 1.
-if [ "${ASLAB_FRESH_NS:-}" != 1 ] || [ "$$" -ne 1 ]; then
-    exec unshare --mount --pid --fork --kill-child --propagation private \
-        env ASLAB_FRESH_NS=1 "$BASH" "$0" "${ARGS[@]}"
+# Re-enter in a private mount namespace (the same process: signals reach this script).
+if [ "${ASLAB_FRESH_NS:-}" != 1 ]; then
+    exec unshare --mount --propagation private env ASLAB_FRESH_NS=1 "$BASH" "$0" "${ARGS[@]}"
 fi
 
 log() { echo "fresh-machine: $*"; }
@@ -97,8 +98,9 @@ apt_entries() {
 
 # A Debian suite by codename or by class; anything else (a vendor's repository) is not Debian.
 DEBIAN_SUITE='^(buster|bullseye|bookworm|trixie|forky|sid|oldstable|stable|testing|unstable)'
-MIRROR=$(apt_entries | awk -v re="$DEBIAN_SUITE(-updates|-backports)?\$" '$2 ~ re { print $1; exit }')
-SECURITY=$(apt_entries | awk -v re="$DEBIAN_SUITE(-security|/updates)\$" '$2 ~ re { print $1; exit }')
+first_uri() { apt_entries | awk -v re="$DEBIAN_SUITE$1\$" '$2 ~ re { print $1; exit }'; }
+MIRROR=$(first_uri '(-updates|-backports)?')
+SECURITY=$(first_uri '(-security|/updates)')
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SECURITY=${SECURITY:-http://deb.debian.org/debian-security}
 
@@ -120,15 +122,19 @@ unmount_all() {
     done
 }
 
-# The chroot's processes (this PID namespace's, but this shell), killed before unmounting.
+# The processes whose root is $1, killed before unmounting (a mount they use is busy).
 kill_leftovers() {
-    local root=$1 d pid
-    [ -d "$root/proc/1" ] || return 0
-    for d in "$root"/proc/[0-9]*; do
-        pid=${d##*/}
-        [ "$pid" -ne 1 ] && [ "$pid" -ne "$BASHPID" ] && kill -KILL "$pid" 2>/dev/null
+    local root=$1 d i left
+    for ((i = 0; i < 10; i++)); do
+        left=
+        for d in /proc/[0-9]*; do
+            [ "$(readlink "$d/root" 2>/dev/null)" = "$root" ] || continue
+            kill -KILL "${d#/proc/}" 2>/dev/null && left=yes
+        done
+        [ -n "$left" ] || return 0
+        sleep 0.5
     done
-    return 0
+    log "processes still running in $root after SIGKILL"
 }
 
 # shellcheck disable=SC2317 # called by the trap
@@ -264,7 +270,9 @@ for cmd in "${COMMANDS[@]}"; do
     status=0
     { in_root "$root" "cd /root/aslab && make $cmd" 2>&1 | tee "$CACHE/fresh-$cmd.log"; } &
     wait $! || status=$?
-    RESULT[$cmd]="$([ $status -eq 0 ] && echo passed || echo "FAILED (exit $status)") in $(($(now) - start)) s"
+    verdict=passed
+    [ $status -eq 0 ] || verdict="FAILED (exit $status)"
+    RESULT[$cmd]="$verdict in $(($(now) - start)) s"
     log "make $cmd ${RESULT[$cmd]}"
 
     cp -ln "$root"/var/cache/apt/archives/*.deb "$DEBS/" 2>/dev/null ||
