@@ -272,6 +272,8 @@ for cmd in "${COMMANDS[@]}"; do
     wait $! || status=$?
     verdict=passed
     [ $status -eq 0 ] || verdict="FAILED (exit $status)"
+    # 128+N: make itself died of signal N, which nothing in the commands sends it: say which.
+    [ $status -le 128 ] || verdict="FAILED (killed by SIG$(kill -l $((status - 128))))"
     RESULT[$cmd]="$verdict in $(($(now) - start)) s"
     log "make $cmd ${RESULT[$cmd]}"
 
