@@ -144,6 +144,7 @@ cleanup() {
     trap - EXIT INT TERM
     for root in "${ROOTS[@]}"; do kill_leftovers "$root"; done
     unmount_all "$WORK"
+    rm -f "${TARBALL:-}.$$"
     if [ -n "$(mounts_under "$WORK")" ]; then
         log "still mounted under $WORK, left in place:"; mounts_under "$WORK"
     elif [ -n "$KEEP" ]; then
