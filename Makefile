@@ -1,6 +1,7 @@
 # aslab - a slab allocator core (libaslab) and, on it, a malloc.
 #
-#   make              build/libaslab.a and build/libaslab.so
+#   make              the core (build/libaslab.a, .so) and the malloc (build/libaslab_malloc.so,
+#                     .a, build/aslab-run)
 #   make test         install what is missing, build, run every test suite (plain, ASan+UBSan,
 #                     TSan), and check the freestanding and Cortex-M4 builds
 #   make bench-core   the core's benchmarks (not part of make test)
@@ -17,7 +18,8 @@ DEPS    := tests/tools/install-deps.sh
 # libc6-dev, gcc-arm-none-eabi's libnewlib), then those of `make test`: `make deps` installs
 # DEPS_PKGS, to which each rules.mk fragment adds its own.
 BUILD_PKGS := gcc libc6-dev libjemalloc-dev
-DEPS_PKGS  := $(BUILD_PKGS) libcunit1-dev gcc-arm-none-eabi libnewlib-arm-none-eabi
+DEPS_PKGS  := $(BUILD_PKGS) libcunit1-dev gcc-arm-none-eabi libnewlib-arm-none-eabi \
+              gcc-aarch64-linux-gnu
 
 # Goals that install what they need first, or compile nothing; any other goal stops at once,
 # with one line, when a package of BUILD_PKGS is missing.
@@ -31,7 +33,13 @@ $(error missing Debian packages $(MISSING_PKGS): `make deps` installs them (root
 endif
 endif
 
-CORE_SRC  := src/slab.c src/cache.c src/alloc.c src/free.c src/lock.c src/error.c
+# The libraries' version: the .so names (libaslab.so.0 -> libaslab.so.0.1.0), aslab.pc,
+# aslab-malloc.pc and aslab-run --version. The first number is the SONAME's: raise it when a
+# program built against the old library would break against the new one.
+VERSION := 0.1.0
+SO_MAJOR := $(firstword $(subst ., ,$(VERSION)))
+
+CORE_SRC  := src/slab.c src/cache.c src/alloc.c src/free.c src/lend.c src/lock.c src/error.c
 HOSTED_SRC := src/lock_futex.c
 LIB_SRC   := $(CORE_SRC) $(HOSTED_SRC)
 LIB_OBJ   := $(LIB_SRC:src/%.c=$(BUILD)/obj/%.o)
@@ -44,46 +52,62 @@ TEST_LIBS     := -lcunit -lpthread
 SAN_ASAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_TSAN      := -fsanitize=thread
 
-.PHONY: all malloc install FORCE test deps fresh-machine test-example test-core test-core-asan test-core-tsan check-freestanding check-arm \
+.PHONY: all malloc install uninstall FORCE test deps fresh-machine test-example test-core test-core-asan test-core-tsan check-freestanding check-arm check-arm64 \
         check-link bench-core format lint clean
 
-all: $(BUILD)/libaslab.a $(BUILD)/libaslab.so malloc
+all: $(BUILD)/libaslab.a $(BUILD)/libaslab.so $(BUILD)/libaslab.so.$(SO_MAJOR) malloc
 
 $(BUILD)/obj/%.o: src/%.c $(HEADERS) | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
 
-$(BUILD)/obj $(BUILD)/freestanding $(BUILD)/arm:
+$(BUILD)/obj $(BUILD)/freestanding $(BUILD)/arm $(BUILD)/arm64:
 	mkdir -p $@
 
 $(BUILD)/libaslab.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/libaslab.so: $(LIB_OBJ) src/aslab.map
-	$(CC) -shared -Wl,--version-script=src/aslab.map -o $@ $(LIB_OBJ)
+$(BUILD)/libaslab.so.$(VERSION): $(LIB_OBJ) src/aslab.map
+	$(CC) -shared -Wl,-soname,libaslab.so.$(SO_MAJOR) -Wl,--version-script=src/aslab.map -o $@ \
+	    $(LIB_OBJ)
+
+# In build/ as in an installed lib/: the SONAME link (what a program loads) and the dev link
+# (what -laslab finds), each to the next name down.
+$(BUILD)/%.so.$(SO_MAJOR): $(BUILD)/%.so.$(VERSION)
+	ln -sf $(<F) $@
+
+$(BUILD)/%.so: $(BUILD)/%.so.$(SO_MAJOR)
+	ln -sf $(<F) $@
 
 # ---- the malloc: libaslab_malloc.so / .a, the launcher ------------------------------------
 
 FALLBACK ?= jemalloc
 MALLOC_DIR  := $(BUILD)/malloc-$(FALLBACK)
 MALLOC_SRC  := $(filter-out src/malloc/fallback_%.c,$(wildcard src/malloc/*.c)) \
-               src/malloc/fallback_$(FALLBACK).c preload/override.c preload/override_new.c
+               $(wildcard src/malloc/fallback_$(FALLBACK)*.c) preload/override.c preload/override_new.c
 MALLOC_HDR  := $(wildcard src/malloc/*.h) $(HEADERS)
 MALLOC_OBJ  := $(patsubst %.c,$(MALLOC_DIR)/%.o,$(MALLOC_SRC) $(LIB_SRC))
 # jemalloc is linked in, from Debian's libjemalloc_pic.a, rather than loaded as
 # libjemalloc.so.2: that one pulls libstdc++ into every process (about 0.7 ms and 2 MiB per
-# process start). Its C++ operators are left out and its malloc/free/... made local, so the
-# only allocator the library exports is aslab; mallocx & co. stay internal. Its constructor
-# stays: set up lazily, at its first call, jemalloc crashes when that call comes with the
-# address space already exhausted (under RLIMIT_AS).
+# process start). Its constructor stays: set up lazily, at its first call, jemalloc crashes
+# when that call comes with the address space already exhausted (under RLIMIT_AS).
+# The copy is aslab's alone (src/malloc/fallback_jemalloc.h). Its C++ operators are left out;
+# every public name N of it (mallocx, malloc_conf, malloc, ...) becomes aslab__je_N, so that a
+# program's own jemalloc keeps those names to itself, and its calls that read configuration
+# (secure_getenv of MALLOC_CONF, readlink of /etc/malloc.conf) or map memory (mmap, munmap)
+# go to aslab's functions of the same shape. Renaming the calls rather than patching the
+# string "MALLOC_CONF" in place depends on no byte of jemalloc's data and also covers
+# /etc/malloc.conf. Its internal je_* names stay as they are: MALLOC_MERGED hides them.
 # The compiler's multiarch directory, asked quietly: before make deps installs a compiler,
 # make must say what is missing, not `cc: No such file` (and nothing is built then).
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null || \
                      dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)
 JEMALLOC_PIC := /usr/lib/$(MULTIARCH)/libjemalloc_pic.a
-JEMALLOC_EMBED := $(BUILD)/jemalloc/libjemalloc_embedded.a
-JEMALLOC_LOCAL := malloc free calloc realloc aligned_alloc memalign posix_memalign valloc \
-                  malloc_usable_size
-MALLOC_LIBS_jemalloc := $(JEMALLOC_EMBED) -lm -static-libgcc
+JEMALLOC_EMBED := $(BUILD)/jemalloc/libjemalloc_private.a
+JEMALLOC_REDIRECT := secure_getenv:aslab__je_getenv readlink:aslab__je_readlink \
+                     mmap:aslab__je_mmap munmap:aslab__je_munmap
+# What the library's objects need besides themselves; MALLOC_LIBS, what its sources need.
+MALLOC_SYSLIBS_jemalloc := -lm -static-libgcc
+MALLOC_LIBS_jemalloc := $(JEMALLOC_EMBED) $(MALLOC_SYSLIBS_jemalloc)
 MALLOC_DEFS_libc     := -DASLAB_FALLBACK_LIBC
 # No builtin malloc knowledge: GCC would turn our own malloc+memset into a call to calloc.
 MALLOC_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
@@ -92,7 +116,8 @@ MALLOC_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exe
     $(MALLOC_DEFS_$(FALLBACK))
 PREFIX ?= /usr/local
 
-malloc: $(BUILD)/libaslab_malloc.so $(BUILD)/libaslab_malloc.a $(BUILD)/aslab-run
+malloc: $(BUILD)/libaslab_malloc.so $(BUILD)/libaslab_malloc.so.$(SO_MAJOR) \
+        $(BUILD)/libaslab_malloc.a $(BUILD)/aslab-run
 
 $(MALLOC_DIR)/%.o: %.c $(MALLOC_HDR)
 	@mkdir -p $(dir $@)
@@ -105,34 +130,84 @@ $(BUILD)/fallback.stamp: FORCE
 $(JEMALLOC_EMBED): $(JEMALLOC_PIC)
 	rm -rf $(@D) && mkdir -p $(@D)/objs
 	cd $(@D)/objs && ar x $(JEMALLOC_PIC) && rm -f jemalloc_cpp.pic.o
-	objcopy $(addprefix --localize-symbol=,$(JEMALLOC_LOCAL)) $(@D)/objs/jemalloc.pic.o
+	nm -g --defined-only $(@D)/objs/*.o | awk 'NF == 3 && $$3 !~ /^je_/ {print $$3, "aslab__je_" $$3}' \
+	    | sort -u > $(@D)/renames
+	printf '%s\n' $(subst :, ,$(JEMALLOC_REDIRECT)) | paste -d ' ' - - >> $(@D)/renames
+	for o in $(@D)/objs/*.o; do objcopy --redefine-syms=$(@D)/renames $$o || exit 1; done
 	ar rcs $@ $(@D)/objs/*.o
 
 MALLOC_EMBED_jemalloc := $(JEMALLOC_EMBED)
 
-$(BUILD)/libaslab_malloc.so: $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) preload/exports.map \
-                             $(BUILD)/fallback.stamp
-	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -o $@ $(MALLOC_OBJ) \
-	    $(MALLOC_LIBS_$(FALLBACK)) -lpthread
+# The malloc, the copy of the core it runs on and its jemalloc, partly linked (ld -r) into one
+# object of which only the malloc API (preload/exports.map) stays global: the .so and the .a
+# are both made of it, so neither shows jemalloc's names (public or je_*), the core copy's, or
+# the hooks the malloc gives that copy, and a program may link the core with hooks of its own
+# beside it. Chosen over a prefix on every name: one list of what is exported, kept in one
+# place, rather than a list of everything that must not be, which grows with each jemalloc.
+MALLOC_EXPORTS := $(MALLOC_DIR)/exports.list
+MALLOC_MERGED  := $(MALLOC_DIR)/aslab_malloc.o
+# The public core (its aslab_* names only, calling the program's hooks) goes into the .a too.
+CORE_MERGED    := $(BUILD)/aslab_core.o
 
-# The static library carries the fallback's objects too: link it with -lpthread -lm only.
-$(BUILD)/libaslab_malloc.a: $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) $(BUILD)/fallback.stamp
-	rm -f $@ && ar rcs $@ $(MALLOC_OBJ) \
-	    $(if $(MALLOC_EMBED_$(FALLBACK)),$(BUILD)/jemalloc/objs/*.o)
+$(MALLOC_EXPORTS): preload/exports.map
+	@mkdir -p $(@D)
+	awk '/global:/ {on = 1; next} /local:/ {on = 0} on' $< | tr ';' '\n' | tr -d ' ' \
+	    | grep -v '^$$' > $@
 
-$(BUILD)/aslab-run: preload/aslab-run.in $(BUILD)/libaslab_malloc.so
-	sed 's|@LIBDIR@|$(abspath $(BUILD))|' $< > $@ && chmod +x $@
+$(MALLOC_MERGED): $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK)) $(MALLOC_EXPORTS)
+	$(LD) -r -o $@.all $(MALLOC_OBJ) $(MALLOC_EMBED_$(FALLBACK))
+	objcopy --keep-global-symbols=$(MALLOC_EXPORTS) $@.all $@ && rm -f $@.all
 
+$(CORE_MERGED): $(LIB_OBJ)
+	$(LD) -r -o $@.all $(LIB_OBJ)
+	objcopy --wildcard --keep-global-symbol='aslab_[a-z]*' $@.all $@ && rm -f $@.all
+
+$(BUILD)/libaslab_malloc.so.$(VERSION): $(MALLOC_MERGED) preload/exports.map $(BUILD)/fallback.stamp
+	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -o $@ $(MALLOC_MERGED) \
+	    $(MALLOC_SYSLIBS_$(FALLBACK)) -lpthread -Wl,-soname,libaslab_malloc.so.$(SO_MAJOR)
+
+# Link it with -lpthread -lm only; it holds the fallback and the public core too.
+$(BUILD)/libaslab_malloc.a: $(MALLOC_MERGED) $(CORE_MERGED) $(BUILD)/fallback.stamp
+	rm -f $@ && ar rcs $@ $(MALLOC_MERGED) $(CORE_MERGED)
+
+# aslab-run for the library in directory $1 and the comparison script $2 (bench/run/run.sh,
+# installed as libexec/aslab/compare.sh).
+aslab_run_in = sed -e 's|@LIB@|$1/libaslab_malloc.so.$(SO_MAJOR)|' -e 's|@COMPARE@|$2|' \
+                   -e 's|@VERSION@|$(VERSION)|' preload/aslab-run.in
+
+$(BUILD)/aslab-run: preload/aslab-run.in $(BUILD)/libaslab_malloc.so.$(SO_MAJOR)
+	$(call aslab_run_in,$(abspath $(BUILD)),$(abspath bench/run/run.sh)) > $@ && chmod +x $@
+
+# What install puts under PREFIX, and uninstall removes: no more, no less (make test-link).
+INSTALLED := $(foreach lib,libaslab libaslab_malloc, \
+                 lib/$(lib).a lib/$(lib).so.$(VERSION) lib/$(lib).so.$(SO_MAJOR) lib/$(lib).so) \
+             lib/pkgconfig/aslab.pc lib/pkgconfig/aslab-malloc.pc include/aslab.h bin/aslab-run \
+             libexec/aslab/compare.sh
+
+# No rpath: the libraries are found through ld.so's cache (run ldconfig after installing into
+# a system directory), LD_LIBRARY_PATH or the program's own rpath.
 install: all malloc
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
-	    $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(addprefix $(DESTDIR)$(PREFIX)/,lib lib/pkgconfig include bin libexec/aslab)
 	install -m 644 $(BUILD)/libaslab.a $(BUILD)/libaslab_malloc.a $(DESTDIR)$(PREFIX)/lib
-	install -m 755 $(BUILD)/libaslab.so $(BUILD)/libaslab_malloc.so $(DESTDIR)$(PREFIX)/lib
+	install -m 755 $(BUILD)/libaslab.so.$(VERSION) $(BUILD)/libaslab_malloc.so.$(VERSION) \
+	    $(DESTDIR)$(PREFIX)/lib
+	for lib in libaslab libaslab_malloc; do \
+	    ln -sf $$lib.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$$lib.so.$(SO_MAJOR) && \
+	    ln -sf $$lib.so.$(SO_MAJOR) $(DESTDIR)$(PREFIX)/lib/$$lib.so || exit 1; \
+	done
 	install -m 644 include/aslab.h $(DESTDIR)$(PREFIX)/include
-	sed 's|@LIBDIR@|$(PREFIX)/lib|' preload/aslab-run.in > $(DESTDIR)$(PREFIX)/bin/aslab-run
+	$(call aslab_run_in,$(PREFIX)/lib,$(PREFIX)/libexec/aslab/compare.sh) \
+	    > $(DESTDIR)$(PREFIX)/bin/aslab-run
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/aslab-run
-	sed -e 's|@PREFIX@|$(PREFIX)|' preload/aslab.pc.in \
-	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/aslab.pc
+	install -m 755 bench/run/run.sh $(DESTDIR)$(PREFIX)/libexec/aslab/compare.sh
+	for pc in aslab aslab-malloc; do \
+	    sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' preload/$$pc.pc.in \
+	        > $(DESTDIR)$(PREFIX)/lib/pkgconfig/$$pc.pc || exit 1; \
+	done
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
+	rmdir $(DESTDIR)$(PREFIX)/libexec/aslab 2>/dev/null || true
 
 FORCE:
 
@@ -143,7 +218,7 @@ deps:
 
 test: deps
 	@$(MAKE) --no-print-directory all test-core test-core-asan test-core-tsan \
-	    test-example check-freestanding check-link check-arm $(TEST_TARGETS)
+	    test-example check-freestanding check-link check-arm check-arm64 $(TEST_TARGETS)
 	@echo "make test: all suites passed"
 
 # The README's two commands on a fresh Debian 12 root (tests/tools/fresh-machine.sh): not
@@ -199,6 +274,22 @@ check-arm: | $(BUILD)/arm
 	@tests/tools/check-undefined.sh arm-none-eabi-nm "$(ALLOWED_UNDEFINED)" $(BUILD)/arm/*.o
 	@arm-none-eabi-size $(BUILD)/arm/*.o | tail -n +2 | awk '{t+=$$1+$$2} END {print "check-arm: core for Cortex-M4 is " t " bytes of code and data"}'
 
+# arm64 (48-bit user addresses, mmap near 2^48): the core freestanding with nothing undefined
+# but the hooks and memset/memcpy (atomics inline: no libgcc helper), and the malloc's sources
+# as they build for Linux on it.
+ARM64_CC := aarch64-linux-gnu-gcc
+
+check-arm64: | $(BUILD)/arm64
+	@for f in $(CORE_SRC); do \
+	    $(ARM64_CC) $(FREESTANDING_FLAGS) -mno-outline-atomics -c $$f -o $(BUILD)/arm64/$$(basename $$f .c).o || exit 1; \
+	done
+	@tests/tools/check-undefined.sh aarch64-linux-gnu-nm "$(ALLOWED_UNDEFINED)" $(BUILD)/arm64/*.o
+	@for f in $(filter-out $(CORE_SRC),$(LIB_SRC) $(MALLOC_SRC)); do \
+	    $(ARM64_CC) $(filter-out -ftls-model=initial-exec,$(MALLOC_CFLAGS)) -ftls-model=initial-exec \
+	        -c $$f -o $(BUILD)/arm64/malloc-$$(basename $$f .c).o || exit 1; \
+	done
+	@echo "check-arm64: the core and the malloc's sources build for arm64"
+
 # A program that uses the core but defines no hooks must fail to link.
 check-link: $(BUILD)/libaslab.a
 	@tests/tools/check-link-fails.sh $(CC) $(BUILD)/libaslab.a
@@ -238,4 +329,5 @@ clean:
 # Each fragment adds its targets, appends to TEST_TARGETS (run by make test after the
 # core's suites) and names the Debian packages it needs in DEPS_PKGS.
 -include tests/malloc/rules.mk tests/preload/rules.mk tests/stress/rules.mk tests/fuzz/rules.mk \
-         bench/rules.mk bench/run/rules.mk tests/real/rules.mk
+         tests/isolation/rules.mk \
+         bench/rules.mk bench/run/rules.mk tests/real/rules.mk tests/link/rules.mk

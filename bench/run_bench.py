@@ -1,15 +1,19 @@
 #!/usr/bin/python3
-"""run_bench.py - aslab's malloc benchmarks against glibc, jemalloc, mimalloc and tcmalloc.
+"""run_bench.py - aslab's malloc benchmarks against glibc, jemalloc, mimalloc, tcmalloc,
+tbbmalloc and scudo.
 
-usage: run_bench.py [--quick] [--runs N] [--only NAME,...] [--invoked-as CMD]
+usage: run_bench.py [--quick] [--runs N] [--only NAME,...] [--results DIR] [--summary]
+                    [--invoked-as CMD]
        run_bench.py --callgrind [--invoked-as CMD]
 
-Every workload runs under the five allocators in turn, interleaved (A B C D E A B C D E
-...), N times each. A run counts only if its preload bound (ld.so's "cannot be preloaded"
-absent from stderr; for aslab, one extra run with ASLAB_STATS=1 must print its "small: N
-requests" line), it exited 0 and its stdout equals the glibc run's: a broken allocator shows
-FAIL, not fast. Wall time is measured around the child, peak RSS is the child's (and its
-descendants') ru_maxrss, reported by GNU time. Results: bench/results/latest.md, latest.csv,
+Every workload runs under the seven allocators in turn, interleaved (A B C ... A B C ...), N
+times each. A run counts only if its preload bound (ld.so's "cannot be preloaded" absent
+from stderr; for each preloaded allocator, one extra run with ld.so's binding log must show
+malloc and free bound to its library; for aslab, one more with ASLAB_STATS=all must print its
+"small: N requests" line), it exited 0 and its stdout equals the glibc run's: a broken
+allocator shows FAIL, not fast. Wall time is measured around the child, peak RSS is the
+child's (and its descendants') ru_maxrss, reported by GNU time. Results: bench/results/ (or
+--results DIR): latest.md, latest.csv, summary.md (one table of time ratios and peak RSS),
 ratio.png, rss.png, aslab-stats/*.txt; --callgrind writes bench/results/callgrind.md.
 
 Only the standard library; run with Debian's /usr/bin/python3.
@@ -42,17 +46,36 @@ WORKLOADS = ROOT / "bench" / "workloads"
 RESULTS = ROOT / "bench" / "results"
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
 PYTHON = "/usr/bin/python3"
-MICRO_PROGRAMS = ("pairs", "mixed", "prodcons", "larson", "oversub", "frag", "pair_calls")
+MICRO_PROGRAMS = ("pairs", "mixed", "prodcons", "larson", "oversub", "frag", "xthread", "bulk",
+                  "pair_calls")
+
+
+def scudo_library():
+    """LLVM's standalone scudo from Debian's libclang-rt-N-dev, the newest LLVM installed
+    (/usr/lib/llvm-N/lib/clang/VERSION/lib/linux/); Debian 12's path if there is none."""
+    def version(path):
+        return [int(n) for n in re.findall(r"\d+", str(path.relative_to("/usr/lib")))[:4]]
+    found = sorted(Path("/usr/lib").glob("llvm-*/lib/clang/*/lib/linux/"
+                                         "libclang_rt.scudo_standalone-x86_64.so"), key=version)
+    return found[-1] if found else \
+        Path("/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.scudo_standalone-x86_64.so")
+
 
 ALLOCATORS = [
     ("glibc", None),
     ("jemalloc", LIBDIR / "libjemalloc.so.2"),
     ("mimalloc", LIBDIR / "libmimalloc.so.2"),
     ("tcmalloc", LIBDIR / "libtcmalloc_minimal.so.4"),
+    # The proxy exports malloc & co. and forwards to libtbbmalloc.so.2, its DT_NEEDED (found
+    # on the system library path); libtbbmalloc.so.2 alone exports no malloc.
+    ("tbbmalloc", LIBDIR / "libtbbmalloc_proxy.so.2"),
+    ("scudo", scudo_library()),
     ("aslab", BUILD / "libaslab_malloc.so"),
 ]
 ALLOC_NAMES = [name for name, _ in ALLOCATORS]
 NOBIND_RE = re.compile(r"cannot be preloaded")
+# ld.so's LD_DEBUG=bindings log: "binding file A [0] to B [0]: normal symbol `malloc' ..."
+BINDING_RE = re.compile(r"binding file .* to (\S+) \[\d+\]: normal symbol `(malloc|free)'")
 ASLAB_BOUND_RE = re.compile(r"^small: (\d+) requests", re.M)
 METRIC_RE = re.compile(r"^metric (\S+) (\S+)$", re.M)
 
@@ -107,6 +130,18 @@ def workloads():
               ["mixed", "262144", "10000000"], ["mixed", "65536", "2000000"]),
         micro("prodcons", "producer mallocs, consumer frees",
               ["prodcons", "20000000"], ["prodcons", "2000000"]),
+        micro("prodcons-4p", "4 producer/consumer pairs (8 threads)",
+              ["prodcons", "20000000", "4"], ["prodcons", "2000000", "4"]),
+        micro("xthread", "4 threads in a ring free what the previous one allocated",
+              ["xthread", "40000000", "4"], ["xthread", "4000000", "4"]),
+        micro("bulk-1", "1 thread allocates batches of 4000 mixed small blocks, frees each "
+              "batch in bulk", ["bulk", "40000000", "1"], ["bulk", "4000000", "1"]),
+        micro("bulk-2", "the same, 2 threads", ["bulk", "40000000", "2"],
+              ["bulk", "4000000", "2"]),
+        micro("bulk-4", "the same, 4 threads", ["bulk", "40000000", "4"],
+              ["bulk", "4000000", "4"]),
+        micro("bulk-remote", "bulk-4 with 25% of each batch freed by the next thread",
+              ["bulk", "40000000", "4", "4000", "25"], ["bulk", "4000000", "4", "4000", "25"]),
         micro("larson", "4 threads replace blocks in a shared array",
               ["larson", "4", "20000", "4000000"], ["larson", "4", "20000", "1000000"]),
         micro("oversub-8", "8 threads on the machine's cores",
@@ -144,7 +179,8 @@ def snapshot(tmp):
     src = BUILD / "libaslab_malloc.so"
     lib = tmp / "libaslab_malloc.so"
     shutil.copy2(src, lib)
-    ALLOCATORS[ALLOC_NAMES.index("aslab")] = ("aslab", lib)
+    if "aslab" in ALLOC_NAMES:
+        ALLOCATORS[ALLOC_NAMES.index("aslab")] = ("aslab", lib)
     BIN = tmp / "bin"
     shutil.copytree(BUILD / "bench", BIN, ignore=shutil.ignore_patterns("work"))
     WORK = tmp / "work"
@@ -160,7 +196,8 @@ def clean_env():
     env = dict(os.environ)
     for key in list(env):
         if key in ("LD_PRELOAD", "BENCH_PRELOAD", "MALLOC_CONF", "MIMALLOC_OPTIONS") or \
-                key.startswith(("ASLAB_", "TCMALLOC_", "MIMALLOC_", "GLIBC_TUNABLES")):
+                key.startswith(("ASLAB_", "TCMALLOC_", "MIMALLOC_", "GLIBC_TUNABLES",
+                                "TBB_MALLOC_", "SCUDO_", "LD_DEBUG")):
             del env[key]
     return env
 
@@ -285,13 +322,14 @@ class Bench:
             run.detail = f"stdout differs from glibc's; last line: {got[0][:80]}"
 
     def aslab_bound(self, wl, quick, timeout):
-        """The extra aslab run with ASLAB_STATS=1: did aslab serve the workload?"""
+        """The extra aslab run with ASLAB_STATS=all (every process of the workload reports):
+        did aslab serve the workload?"""
         lib = dict(ALLOCATORS)["aslab"]
-        run = run_once(wl, lib, quick, timeout, {"ASLAB_STATS": "1"})
+        run = run_once(wl, lib, quick, timeout, {"ASLAB_STATS": "all"})
         stats_dir = RESULTS / "aslab-stats"
         stats_dir.mkdir(parents=True, exist_ok=True)
         (stats_dir / f"{wl.name}.txt").write_text(
-            f"# ASLAB_STATS=1 run of {wl.name} ({'quick' if quick else 'full'} scale, "
+            f"# ASLAB_STATS=all run of {wl.name} ({'quick' if quick else 'full'} scale, "
             f"{datetime.datetime.now().astimezone().isoformat(timespec='seconds')}): "
             f"{run.status} {run.detail}\n{run.stderr}",
             encoding="utf-8")
@@ -301,6 +339,32 @@ class Bench:
               f"{'bound' if bound else 'NOT BOUND'} (small requests: {counts or 'none'})",
               file=sys.stderr, flush=True)
         return bound, run
+
+    def preload_bound(self, wl, name, lib, timeout):
+        """The extra run with ld.so's binding log (LD_DEBUG=bindings, one file per process):
+        did some process of the workload bind both malloc and free to lib? A library that
+        loads but does not interpose (one that exports no malloc, or one found behind
+        another) would otherwise run the workload on glibc unnoticed. Binding does not
+        depend on the scale: the quick arguments do, where there are any."""
+        with tempfile.TemporaryDirectory() as tmp:
+            log = Path(tmp) / "ld"
+            run = run_once(wl, lib, wl.quick is not None, timeout,
+                           {"LD_DEBUG": "bindings", "LD_DEBUG_OUTPUT": str(log)})
+            want = os.path.realpath(lib)
+            bound = False
+            for path in Path(tmp).glob("ld.*"):
+                text = path.read_text(encoding="utf-8", errors="replace")
+                syms = {sym for target, sym in BINDING_RE.findall(text)
+                        if os.path.realpath(target) == want}
+                bound = bound or syms == {"malloc", "free"}
+        bound = bound and run.status == "ok"
+        print(f"      {wl.name}: {name} binding check: {'bound' if bound else 'NOT BOUND'}",
+              file=sys.stderr, flush=True)
+        if not bound:
+            detail = f"ld.so did not bind malloc and free to {lib}" if run.status == "ok" \
+                else f"binding check run {run.status} {run.detail}"
+            self.runs[(wl.name, name)][:] = [
+                Run(run.status if run.status != "ok" else "NOBIND", detail=detail)]
 
     def run_workload(self, wl):
         """All runs of one workload, interleaved."""
@@ -328,6 +392,10 @@ class Bench:
                 runs.append(run)
                 self.progress(wl, name, k, run)
             if k == 1:
+                for name, lib in ALLOCATORS:
+                    if lib and self.runs[(wl.name, name)][-1].status == "ok":
+                        self.preload_bound(wl, name, lib, timeout)
+            if k == 1 and "aslab" in ALLOC_NAMES:
                 bound, srun = self.aslab_bound(wl, quick, timeout)
                 if not bound:
                     aslab_runs = self.runs[(wl.name, "aslab")]
@@ -419,7 +487,7 @@ class Report:
         return out + [""]
 
     def ratio_cell(self, wl, name, _st):
-        """A ratio to glibc, bold when it is the fastest of the five."""
+        """A ratio to glibc, bold when it is the fastest of all."""
         r = self.ratio(wl, name)
         if r is None:
             return "-"
@@ -476,6 +544,40 @@ class Report:
                     if r.status not in ("ok", "SKIP"):
                         out.append(f"- {wl.name} / {name} run {k}: {r.status}: {r.detail}")
         return ["## Failed runs", ""] + out + [""] if out else []
+
+    def summary(self, info, command):
+        """One table: per workload, each allocator's time relative to glibc and its peak RSS
+        (summary.md; what --summary prints)."""
+        out = [f"# Time relative to glibc / peak RSS, median of {self.bench.args.runs} runs",
+               "", f"- command: `{command}`"]
+        out += [f"- {k}: {info[k]}" for k in ("date", "load average at start",
+                                              "load average at end", "aslab commit")]
+        out += ["- a cell reads time ratio / peak RSS in MiB; below 1 is faster than glibc, "
+                "bold the fastest; glibc's cell gives its median seconds; FAIL-..., NOBIND or "
+                "TIMEOUT (k/N): k of N runs failed. Details: latest.md beside this file.", "",
+                "| workload | " + " | ".join(ALLOC_NAMES) + " |",
+                "|---|" + "---|" * len(ALLOC_NAMES)]
+        for wl in self.selected:
+            cells = []
+            for name in ALLOC_NAMES:
+                st = self.stats[(wl.name, name)]
+                if st is None:
+                    cells.append(failure(self.bench.runs[(wl.name, name)]))
+                    continue
+                time_cell = self.ratio_cell(wl, name, st)
+                if name == "glibc":  # its seconds instead of 1.00, bold all the same
+                    secs = f"{st[0][0]:.2f} s"
+                    time_cell = f"**{secs}**" if time_cell.startswith("**") else secs
+                cells.append(f"{time_cell} / {st[1][0]:.0f}")
+            out.append(f"| {wl.name} | " + " | ".join(cells) + " |")
+        means = []
+        for name in ALLOC_NAMES:
+            vals = [self.ratio(wl, name) for wl in self.selected]
+            g = geomean([v for v in vals if v is not None])
+            means.append("-" if g is None else f"{g:.2f}" + (
+                "" if None not in vals else f" ({len(vals) - vals.count(None)} of {len(vals)})"))
+        out.append("| geometric mean of the time ratios | " + " | ".join(means) + " |")
+        return "\n".join(out + [""])
 
     def markdown(self, info, command):
         """The text of latest.md."""
@@ -559,12 +661,18 @@ class Report:
         RESULTS.mkdir(parents=True, exist_ok=True)
         info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         (RESULTS / "latest.md").write_text(self.markdown(info, command), encoding="utf-8")
+        (RESULTS / "summary.md").write_text(self.summary(info, command), encoding="utf-8")
         self.write_csv(RESULTS / "latest.csv")
         self.charts()
 
 
 CALLGRIND_SIZES = (16, 64, 256, 1024)
 CALLGRIND_N = (10000, 20000)
+# Scudo reserves its whole primary heap at start (on x86_64, 45 regions of 4 GiB: one 180 GiB
+# PROT_NONE mapping), more than valgrind lets its client map, so under valgrind scudo aborts
+# at its first malloc. Its cells read n/a, which is no failure of the run.
+NO_VALGRIND_RE = re.compile(r"Scudo ERROR: internal map or unmap failure")
+NO_VALGRIND = "n/a: valgrind cannot host the allocator's address-space reservation"
 
 
 def callee_objects(text):
@@ -602,6 +710,8 @@ def callgrind_count(lib, size, n, tmp):
                           str(n)], env=env, capture_output=True, text=True, check=False)
     text = out.read_text(encoding="utf-8") if out.exists() else ""
     total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+    if res.returncode != 0 and NO_VALGRIND_RE.search(res.stderr):
+        return None, NO_VALGRIND
     if res.returncode != 0 or total is None:
         return None, f"valgrind failed: {res.stderr.strip()[-300:]}"
     where = callee_objects(text)
@@ -621,8 +731,23 @@ def callgrind_count(lib, size, n, tmp):
 MIXED_SLOTS, MIXED_OPS = 4096, (20000, 40000)
 
 
+def count_cell(value, best):
+    """A callgrind table cell: the count (bold if best), FAIL (None) or n/a (NO_VALGRIND)."""
+    if value is None:
+        return "FAIL"
+    if value == NO_VALGRIND:
+        return "n/a"
+    return f"**{value:.1f}**" if value == best else f"{value:.1f}"
+
+
+def best_count(values):
+    """The fewest instructions among values that are counts, or None."""
+    return min((v for v in values if isinstance(v, float)), default=None)
+
+
 def callgrind_mixed(lib, tmp):
-    """Instructions per replacement in `mixed` under lib, or None if valgrind failed."""
+    """Instructions per replacement in `mixed` under lib; None if valgrind failed,
+    NO_VALGRIND if it cannot host the allocator."""
     counts = []
     for ops in MIXED_OPS:
         out = Path(tmp) / f"mixed.{Path(lib or 'glibc').name}.{ops}.out"
@@ -634,6 +759,8 @@ def callgrind_mixed(lib, tmp):
                              capture_output=True, text=True, check=False)
         text = out.read_text(encoding="utf-8") if out.exists() else ""
         total = re.search(r"^(?:summary|totals): (\d+)", text, re.M)
+        if res.returncode != 0 and NO_VALGRIND_RE.search(res.stderr):
+            return NO_VALGRIND
         if res.returncode != 0 or total is None or NOBIND_RE.search(res.stderr):
             return None
         counts.append(int(total.group(1)))
@@ -644,9 +771,8 @@ def callgrind_mixed_lines():
     """The table of instructions per replacement in `mixed`, one row."""
     with tempfile.TemporaryDirectory() as tmp:
         vals = [callgrind_mixed(lib, tmp) for _, lib in ALLOCATORS]
-    best = min((v for v in vals if v is not None), default=None)
-    cells = ["FAIL" if v is None else (f"**{v:.1f}**" if v == best else f"{v:.1f}")
-             for v in vals]
+    best = best_count(vals)
+    cells = [count_cell(v, best) for v in vals]
     return ["", "## Instructions per replacement in `mixed` (callgrind, whole program)", "",
             f"`mixed {MIXED_SLOTS} OPS` for OPS = {MIXED_OPS[0]} and {MIXED_OPS[1]}; each "
             "figure is the difference divided by the difference of OPS: one free of a random "
@@ -660,18 +786,23 @@ def callgrind_mixed_lines():
 def callgrind(command, library):
     """Instructions per malloc+free pair under each allocator (callgrind, run_pairs only)."""
     table = {}
-    notes = []
+    notes, not_hosted = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for name, lib in ALLOCATORS:
             for size in CALLGRIND_SIZES:
                 counts = [callgrind_count(lib, size, n, tmp) for n in CALLGRIND_N]
                 why = [c[1] for c in counts if c[1]]
-                notes += [f"{name} {size} B: {why[0]}"] if why else []
-                table[(name, size)] = None if why else \
-                    (counts[1][0] - counts[0][0]) / (CALLGRIND_N[1] - CALLGRIND_N[0])
+                if why and all(w == NO_VALGRIND for w in why):
+                    table[(name, size)] = NO_VALGRIND
+                    not_hosted += [name] if name not in not_hosted else []
+                else:
+                    notes += [f"{name} {size} B: {why[0]}"] if why else []
+                    table[(name, size)] = None if why else \
+                        (counts[1][0] - counts[0][0]) / (CALLGRIND_N[1] - CALLGRIND_N[0])
                 got = table[(name, size)]
-                print(f"callgrind: {name:<9} {size:5d} B: "
-                      f"{'FAIL' if got is None else f'{got:.1f} instructions/pair'}",
+                shown = count_cell(got, None).replace("FAIL", "FAIL: " + (why or [""])[0])
+                print(f"callgrind: {name:<9} {size:5d} B: {shown}"
+                      f"{' instructions/pair' if isinstance(got, float) else ''}",
                       file=sys.stderr, flush=True)
     lines = ["# Instructions per malloc+free pair (callgrind)", "",
              f"- command: `{command}`",
@@ -688,11 +819,13 @@ def callgrind(command, library):
              "|---|" + "---|" * len(ALLOC_NAMES)]
     for size in CALLGRIND_SIZES:
         vals = [table[(n, size)] for n in ALLOC_NAMES]
-        best = min((v for v in vals if v is not None), default=None)
-        cells = ["FAIL" if v is None else (f"**{v:.1f}**" if v == best else f"{v:.1f}")
-                 for v in vals]
+        best = best_count(vals)
+        cells = [count_cell(v, best) for v in vals]
         lines.append(f"| {size} | " + " | ".join(cells) + " |")
-    lines += [""] + [f"- {n}" for n in notes] + [""]
+    lines += [""] + [f"- {n}" for n in notes]
+    lines += [f"- {n}: n/a, valgrind cannot run it: it reserves more address space at its "
+              "first malloc than valgrind lets a program map (scudo: one 180 GiB mapping)"
+              for n in not_hosted] + [""]
     lines += callgrind_mixed_lines()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "callgrind.md").write_text("\n".join(lines), encoding="utf-8")
@@ -725,7 +858,7 @@ def run_bench(args, selected, command, library):
     bench = Bench(args)
     bench.run_all(selected)
     Report(bench, selected).write(info, command)
-    print((RESULTS / "latest.md").read_text(encoding="utf-8"))
+    print((RESULTS / ("summary.md" if args.summary else "latest.md")).read_text(encoding="utf-8"))
     failed = sorted({f"{wl} under {name}" for (wl, name), runs in bench.runs.items()
                      if any(r.status != "ok" for r in runs)})
     if failed:
@@ -743,11 +876,29 @@ def main():
     parser.add_argument("--runs", type=int, default=int(os.environ.get("RUNS", "5")))
     parser.add_argument("--only", default="", help="comma-separated workload names")
     parser.add_argument("--invoked-as", default="", help="the command to record")
+    parser.add_argument("--results", default="",
+                        help="write the results there instead of bench/results")
+    parser.add_argument("--allocators", default="",
+                        help="comma-separated allocators to run (glibc always runs): "
+                        + ",".join(ALLOC_NAMES))
+    parser.add_argument("--summary", action="store_true",
+                        help="print only the table of time ratios and peak RSS at the end")
     parser.add_argument("--callgrind", action="store_true",
                         help="instructions per malloc+free pair instead")
     parser.add_argument("--list", action="store_true", help="list the workloads")
     args = parser.parse_args()
     command = args.invoked_as or " ".join([PYTHON] + sys.argv)
+    if args.results:
+        global RESULTS  # pylint: disable=global-statement
+        RESULTS = Path(args.results).resolve()
+    if args.allocators:
+        names = args.allocators.split(",")
+        unknown = [n for n in names if n not in ALLOC_NAMES]
+        if unknown:
+            parser.error(f"unknown allocator(s) {', '.join(unknown)}; "
+                         f"known: {' '.join(ALLOC_NAMES)}")
+        ALLOCATORS[:] = [a for a in ALLOCATORS if a[0] == "glibc" or a[0] in names]
+        ALLOC_NAMES[:] = [name for name, _ in ALLOCATORS]
     if args.list:
         for wl in workloads():
             print(f"{wl.name:<13} {wl.kind:<6} {'quick ' if wl.quick else '      '}{wl.what}")

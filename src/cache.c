@@ -71,21 +71,32 @@ static void master_init(aslab__master *master, size_t obj_size, size_t obj_align
     aslab__list_init(&master->full);
     master->refs = 1;
     master->slabs = master->hook_allocs = master->empty_slabs = 1;
+    master->init_fn = lock->init;
     lock->init(master->lock_state);
 }
 
-aslab_error aslab_cache_create(aslab_cache **out, size_t obj_size, size_t obj_align,
-                               size_t slab_size, const aslab_lock_ops *lock) {
-    if (out == NULL) return ASLAB_ERR_INVALID_ARGUMENT;
-    if (lock == NULL) lock = &aslab_nolock;
+/* The reserve after a slave's header, rounded up to 64; SIZE_MAX if it cannot fit. */
+static size_t reserve_for(size_t header_reserve, size_t slab_size) {
+    if (header_reserve > slab_size) return SIZE_MAX;
+    return (header_reserve + 63) & ~(size_t)63;
+}
+
+aslab_error aslab_cache_create_config(aslab_cache **out, const aslab_cache_config *config) {
+    if (out == NULL || config == NULL) return ASLAB_ERR_INVALID_ARGUMENT;
+    const aslab_lock_ops *lock = config->lock != NULL ? config->lock : &aslab_nolock;
+    size_t obj_size = config->obj_size, obj_align = config->obj_align;
+    size_t slab_size = config->slab_size;
     aslab_error err = check_args(obj_size, obj_align, slab_size, lock);
     if (err != ASLAB_OK) return err;
+    size_t reserve = reserve_for(config->header_reserve, slab_size);
+    if (reserve == SIZE_MAX) return ASLAB_ERR_INVALID_ARGUMENT;
     size_t align = obj_align < 4 ? 4 : obj_align;
     size_t stride = (obj_size + align - 1) & ~(align - 1);
     aslab__geometry master_geo, slave_geo;
     err = aslab__geometry_for(sizeof(aslab__master), stride, align, slab_size, &master_geo);
     if (err == ASLAB_OK)
-        err = aslab__geometry_for(sizeof(aslab__slab), stride, align, slab_size, &slave_geo);
+        err = aslab__geometry_for(sizeof(aslab__slab) + reserve, stride, align, slab_size,
+                                  &slave_geo);
     if (err != ASLAB_OK) return err;
 
     void *block;
@@ -94,11 +105,18 @@ aslab_error aslab_cache_create(aslab_cache **out, size_t obj_size, size_t obj_al
     aslab__master *master = block;
     master_init(master, obj_size, obj_align, stride, slab_size, lock);
     master->slave = slave_geo;
+    master->header_reserve = reserve;
     master->capacity = master_geo.capacity;
     aslab__slab_init(&master->slab, master, &master_geo);
     aslab__list_push(&master->empty, &master->slab.link);
     *out = (aslab_cache *)master;
     return ASLAB_OK;
+}
+
+aslab_error aslab_cache_create(aslab_cache **out, size_t obj_size, size_t obj_align,
+                               size_t slab_size, const aslab_lock_ops *lock) {
+    const aslab_cache_config config = {obj_size, obj_align, slab_size, lock, 0};
+    return aslab_cache_create_config(out, &config);
 }
 
 aslab_cache *aslab_cache_clone(aslab_cache *cache) {
@@ -230,7 +248,7 @@ aslab_error aslab_cache_release(aslab_cache *cache) {
     aslab__lock(master);
     if (master->refs == 0) {
         aslab__unlock(master);
-        return ASLAB_ERR_INVALID_POINTER;
+        return ASLAB_ERR_RELEASED_HANDLE;
     }
     aslab__retire retire = {0};
     if (--master->refs == 0) detach_all_empty_slaves(master, &retire);
@@ -264,6 +282,8 @@ aslab_error aslab_cache_stats_get(aslab_cache *cache, aslab_cache_stats *out) {
     out->hook_frees = master->hook_frees;
     out->obj_size = master->stride;
     out->hook_free_errors = master->hook_free_errors;
+    out->slabs_lent = master->slabs_lent;
+    out->slabs_quarantined = master->slabs_quarantined;
     aslab__unlock(master);
     return ASLAB_OK;
 }
@@ -280,4 +300,16 @@ aslab_error aslab_cache_unlock(aslab_cache *cache) {
     aslab_error err = aslab__master_of(cache, &master);
     if (err == ASLAB_OK) aslab__unlock(master);
     return err;
+}
+
+aslab_error aslab_cache_lock_reinit(aslab_cache *cache) {
+    aslab__master *master;
+    aslab_error err = aslab__master_of(cache, &master);
+    if (err == ASLAB_OK) master->init_fn(master->lock_state);
+    return err;
+}
+
+const void *aslab_cache_lock_state(aslab_cache *cache) {
+    aslab__master *master;
+    return aslab__master_of(cache, &master) == ASLAB_OK ? master->lock_state : NULL;
 }

@@ -3,9 +3,10 @@
 #include "slab.h"
 
 /* Frees slot `index` of `slab`; lock held. On error nothing has changed. A free into the
- * current slab moves no list. */
+ * current slab moves no list; one into a quarantined slab (never current) is refused. */
 static inline aslab_error free_locked(aslab__master *master, aslab__slab *slab, uint32_t index,
                                       aslab__retire *retire) {
+    if (ASLAB__UNLIKELY(slab->free_head == ASLAB__QUARANTINED)) return ASLAB_ERR_CORRUPT_FREELIST;
     int current = slab == master->current;
     aslab__link *was = current ? NULL : aslab__list_for(master, slab);
     aslab_error err = aslab__push(master, slab, index);

@@ -27,6 +27,7 @@ aslab_error aslab__geometry_for(size_t header, size_t stride, size_t align, size
 void aslab__slab_init(aslab__slab *slab, aslab__master *master, const aslab__geometry *geo) {
     slab->magic = aslab__magic_for(slab);
     slab->master = master;
+    slab->owner = NULL;
     slab->free_head = ASLAB__NO_SLOT;
     slab->fresh = 0;
     slab->used = 0;

@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# run.sh BUILD_DIR [COMMAND]: `make run`. Runs COMMAND (a bash command line; by default
-# Debian's python3 with PYTHONMALLOC=malloc on workload.py) RUNS times (default 3) under
-# glibc and as many under aslab (LD_PRELOAD=BUILD_DIR/libaslab_malloc.so, ASLAB_STATS=1),
+# run.sh BUILD_DIR|LIBRARY [COMMAND]: `make run`, and `aslab-run --compare` (installed as
+# libexec/aslab/compare.sh). Runs COMMAND (a bash command line; by default Debian's python3
+# with PYTHONMALLOC=malloc on workload.py) RUNS times (default 3) under glibc and as many
+# under aslab (LD_PRELOAD=BUILD_DIR/libaslab_malloc.so or LIBRARY, ASLAB_STATS=all),
 # interleaved, and prints each run's wall time and peak RSS, the medians, the ratio
 # glibc/aslab (>1: aslab is faster), whether the outputs match, and aslab's statistics.
 # Exits 1 on FAIL: outputs that differ, exit statuses that differ, or aslab not preloaded.
+# RUN_TITLE names the caller in the first line (default "make run").
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DEFAULT_CMD="PYTHONMALLOC=malloc PYTHONHASHSEED=0 /usr/bin/python3 $HERE/workload.py"
 # The lines of the ASLAB_STATS report (src/malloc/stats.c).
 STATS_LINES='^(aslab: heap statistics|class +size|small: |fallback \(|process: peak RSS)'
-STATS_ROW='^ +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +-?[0-9]+ +[0-9]+ +[0-9.]+$'
+STATS_ROW='^ +[0-9]+ +[0-9]+( +-?[0-9.]+)+$'
 
 usage() {
-    echo "usage: [RUNS=3] $0 BUILD_DIR [COMMAND]" >&2
+    echo "usage: [RUNS=3] $0 BUILD_DIR|LIBRARY [COMMAND]" >&2
     exit 2
 }
 
@@ -23,7 +25,9 @@ usage() {
 measure() {
     local alloc=$1 base=$WORK/$2.$1 start status=0 wall
     local run=(env)
-    [ "$alloc" = glibc ] || run+=("LD_PRELOAD=$LIB" ASLAB_STATS=1)
+    # =all: every process of the command line reports (=1: the first alone, bash or the
+    # command bash execs in its own place).
+    [ "$alloc" = glibc ] || run+=("LD_PRELOAD=$LIB" ASLAB_STATS=all)
     start=$EPOCHREALTIME
     /usr/bin/time -o "$base.rusage" -f '%U %S %M' "${run[@]}" bash -c "$CMD" \
         >"$base.out" 2>"$base.err" || status=$?
@@ -130,7 +134,7 @@ print_verdict() {
 print_stats() {
     local processes
     processes=$(grep -c '^aslab: heap statistics' "$WORK/$RUNS.aslab.err" || true)
-    echo "aslab statistics (ASLAB_STATS=1, run $RUNS, $processes process(es)):"
+    echo "aslab statistics (ASLAB_STATS=all, run $RUNS, $processes process(es)):"
     grep -E -e "$STATS_LINES" -e "$STATS_ROW" "$WORK/$RUNS.aslab.err" || echo "    (none)"
 }
 
@@ -146,16 +150,23 @@ print_load() {
 
 main() {
     if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
-    LIB=$(cd "$1" && pwd)/libaslab_malloc.so
+    if [ -d "$1" ]; then
+        LIB=$(cd "$1" && pwd)/libaslab_malloc.so
+    else
+        LIB=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+    fi
     CMD=${2:-$DEFAULT_CMD}
     [ -n "$CMD" ] || CMD=$DEFAULT_CMD
     RUNS=${RUNS:-3}
     [[ $RUNS =~ ^[1-9][0-9]*$ ]] || usage
     [ -f "$LIB" ] || { echo "run.sh: $LIB is missing (make malloc)" >&2 && exit 2; }
+    [ -x /usr/bin/time ] ||
+        { echo "run.sh: /usr/bin/time is missing (apt-get install time)" >&2 && exit 2; }
     WORK=$(mktemp -d)
     trap 'rm -rf "$WORK"' EXIT
     unset LD_PRELOAD
-    echo "make run: $CMD"
+    echo "${RUN_TITLE:-make run}: $CMD"
+    unset RUN_TITLE
     print_load
     local i alloc
     for ((i = 1; i <= RUNS; i++)); do

@@ -11,11 +11,27 @@
 
 extern uint64_t aslab__fallback_requests;
 
-/* Requests above this fail at once (see aslab__os_request_limit); set at start-up. */
+/* Requests above this fail at once, touching nothing (see aslab__os_request_limit). The
+ * limits it comes from change under a running program (setrlimit, swap added): a request
+ * above it reads them again before it is refused, and so does a request the fallback could
+ * not serve, so that the bound follows RLIMIT_AS both ways, as glibc's mmap does. Requests
+ * below it, and every small one, never pay for the system calls. */
 static size_t request_limit = PTRDIFF_MAX;
 
+static size_t refresh_limit(void) {
+    size_t limit = aslab__os_request_limit();
+    __atomic_store_n(&request_limit, limit, __ATOMIC_RELAXED);
+    return limit;
+}
+
 void aslab__api_init(void) {
-    request_limit = aslab__os_request_limit();
+    refresh_limit();
+}
+
+/* Nonzero when a request of `size` bytes cannot be had: it is above the bound, even read anew. */
+static int beyond_limit(size_t size) {
+    if (size <= __atomic_load_n(&request_limit, __ATOMIC_RELAXED)) return 0;
+    return size > refresh_limit();
 }
 
 static void *no_memory(void) {
@@ -23,15 +39,21 @@ static void *no_memory(void) {
     return NULL;
 }
 
+/* The fallback's answer: p, or NULL with ENOMEM and the limits read again. */
+static void *served(void *p) {
+    if (p != NULL) return p;
+    refresh_limit();
+    return no_memory();
+}
+
 static void count_fallback(void) {
     __atomic_add_fetch(&aslab__fallback_requests, 1, __ATOMIC_RELAXED);
 }
 
 void *aslab__large_malloc(size_t size) {
-    if (size > request_limit) return no_memory(); /* never asked of the OS */
+    if (beyond_limit(size)) return no_memory(); /* never asked of the OS */
     count_fallback();
-    void *p = aslab__fb_malloc(size);
-    return p != NULL ? p : no_memory();
+    return served(aslab__fb_malloc(size));
 }
 
 void *aslab__api_calloc(size_t n, size_t size) {
@@ -42,10 +64,9 @@ void *aslab__api_calloc(size_t n, size_t size) {
         if (p != NULL) memset(p, 0, total);
         return p;
     }
-    if (total > request_limit) return no_memory();
+    if (beyond_limit(total)) return no_memory();
     count_fallback();
-    void *p = aslab__fb_calloc(total);
-    return p != NULL ? p : no_memory();
+    return served(aslab__fb_calloc(total));
 }
 
 /* The usable size of a block of ours, checked as a free would check it. */
@@ -76,11 +97,11 @@ void *aslab__api_realloc(void *p, size_t size) {
         if (size <= ASLAB_SMALL_MAX && aslab__class_of(size) == owner) return p;
         return move_block(p, old, size, "realloc()");
     }
-    if (size <= ASLAB_SMALL_MAX) return move_block(p, aslab__fb_usable_size(p), size, "realloc()");
-    if (size > request_limit) return no_memory();
+    if (size <= ASLAB_SMALL_MAX)
+        return move_block(p, aslab__fb_usable_size(p, "realloc()"), size, "realloc()");
+    if (beyond_limit(size)) return no_memory();
     count_fallback();
-    void *fresh = aslab__fb_realloc(p, size);
-    return fresh != NULL ? fresh : no_memory();
+    return served(aslab__fb_realloc(p, size));
 }
 
 void *aslab__api_reallocarray(void *p, size_t n, size_t size) {
@@ -89,13 +110,31 @@ void *aslab__api_reallocarray(void *p, size_t n, size_t size) {
     return aslab__api_realloc(p, total);
 }
 
-/* align: a power of two. Slots are 16-byte aligned; larger alignments are the fallback's. */
+/* The smallest class whose blocks hold size bytes and are all aligned to align (a class's
+ * blocks are aligned to the largest power of two dividing its size, up to a page: see
+ * aslab__class_align), or 0 when no class is. */
+static unsigned aligned_class(size_t align, size_t size) {
+    size_t need = size > align ? size : align;
+    if (align > ASLAB_CLASS_ALIGN_MAX || need > ASLAB_SMALL_MAX) return 0;
+    aslab__heap_init(); /* the class table */
+    for (unsigned cls = aslab__class_of(need); cls != 0 && cls <= ASLAB_NUM_CLASSES; cls++)
+        if ((aslab__classes[cls].size & (align - 1)) == 0) return cls;
+    return 0;
+}
+
+/* align: a power of two. Small classes serve alignments up to a page; larger ones are the
+ * fallback's. */
 static void *aligned(size_t align, size_t size) {
     if (align <= ASLAB_MIN_ALIGN) return aslab__api_malloc(size);
-    if (size > request_limit || align > request_limit) return no_memory();
+    unsigned cls = aligned_class(align, size);
+    if (cls != 0) {
+        void *p = aslab__malloc_small(aslab__classes[cls].size);
+        if (p != NULL && ((uintptr_t)p & (align - 1)) == 0) return p;
+        if (p != NULL) aslab__api_free(p, "memalign()"); /* the fallback served the class */
+    }
+    if (beyond_limit(size) || beyond_limit(align)) return no_memory();
     count_fallback();
-    void *p = aslab__fb_aligned(align, size != 0 ? size : 1);
-    return p != NULL ? p : no_memory();
+    return served(aslab__fb_aligned(align, size != 0 ? size : 1));
 }
 
 void *aslab__api_memalign(size_t align, size_t size) {
@@ -144,7 +183,7 @@ size_t aslab__api_usable_size(void *p) {
     if (p == NULL) return 0;
     unsigned owner = aslab__owner_class(p);
     if (owner != 0) return small_block_size(p, owner, "malloc_usable_size()");
-    return aslab__fb_usable_size(p);
+    return aslab__fb_usable_size(p, "malloc_usable_size()");
 }
 
 /* free_sized / free_aligned_sized: a size larger than the block is a misuse that would
@@ -155,10 +194,10 @@ void aslab__api_free_sized(void *p, size_t size, const char *fn) {
         aslab__check_slot(p, owner, fn);
         if (size > aslab__classes[owner].size)
             aslab__heap_fault(fn, "size larger than the block", p);
-        aslab__free_push(p, owner, fn);
+        aslab__free_small(p, owner, fn);
         return;
     }
     if (p == NULL) return;
-    if (size > aslab__fb_usable_size(p)) aslab__heap_fault(fn, "size larger than the block", p);
-    aslab__fb_free(p);
+    if (size > aslab__fb_usable_size(p, fn)) aslab__heap_fault(fn, "size larger than the block", p);
+    aslab__fb_free(p, fn);
 }

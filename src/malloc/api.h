@@ -35,7 +35,7 @@ static inline __attribute__((always_inline)) void aslab__api_free(void *p, const
         return;
     }
     if (p != NULL) {
-        aslab__fb_free(p);
+        aslab__fb_free(p, fn);
         aslab__decay_kick(); /* one load once the thread runs */
     }
 }

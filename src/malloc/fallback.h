@@ -14,8 +14,10 @@ void *aslab__fb_malloc(size_t size);                /* size > 0 */
 void *aslab__fb_calloc(size_t size);                /* zeroed; size > 0 */
 void *aslab__fb_aligned(size_t align, size_t size); /* align a power of two; size > 0 */
 void *aslab__fb_realloc(void *p, size_t size);      /* p and size non-zero; NULL leaves p */
-void aslab__fb_free(void *p);                       /* p non-NULL */
-size_t aslab__fb_usable_size(void *p);              /* p non-NULL */
+/* p non-NULL and not aslab's: the fallback's, or foreign (foreign.h), which aborts naming fn
+ * unless the program's own jemalloc takes it. */
+void aslab__fb_free(void *p, const char *fn);
+size_t aslab__fb_usable_size(void *p, const char *fn);
 /* Bytes the fallback has handed out and holds from the OS (0 when it cannot tell). */
 void aslab__fb_stats(size_t *allocated, size_t *mapped);
 /* How often the decay thread hands the fallback's free memory back to the OS. */

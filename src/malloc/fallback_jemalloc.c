@@ -1,69 +1,106 @@
-/* fallback_jemalloc.c - the fallback on jemalloc's *allocx API (Debian's libjemalloc). */
+/* fallback_jemalloc.c - the fallback on jemalloc's *allocx API, served by aslab's private
+ * copy of jemalloc (fallback_jemalloc.h): its options, the configuration sources it no
+ * longer sees, and the calls. A pointer outside the copy's memory is not its to free: it
+ * goes to foreign.c instead, where dallocx would have crashed on it. */
 #include "fallback.h"
 
-#include <jemalloc/jemalloc.h>
-#include <stdint.h>
+#include "fallback_jemalloc.h"
+#include "foreign.h"
+
+#include <errno.h>
+#include <jemalloc/jemalloc.h> /* MALLOCX_* and MALLCTL_ARENAS_ALL only: the names are ours */
 #include <stdio.h>
-#include <sys/types.h>
+#include <string.h>
 
 const char aslab__fallback_name[] = "jemalloc";
 
-/* jemalloc reads its options from this symbol (and MALLOC_CONF after it, which still
- * overrides). Its time-based decay purges large blocks while a program is still cycling
- * through them: a loop over 5-25 MiB blocks ran 10x slower than under glibc, every page
- * faulted in again. aslab's decay thread purges the fallback instead, every
- * ASLAB__FALLBACK_PURGE_MS, and malloc_trim at once. */
-__attribute__((visibility("default"))) const char *malloc_conf =
-    "dirty_decay_ms:-1,muzzy_decay_ms:-1";
+/* The copy's options, and its only source of options (see aslab__je_getenv). Its time-based
+ * decay purges large blocks while a program is still cycling through them: a loop over
+ * 5-25 MiB blocks ran 10x slower than under glibc, every page faulted in again. aslab's
+ * decay thread purges the fallback instead, every ASLAB__FALLBACK_PURGE_MS, and malloc_trim
+ * at once. dss:disabled and retain:true keep every byte it hands out in memory it mapped
+ * through aslab__je_mmap, which is what tells its blocks from a foreign allocator's. */
+const char *aslab__je_malloc_conf = "dirty_decay_ms:-1,muzzy_decay_ms:-1,dss:disabled,retain:true";
+
+/* jemalloc also reads MALLOC_CONF (through secure_getenv) and the name /etc/malloc.conf
+ * points to (through readlink). Those configure the program's own jemalloc, if it has one;
+ * they would override aslab's options above, so the copy sees neither. */
+char *aslab__je_getenv(const char *name) {
+    (void)name;
+    return NULL;
+}
+
+ssize_t aslab__je_readlink(const char *path, char *buf, size_t size) {
+    (void)path, (void)buf, (void)size;
+    errno = ENOENT;
+    return -1;
+}
 
 void *aslab__fb_malloc(size_t size) {
-    return mallocx(size, 0);
+    return aslab__je_mallocx(size, 0);
 }
 void *aslab__fb_calloc(size_t size) {
-    return mallocx(size, MALLOCX_ZERO);
+    return aslab__je_mallocx(size, MALLOCX_ZERO);
 }
 void *aslab__fb_aligned(size_t align, size_t size) {
-    return mallocx(size, MALLOCX_ALIGN(align));
+    return aslab__je_mallocx(size, MALLOCX_ALIGN(align));
 }
+
+/* A foreign block moves into the copy: its own allocator frees it. */
+static void *move_foreign(void *p, size_t size) {
+    size_t old = aslab__foreign_usable_size(p, "realloc()");
+    void *fresh = aslab__je_mallocx(size, 0);
+    if (fresh == NULL) return NULL;
+    memcpy(fresh, p, old < size ? old : size);
+    aslab__foreign_free(p, "realloc()");
+    return fresh;
+}
+
 void *aslab__fb_realloc(void *p, size_t size) {
-    return rallocx(p, size, 0);
+    if (!aslab__je_owns(p)) return move_foreign(p, size);
+    return aslab__je_rallocx(p, size, 0);
 }
-void aslab__fb_free(void *p) {
-    dallocx(p, 0);
+void aslab__fb_free(void *p, const char *fn) {
+    if (!aslab__je_owns(p)) {
+        aslab__foreign_free(p, fn);
+        return;
+    }
+    aslab__je_dallocx(p, 0);
 }
-size_t aslab__fb_usable_size(void *p) {
-    return sallocx(p, 0);
+size_t aslab__fb_usable_size(void *p, const char *fn) {
+    if (!aslab__je_owns(p)) return aslab__foreign_usable_size(p, fn);
+    return aslab__je_sallocx(p, 0);
 }
 
 void aslab__fb_stats(size_t *allocated, size_t *mapped) {
     uint64_t epoch = 1;
     size_t len = sizeof epoch;
     *allocated = *mapped = 0;
-    mallctl("epoch", &epoch, &len, &epoch, len); /* refresh the statistics */
+    aslab__je_mallctl("epoch", &epoch, &len, &epoch, len); /* refresh the statistics */
     len = sizeof(size_t);
-    mallctl("stats.allocated", allocated, &len, NULL, 0);
+    aslab__je_mallctl("stats.allocated", allocated, &len, NULL, 0);
     len = sizeof(size_t);
-    mallctl("stats.mapped", mapped, &len, NULL, 0);
+    aslab__je_mallctl("stats.mapped", mapped, &len, NULL, 0);
 }
 
 int aslab__fb_trim(void) {
     char name[64];
     snprintf(name, sizeof name, "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
-    return mallctl(name, NULL, NULL, NULL, 0) == 0;
+    return aslab__je_mallctl(name, NULL, NULL, NULL, 0) == 0;
 }
 
 void aslab__fb_decay_now(void) {
     ssize_t zero = 0;
     unsigned arenas = 0;
     size_t len = sizeof arenas;
-    mallctl("arenas.dirty_decay_ms", NULL, NULL, &zero, sizeof zero); /* arenas to come */
-    mallctl("arenas.muzzy_decay_ms", NULL, NULL, &zero, sizeof zero);
-    mallctl("arenas.narenas", &arenas, &len, NULL, 0);
+    aslab__je_mallctl("arenas.dirty_decay_ms", NULL, NULL, &zero, sizeof zero); /* arenas to come */
+    aslab__je_mallctl("arenas.muzzy_decay_ms", NULL, NULL, &zero, sizeof zero);
+    aslab__je_mallctl("arenas.narenas", &arenas, &len, NULL, 0);
     for (unsigned i = 0; i < arenas; i++) { /* arenas that exist (the others fail: fine) */
         char name[64];
         snprintf(name, sizeof name, "arena.%u.dirty_decay_ms", i);
-        mallctl(name, NULL, NULL, &zero, sizeof zero);
+        aslab__je_mallctl(name, NULL, NULL, &zero, sizeof zero);
         snprintf(name, sizeof name, "arena.%u.muzzy_decay_ms", i);
-        mallctl(name, NULL, NULL, &zero, sizeof zero);
+        aslab__je_mallctl(name, NULL, NULL, &zero, sizeof zero);
     }
 }

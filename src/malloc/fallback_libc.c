@@ -25,14 +25,16 @@ void *aslab__fb_aligned(size_t align, size_t size) {
 void *aslab__fb_realloc(void *p, size_t size) {
     return __libc_realloc(p, size);
 }
-void aslab__fb_free(void *p) {
+void aslab__fb_free(void *p, const char *fn) {
+    (void)fn;
     __libc_free(p);
 }
 
 /* glibc's malloc_usable_size is aslab's in this process, so read the chunk header as glibc
  * lays it out: the size word before the block, flag bits below 8, IS_MMAPPED = 2; a mapped
  * chunk has two words of overhead, a heap chunk one. */
-size_t aslab__fb_usable_size(void *p) {
+size_t aslab__fb_usable_size(void *p, const char *fn) {
+    (void)fn;
     size_t word;
     memcpy(&word, (char *)p - sizeof word, sizeof word);
     size_t chunk = word & ~(size_t)7;

@@ -1,20 +1,32 @@
-/* heap.h - the malloc's small-object heap: one core cache per size class behind a
- * thread-local cache per thread, and the inline fast paths of malloc and free.
+/* heap.h - the small-object heap: slabs owned by threads, the malloc's state of each slab, and
+ * the inline fast paths of malloc and free (docs/thread-owned-slabs.md has the design).
  *
- * Thread cache: per class, a LIFO list threaded through the free objects' first word, with a
- * count and a limit. malloc pops, free pushes; neither takes a lock or an atomic instruction.
- * A bin whose limit is 0 sends every call to the slow path, which is how a thread that has
- * not set up its cache yet, or that is exiting, is handled without a flag test on the fast
- * path. The slow path refills or flushes a batch under the class cache's lock
- * (aslab_alloc_bulk / aslab_free_bulk).
+ * A thread allocates from slabs it borrowed from its class's core cache (aslab_slab_lend).
+ * Per class it has a current slab (aslab__cur), whose free list malloc pops; free pushes onto
+ * the free list of the block's own slab when the calling thread owns it, with no lock and no
+ * atomic instruction, and otherwise onto the slab's `remote` list with one compare-and-swap.
  *
- * Safety on free, all O(1) and before any write:
- * - ownership: the arena's byte map says whether the address is in one of our regions;
- *   a pointer outside goes to the fallback untouched;
- * - the slab header found by masking must carry the magic for its own address, and the
- *   pointer must be on a slot boundary of that slab: otherwise "invalid pointer", abort;
- * - word 1 of a free object holds a per-process random key; finding it there on free means
- *   the object is already free: "double free detected", abort. malloc clears it.
+ * Invariants of a lent slab's state (aslab__mslab), kept by its owner:
+ * - `free` lists free blocks; each link is stored mangled (aslab__link_encode) and the list
+ *   ends at the state's own address, which is never a block. Blocks in [bump, bump_end) were
+ *   never handed out and are on no list.
+ * - `used` counts blocks handed out and not yet back on `free` (those on `remote` included),
+ *   plus 1 while the slab is current (so a malloc/free loop never sees 0), plus ASLAB__FULL
+ *   while the slab is on its owner's full list. It is below ASLAB__FULL otherwise.
+ * - `remote` packs the list other threads push onto: the head block's offset in the slab
+ *   (bits 32-63; 0 when empty), how many blocks it holds (bits 1-31), and ASLAB__ABANDONED
+ *   (bit 0) once the owner has left. Blocks are linked like `free`, the last link an encoded
+ *   0. Only the owner, a holder of its record's lock, or (abandoned) of the class lock takes
+ *   from it.
+ * - `full_used` is `used` while the slab is on its owner's full list, 0 otherwise: the remote
+ *   free that makes the remote count reach it has freed the slab's last block, and gives the
+ *   slab back to the pool itself, so an owner that has gone quiet pins no empty slab.
+ *
+ * Safety on free, all O(1) and before any write: the arena's byte map says whether the address
+ * is ours (a pointer outside goes to the fallback untouched); the slab found by masking must
+ * carry the lent magic for its own address; the pointer must be on a slot boundary; word 1 of a
+ * free block holds a per-process key, and finding it there means a double free. Every pop of a
+ * free list checks that the decoded link stays in its slab, 16-byte aligned.
  */
 #ifndef ASLAB_MALLOC_HEAP_H
 #define ASLAB_MALLOC_HEAP_H
@@ -31,122 +43,233 @@
 /* Everything declared below is internal to the library: direct references, no GOT. */
 #pragma GCC visibility push(hidden)
 
-typedef struct aslab__bin {
-    void *head;        /* free objects, linked through their first word */
-    uint32_t count;    /* objects on the list */
-    uint32_t limit;    /* most the list may hold; 0 = always take the slow path */
-    uint64_t requests; /* allocations served, merged into the global stats in batches */
-    uint32_t fill;     /* objects the next refill takes: starts small, doubles to the batch */
-    uint32_t pad;      /* 32 bytes, like aslab__class_check: free indexes both with one shift */
-} aslab__bin;
+#define ASLAB__FULL         ((uint32_t)1 << 31)
+#define ASLAB__ABANDONED    ((uintptr_t)1)
+#define ASLAB__REMOTE_ONE   ((uintptr_t)2) /* one more block in a remote word's count */
+#define ASLAB__REMOTE_COUNT ((uintptr_t)0xfffffffe)
 
-enum aslab__tcache_state { ASLAB_TC_NEW, ASLAB_TC_SETUP, ASLAB_TC_LIVE, ASLAB_TC_DEAD };
+struct aslab__heap_rec;
 
-typedef struct aslab__tcache {
-    aslab__bin bins[ASLAB_CLASS_SLOTS];
+enum aslab__list_id { ASLAB__ON_NONE, ASLAB__ON_PARTIAL, ASLAB__ON_FULL, ASLAB__ON_ABANDONED };
+
+/* The malloc's state of one lent slab, in the bytes the core reserves after its header. */
+typedef struct aslab__mslab {
+    /* line 1: the owner's alone */
+    void *free;
+    uint32_t used;
+    uint16_t cls;
+    uint8_t on_list; /* enum aslab__list_id */
+    uint8_t pad0;
+    char *bump, *bump_end;
+    struct aslab__mslab *prev, *next;
+    uintptr_t link_mask; /* ~(slab size - 1) | 15: a decoded link must leave these bits as m's */
+    uint64_t pad1;
+    /* line 2: where other threads give blocks back */
+    _Alignas(64) uintptr_t remote;
+    struct aslab__heap_rec *heap; /* the owner's record; NULL once abandoned */
+    uint32_t full_used;
+} aslab__mslab;
+
+#define ASLAB__MSLAB_RESERVE 128
+
+_Static_assert(sizeof(aslab__mslab) <= ASLAB__MSLAB_RESERVE, "the slab state fits its reserve");
+
+static inline aslab__mslab *aslab__mslab_of(aslab__slab *slab) {
+    return (aslab__mslab *)((char *)slab + ASLAB_SLAB_HEADER_SIZE);
+}
+static inline aslab__slab *aslab__slab_of(aslab__mslab *m) {
+    return (aslab__slab *)((char *)m - ASLAB_SLAB_HEADER_SIZE);
+}
+
+/* Per class, a thread's slabs besides the current one (slab_list.h lists). */
+typedef struct aslab__class_heap {
+    aslab__mslab *partial; /* blocks came back by the owner's free */
+    aslab__mslab *full;    /* nothing free when last looked */
+} aslab__class_heap;
+
+enum aslab__heap_state { ASLAB_HEAP_NEW, ASLAB_HEAP_SETUP, ASLAB_HEAP_LIVE, ASLAB_HEAP_DEAD };
+
+/* A thread's heap: in TLS, what the fast paths touch (cur first, so that they index it and
+ * allocs from one TLS base); the counters are the thread's own (no atomics). */
+typedef struct aslab__heap {
+    aslab__mslab *cur[ASLAB_CLASS_SLOTS];     /* the slab malloc pops from, per class */
+    uint64_t allocs[ASLAB_CLASS_SLOTS];       /* blocks malloc handed out */
+    uint64_t frees_remote[ASLAB_CLASS_SLOTS]; /* blocks freed into slabs of other owners */
+    struct aslab__heap_rec *rec;
     int state;
-} aslab__tcache;
+} aslab__heap;
 
-/* Per class, what the free path needs to check a pointer without reading the master. */
+/* The rest of a thread's heap, outside TLS and never unmapped, so that another thread may
+ * lock it to take back a slab that a remote free emptied, even as the owner exits (records
+ * are reused; the taker checks under the lock that the slab is still the record's). Its lists
+ * change only under its lock. */
+typedef struct aslab__heap_rec {
+    uint64_t lock[2];
+    aslab__class_heap classes[ASLAB_CLASS_SLOTS];
+    aslab__heap *tls;                            /* the live owner's heap; NULL when free */
+    struct aslab__heap_rec *reg_prev, *reg_next; /* the registry of records in use */
+} aslab__heap_rec;
+
+/* Per class, what the free path needs to check a pointer without reading a slab's state. */
 typedef struct aslab__class_check {
-    uintptr_t slab_mask; /* ~(slab size - 1) */
-    uint64_t div_mul;    /* slot index = (offset * div_mul) >> div_shift */
-    uint32_t div_shift;
+    uintptr_t slab_mask;  /* ~(slab size - 1) */
+    uint32_t data_offset; /* of a lent (slave) slab's first slot */
+    uint32_t capacity;    /* slots of a lent slab */
+    uint32_t odd_inverse; /* size = odd << shift: the odd part's inverse modulo 2^32 */
+    uint32_t shift;
     uint32_t size;
-    uint64_t pad; /* 32 bytes: indexing is a shift */
+    uint32_t pad;
 } aslab__class_check;
 
-extern __thread aslab__tcache aslab__tc ASLAB_TLS;
+/* The empty list's stand-in for a class a thread has no slab of: its free list is empty, so
+ * the fast path needs no NULL test. Never written. */
+extern aslab__mslab aslab__no_slab;
+extern __thread aslab__heap aslab__thread_heap ASLAB_TLS;
 extern aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 extern aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
-extern uintptr_t aslab__free_key;
+extern uintptr_t aslab__free_key; /* word 1 of a free block */
+extern uintptr_t aslab__link_key; /* mixed into every stored free-list link */
 
-/* ---- heap.c / tcache.c: the slow paths ---- */
+/* ---- init.c: process set-up ---- */
 /* Sets the heap up once; 0 while the calling thread is itself inside the set-up (a malloc
  * nested in it), when the caller must use the fallback. */
 int aslab__heap_init(void);
 /* The class's core cache, created on first use; NULL if it cannot be. */
 aslab_cache *aslab__class_cache_get(unsigned cls);
+
+/* ---- refill.c / remote.c / thread.c: the slow paths ---- */
 /* size <= ASLAB_SMALL_MAX; the class is recomputed after set-up (the lookup table is empty
  * before it). */
 __attribute__((noinline)) void *aslab__malloc_slow(size_t size);
-__attribute__((noinline)) void aslab__free_slow(void *p, unsigned cls);
+/* After a local free made m empty or took it off the full list. */
+__attribute__((noinline)) void aslab__free_local_slow(aslab__mslab *m);
+/* p, in a region of class cls, is not in a slab the calling thread owns: checks it as the
+ * fast path does not (the magic, the slot, a double free), then gives it back to its owner. */
+__attribute__((noinline)) void aslab__free_other(void *p, unsigned cls, const char *fn);
+/* p failed the free path's checks: says which and aborts. Not noreturn, so that fast paths
+ * reach it by a tail jump and need no stack frame of their own. */
+__attribute__((noinline, cold)) void aslab__free_invalid(const void *p, unsigned cls,
+                                                         const char *fn);
+__attribute__((noinline, cold)) void aslab__heap_fault_at(const char *fn, const char *fault,
+                                                          const void *p);
 /* Heap corruption: prints "aslab: <fn>: <fault> <address>" and aborts. */
 __attribute__((noreturn, noinline, cold)) void aslab__heap_fault(const char *fn, const char *fault,
                                                                  const void *p);
-/* The same, without the noreturn attribute, so that fast paths reach it by a tail jump and
- * need no stack frame of their own. It does not return. */
-__attribute__((noinline, cold)) void aslab__heap_fault_at(const char *fn, const char *fault,
-                                                          const void *p);
-void aslab__tcache_flush_all(void);
+/* The calling thread gives back what it can (empty slabs) before a trim. */
+void aslab__heap_trim_thread(void);
 /* Hands every class cache's empty slabs (its reserve included) back to the arena; returns
- * how many. The decay thread does this each round, so a quiet class keeps nothing. */
+ * how many. */
 size_t aslab__heap_release_empty(void);
 void aslab__stats_print(void);
 int aslab__trim(void);
 
-/* Why p, in a region of class cls, is not the start of a slot of a live slab, or NULL if
- * it is. A pointer below the first slot (in the header) makes the unsigned offset wrap far
- * beyond the slab, which the index test rejects: with index < capacity, index * size <
- * slab size, so it cannot equal such an offset. */
-static inline const char *aslab__slot_fault(const void *p, unsigned cls) {
-    const aslab__class_check *check = &aslab__checks[cls];
-    uintptr_t addr = (uintptr_t)p;
-    const aslab__slab *slab = (const aslab__slab *)(addr & check->slab_mask);
-    if (ASLAB__UNLIKELY(slab->magic != aslab__magic_for(slab)))
-        return "invalid pointer (no live aslab slab there)";
-    uint32_t offset = (uint32_t)(addr - (uintptr_t)slab) - slab->data_offset;
-    uint32_t index = (uint32_t)(((uint64_t)offset * check->div_mul) >> check->div_shift);
-    if (ASLAB__UNLIKELY(index >= slab->capacity || index * check->size != offset))
-        return "invalid pointer (not the start of a block)";
-    return NULL;
+/* ---- inline helpers ---- */
+
+static inline uintptr_t aslab__link_encode(uintptr_t next, const void *at) {
+    return next ^ aslab__link_key ^ ((uintptr_t)at >> 12);
 }
 
-/* As aslab__slot_fault, aborting on a fault. */
+/* Nonzero unless `link` is 16-byte aligned and in the same slab as m. */
+static inline uintptr_t aslab__link_stray(uintptr_t link, const aslab__mslab *m) {
+    return (link ^ (uintptr_t)m) & m->link_mask;
+}
+
+/* What a lent slab's header says as its owner when the calling thread owns it: the thread
+ * pointer mixed with the slab's address, so that one compare checks both that the header is
+ * a live lent slab's (a stale header says NULL, and a copied one names another address) and
+ * that the caller owns it. Threads are told apart by their thread pointers; a thread's slabs
+ * are all abandoned (owner NULL) before its thread pointer can be reused. */
+static inline void *aslab__owner_tag(const aslab__slab *slab) {
+    return (void *)((uintptr_t)__builtin_thread_pointer() ^ (uintptr_t)slab);
+}
+
+/* Nonzero when p, in a region of class cls, is not the start of a slot; slab is p masked.
+ * With size = odd << shift and x the offset from the first slot, x * odd_inverse rotated right
+ * by shift is x / size when size divides x, and above 2^32 / size otherwise, so one compare
+ * with the capacity checks both (a pointer below the first slot wraps and fails it too). */
+static inline int aslab__off_slot(const void *p, const aslab__slab *slab, unsigned cls) {
+    const aslab__class_check *check = &aslab__checks[cls];
+    uint32_t x = (uint32_t)((uintptr_t)p - (uintptr_t)slab) - check->data_offset;
+    uint32_t y = x * check->odd_inverse;
+    uint32_t index = (y >> check->shift) | (y << ((32 - check->shift) & 31));
+    return index >= check->capacity;
+}
+
+/* p, in a region of class cls, is the start of a block of a live lent slab. */
+static inline int aslab__slot_ok(const void *p, unsigned cls) {
+    const aslab__slab *slab = (const aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
+    return slab->magic == aslab__lent_magic_for(slab) && !aslab__off_slot(p, slab, cls);
+}
+
+/* As aslab__slot_ok, aborting on a fault. */
 static inline void aslab__check_slot(const void *p, unsigned cls, const char *fn) {
-    const char *fault = aslab__slot_fault(p, cls);
-    if (ASLAB__UNLIKELY(fault != NULL)) aslab__heap_fault(fn, fault, p);
+    if (ASLAB__UNLIKELY(!aslab__slot_ok(p, cls))) aslab__free_invalid(p, cls, fn);
 }
 
 static inline void *aslab__malloc_small(size_t size) {
     unsigned cls = aslab__class_of(size);
-    aslab__bin *bin = &aslab__tc.bins[cls];
-    void **obj = bin->head;
-    if (ASLAB__UNLIKELY(obj == NULL)) return aslab__malloc_slow(size);
-    bin->head = obj[0];
-    bin->count--;
-    bin->requests++;
-    obj[1] = NULL; /* no longer free: clear the double-free key */
-    return obj;
+    aslab__heap *heap = &aslab__thread_heap;
+    aslab__mslab *m = heap->cur[cls];
+    void **block = m->free;
+    if (ASLAB__UNLIKELY((void *)block == (void *)m)) return aslab__malloc_slow(size);
+    uintptr_t next = aslab__link_encode((uintptr_t)block[0], block);
+    if (ASLAB__UNLIKELY(aslab__link_stray(next, m) != 0)) {
+        aslab__heap_fault_at("malloc()", "corrupted free list (a write after free?)", block);
+        return NULL;
+    }
+    m->free = (void *)next;
+    m->used++;
+    heap->allocs[cls]++;
+    block[1] = NULL; /* no longer free: clear the double-free key */
+    return block;
 }
 
-/* Frees p, already checked to be a slot of class cls, on behalf of function fn. */
-static inline void aslab__free_push(void *p, unsigned cls, const char *fn) {
+/* --*used, and whether the result is 0 or negative as a signed count. On x86-64 one
+ * read-modify-write and a branch on its flags; compilers make a load, a store and a test of it. */
+static inline int aslab__drop_used(uint32_t *used) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __asm__ goto("subl $1, %0\n\tjle %l[low]" : "+m"(*used) : : "cc" : low);
+    return 0;
+low:
+    return 1;
+#else
+    return (int32_t)-- * used <= 0;
+#endif
+}
+
+/* Pushes p, a block of a slab the calling thread owns, onto the slab's free list; key is
+ * aslab__free_key. */
+static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) {
     uintptr_t *obj = p;
+    aslab__mslab *m = aslab__mslab_of(slab);
+    obj[0] = aslab__link_encode((uintptr_t)m->free, p);
+    obj[1] = key;
+    m->free = p;
+    /* One test for both rare events: the slab is now empty (used 0), or it was on the full
+     * list (ASLAB__FULL set: the count reads as negative). */
+    if (ASLAB__UNLIKELY(aslab__drop_used(&m->used))) aslab__free_local_slow(m);
+}
+
+/* Frees p, known to be in a region of class cls, on behalf of function fn. The owner tag
+ * stands for the header's magic on this path; any other owner takes aslab__free_other,
+ * which checks the magic itself. */
+static inline void aslab__free_small(void *p, unsigned cls, const char *fn) {
+    aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
+    if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_RELAXED) !=
+                        aslab__owner_tag(slab))) {
+        aslab__free_other(p, cls, fn);
+        return;
+    }
+    if (ASLAB__UNLIKELY(aslab__off_slot(p, slab, cls))) {
+        aslab__free_invalid(p, cls, fn);
+        return;
+    }
     const uintptr_t key = aslab__free_key;
-    if (ASLAB__UNLIKELY(obj[1] == key)) {
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
-    aslab__bin *bin = &aslab__tc.bins[cls];
-    if (ASLAB__UNLIKELY(bin->count >= bin->limit)) {
-        aslab__free_slow(p, cls);
-        return;
-    }
-    obj[0] = (uintptr_t)bin->head;
-    obj[1] = key;
-    bin->head = obj;
-    bin->count++;
-}
-
-/* Frees p, known to be in a region of class cls, on behalf of function fn. */
-static inline void aslab__free_small(void *p, unsigned cls, const char *fn) {
-    const char *fault = aslab__slot_fault(p, cls);
-    if (ASLAB__UNLIKELY(fault != NULL)) {
-        aslab__heap_fault_at(fn, fault, p);
-        return;
-    }
-    aslab__free_push(p, cls, fn);
+    aslab__free_local(p, slab, key);
 }
 
 #pragma GCC visibility pop

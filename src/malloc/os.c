@@ -1,6 +1,9 @@
-/* os.c - Linux: mmap, madvise, clock_gettime, getrusage, /proc/self/statm, write, abort. */
+/* os.c - Linux: mmap, madvise, clock_gettime, getrusage, /proc/self/statm, the process's
+ * identity, files, write, abort. */
+#define _GNU_SOURCE /* program_invocation_short_name, strerrordesc_np */
 #include "os.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -98,13 +101,52 @@ void aslab__os_keep_stderr(void) {
     if (fd >= 0) err_fd = fd;
 }
 
-void aslab__os_write_err(const char *text, size_t len) {
+void aslab__os_write(int fd, const char *text, size_t len) {
     while (len > 0) {
-        ssize_t done = write(err_fd, text, len);
+        ssize_t done = write(fd, text, len);
+        if (done < 0 && errno == EINTR) continue;
         if (done <= 0) return;
         text += done;
         len -= (size_t)done;
     }
+}
+
+void aslab__os_write_err(const char *text, size_t len) {
+    aslab__os_write(err_fd, text, len);
+}
+
+int aslab__os_open_append(const char *path) {
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    return fd >= 0 ? fd : -errno;
+}
+
+void aslab__os_close(int fd) {
+    close(fd);
+}
+
+const char *aslab__os_error_text(int err) {
+    const char *text = strerrordesc_np(err); /* untranslated: no locale data to load */
+    return text != NULL ? text : "unknown error";
+}
+
+int64_t aslab__os_pid(void) {
+    return (int64_t)getpid();
+}
+
+const char *aslab__os_program_name(void) {
+    static char comm[32];
+    const char *name = program_invocation_short_name; /* argv[0]'s last part, set by libc */
+    if (name != NULL && name[0] != '\0') return name;
+    int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, comm, sizeof comm - 1) : -1;
+    if (fd >= 0) close(fd);
+    comm[got > 0 ? got : 0] = '\0';
+    comm[strcspn(comm, "\n")] = '\0';
+    return comm[0] != '\0' ? comm : "?";
+}
+
+size_t aslab__os_cwd(char *buf, size_t cap) {
+    return getcwd(buf, cap) != NULL ? strlen(buf) : 0; /* into buf: glibc allocates nothing */
 }
 
 static size_t append(char *line, size_t n, size_t cap, const char *text) {

@@ -26,6 +26,18 @@ size_t aslab__os_rss_kib(void);
 void aslab__os_keep_stderr(void);
 /* Writes to stderr with write(2): usable inside malloc, before and after everything. */
 void aslab__os_write_err(const char *text, size_t len);
+/* The same to any descriptor. */
+void aslab__os_write(int fd, const char *text, size_t len);
+/* Opens path for appending, creating it (0644); close-on-exec. The fd, or -errno. */
+int aslab__os_open_append(const char *path);
+void aslab__os_close(int fd);
+/* An errno value in words (English, static: nothing is allocated or loaded). */
+const char *aslab__os_error_text(int err);
+int64_t aslab__os_pid(void);
+/* The program's short name (argv[0]'s last part, else /proc/self/comm), or "?". */
+const char *aslab__os_program_name(void);
+/* Writes the working directory into buf (cap bytes); its length, 0 when unknown. */
+size_t aslab__os_cwd(char *buf, size_t cap);
 /* Prints "aslab: <fn>: <fault> <address>" on one line and aborts. */
 __attribute__((noreturn)) void aslab__os_fatal(const char *fn, const char *fault,
                                                const void *address);

@@ -19,23 +19,12 @@ static uint32_t slab_shift_for(uint32_t size) {
     return shift;
 }
 
-/* A thread keeps up to ~64 KiB per class (between 16 and 256 objects) and moves half of
- * that at a time: enough to make the locked core a rare visit, little enough to idle. */
-static uint32_t tcache_max_for(uint32_t size) {
-    uint32_t max = (uint32_t)65536 / size;
-    if (max > 256) max = 256;
-    if (max < 16) max = 16;
-    return max;
-}
-
 void aslab__size_classes_init(void) {
     unsigned index = 0;
     for (unsigned c = 1; c <= ASLAB_NUM_CLASSES; c++) {
         aslab__class_info *info = &aslab__classes[c];
         info->size = class_size(c - 1);
         info->slab_shift = slab_shift_for(info->size);
-        info->tcache_max = tcache_max_for(info->size);
-        info->batch = info->tcache_max / 2;
         while (index <= info->size / 16 && index <= ASLAB_SMALL_MAX / 16)
             aslab__class_lookup[index++] = (uint8_t)c;
     }

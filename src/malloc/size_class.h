@@ -14,16 +14,15 @@
 
 #pragma GCC visibility push(hidden) /* internal to the library: no GOT */
 
-#define ASLAB_SMALL_MAX   ((size_t)16384)
-#define ASLAB_NUM_CLASSES 64 /* numbered 1..64: 0 means "not a class" (not ours) */
-#define ASLAB_CLASS_SLOTS (ASLAB_NUM_CLASSES + 1)
-#define ASLAB_MIN_ALIGN   16
+#define ASLAB_SMALL_MAX       ((size_t)16384)
+#define ASLAB_NUM_CLASSES     64 /* numbered 1..64: 0 means "not a class" (not ours) */
+#define ASLAB_CLASS_SLOTS     (ASLAB_NUM_CLASSES + 1)
+#define ASLAB_MIN_ALIGN       16
+#define ASLAB_CLASS_ALIGN_MAX 4096 /* the most a class's blocks are aligned to */
 
 typedef struct aslab__class_info {
     uint32_t size;       /* bytes a slot holds */
     uint32_t slab_shift; /* log2 of the slab size */
-    uint32_t tcache_max; /* objects a thread may keep in this class */
-    uint32_t batch;      /* objects moved per refill or flush */
 } aslab__class_info;
 
 extern aslab__class_info aslab__classes[ASLAB_CLASS_SLOTS];
@@ -31,6 +30,13 @@ extern aslab__class_info aslab__classes[ASLAB_CLASS_SLOTS];
 extern uint8_t aslab__class_lookup[ASLAB_SMALL_MAX / 16 + 1];
 
 void aslab__size_classes_init(void);
+
+/* The alignment of every block of a class of this size: the largest power of two dividing
+ * it, up to a page (each class's slots start at a multiple of it). */
+static inline size_t aslab__class_align(uint32_t size) {
+    size_t align = (size_t)size & -(size_t)size;
+    return align < ASLAB_CLASS_ALIGN_MAX ? align : ASLAB_CLASS_ALIGN_MAX;
+}
 
 static inline unsigned aslab__class_of(size_t size) {
     return aslab__class_lookup[(size + 15) >> 4];

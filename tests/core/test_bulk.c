@@ -99,7 +99,7 @@ static void test_bulk_free_mixed_caches_and_invalid(void) {
     for (int i = 0; i < 8; i++)
         if (i % 3 != 0) objs[n++] = b[i];
     CU_ASSERT_EQUAL(n, 17);
-    CU_ASSERT_EQUAL(aslab_free_bulk(objs, n, SLAB), ASLAB_ERR_INVALID_POINTER);
+    CU_ASSERT_EQUAL(aslab_free_bulk(objs, n, SLAB), ASLAB_ERR_NOT_SLOT_START);
     CU_ASSERT_EQUAL(tu_stats(ca).objects_in_use, 1);
     CU_ASSERT_EQUAL(tu_stats(cb).objects_in_use, 0);
     CU_ASSERT(tu_intact(victim, 24, key_of(victim)));
@@ -127,7 +127,7 @@ static void test_bulk_free_bad_slab_size(void) {
     aslab_cache *cache = tu_create(16, 8, SLAB, NULL);
     CU_ASSERT_EQUAL_FATAL(aslab_alloc_bulk(cache, objs, 4), 4);
     CU_ASSERT_EQUAL(aslab_free_bulk(objs, 4, SLAB - 1), ASLAB_ERR_INVALID_ARGUMENT);
-    CU_ASSERT_EQUAL(aslab_free_bulk(objs, 4, SLAB / 2), ASLAB_ERR_INVALID_POINTER);
+    CU_ASSERT_EQUAL(aslab_free_bulk(objs, 4, SLAB / 2), ASLAB_ERR_WRONG_SLAB_SIZE);
     CU_ASSERT_EQUAL(tu_stats(cache).objects_in_use, 4);
     CU_ASSERT_EQUAL(aslab_free_bulk(objs, 4, SLAB), ASLAB_OK);
     CU_ASSERT_EQUAL(aslab_cache_release(cache), ASLAB_OK);

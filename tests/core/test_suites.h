@@ -12,5 +12,7 @@ extern CU_TestInfo test_validation_tests[]; /* test_validation.c: pointers free 
 extern CU_TestInfo test_bulk_tests[];       /* test_bulk.c: alloc_bulk, free_bulk */
 extern CU_TestInfo test_threads_tests[];    /* test_threads.c: shared caches, many threads */
 extern CU_TestInfo test_typed_tests[];      /* test_typed.c: typed caches, macros, locks */
+extern CU_TestInfo test_lend_tests[];       /* test_lend.c: whole slabs lent and returned */
+extern CU_TestInfo test_hardening_tests[];  /* test_hardening.c: corrupt lists, released */
 
 #endif /* TEST_SUITES_H */

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #define THREADS      20
 #define OPS          20000 /* per thread, half before the main thread's release, half after */
@@ -167,7 +168,57 @@ static void test_threads_share_caches(void) {
     pthread_mutex_destroy(&sh.mutex);
 }
 
+/* ---- the futex lock's counts, and a lock initialised afresh in a fork child ---- */
+
+static uint64_t held_lock[2];
+
+static void *lock_after_holder(void *arg) {
+    (void)arg;
+    aslab_futexlock.lock(held_lock); /* the holder keeps it 100 ms: this thread sleeps */
+    aslab_futexlock.unlock(held_lock);
+    return NULL;
+}
+
+static void test_futex_counts(void) {
+    unsigned sleeps = 1, wakes = 1;
+    aslab_futexlock.init(held_lock);
+    aslab_futexlock.lock(held_lock);
+    aslab_futexlock.unlock(held_lock);
+    aslab_futexlock_counts(held_lock, &sleeps, &wakes);
+    CU_ASSERT_EQUAL(sleeps, 0);
+    CU_ASSERT_EQUAL(wakes, 0);
+    aslab_futexlock.lock(held_lock);
+    pthread_t waiter;
+    CU_ASSERT_FATAL(pthread_create(&waiter, NULL, lock_after_holder, NULL) == 0);
+    struct timespec nap = {0, 100 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    aslab_futexlock.unlock(held_lock);
+    pthread_join(waiter, NULL);
+    aslab_futexlock_counts(held_lock, &sleeps, &wakes);
+    CU_ASSERT(sleeps >= 1);
+    CU_ASSERT(wakes >= 1);
+    aslab_futexlock.init(held_lock); /* what a fork child does: the counts start again */
+    aslab_futexlock_counts(held_lock, &sleeps, &wakes);
+    CU_ASSERT_EQUAL(sleeps + wakes, 0);
+}
+
+static void test_lock_reinit(void) {
+    aslab_cache *cache = NULL;
+    void *obj = NULL;
+    CU_ASSERT_FATAL(aslab_cache_create(&cache, 64, 8, 4096, &aslab_futexlock) == ASLAB_OK);
+    CU_ASSERT_EQUAL(aslab_cache_lock(cache), ASLAB_OK);
+    CU_ASSERT_EQUAL(aslab_cache_lock_reinit(cache), ASLAB_OK); /* held: now free again */
+    CU_ASSERT_EQUAL(aslab_alloc(cache, &obj), ASLAB_OK);
+    CU_ASSERT_EQUAL(aslab_free(obj, 4096), ASLAB_OK);
+    CU_ASSERT_PTR_NOT_NULL(aslab_cache_lock_state(cache));
+    CU_ASSERT_PTR_NULL(aslab_cache_lock_state(NULL));
+    CU_ASSERT_EQUAL(aslab_cache_lock_reinit(NULL), ASLAB_ERR_INVALID_ARGUMENT);
+    aslab_cache_release(cache);
+}
+
 CU_TestInfo test_threads_tests[] = {
     {"threads share caches", test_threads_share_caches},
+    {"the futex lock counts sleeps and wake-ups", test_futex_counts},
+    {"a lock initialised afresh (fork child) is free", test_lock_reinit},
     CU_TEST_INFO_NULL,
 };

@@ -57,7 +57,9 @@ aslab_cache_stats tu_stats(aslab_cache *cache) {
     CU_ASSERT_EQUAL(st.slabs, st.hook_allocs - st.hook_frees);
     CU_ASSERT(st.empty_slabs <= st.slabs);
     CU_ASSERT(st.objects_in_use <= st.capacity);
-    CU_ASSERT(st.capacity >= st.slabs); /* every slab holds at least one slot */
+    CU_ASSERT(st.capacity >= st.slabs);  /* every slab holds at least one slot */
+    CU_ASSERT(st.slabs_lent < st.slabs); /* the master is never lent */
+    CU_ASSERT(st.slabs_lent + st.slabs_quarantined <= st.slabs);
     return st;
 }
 
@@ -65,7 +67,8 @@ int tu_stats_equal(const aslab_cache_stats *a, const aslab_cache_stats *b) {
     return a->slabs == b->slabs && a->empty_slabs == b->empty_slabs &&
            a->objects_in_use == b->objects_in_use && a->capacity == b->capacity &&
            a->hook_allocs == b->hook_allocs && a->hook_frees == b->hook_frees &&
-           a->obj_size == b->obj_size && a->hook_free_errors == b->hook_free_errors;
+           a->obj_size == b->obj_size && a->hook_free_errors == b->hook_free_errors &&
+           a->slabs_lent == b->slabs_lent && a->slabs_quarantined == b->slabs_quarantined;
 }
 
 size_t tu_alloc_n(aslab_cache *cache, void **objs, size_t n) {

@@ -61,19 +61,31 @@ static void free_slab_objects(const full_slab *s, size_t slab_size) {
     }
 }
 
-/* Every byte of a full slab that does not start a slot is refused, and nothing changes. */
+/* The code aslab_free must give for an offset of a full slab that does not start a slot: the
+ * boundary just past the last slot is an index out of range, any other offset (header,
+ * inside a slot, inside the tail) is off a slot boundary. */
+static aslab_error code_for(const full_slab *s, size_t offset, size_t stride) {
+    size_t end = offset_of(s, s->n - 1) + stride;
+    return offset == end ? ASLAB_ERR_INDEX_OUT_OF_RANGE : ASLAB_ERR_NOT_SLOT_START;
+}
+
+/* Every byte of a full slab that does not start a slot is refused with its code, and nothing
+ * changes. */
 static void sweep_slab(aslab_cache *cache, const full_slab *s, size_t slab_size) {
     aslab_cache_stats before = tu_stats(cache);
-    size_t next = 0, refused = 0;
+    size_t next = 0, refused = 0, stride = before.obj_size, past_end = 0;
     for (size_t offset = 0; offset < slab_size; offset++) {
         if (next < s->n && offset == offset_of(s, next)) {
             next++;
             continue;
         }
-        refused += aslab_free((void *)(s->base + offset), slab_size) == ASLAB_ERR_INVALID_POINTER;
+        aslab_error want = code_for(s, offset, stride);
+        past_end += want == ASLAB_ERR_INDEX_OUT_OF_RANGE;
+        refused += aslab_free((void *)(s->base + offset), slab_size) == want;
     }
     CU_ASSERT_EQUAL(next, s->n);
     CU_ASSERT_EQUAL(refused, slab_size - s->n);
+    CU_ASSERT(past_end <= 1); /* only if the tail is not empty */
     aslab_cache_stats after = tu_stats(cache);
     CU_ASSERT(tu_stats_equal(&before, &after));
 }
@@ -102,7 +114,7 @@ static void test_interior_pointers(void) {
     char *p = objs[0];
     static const size_t offsets[] = {1, 2, 3, 4, 8, 12, 23};
     for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++)
-        CU_ASSERT_EQUAL(aslab_free(p + offsets[i], TU_SLAB), ASLAB_ERR_INVALID_POINTER);
+        CU_ASSERT_EQUAL(aslab_free(p + offsets[i], TU_SLAB), ASLAB_ERR_NOT_SLOT_START);
     aslab_cache_stats after = tu_stats(cache);
     CU_ASSERT(tu_stats_equal(&before, &after));
     CU_ASSERT_EQUAL(tu_free_n(objs, 2, TU_SLAB), 0);
@@ -119,7 +131,7 @@ static void test_header_pointers(void) {
     CU_ASSERT(first > 0);
     for (size_t offset = 0; offset < first; offset++)
         CU_ASSERT_EQUAL(aslab_free((void *)(master.base + offset), TU_SLAB),
-                        ASLAB_ERR_INVALID_POINTER);
+                        ASLAB_ERR_NOT_SLOT_START);
     aslab_cache_stats after = tu_stats(cache);
     CU_ASSERT(tu_stats_equal(&before, &after));
     free_slab_objects(&master, TU_SLAB);
@@ -192,7 +204,7 @@ static void test_never_allocated_slots(void) {
 static void check_foreign_block(unsigned char *block, size_t size) {
     size_t refused = 0;
     for (size_t offset = 0; offset < size; offset += 4)
-        refused += aslab_free(block + offset, size) == ASLAB_ERR_INVALID_POINTER;
+        refused += aslab_free(block + offset, size) == ASLAB_ERR_NOT_A_SLAB;
     CU_ASSERT_EQUAL(refused, size / 4);
 }
 
@@ -219,7 +231,7 @@ static void check_copy_refused(aslab_cache *cache, const full_slab *s) {
     memcpy(copy, (void *)s->base, TU_SLAB);
     aslab_cache_stats before = tu_stats(cache);
     for (size_t i = 0; i < s->n; i++)
-        CU_ASSERT_EQUAL(aslab_free(copy + offset_of(s, i), TU_SLAB), ASLAB_ERR_INVALID_POINTER);
+        CU_ASSERT_EQUAL(aslab_free(copy + offset_of(s, i), TU_SLAB), ASLAB_ERR_NOT_A_SLAB);
     aslab_cache_stats after = tu_stats(cache);
     CU_ASSERT(tu_stats_equal(&before, &after));
     CU_ASSERT_EQUAL(memcmp(copy, (void *)s->base, TU_SLAB), 0);

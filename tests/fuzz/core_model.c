@@ -199,6 +199,12 @@ size_t model_data_min(int master) {
     return (master ? sizeof(aslab__master) : sizeof(aslab__slab)) + sizeof(uint32_t);
 }
 
+size_t model_slots_end(uintptr_t base) {
+    const aslab__slab *slab = (const aslab__slab *)base;
+    const aslab__master *master = slab->master;
+    return slab->data_offset + (size_t)slab->capacity * master->stride;
+}
+
 static int pow2(size_t x) {
     return x != 0 && (x & (x - 1)) == 0;
 }

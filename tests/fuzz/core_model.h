@@ -83,6 +83,8 @@ void obj_remove(size_t index);
 
 /* The lowest offset a slot can have in a master (master != 0) or a slave slab. */
 size_t model_data_min(int master);
+/* The offset just past the last slot of the live slab at base (read from its header). */
+size_t model_slots_end(uintptr_t base);
 
 /* The expected answer of aslab_cache_create before the hook is asked: OK or
  * ASLAB_ERR_INVALID_ARGUMENT. */

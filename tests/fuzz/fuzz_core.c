@@ -2,10 +2,10 @@
  * up to MAX_CACHES caches: create (random object sizes, alignments, slab sizes and locks, many
  * of them invalid), alloc, free, bulk alloc and free, clone, release, trim, failures injected
  * into the hooks, double frees, interior, header, tail and foreign pointers, frees with a
- * smaller slab size, NULL arguments. Every answer is checked against core_model.h: error
- * codes, alignment, objects inside their own cache's slabs and overlapping nothing, contents
- * intact at free, statistics, and every slab back with the hooks once a cache is finished
- * and at the end of the input.
+ * smaller slab size, NULL arguments, calls on released handles. Every answer is checked
+ * against core_model.h: error codes (each fault its own), alignment, objects inside their own
+ * cache's slabs and overlapping nothing, contents intact at free, statistics, and every slab back
+ * with the hooks once a cache is finished and at the end of the input.
  */
 #include "core_model.h"
 #include "fuzz_input.h"
@@ -270,14 +270,19 @@ static void op_bad_pointer(fuzz_input *in) {
         const model_obj *o = &M.live[in_index(in, M.nlive)];
         size_t off = 1 + in_u8(in) % (M.caches[o->cache].stride - 1);
         aslab_error err = aslab_free((void *)(o->addr + off), M.caches[o->cache].slab_size);
-        expect(err, ASLAB_ERR_INVALID_POINTER, "free of an interior pointer");
+        expect(err, ASLAB_ERR_NOT_SLOT_START, "free of an interior pointer");
         check_cache(o->cache);
         return;
     }
     if (s == NULL) return;
     uintptr_t p = kind == 1 ? s->base + in_u8(in) % 56 : s->base + s->size - 1 - in_u8(in) % 3;
-    expect(aslab_free((void *)p, s->size), ASLAB_ERR_INVALID_POINTER,
+    expect(aslab_free((void *)p, s->size), ASLAB_ERR_NOT_SLOT_START,
            kind == 1 ? "free of a pointer into a slab header" : "free of the slab's last bytes");
+    /* Just past the last slot, when the slab has a tail: a slot boundary out of range. */
+    uintptr_t end = s->base + model_slots_end(s->base);
+    if (end < s->base + s->size)
+        expect(aslab_free((void *)end, s->size), ASLAB_ERR_INDEX_OUT_OF_RANGE,
+               "free just past the last slot");
     check_cache(s->cache);
 }
 
@@ -294,8 +299,11 @@ static void op_wrong_slab_size(fuzz_input *in) {
     } else if (slab > ASLAB_MIN_SLAB_SIZE) {
         size_t smaller = slab >> (1 + b / 2 % 8);
         if (smaller < ASLAB_MIN_SLAB_SIZE) smaller = ASLAB_MIN_SLAB_SIZE;
-        expect(aslab_free((void *)o->addr, smaller), ASLAB_ERR_INVALID_POINTER,
-               "free with a smaller slab size");
+        /* The mask lands on the real header, or inside the slab where no header is. */
+        uintptr_t masked = o->addr & ~(uintptr_t)(smaller - 1);
+        aslab_error want = masked == (o->addr & ~(uintptr_t)(slab - 1)) ? ASLAB_ERR_WRONG_SLAB_SIZE
+                                                                        : ASLAB_ERR_NOT_A_SLAB;
+        expect(aslab_free((void *)o->addr, smaller), want, "free with a smaller slab size");
     }
     check_cache(o->cache);
 }
@@ -309,10 +317,10 @@ static void op_foreign(fuzz_input *in) {
     aslab_cache *fake = (aslab_cache *)foreign;
     aslab_cache_stats st;
     void *obj;
-    expect(aslab_free(p, FOREIGN_SIZE), ASLAB_ERR_INVALID_POINTER, "free of a foreign pointer");
-    expect(aslab_alloc(fake, &obj), ASLAB_ERR_INVALID_POINTER, "alloc from a foreign handle");
-    expect(aslab_cache_stats_get(fake, &st), ASLAB_ERR_INVALID_POINTER, "stats of a foreign");
-    expect(aslab_cache_release(fake), ASLAB_ERR_INVALID_POINTER, "release of a foreign handle");
+    expect(aslab_free(p, FOREIGN_SIZE), ASLAB_ERR_NOT_A_SLAB, "free of a foreign pointer");
+    expect(aslab_alloc(fake, &obj), ASLAB_ERR_NOT_A_SLAB, "alloc from a foreign handle");
+    expect(aslab_cache_stats_get(fake, &st), ASLAB_ERR_NOT_A_SLAB, "stats of a foreign");
+    expect(aslab_cache_release(fake), ASLAB_ERR_NOT_A_SLAB, "release of a foreign handle");
     if (aslab_cache_clone(fake) != NULL || aslab_cache_trim(fake) != 0)
         die("clone or trim accepted a foreign handle");
 }
@@ -334,6 +342,7 @@ static void bulk_add_invalid(bulk *b, fuzz_input *in, size_t slab) {
         const model_obj *o = &M.live[in_index(in, M.nlive)];
         if (M.caches[o->cache].slab_size != slab) return;
         p = (void *)(o->addr + 1 + in_u8(in) % (M.caches[o->cache].stride - 1));
+        err = ASLAB_ERR_NOT_SLOT_START;
     } else if (kind == 2) {
         const freed_obj *e = double_free_candidate(in);
         if (e == NULL || M.caches[e->cache].slab_size != slab) return;
@@ -392,7 +401,13 @@ static void op_release(fuzz_input *in) {
     if (c < 0) return;
     model_cache *mc = &M.caches[c];
     if (mc->refs == 0) { /* the hierarchy lives on for its objects; the handle has no refs */
-        expect(aslab_cache_release(mc->handle), ASLAB_ERR_INVALID_POINTER, "release, no refs");
+        void *obj = NULL, *objs[2];
+        size_t got = 1;
+        expect(aslab_cache_release(mc->handle), ASLAB_ERR_RELEASED_HANDLE, "release, no refs");
+        expect(aslab_alloc(mc->handle, &obj), ASLAB_ERR_RELEASED_HANDLE, "alloc, no refs");
+        expect(aslab_alloc_bulk_status(mc->handle, objs, 2, &got), ASLAB_ERR_RELEASED_HANDLE,
+               "alloc_bulk, no refs");
+        if (obj != NULL || got != 0) die("a released handle handed out an object");
         check_cache(c);
         return;
     }
@@ -438,7 +453,7 @@ static void op_bad_args(fuzz_input *in) {
     expect(aslab_free_bulk(NULL, 0, 4096), ASLAB_OK, "free_bulk(NULL, 0)");
     if (aslab_cache_trim(NULL) != 0 || aslab_alloc_bulk(NULL, objs, 4) != 0)
         die("trim or alloc_bulk accepted a NULL cache");
-    for (int e = -1; e <= ASLAB_ERR_INVALID_ARGUMENT + 1; e++)
+    for (int e = -1; e <= ASLAB_ERR_SLAB_NOT_LENT + 1; e++)
         if (aslab_strerror((aslab_error)e) == NULL) die("aslab_strerror(%d) is NULL", e);
     if (h == NULL) return;
     expect(aslab_alloc(h, NULL), ASLAB_ERR_INVALID_ARGUMENT, "alloc(NULL out)");

@@ -4,9 +4,9 @@
  *
  * The input is a program of operations: malloc, calloc, realloc, reallocarray, aligned_alloc,
  * posix_memalign, memalign, valloc, pvalloc, free, free_sized, usable size, malloc_trim,
- * flushing the thread cache, mallinfo2, and frees and allocations on a short-lived second
- * thread. make fuzz also runs it with ASLAB_TCACHE=0 ASLAB_DECAY_MS=0: no thread caches, and
- * free slabs discarded at once, so that they come back zero-filled. Each
+ * the calling thread's trim, mallinfo2, and frees and allocations on a short-lived second
+ * thread. make fuzz also runs it with ASLAB_DECAY_MS=0: free slabs discarded at once, so that
+ * they come back zero-filled. Each
  * answer is checked against a model: contents intact (the realloc prefix included), blocks
  * overlapping nothing, alignment, the usable size (the README's classes for small blocks, at
  * least the request for the others), small requests served by aslab and others not, calloc
@@ -104,12 +104,15 @@ static void verify(const block *b, const char *when) {
 static void adopt(void *p, size_t size, size_t align, int zeroed) {
     uintptr_t addr = (uintptr_t)p;
     size_t need = align > 16 ? align : 16, usable = aslab__api_usable_size(p);
-    int small = size <= ASLAB_SMALL_MAX && align <= 16;
+    /* Alignments up to a page are served by a class whose blocks are all aligned so. */
+    size_t need_size = size > align ? size : align;
+    int small = align <= 16 ? size <= ASLAB_SMALL_MAX
+                            : align <= ASLAB_CLASS_ALIGN_MAX && need_size <= ASLAB_SMALL_MAX;
     if (addr % need != 0) die("block %p for %zu bytes not aligned to %zu", p, size, need);
     if (small != (aslab__owner_class(p) != 0))
         die("block %p for %zu bytes (align %zu) %s aslab's", p, size, align,
             small ? "is not" : "is");
-    if (small ? usable != class_size(size) : usable < size)
+    if (small && align <= 16 ? usable != class_size(size) : usable < size)
         die("block %p for %zu bytes: usable size %zu", p, size, usable);
     if (zeroed && zero_check(p, size) != SIZE_MAX) die("calloc block %p not zeroed", p);
     block b = {addr, size, usable, align, mix32(++seeds)};
@@ -267,9 +270,9 @@ static void op_trim(fuzz_input *in) {
     if (in_u8(in) % 2)
         aslab__trim();
     else
-        aslab__tcache_flush_all();
+        aslab__heap_trim_thread();
     for (size_t i = 0; i < nlive; i++)
-        verify(&live[i], "after malloc_trim or a thread cache flush");
+        verify(&live[i], "after malloc_trim or a thread trim");
 }
 
 /* mallinfo2 when no other thread holds blocks: the small blocks in use are exactly the live
@@ -294,7 +297,7 @@ static void op_mallinfo(fuzz_input *in) {
 }
 
 /* ---- a second thread: it frees blocks main made, makes blocks main will free, and exits
- * (its thread cache goes back at exit) ---- */
+ * (its slabs are abandoned at exit) ---- */
 
 typedef struct job {
     void *frees[32];

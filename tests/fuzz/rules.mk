@@ -4,7 +4,7 @@
 # sanitizer's own malloc) against a model of blocks.
 #
 #   make fuzz SECONDS=N   fuzz_core and fuzz_malloc N seconds each (default 60), then fuzz_malloc
-#                         N/2 s more with ASLAB_TCACHE=0 ASLAB_DECAY_MS=0; corpora grow in
+#                         N/2 s more with ASLAB_DECAY_MS=0; corpora grow in
 #                         build/fuzz-corpus
 #   make test-fuzz        the same with N = 20 (part of make test; skipped without libFuzzer)
 
@@ -47,7 +47,7 @@ fuzz: fuzz-build
 	if [ -z "$(FUZZ_MALLOC)" ]; then echo "fuzz malloc: skipped with FALLBACK=$(FALLBACK)"; \
 	    exit $$rc; fi; \
 	$(call FUZZ_RUN,malloc,malloc,$(FUZZ_SECONDS)) || rc=1; \
-	ASLAB_TCACHE=0 ASLAB_DECAY_MS=0 \
+	ASLAB_DECAY_MS=0 \
 	    $(call FUZZ_RUN,malloc-direct,malloc,$(shell expr $(FUZZ_SECONDS) / 2)) || rc=1; \
 	exit $$rc
 

@@ -2,7 +2,7 @@
 # run.sh NAME BINARY SEEDS SECONDS BUILD: runs one libFuzzer target for SECONDS on its growing
 # corpus (BUILD/fuzz-corpus/NAME) and the committed seeds (tests/fuzz/corpus/SEEDS); prints the
 # coverage, speed and execution count, and on failure the end of the log and the crash input.
-# Options for the program under test come from the environment (ASLAB_TCACHE=0 ...).
+# Options for the program under test come from the environment (ASLAB_DECAY_MS=0 ...).
 set -u
 name=$1 bin=$2 seeds=$3 seconds=$4 build=$5
 corpus=$build/fuzz-corpus/$name

@@ -9,16 +9,18 @@
 # suites would test the sanitizer's allocator, not aslab's, and aslab's own symbols would
 # clash with their interceptors. UBSan leaves the allocator alone.
 
-TM_SRC     := $(wildcard tests/malloc/*.c)
+TM_SRC     := $(filter-out tests/malloc/tsan_%.c,$(wildcard tests/malloc/*.c))
 TM_HDR     := $(wildcard tests/malloc/*.h) tests/tools/rss.h
 # -fno-builtin: the compiler must not fold or elide the calls under test (malloc(SIZE_MAX),
 # a malloc/free pair whose block is unused).
 TM_FLAGS   := $(CSTD) $(WARN) -O1 -g -fno-builtin -Iinclude -Itests/malloc \
               -DTM_FALLBACK=\"$(FALLBACK)\" $(MALLOC_DEFS_$(FALLBACK))
-# What the library needs for its fallback (-ljemalloc, or the embedded jemalloc and -lm),
-# as the top Makefile says for the FALLBACK it builds; the tests call jemalloc's mallocx
-# family themselves, which either provides.
-TM_LIBS    := $(MALLOC_LIBS_$(FALLBACK)) -lcunit -lpthread -lm
+# What the library's sources need for their fallback, as the top Makefile says for the
+# FALLBACK it builds (the embedded jemalloc and -lm); with jemalloc, test_foreign.c also links
+# Debian's libjemalloc.so itself, as a program with its own jemalloc does: aslab's copy is
+# private. After the library on the command line, so that malloc stays aslab's.
+TM_OWN_JEMALLOC_jemalloc := -ljemalloc
+TM_LIBS    := $(MALLOC_LIBS_$(FALLBACK)) $(TM_OWN_JEMALLOC_$(FALLBACK)) -lcunit -lpthread -lm
 TM_UBSAN   := -fsanitize=undefined -fno-sanitize-recover=all
 TM_UBSAN_DIR := $(BUILD)/test-malloc-ubsan-$(FALLBACK)
 TM_UBSAN_OBJ := $(patsubst %.c,$(TM_UBSAN_DIR)/%.o,$(MALLOC_SRC) $(LIB_SRC))
@@ -43,3 +45,18 @@ test-malloc-ubsan: $(BUILD)/test_malloc_ubsan
 
 TEST_TARGETS += test-malloc test-malloc-ubsan
 DEPS_PKGS    += libcunit1-dev libjemalloc-dev
+
+# The cross-thread paths under ThreadSanitizer: the library's own sources (not the exported
+# names, which would fight TSan's malloc) built with -fsanitize=thread, driven through the
+# internal entry points. Only the jemalloc build: the libc fallback's __libc_* names are TSan's.
+TM_TSAN_SRC := $(filter-out preload/%,$(MALLOC_SRC)) $(LIB_SRC)
+
+$(BUILD)/tsan_remote: tests/malloc/tsan_remote.c $(TM_TSAN_SRC) $(MALLOC_HDR) $(MALLOC_EMBED_$(FALLBACK))
+	$(CC) $(MALLOC_CFLAGS) -O1 -fsanitize=thread $< $(TM_TSAN_SRC) $(MALLOC_LIBS_$(FALLBACK)) \
+	    -lpthread -o $@
+
+test-malloc-tsan: $(if $(filter jemalloc,$(FALLBACK)),$(BUILD)/tsan_remote)
+	$(if $(filter jemalloc,$(FALLBACK)),TSAN_OPTIONS=halt_on_error=1 setarch -R $(BUILD)/tsan_remote,@echo "test-malloc-tsan: skipped with FALLBACK=$(FALLBACK)")
+
+.PHONY: test-malloc-tsan
+TEST_TARGETS += test-malloc-tsan

@@ -106,8 +106,9 @@ typedef struct exec_args {
 
 static void exec_self(void *arg) {
     const exec_args *a = arg;
-    if (a->as_limit != 0) {
-        struct rlimit limit = {a->as_limit, a->as_limit};
+    struct rlimit limit;
+    if (a->as_limit != 0 && getrlimit(RLIMIT_AS, &limit) == 0) {
+        limit.rlim_cur = a->as_limit; /* the hard limit stays: the scenario may raise it back */
         setrlimit(RLIMIT_AS, &limit);
     }
     char *argv[] = {"test_malloc", "--scenario", (char *)a->name, NULL};

@@ -23,7 +23,8 @@ typedef struct tm_child {
 void tm_child_run(tm_child *child, void (*fn)(void *), void *arg, int timeout_ms);
 
 /* Runs `this-binary --scenario name` with this environment minus every ASLAB_* variable,
- * plus `env` (NULL-terminated; NULL for none), under RLIMIT_AS = as_limit unless it is 0. */
+ * plus `env` (NULL-terminated; NULL for none), under a soft RLIMIT_AS of as_limit unless it is
+ * 0 (the hard limit stays as it is). */
 void tm_child_scenario(tm_child *child, const char *name, const char *const *env, size_t as_limit,
                        int timeout_ms);
 

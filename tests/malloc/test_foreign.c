@@ -1,8 +1,10 @@
-/* test_foreign.c - pointers aslab did not make. Blocks from jemalloc's own API lie outside
- * aslab's regions: free, realloc and malloc_usable_size hand them to the fallback, which is
- * jemalloc, and jemalloc's per-thread byte counters show that it got them. glibc's
- * __libc_* names are aslab's own in the jemalloc build, so they mix freely with free().
- * (Freeing garbage outside the regions is jemalloc's business, not tested here.) */
+/* test_foreign.c - pointers aslab did not make. The test binary links Debian's libjemalloc.so
+ * itself, as a program with its own jemalloc does (redis): its mallocx is that jemalloc's, not
+ * aslab's private copy. Such blocks lie outside aslab's regions and outside the memory of its
+ * copy: free, realloc and malloc_usable_size hand them back to the program's jemalloc, whose
+ * per-thread byte counters show that it got them. aslab's own blocks, small or large, never
+ * reach it. glibc's __libc_* names are aslab's own in the jemalloc build, so they mix freely
+ * with free(). (Pointers of no allocator: tests/isolation, in a process without a jemalloc.) */
 #include "test_suites.h"
 #include "test_util.h"
 
@@ -31,12 +33,18 @@ static void test_free_goes_to_jemalloc(void) {
     }
 }
 
-/* And the reverse: aslab's small blocks never reach jemalloc. */
+/* And the reverse: aslab's blocks, small or from its own copy of jemalloc, never reach the
+ * program's jemalloc. */
 static void test_own_blocks_stay_out_of_jemalloc(void) {
-    void *p = malloc(100), *q = calloc(10, 10);
+    void *p = malloc(100), *q = calloc(10, 10), *large = malloc(100000);
+    void *aligned = aligned_alloc(4096, 8192);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(large);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(aligned);
     uint64_t before = jemalloc_freed();
     free(p);
     free(q);
+    free(large);
+    free(aligned);
     CU_ASSERT_EQUAL(jemalloc_freed(), before);
 }
 
@@ -51,8 +59,8 @@ static void test_usable_size_of_foreign(void) {
     }
 }
 
-/* realloc of a jemalloc block: to a small size it moves into aslab (exactly the class size);
- * to a large size it stays with jemalloc; the data follows either way. */
+/* realloc of the program's jemalloc block moves it into aslab (a small size: exactly the class
+ * size) and gives the old block back to that jemalloc; the data follows. */
 static void test_realloc_of_foreign(void) {
     const size_t from[] = {300, 300, 100000, TM_MIB};
     const size_t to[] = {100, 200000, 16, 2 * TM_MIB};
@@ -64,11 +72,11 @@ static void test_realloc_of_foreign(void) {
         void *q = realloc(p, to[i]);
         CU_ASSERT_PTR_NOT_NULL_FATAL(q);
         CU_ASSERT(tm_intact(q, from[i] < to[i] ? from[i] : to[i], i));
-        if (to[i] <= TM_SMALL_MAX) {
-            CU_ASSERT_EQUAL(malloc_usable_size(q), tm_class_size(to[i]));
-            CU_ASSERT(jemalloc_freed() - before >= from[i]); /* jemalloc got p back */
-        }
+        if (to[i] <= TM_SMALL_MAX) CU_ASSERT_EQUAL(malloc_usable_size(q), tm_class_size(to[i]));
+        CU_ASSERT(jemalloc_freed() - before >= from[i]); /* its jemalloc got p back */
+        before = jemalloc_freed();
         free(q);
+        CU_ASSERT_EQUAL(jemalloc_freed(), before); /* q is aslab's */
     }
     void *p = mallocx(50, 0);
     uint64_t before = jemalloc_freed();
@@ -99,8 +107,9 @@ static void test_libc_names_mix(void) {
 }
 
 CU_TestInfo test_foreign_tests[] = {
-    {"free of a jemalloc block goes to jemalloc", test_free_goes_to_jemalloc},
-    {"free of aslab's blocks does not reach jemalloc", test_own_blocks_stay_out_of_jemalloc},
+    {"free of the program's jemalloc block goes to that jemalloc", test_free_goes_to_jemalloc},
+    {"free of aslab's blocks does not reach the program's jemalloc",
+     test_own_blocks_stay_out_of_jemalloc},
     {"malloc_usable_size of a jemalloc block", test_usable_size_of_foreign},
     {"realloc of a jemalloc block, small and large", test_realloc_of_foreign},
     {"__libc_* names and free() mix", test_libc_names_mix},

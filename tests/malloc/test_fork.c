@@ -1,12 +1,12 @@
 /* test_fork.c - fork while 8 threads malloc and free without pause. The busy threads work
- * in bursts that overflow their thread caches, so that class locks and the arena lock are
- * often held when the main thread forks. Each of 50 children first takes a burst of every
- * class the busy threads use (a lock held at fork time and not handled would hang it), then
- * allocates and frees a few thousand blocks of mixed sizes (slabs, the fallback, calloc,
+ * in bursts that take and give back whole slabs, so that the pool's, the core's and the
+ * arena's locks are often held when the main thread forks. Each of 50 children first takes a burst
+ * of every class the busy threads use (a lock held at fork time and not handled would hang it),
+ * then allocates and frees a few thousand blocks of mixed sizes (slabs, the fallback, calloc,
  * realloc), does that again on a thread of its own, and exits 0 if every block held its
  * data. A hung child is killed at its time limit and fails the test; the busy threads check
- * their own blocks too. The same storm runs again in a process without thread caches, where
- * a lock is held at nearly every fork. (Without aslab's atfork handlers both tests fail.) */
+ * their own blocks too. The same storm runs again with ASLAB_DECAY_MS=0, where every emptied
+ * slab goes to the OS at once. (Without aslab's atfork handlers both tests fail.) */
 #include "test_child.h"
 #include "test_suites.h"
 #include "test_util.h"
@@ -21,7 +21,7 @@
 #define CHILD_TIMEOUT_MS 10000
 #define LIVE             128 /* blocks a churning thread holds at most */
 #define CHECKED          64  /* bytes of each block filled and checked */
-#define BURST            300 /* more than a thread cache keeps in any class */
+#define BURST            300 /* several pages of blocks of a class: the slow paths run */
 
 /* The busy threads' classes: aslab's locks are what fork must take care of. */
 static const size_t burst_sizes[] = {24, 96, 400, 1500, 6000, 12000};
@@ -45,8 +45,8 @@ static size_t checked(size_t size) {
     return size < CHECKED ? size : CHECKED;
 }
 
-/* BURST blocks of one size, allocated, then checked and freed: the thread cache refills and
- * flushes under the class lock. Each block holds its own address and the key in its first
+/* BURST blocks of one size, allocated, then checked and freed: the slabs are taken and
+ * given back. Each block holds its own address and the key in its first
  * 16 bytes (every class has that much): a cheap check, so that the busy threads spend
  * their time in malloc and free. Returns the failures. */
 static int burst(size_t size, uint64_t key) {
@@ -157,18 +157,19 @@ static void test_fork_under_load(void) {
     CU_ASSERT_EQUAL(tm_fork_under_load(FORKS), 0);
 }
 
-/* Without thread caches every malloc and free takes its class lock: a lock is held at
- * almost every fork, so a child that inherits one held would hang. */
-static void test_fork_without_thread_caches(void) {
-    static const char *const off[] = {"ASLAB_TCACHE=0", NULL};
+/* With ASLAB_DECAY_MS=0 every slab that empties goes to the OS at once, through the pool's
+ * and the arena's locks: one of them is held at many a fork, so a child that inherited one
+ * held would hang. */
+static void test_fork_with_decay_now(void) {
+    static const char *const now[] = {"ASLAB_DECAY_MS=0", NULL};
     tm_child c;
-    tm_child_scenario(&c, "fork", off, 0, TM_CHILD_TIMEOUT_MS);
-    if (!tm_child_exited(&c, 0)) tm_child_dump(&c, "fork with ASLAB_TCACHE=0");
+    tm_child_scenario(&c, "fork", now, 0, TM_CHILD_TIMEOUT_MS);
+    if (!tm_child_exited(&c, 0)) tm_child_dump(&c, "fork with ASLAB_DECAY_MS=0");
     CU_ASSERT(tm_child_exited(&c, 0));
 }
 
 CU_TestInfo test_fork_tests[] = {
     {"fork 50 times while 8 threads malloc and free", test_fork_under_load},
-    {"the same without thread caches (ASLAB_TCACHE=0)", test_fork_without_thread_caches},
+    {"the same with ASLAB_DECAY_MS=0", test_fork_with_decay_now},
     CU_TEST_INFO_NULL,
 };

@@ -29,6 +29,7 @@ static CU_SuiteInfo suites[] = {
     SUITE("foreign", test_foreign_tests),
     SUITE("cxx", test_cxx_tests),
     SUITE("threads", test_threads_tests),
+    SUITE("remote", test_remote_tests),
     SUITE("fork", test_fork_tests),
     SUITE("misuse", test_misuse_tests),
     SUITE("options", test_options_tests),

@@ -10,6 +10,7 @@
 
 #include <inttypes.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,7 @@ static void test_double_free(void) {
     free(m.p);
 }
 
-/* The first free reaches the block's slab (malloc_trim flushes the thread cache) before the
+/* The first free and malloc_trim (the thread gives back what it can) come before the
  * second: the check must not depend on where the freed block sits. A neighbour stays live
  * so that the slab is not handed back. */
 static void double_free_flushed(void *arg) {
@@ -93,9 +94,12 @@ static void test_slab_header_pointer(void) {
 static char *dead_slab_in_region_of(const void *block) {
     const size_t slab_size = TM_MIB;
     uintptr_t region = (uintptr_t)block & ~(uintptr_t)(ASLAB_REGION_SIZE - 1);
-    for (uintptr_t slab = region; slab < region + ASLAB_REGION_SIZE; slab += slab_size)
-        if (((const aslab__slab *)slab)->magic != aslab__magic_for((const aslab__slab *)slab))
+    for (uintptr_t slab = region; slab < region + ASLAB_REGION_SIZE; slab += slab_size) {
+        const aslab__slab *header = (const aslab__slab *)slab;
+        if (header->magic != aslab__magic_for(header) &&
+            header->magic != aslab__lent_magic_for(header))
             return (char *)slab + 4096;
+    }
     return NULL;
 }
 
@@ -160,6 +164,52 @@ static void test_double_delete(void) {
     free(m.p);
 }
 
+/* A dangling write into a freed block plants an address in its free-list link; the next
+ * malloc of its class must stop instead of handing that address out. */
+static char planted[64];
+
+static void dangling_write(void *arg) {
+    misuse *m = arg;
+    free(m->p);
+    *(void **)m->p = planted;
+    for (int i = 0; i < 2; i++)
+        if (malloc(m->size) == planted) fprintf(stderr, "malloc returned the planted address\n");
+}
+
+static void test_dangling_write(void) {
+    static const size_t sizes[] = {16, 48, 100, 256, 1000, 1024, 4096};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        misuse m = {malloc(sizes[i]), sizes[i]};
+        expect_fault(dangling_write, m, "malloc()", "corrupted free list (a write after free?)",
+                     m.p);
+        free(m.p);
+    }
+}
+
+static void *free_elsewhere(void *p) {
+    free(p);
+    return NULL;
+}
+
+/* The same through the remote list: another thread frees the block, the write follows, and
+ * the owner's malloc finds the link when it collects the list. */
+static void dangling_write_remote(void *arg) {
+    misuse *m = arg;
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, free_elsewhere, m->p) != 0) return;
+    pthread_join(thread, NULL);
+    *(void **)m->p = planted;
+    for (int i = 0; i < 1000000; i++)
+        if (malloc(m->size) == planted) fprintf(stderr, "malloc returned the planted address\n");
+}
+
+static void test_dangling_write_remote(void) {
+    misuse m = {malloc(48), 48};
+    expect_fault(dangling_write_remote, m, "malloc()",
+                 "corrupted remote free list (a write after free?)", m.p);
+    free(m.p);
+}
+
 CU_TestInfo test_misuse_tests[] = {
     {"double free of a small block", test_double_free},
     {"double free of a block back in its slab", test_double_free_after_flush},
@@ -170,5 +220,7 @@ CU_TestInfo test_misuse_tests[] = {
     {"realloc of a freed small block", test_realloc_freed},
     {"malloc_usable_size of a freed small block", test_usable_size_freed},
     {"double operator delete", test_double_delete},
+    {"a write after free plants a link: malloc stops, 16 B to 4 KiB", test_dangling_write},
+    {"the same in a block freed by another thread", test_dangling_write_remote},
     CU_TEST_INFO_NULL,
 };

@@ -1,12 +1,16 @@
 /* test_options.c - what is fixed at start-up, checked in a fresh process (test_scenarios.c):
- * the ASLAB_* variables options.c reads from the environment (ASLAB_TCACHE, ASLAB_STATS,
- * ASLAB_DECAY_MS; a malformed value keeps the default), and life under RLIMIT_AS = 1 GiB. */
+ * the ASLAB_* variables options.c reads from the environment (every spelling of a boolean; a
+ * malformed value or an unknown variable gets one line on stderr and the default), the
+ * report of ASLAB_STATS (its first line, ASLAB_STATS_FILE, which processes report), life
+ * under RLIMIT_AS = 1 GiB, and a limit that the program changes with setrlimit. */
 #include "test_child.h"
 #include "test_suites.h"
 #include "test_util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BURST_KIB (32 * 1024) /* test_scenarios.c's burst */
 
@@ -20,31 +24,58 @@ static int scenario(tm_child *c, const char *name, const char *const *env, size_
 }
 
 /* Bytes that another thread's 100 freed 48-byte blocks account for, seen from the main
- * thread: all of them while that thread's cache keeps them, none without a cache. */
-static long long held_by_thread(const char *const *env) {
-    tm_child c;
+
+ * thread: none, since they are back on their slab's free list (there is no thread cache in
+ * which they could count as in use). The child's output stays in *c. */
+static long long held_by_thread(tm_child *c, const char *setting) {
+    const char *const env[] = {setting, NULL};
     long long held = -1;
-    if (scenario(&c, "tcache", env, 0) && sscanf(c.out, "held %lld", &held) != 1)
-        tm_child_dump(&c, "tcache");
+    if (scenario(c, "tcache", setting != NULL ? env : NULL, 0) &&
+        sscanf(c->out, "held %lld", &held) != 1)
+        tm_child_dump(c, "tcache");
     return held;
 }
 
-static void test_tcache_option(void) {
-    static const char *const off[] = {"ASLAB_TCACHE=0", NULL};
-    static const char *const malformed[] = {"ASLAB_TCACHE=off", NULL};
-    CU_ASSERT(held_by_thread(NULL) >= 100 * 48);
-    CU_ASSERT_EQUAL(held_by_thread(off), 0);
-    CU_ASSERT(held_by_thread(malformed) >= 100 * 48); /* not a number: the default */
+static void test_freed_blocks_not_held(void) {
+    tm_child c;
+    long long held = held_by_thread(&c, NULL);
+    tm_check(held == 0 && c.err_len == 0, "held %lld, stderr [%s]", held, c.err);
+    CU_ASSERT(held == 0 && c.err_len == 0);
+}
+
+#define REPORT_HEADER "aslab: heap statistics of pid "
+
+/* The pids named by the reports' first lines in text, up to max; returns how many there are. */
+static size_t report_pids(const char *text, int *pids, size_t max) {
+    size_t n = 0;
+    for (const char *at = strstr(text, REPORT_HEADER); at != NULL;
+         at = strstr(at + 1, REPORT_HEADER)) {
+        if (n < max) pids[n] = atoi(at + sizeof REPORT_HEADER - 1);
+        n++;
+    }
+    return n;
+}
+
+/* A report of this binary's process `pid` at the start of text: its first line, then the
+ * table with the scenario's 48-byte row. */
+static int is_report_of(const char *text, int pid) {
+    char header[128];
+    unsigned long long requests = 0;
+    size_t live = 0;
+    snprintf(header, sizeof header, REPORT_HEADER "%d (test_malloc), fallback: ", pid);
+    const char *end_of_header = strchr(text, '\n'); /* the table's column names follow */
+    int ok = strncmp(text, header, strlen(header)) == 0 && end_of_header != NULL &&
+             strncmp(end_of_header, "\nclass ", 7) == 0 &&
+             tm_stats_row(text, 48, &requests, &live) && requests >= 1000;
+    tm_check(ok, "expected a report that starts [%s], got [%.300s]", header, text);
+    return ok;
 }
 
 static void check_report(const tm_child *c) {
-    static const char header[] = "aslab: heap statistics (fallback: ";
-    unsigned long long requests = 0;
-    size_t live = 0;
+    int pid = 0;
     CU_ASSERT_STRING_EQUAL(c->out, "done\n");
-    CU_ASSERT_NSTRING_EQUAL(c->err, header, sizeof header - 1);
-    CU_ASSERT(tm_stats_row(c->err, 48, &requests, &live));
-    CU_ASSERT(requests >= 1000);
+    CU_ASSERT_EQUAL(report_pids(c->err, &pid, 1), 1);
+    CU_ASSERT(is_report_of(c->err, pid));
 }
 
 static void test_stats_option(void) {
@@ -53,6 +84,150 @@ static void test_stats_option(void) {
     if (scenario(&c, "stats", on, 0)) check_report(&c);
     if (scenario(&c, "stats-closed-stderr", on, 0)) check_report(&c);
     if (scenario(&c, "stats", NULL, 0)) CU_ASSERT_EQUAL(c.err_len, 0);
+}
+
+/* Every spelling of a boolean, in any case; "all" is a yes too. */
+static void test_stats_spellings(void) {
+    static const char *const yes[] = {"1",    "yes", "YES", "Yes", "true",
+                                      "TRUE", "on",  "On",  "all", "ALL"};
+    static const char *const no[] = {"0", "no", "NO", "false", "False", "off", "OFF", ""};
+    char setting[64];
+    const char *const env[] = {setting, NULL};
+    tm_child c;
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+        snprintf(setting, sizeof setting, "ASLAB_STATS=%s", yes[i]);
+        int pid = 0;
+        if (!scenario(&c, "stats", env, 0)) continue;
+        int ok = report_pids(c.err, &pid, 1) == 1 && is_report_of(c.err, pid);
+        tm_check(ok, "%s: no report", setting);
+        CU_ASSERT(ok);
+    }
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+        snprintf(setting, sizeof setting, "ASLAB_STATS=%s", no[i]);
+        if (!scenario(&c, "stats", env, 0)) continue;
+        tm_check(c.err_len == 0, "%s: stderr [%s]", setting, c.err);
+        CU_ASSERT_EQUAL(c.err_len, 0);
+    }
+}
+
+/* A value that does not parse: one line that says so, and the default. */
+static void test_bad_values(void) {
+    static const char *const decay[] = {"ASLAB_DECAY_MS=abc", NULL};
+    static const char *const huge[] = {"ASLAB_DECAY_MS=99999999999999999999", NULL};
+    static const char *const stats[] = {"ASLAB_STATS=maybe", NULL};
+    size_t full = 0, freed = 0;
+    tm_child c;
+    if (scenario(&c, "decay-now", decay, 0)) { /* the default, 1000 ms: kept after the free */
+        CU_ASSERT_STRING_EQUAL(c.err, "aslab: ASLAB_DECAY_MS=abc is not a number; using 1000\n");
+        CU_ASSERT_EQUAL(sscanf(c.out, "full %zu freed %zu", &full, &freed), 2);
+        CU_ASSERT(freed + BURST_KIB / 4 > full);
+    }
+    if (scenario(&c, "stats", huge, 0))
+        CU_ASSERT_STRING_EQUAL(
+            c.err, "aslab: ASLAB_DECAY_MS=99999999999999999999 is not a number; using 1000\n");
+    if (scenario(&c, "stats", stats, 0)) /* no report */
+        CU_ASSERT_STRING_EQUAL(c.err, "aslab: ASLAB_STATS=maybe is not a boolean (1/0, yes/no, "
+                                      "true/false, on/off) or all; using 0\n");
+    /* The thread caches are gone with threads owning slabs: the old switch is named as such. */
+    long long held = held_by_thread(&c, "ASLAB_TCACHE=0");
+    CU_ASSERT_EQUAL(held, 0);
+    CU_ASSERT_NSTRING_EQUAL(c.err, "aslab: ASLAB_TCACHE is not an option (", 38);
+}
+
+/* A misspelt option is named, with the options there are, in one line. */
+static void test_unknown_variable(void) {
+    static const char *const typo[] = {"ASLAB_STAT=1", NULL};
+    static const char prefix[] = "aslab: ASLAB_STAT is not an option (ASLAB_STATS, ";
+    tm_child c;
+    if (!scenario(&c, "stats", typo, 0)) return;
+    CU_ASSERT_NSTRING_EQUAL(c.err, prefix, sizeof prefix - 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.err, "ASLAB_DECAY_MS"));
+    const char *newline = strchr(c.err, '\n');
+    CU_ASSERT(newline != NULL && newline[1] == '\0'); /* one line, and no report */
+    CU_ASSERT(c.err_len > sizeof prefix && strcmp(c.err + c.err_len - 10, "; ignored\n") == 0);
+}
+
+/* The whole of a small file into buf (NUL-terminated); its length, or -1. */
+static long read_file(const char *path, char *buf, size_t cap) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return -1;
+    size_t got = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[got] = '\0';
+    return (long)got;
+}
+
+/* ASLAB_STATS_FILE: %p is the pid, %% a %; appended to; stderr stays quiet. */
+static void test_stats_file(void) {
+    char dir[] = "/tmp/aslab-stats-XXXXXX", file[128], setting[128], report[16384];
+    const char *const env[] = {"ASLAB_STATS=1", setting, NULL};
+    tm_child c;
+    int pid = 0;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    snprintf(setting, sizeof setting, "ASLAB_STATS_FILE=%s/report.%%p.%%%%", dir);
+    if (scenario(&c, "stats-pid", env, 0) && sscanf(c.out, "pid %d", &pid) == 1) {
+        CU_ASSERT_EQUAL(c.err_len, 0);
+        snprintf(file, sizeof file, "%s/report.%d.%%", dir, pid);
+        CU_ASSERT(read_file(file, report, sizeof report) > 0 && is_report_of(report, pid));
+        unlink(file);
+    }
+    snprintf(setting, sizeof setting, "ASLAB_STATS_FILE=%s/both", dir);
+    snprintf(file, sizeof file, "%s/both", dir);
+    for (int run = 0; run < 2; run++)
+        scenario(&c, "stats", env, 0);
+    CU_ASSERT(read_file(file, report, sizeof report) > 0 && report_pids(report, NULL, 0) == 2);
+    unlink(file);
+    rmdir(dir);
+}
+
+/* A file that cannot be opened: one line says so, and the report goes to stderr. */
+static void test_stats_file_unopenable(void) {
+    static const char *const env[] = {"ASLAB_STATS=1", "ASLAB_STATS_FILE=/nonexistent/r.%p", NULL};
+    static const char line[] = "aslab: cannot open ASLAB_STATS_FILE=/nonexistent/r.";
+    static const char reason[] = " (No such file or directory); the report goes to stderr\n";
+    tm_child c;
+    int pid = 0;
+    if (!scenario(&c, "stats-pid", env, 0) || sscanf(c.out, "pid %d", &pid) != 1) return;
+    char expected[256];
+    snprintf(expected, sizeof expected, "%s%d%s", line, pid, reason);
+    CU_ASSERT_NSTRING_EQUAL(c.err, expected, strlen(expected));
+    CU_ASSERT(is_report_of(c.err + strlen(expected), pid));
+}
+
+/* ASLAB_STATS=1: the process started with it reports, and a program exec'd in its place
+ * (same pid) does; a forked child and an exec'd one do not, and see the variable marked with
+ * the reporting pid. ASLAB_STATS=all: every one of them reports. */
+static void test_stats_children(void) {
+    static const char *const self[] = {"ASLAB_STATS=1", NULL}, *const all[] = {"ASLAB_STATS=all",
+                                                                               NULL};
+    int parent = 0, forked = 0, execed = 0, pids[4] = {0};
+    char value[64] = "", expected[64];
+    tm_child c;
+    if (scenario(&c, "stats-children", self, 0)) {
+        const char *exec_line = strstr(c.out, "exec "), *parent_line = strstr(c.out, "parent ");
+        CU_ASSERT_FATAL(exec_line != NULL && parent_line != NULL);
+        CU_ASSERT_EQUAL(sscanf(exec_line, "exec %d ASLAB_STATS=%63s", &execed, value), 2);
+        CU_ASSERT_EQUAL(sscanf(parent_line, "parent %d fork %d", &parent, &forked), 2);
+        snprintf(expected, sizeof expected, "1:%d", parent);
+        CU_ASSERT_STRING_EQUAL(value, expected);
+        size_t reports = report_pids(c.err, pids, 4);
+        tm_check(reports == 1 && pids[0] == parent, "reports [%s]", c.err);
+        CU_ASSERT(reports == 1 && pids[0] == parent);
+    }
+    if (scenario(&c, "stats-children", all, 0)) {
+        CU_ASSERT(sscanf(c.out, "exec %d ASLAB_STATS=%63s", &execed, value) == 2);
+        CU_ASSERT_STRING_EQUAL(value, "all");
+        const char *parent_line = strstr(c.out, "parent ");
+        CU_ASSERT(parent_line != NULL &&
+                  sscanf(parent_line, "parent %d fork %d", &parent, &forked) == 2);
+        int seen = 0;
+        size_t reports = report_pids(c.err, pids, 4);
+        for (size_t i = 0; i < reports && i < 4; i++)
+            seen |= (pids[i] == parent) | (pids[i] == forked) << 1 | (pids[i] == execed) << 2;
+        tm_check(reports == 3 && seen == 7, "reports [%s]", c.err);
+        CU_ASSERT(reports == 3 && seen == 7);
+    }
+    if (scenario(&c, "stats-exec-in-place", self, 0)) check_report(&c);
 }
 
 static void test_decay_option(void) {
@@ -89,10 +264,28 @@ static void test_address_space_limit(void) {
     if (scenario(&c, "rlimit", NULL, 1024 * TM_MIB)) CU_ASSERT_NSTRING_EQUAL(c.out, "ok ", 3);
 }
 
+/* RLIMIT_AS is read when a request needs it, not once: a process started under a 1 GiB soft
+ * limit that raises it with setrlimit is served a 1.25 GiB block, as glibc would serve it;
+ * lowered again, the limit refuses more, and raised again, it serves. */
+static void test_address_space_limit_raised(void) {
+    tm_child c;
+    if (scenario(&c, "rlimit-raise", NULL, 1024 * TM_MIB)) {
+        if (strncmp(c.out, "skipped", 7) == 0) fprintf(stderr, "\n  rlimit-raise: %s", c.out);
+        CU_ASSERT(strcmp(c.out, "ok\n") == 0 || strncmp(c.out, "skipped", 7) == 0);
+    }
+}
+
 CU_TestInfo test_options_tests[] = {
-    {"ASLAB_TCACHE=0: no thread cache", test_tcache_option},
+    {"blocks a thread freed are not in use", test_freed_blocks_not_held},
     {"ASLAB_STATS=1: a report at exit, even with stderr closed", test_stats_option},
+    {"ASLAB_STATS: every spelling of yes and no", test_stats_spellings},
+    {"a value that does not parse: one line, the default", test_bad_values},
+    {"an unknown ASLAB_* variable: one line", test_unknown_variable},
+    {"ASLAB_STATS_FILE: %p, appended, names the pid", test_stats_file},
+    {"ASLAB_STATS_FILE that cannot be opened: stderr", test_stats_file_unopenable},
+    {"ASLAB_STATS=1: not in children; =all: in all", test_stats_children},
     {"ASLAB_DECAY_MS: 0 at once, -1 on trim, 300 soon", test_decay_option},
     {"under RLIMIT_AS = 1 GiB", test_address_space_limit},
+    {"RLIMIT_AS raised and lowered with setrlimit", test_address_space_limit_raised},
     CU_TEST_INFO_NULL,
 };

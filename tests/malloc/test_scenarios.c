@@ -11,7 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #define BURST      (32 * TM_MIB) /* of 256-byte blocks, touched */
 #define BURST_SIZE 256
@@ -21,20 +25,20 @@ static int fail(const char *what) {
     return 1;
 }
 
-/* ---- tcache: heap use seen from the main thread after another thread freed 100 blocks:
- * a thread cache keeps them (they count as in use), without one they are back ---- */
+/* ---- tcache: heap use seen from the main thread after another thread freed 100 blocks it
+ * allocated: none counts as in use, they are back on their slab's free list ---- */
 
-#define TCACHE_BLOCKS 100 /* fewer than a thread cache keeps of the 48-byte class */
+#define FREED_BLOCKS 100 /* of the 48-byte class */
 
 static pthread_barrier_t phase;
 
 static void *free_blocks(void *arg) {
-    void *blocks[TCACHE_BLOCKS];
+    void *blocks[FREED_BLOCKS];
     (void)arg;
     pthread_barrier_wait(&phase); /* the main thread has measured */
-    for (int i = 0; i < TCACHE_BLOCKS; i++)
+    for (int i = 0; i < FREED_BLOCKS; i++)
         blocks[i] = malloc(48);
-    for (int i = 0; i < TCACHE_BLOCKS; i++)
+    for (int i = 0; i < FREED_BLOCKS; i++)
         free(blocks[i]);
     pthread_barrier_wait(&phase); /* it measures again */
     pthread_barrier_wait(&phase);
@@ -55,14 +59,19 @@ static int scenario_tcache(void) {
     return 0;
 }
 
-/* ---- stats: some traffic in the 48-byte class, then a normal exit ---- */
+/* ---- stats: some traffic in the 48-byte class, then a normal exit; and the same in the
+ * children of such a process ---- */
 
-static int scenario_stats(void) {
+static void scenario_stats_traffic(void) {
     static void *objs[1000];
     for (int i = 0; i < 1000; i++)
         objs[i] = malloc(48);
     for (int i = 0; i < 1000; i++)
         free(objs[i]);
+}
+
+static int scenario_stats(void) {
+    scenario_stats_traffic();
     printf("done\n");
     return 0;
 }
@@ -71,6 +80,54 @@ static int scenario_stats(void) {
 static int scenario_stats_closed_stderr(void) {
     scenario_stats();
     close(STDERR_FILENO);
+    return 0;
+}
+
+/* The same, naming this process: "pid <pid>". */
+static int scenario_stats_pid(void) {
+    scenario_stats_traffic();
+    printf("pid %d\n", (int)getpid());
+    return 0;
+}
+
+/* Another program in this process's place, as `env` or `nice` would run it: "done". */
+static int scenario_stats_exec_in_place(void) {
+    char *argv[] = {"test_malloc", "--scenario", "stats", NULL};
+    fflush(NULL);
+    execve("/proc/self/exe", argv, environ);
+    return fail("execve");
+}
+
+/* What a program exec'd by a reporting process sees: "exec <pid> ASLAB_STATS=<value>". */
+static int scenario_stats_env(void) {
+    const char *value = getenv("ASLAB_STATS");
+    scenario_stats_traffic();
+    printf("exec %d ASLAB_STATS=%s\n", (int)getpid(), value != NULL ? value : "(unset)");
+    return 0;
+}
+
+/* A forked child that exits normally, then a child that execs scenario stats-env; prints
+ * "parent <pid> fork <pid>" once both are done. Who reports is test_options.c's question. */
+static int scenario_stats_children(void) {
+    scenario_stats_traffic();
+    fflush(NULL);
+    pid_t forked = fork();
+    if (forked == 0) {
+        scenario_stats_traffic();
+        exit(0); /* exit, not _exit: the library's destructor runs */
+    }
+    pid_t execed = fork();
+    if (execed == 0) {
+        char *argv[] = {"test_malloc", "--scenario", "stats-env", NULL};
+        execve("/proc/self/exe", argv, environ);
+        _exit(127);
+    }
+    int forked_status = -1, execed_status = -1;
+    if (forked < 0 || execed < 0) return fail("fork");
+    waitpid(forked, &forked_status, 0);
+    waitpid(execed, &execed_status, 0);
+    if (forked_status != 0 || execed_status != 0) return fail("a child failed");
+    printf("parent %d fork %d\n", (int)getpid(), (int)forked);
     return 0;
 }
 
@@ -192,6 +249,66 @@ static int scenario_rlimit(void) {
     return 0;
 }
 
+/* ---- rlimit-raise: started under a soft RLIMIT_AS of 1 GiB, which it raises, lowers and
+ * raises again: a large request follows the limit of the moment, not the one at start-up.
+ * Each refusal is of a size beyond what the fallback already holds (jemalloc keeps the
+ * address space of freed blocks, and serves from it whatever the limit says). ---- */
+
+#define LOW_LIMIT  ((rlim_t)1 << 30)
+#define HIGH_LIMIT ((rlim_t)4 << 30)
+
+static int set_soft_limit(rlim_t soft) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_AS, &limit) != 0 || soft > limit.rlim_max) return 0;
+    limit.rlim_cur = soft;
+    return setrlimit(RLIMIT_AS, &limit) == 0;
+}
+
+/* One request of `size` through each way into the fallback, freed before the next: 1 when all
+ * are served (and their ends writable), 0 when all fail with ENOMEM, -1 for a mix. */
+static int large_requests(size_t size) {
+    int served = 0, refused = 0;
+    size = tm_opaque(size);
+    for (int way = 0; way < 5; way++) {
+        char *p = NULL;
+        errno = 0;
+        if (way == 0) p = malloc(size);
+        if (way == 1) p = calloc(1, size);
+        if (way == 2) p = aligned_alloc(4096, size);
+        if (way == 3 && posix_memalign((void **)&p, 64, size) != 0) errno = ENOMEM;
+        if (way == 4) {
+            char *small = malloc(100);
+            p = realloc(small, size);
+            if (p == NULL) free(small);
+        }
+        if (p != NULL) {
+            p[0] = p[size - 1] = 1;
+            free(p);
+            served++;
+        } else if (errno == ENOMEM) {
+            refused++;
+        }
+    }
+    return served == 5 ? 1 : refused == 5 ? 0 : -1;
+}
+
+static int scenario_rlimit_raise(void) {
+    const size_t first = 1280 * TM_MIB, second = 1792 * TM_MIB;
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (large_requests(first) != 0) return fail("1.25 GiB under the 1 GiB limit of start-up");
+    if (!set_soft_limit(HIGH_LIMIT)) {
+        printf("skipped: the hard RLIMIT_AS is below 4 GiB\n");
+        return 0;
+    }
+    if (large_requests(first) != 1) return fail("1.25 GiB once the limit is raised to 4 GiB");
+    if (!set_soft_limit(LOW_LIMIT)) return fail("setrlimit back to 1 GiB");
+    if (large_requests(second) != 0) return fail("1.75 GiB once the limit is lowered again");
+    if (!set_soft_limit(HIGH_LIMIT)) return fail("setrlimit to 4 GiB again");
+    if (large_requests(second) != 1) return fail("1.75 GiB once the limit is raised again");
+    printf("ok\n");
+    return 0;
+}
+
 /* ---- fork: test_fork.c's storm, in a process with the options under test ---- */
 
 static int scenario_fork(void) {
@@ -208,10 +325,15 @@ int tm_scenario_main(const char *name) {
         {"tcache", scenario_tcache},
         {"stats", scenario_stats},
         {"stats-closed-stderr", scenario_stats_closed_stderr},
+        {"stats-pid", scenario_stats_pid},
+        {"stats-exec-in-place", scenario_stats_exec_in_place},
+        {"stats-env", scenario_stats_env},
+        {"stats-children", scenario_stats_children},
         {"decay-now", scenario_decay_now},
         {"decay-wait", scenario_decay_wait},
         {"decay-trim", scenario_decay_trim},
         {"rlimit", scenario_rlimit},
+        {"rlimit-raise", scenario_rlimit_raise},
         {"fork", scenario_fork},
     };
     for (size_t i = 0; i < sizeof scenarios / sizeof *scenarios; i++)

@@ -12,6 +12,7 @@ extern CU_TestInfo test_stats_tests[];        /* test_stats.c: trim, mallinfo2, 
 extern CU_TestInfo test_foreign_tests[];      /* test_foreign.c: jemalloc's and glibc's names */
 extern CU_TestInfo test_cxx_tests[];          /* test_cxx.c: operator new and delete */
 extern CU_TestInfo test_threads_tests[];      /* test_threads.c: cross-thread free, exit */
+extern CU_TestInfo test_remote_tests[];       /* test_remote.c: thread-owned slabs across threads */
 extern CU_TestInfo test_fork_tests[];         /* test_fork.c: fork under load */
 extern CU_TestInfo test_misuse_tests[];       /* test_misuse.c: faults that must abort */
 extern CU_TestInfo test_options_tests[];      /* test_options.c: ASLAB_*, RLIMIT_AS */
@@ -19,7 +20,7 @@ extern CU_TestInfo test_options_tests[];      /* test_options.c: ASLAB_*, RLIMIT
 /* test_scenarios.c: `test_malloc --scenario name`, the programs that test_options.c and
  * test_fork.c run in a fresh process with chosen options; returns the exit status. */
 int tm_scenario_main(const char *name);
-/* test_fork.c's fork storm, which the scenario "fork" runs under ASLAB_TCACHE=0; 0 if all
+/* test_fork.c's fork storm, which the scenario "fork" runs under ASLAB_DECAY_MS=0; 0 if all
  * went well. */
 int tm_fork_under_load(int forks);
 

@@ -3,7 +3,7 @@
 #
 # A case runs in an empty directory of its own, under `set -e`, and prints to stdout what
 # must be the same under glibc and under aslab. Every command under test is prefixed with
-# "${RUN[@]}": `timeout env` for the glibc run, with LD_PRELOAD and ASLAB_STATS=1 added for
+# "${RUN[@]}": `timeout env` for the glibc run, with LD_PRELOAD and ASLAB_STATS=all added for
 # the aslab run. Helpers without the prefix (sha256sum, file writing) always run on glibc.
 # Inputs shared by both runs are in $INPUT; the test binaries are in $BIN.
 # MIN_REQUESTS[case] is the fewest small requests every aslab process of the case must show.

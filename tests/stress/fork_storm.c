@@ -12,22 +12,23 @@
 
 #include <aslab.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-
-#pragma weak aslab_strerror
+#include <unistd.h>
 
 #define MAX_THREADS 32
 #define PUBLISHED   64 /* blocks each thread keeps visible to a child */
 #define CHURN       64 /* private blocks of a churn loop */
 #define HEADER      16 /* a block starts with its size and seed; the pattern follows */
 
-enum { CHILD_OK = 0, CHILD_CORRUPT = 3, CHILD_NO_THREAD = 4, CHILD_NO_MEMORY = 5 };
+enum { CHILD_OK = 0, CHILD_CORRUPT = 3, CHILD_NO_THREAD = 4, CHILD_NO_MEMORY = 5, CHILD_WAKES = 6 };
 
 static struct {
     unsigned forks, threads;
@@ -108,6 +109,45 @@ static void *child_thread(void *arg) {
     return (void *)(uintptr_t)churn(r, 500);
 }
 
+/* Under aslab: the most futex wake-ups one class's locks have made, from malloc_stats()'s last
+ * column ("wakes"); 0 under another malloc. A lock the child re-initialised after fork makes
+ * none while the child has one thread. A lock word that kept a sleeper count of the parent's
+ * threads would make every unlock a system call: the child first takes and gives back a slab
+ * of every class six times (each a lock and an unlock of the class's locks), so that such a
+ * lock shows several wake-ups, not one. The row is printed when it has any. */
+static unsigned long class_lock_wakes(void) {
+    for (int round = 0; round < 6; round++) { /* every class: a slab taken, given back */
+        for (size_t size = 16; size <= 16384; size += size < 256 ? 16 : size / 8) {
+            void *block = malloc(size);
+            free(block);
+        }
+        malloc_trim(0);
+    }
+    static char report[65536];
+    int fds[2], saved = dup(STDERR_FILENO);
+    if (saved < 0 || pipe(fds) != 0) return 0;
+    dup2(fds[1], STDERR_FILENO);
+    malloc_stats();
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fds[1]);
+    ssize_t got, len = 0;
+    while (len < (ssize_t)sizeof report - 1 &&
+           (got = read(fds[0], report + len, sizeof report - 1 - (size_t)len)) > 0)
+        len += got;
+    close(fds[0]);
+    report[len] = '\0';
+    if (strncmp(report, "aslab: heap statistics", 22) != 0) return 0;
+    unsigned long most = 0;
+    for (char *line = strtok(report, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        char *last = strrchr(line, ' ');
+        unsigned long wakes = line[0] == ' ' && last != NULL ? strtoul(last + 1, NULL, 10) : 0;
+        if (wakes != 0) fprintf(stderr, "fork_storm: child %d: %s\n", (int)getpid(), line);
+        if (wakes > most) most = wakes;
+    }
+    return most;
+}
+
 /* In the child: the parent's threads are gone, their published blocks are ours to free. */
 static void child_main(unsigned iteration) {
     int bad = 0;
@@ -118,6 +158,7 @@ static void child_main(unsigned iteration) {
         }
     rng r = {mix64(opt.seed ^ mix64(iteration) ^ GOLDEN)};
     bad |= churn(&r, 1500);
+    if (class_lock_wakes() >= 3) _exit(CHILD_WAKES);
     rng thread_rng = {rng_next(&r)};
     pthread_t thread;
     void *thread_bad = NULL;
@@ -152,7 +193,9 @@ static void describe_child(unsigned iteration, pid_t pid, int status) {
                 (int)pid, WEXITSTATUS(status),
                 WEXITSTATUS(status) == CHILD_CORRUPT     ? "a block was corrupt or missing"
                 : WEXITSTATUS(status) == CHILD_NO_THREAD ? "pthread_create failed"
-                                                         : "?");
+                : WEXITSTATUS(status) == CHILD_WAKES
+                    ? "a class lock made futex wake-ups while the child had one thread"
+                    : "?");
     else if (WIFSIGNALED(status))
         fprintf(stderr, "fork_storm: FAIL fork %u: child %d killed by signal %d\n", iteration,
                 (int)pid, WTERMSIG(status));
@@ -185,6 +228,35 @@ static unsigned fork_loop(unsigned *done, unsigned *hung) {
     return failed;
 }
 
+/* Threads that live a moment: each sets its heap up, takes slabs of several classes and exits,
+ * handing them back, so that at any fork some thread is likely in set-up, in a slow path or
+ * waiting on a lock the fork handlers hold (a sleeper the child must not inherit). */
+static void *short_lived(void *arg) {
+    static const size_t sizes[] = {24, 96, 640, 2500, 9000};
+    void *blocks[5][40];
+    (void)arg;
+    for (int s = 0; s < 5; s++)
+        for (int i = 0; i < 40; i++)
+            blocks[s][i] = malloc(sizes[s]);
+    for (int s = 0; s < 5; s++)
+        for (int i = 0; i < 40; i++)
+            free(blocks[s][i]);
+    return NULL;
+}
+
+static void *spawner(void *arg) {
+    (void)arg;
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        pthread_t t[4];
+        int made = 0;
+        for (; made < 4 && pthread_create(&t[made], NULL, short_lived, NULL) == 0; made++) {
+        }
+        for (int i = 0; i < made; i++)
+            pthread_join(t[i], NULL);
+    }
+    return NULL;
+}
+
 static int parse_args(int argc, char **argv) {
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--forks") == 0)
@@ -210,6 +282,8 @@ int main(int argc, char **argv) {
     pthread_t threads[MAX_THREADS];
     for (unsigned t = 0; t < opt.threads; t++)
         pthread_create(&threads[t], NULL, parent_thread, (void *)(uintptr_t)t);
+    pthread_t spawn;
+    int spawning = pthread_create(&spawn, NULL, spawner, NULL) == 0;
     sleep_seconds(0.05); /* let every thread publish blocks */
     double start = now_seconds();
     unsigned done = 0, hung = 0, failed = fork_loop(&done, &hung);
@@ -217,6 +291,7 @@ int main(int argc, char **argv) {
     atomic_store(&stop, 1);
     for (unsigned t = 0; t < opt.threads; t++)
         pthread_join(threads[t], NULL);
+    if (spawning) pthread_join(spawn, NULL);
     for (unsigned t = 0; t < opt.threads; t++)
         for (unsigned k = 0; k < PUBLISHED; k++) {
             void *p = atomic_load(&published[t][k]);
@@ -224,8 +299,8 @@ int main(int argc, char **argv) {
         }
     printf("fork_storm[%s]: %u forks in %.1f s (%.2f ms each) while %u threads allocated "
            "(%llu ops)\n",
-           aslab_strerror != NULL ? "aslab" : "libc", done, elapsed,
-           done ? 1000 * elapsed / done : 0.0, opt.threads, (unsigned long long)parent_ops);
+           STRESS_ALLOCATOR, done, elapsed, done ? 1000 * elapsed / done : 0.0, opt.threads,
+           (unsigned long long)parent_ops);
     printf("  failed children %u, hung children %u, parent verification failures %llu\n", failed,
            hung, (unsigned long long)parent_failures);
     return failed == 0 && parent_failures == 0 && done == opt.forks ? 0 : 1;

@@ -17,8 +17,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#pragma weak aslab_strerror
-
 static struct {
     int trim;
     size_t mib, slack_mib;
@@ -122,8 +120,7 @@ int main(int argc, char **argv) {
     after = opt.trim ? rss_kib() : wait_for_rss(limit, &took);
     int ok = after <= limit;
     printf("mem_return[%s, %s]: %zu MiB in %zu blocks of 16..1024 B, freed in %.2f s\n",
-           aslab_strerror != NULL ? "aslab" : "libc", opt.trim ? "malloc_trim(0)" : "no trim",
-           opt.mib, b.count, free_time);
+           STRESS_ALLOCATOR, opt.trim ? "malloc_trim(0)" : "no trim", opt.mib, b.count, free_time);
     printf("  RSS start %zu KiB, peak %zu KiB, after %zu KiB (%.2f s later); limit %zu KiB = "
            "start + 10%% + %zu MiB: %s\n",
            start, peak, after, took, limit, opt.slack_mib, ok ? "ok" : "FAIL");

@@ -16,7 +16,7 @@ STRESS_ARGS   ?=
 
 $(foreach p,$(STRESS_PROGS),$(eval $(BUILD)/$(p): $(STRESS_DIR)/$(p).c $(STRESS_DIR)/util.h tests/tools/rss.h \
     $(BUILD)/libaslab_malloc.a ; @mkdir -p $(BUILD) && \
-    $$(CC) $$(STRESS_CFLAGS) $$< $$(STRESS_ASLAB) -o $$@))
+    $$(CC) $$(STRESS_CFLAGS) -DSTRESS_ALLOCATOR='"aslab"' $$< $$(STRESS_ASLAB) -o $$@))
 $(foreach p,$(STRESS_PROGS),$(eval $(BUILD)/$(p)-libc: $(STRESS_DIR)/$(p).c \
     $(STRESS_DIR)/util.h tests/tools/rss.h ; @mkdir -p $(BUILD) && $$(CC) $$(STRESS_CFLAGS) $$< -lpthread -o $$@))
 

@@ -27,7 +27,6 @@
 #include <stdlib.h>
 
 /* Present when the program is linked with aslab (and free_sized when the C library has it). */
-#pragma weak aslab_strerror
 extern void free_sized(void *p, size_t size) __attribute__((weak));
 extern void free_aligned_sized(void *p, size_t align, size_t size) __attribute__((weak));
 
@@ -388,9 +387,9 @@ static int parse_args(int argc, char **argv) {
 
 static void print_summary(double elapsed) {
     const counters *t = &totals;
-    printf("stress[%s]: seed %llu, %.1f s, %u thread slots, free_sized %s\n",
-           aslab_strerror != NULL ? "aslab" : "libc", (unsigned long long)opt.seed, elapsed,
-           opt.threads, free_sized != NULL ? "used" : "not in this C library");
+    printf("stress[%s]: seed %llu, %.1f s, %u thread slots, free_sized %s\n", STRESS_ALLOCATOR,
+           (unsigned long long)opt.seed, elapsed, opt.threads,
+           free_sized != NULL ? "used" : "not in this C library");
     uint64_t ops = t->allocs + t->frees + t->reallocs; /* calls into the allocator */
     printf("  ops %llu (%.0f ops/s): allocs %llu, frees %llu, reallocs %llu; handed over %llu\n",
            (unsigned long long)ops, (double)ops / elapsed, (unsigned long long)t->allocs,

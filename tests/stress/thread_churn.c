@@ -15,8 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#pragma weak aslab_strerror
-
 #define MAX_CONCURRENT 64
 #define BLOCKS         256 /* blocks a thread allocates */
 #define PARCEL         16  /* blocks a thread leaves to a later one */
@@ -177,8 +175,8 @@ int main(int argc, char **argv) {
     int ok = err == 0 && failures == 0 && growth <= (long)opt.bound_mib * 1024;
     printf("thread_churn[%s]: %u threads (%u at a time) in %.1f s, %llu blocks allocated, "
            "%llu freed by a later thread\n",
-           aslab_strerror != NULL ? "aslab" : "libc", opt.threads, opt.concurrent, elapsed,
-           (unsigned long long)allocations, (unsigned long long)cross_frees);
+           STRESS_ALLOCATOR, opt.threads, opt.concurrent, elapsed, (unsigned long long)allocations,
+           (unsigned long long)cross_frees);
     printf("  RSS after %d threads %zu KiB, at the end %zu KiB: %+ld KiB (bound +%zu MiB), "
            "verification failures %llu: %s\n",
            BASELINE_AFTER, baseline, end, growth, opt.bound_mib, (unsigned long long)failures,

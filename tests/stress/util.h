@@ -8,6 +8,11 @@
 #ifndef STRESS_UTIL_H
 #define STRESS_UTIL_H
 
+/* Which malloc the program was linked with, for its report (rules.mk says). */
+#ifndef STRESS_ALLOCATOR
+#define STRESS_ALLOCATOR "libc"
+#endif
+
 #include "../tools/rss.h"
 #include <fcntl.h>
 #include <stddef.h>

@@ -1,8 +1,7 @@
-/* heap.c - process set-up of the small-object heap (class caches, free key, thread-exit
- * key, fork handlers), heap faults, and trimming. Set-up runs once, on the first slow call
- * or from the library constructor, whichever comes first; it never allocates through
- * malloc, and a malloc nested inside it (from pthread_atfork, say) is served by the
- * fallback. */
+/* init.c - process set-up of the small-object heap (class caches and checks, the keys, the
+ * thread-exit key, fork handlers) and trimming. Set-up runs once, on the first slow call or
+ * from the library constructor, whichever comes first; it never allocates through malloc, and
+ * a malloc nested inside it (from pthread_atfork, say) is served by the fallback. */
 #include "heap.h"
 
 #include "api.h"
@@ -10,7 +9,9 @@
 #include "fallback.h"
 #include "options.h"
 #include "os.h"
-#include "tcache.h"
+#include "pool.h"
+#include "stats_api.h"
+#include "thread.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -20,18 +21,11 @@
 aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 uintptr_t aslab__free_key;
+uintptr_t aslab__link_key;
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 static int init_state;
 static __thread int init_owner ASLAB_TLS; /* this thread is running the set-up */
-
-void aslab__heap_fault(const char *fn, const char *fault, const void *p) {
-    aslab__os_fatal(fn, fault, p);
-}
-
-void aslab__heap_fault_at(const char *fn, const char *fault, const void *p) {
-    aslab__os_fatal(fn, fault, p);
-}
 
 static uintptr_t random_key(void) {
     uintptr_t key = 0;
@@ -49,7 +43,11 @@ static void class_checks_init(void) {
         aslab__class_check *check = &aslab__checks[cls];
         check->slab_mask = ~(uintptr_t)(slab_size - 1);
         check->size = info->size;
-        aslab__divider_for(slab_size, info->size, &check->div_mul, &check->div_shift);
+        check->shift = (uint32_t)__builtin_ctz(info->size);
+        uint32_t odd = info->size >> check->shift, inverse = odd; /* Newton: 5 steps, 32 bits */
+        for (int i = 0; i < 5; i++)
+            inverse *= 2 - odd * inverse;
+        check->odd_inverse = inverse;
     }
 }
 
@@ -62,18 +60,24 @@ aslab_cache *aslab__class_cache_get(unsigned cls) {
     cache = aslab__class_cache[cls];
     if (cache == NULL) {
         const aslab__class_info *info = &aslab__classes[cls];
+        aslab_cache_config config = {.obj_size = info->size,
+                                     .obj_align = aslab__class_align(info->size),
+                                     .slab_size = (size_t)1 << info->slab_shift,
+                                     .lock = &aslab_futexlock,
+                                     .header_reserve = ASLAB__MSLAB_RESERVE};
         aslab__arena_set_class(cls);
-        if (aslab_cache_create(&cache, info->size, ASLAB_MIN_ALIGN, (size_t)1 << info->slab_shift,
-                               &aslab_futexlock) != ASLAB_OK)
-            cache = NULL;
+        if (aslab_cache_create_config(&cache, &config) != ASLAB_OK) cache = NULL;
         __atomic_store_n(&aslab__class_cache[cls], cache, __ATOMIC_RELEASE);
     }
     aslab_futexlock.unlock(create_lock);
     return cache;
 }
 
+/* Every lock, in the lock order (pool.h), so that no structure is half-changed at fork. */
 static void fork_prepare(void) {
     aslab_futexlock.lock(create_lock);
+    aslab__thread_fork_prepare();
+    aslab__pool_fork_prepare();
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_lock(aslab__class_cache[cls]);
     aslab__arena_fork_prepare();
@@ -83,30 +87,42 @@ static void fork_parent(void) {
     aslab__arena_fork_parent();
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
+    aslab__pool_fork_parent();
+    aslab__thread_fork_parent();
     aslab_futexlock.unlock(create_lock);
 }
 
 /* The child has one thread: every lock the parent's other threads held was taken by
- * fork_prepare, so releasing them leaves consistent caches. */
+ * fork_prepare; the child initialises them afresh (a lock word copied with sleepers counted
+ * would make each later unlock a system call). */
 static void fork_child(void) {
     aslab__arena_fork_child();
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
-        if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
+        if (aslab__class_cache[cls] != NULL) aslab_cache_lock_reinit(aslab__class_cache[cls]);
+    aslab__pool_fork_child();
+    aslab__thread_fork_child();
     aslab_futexlock.init(create_lock);
     aslab__decay_fork_child();
 }
 
+/* The process that runs the set-up, and the steps that must not run twice: a child forked in
+ * the middle of the set-up finishes it itself (the thread that ran it is not in the child). */
+static pid_t init_pid;
+static int thread_key_made, atfork_made;
+
 static void init_once(void) {
     init_owner = 1;
+    __atomic_store_n(&init_pid, getpid(), __ATOMIC_RELAXED);
     aslab__options_read();
-    if (aslab__options.stats) aslab__os_keep_stderr();
+    if (aslab__options.stats) aslab__stats_prepare();
     if (aslab__options.decay_ms == 0) aslab__fb_decay_now();
     aslab__size_classes_init();
     aslab__free_key = random_key();
+    aslab__link_key = random_key();
     class_checks_init();
     aslab__api_init();
-    aslab__tcache_global_init();
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    if (!thread_key_made) thread_key_made = aslab__thread_global_init() == 0;
+    if (!atfork_made) atfork_made = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
     init_owner = 0;
 }
 
@@ -120,17 +136,24 @@ int aslab__heap_init(void) {
         __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
         return 1;
     }
-    while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
+    for (unsigned spins = 1; __atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE; spins++) {
         sched_yield();
+        pid_t setter = __atomic_load_n(&init_pid, __ATOMIC_RELAXED);
+        if (spins % 1024 == 0 && setter != 0 && setter != getpid()) {
+            init_once(); /* forked while another thread set up: this child has only us */
+            __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
+        }
+    }
     return 1;
 }
 
 __attribute__((constructor)) static void aslab_heap_constructor(void) {
     aslab__heap_init();
+    aslab__options_claim_stats(); /* done by the set-up unless it ran before libc set environ */
 }
 
 __attribute__((destructor)) static void aslab_heap_destructor(void) {
-    if (aslab__options.stats) aslab__stats_print();
+    aslab__stats_at_exit();
 }
 
 size_t aslab__heap_release_empty(void) {
@@ -144,7 +167,7 @@ size_t aslab__heap_release_empty(void) {
 
 int aslab__trim(void) {
     aslab__heap_init();
-    aslab__tcache_flush_all();
+    aslab__heap_trim_thread();
     size_t released = aslab__heap_release_empty();
     released += aslab__arena_purge(0);
     return aslab__fb_trim() || released != 0;

@@ -1,0 +1,226 @@
+/* pool.c - lending and returning whole slabs, abandoned slabs and their adoption (pool.h). */
+#include "pool.h"
+
+#include "arena.h"
+#include "slab_list.h"
+
+aslab__class_stats aslab__pool_stats[ASLAB_CLASS_SLOTS];
+
+/* Per class: the lock that guards its abandoned slabs, on a cache line of its own. */
+typedef struct class_pool {
+    _Alignas(64) uint64_t lock[2];
+    aslab__mslab *abandoned;
+    int any_abandoned; /* abandoned != NULL, readable without the lock */
+} class_pool;
+
+static class_pool pools[ASLAB_CLASS_SLOTS];
+
+/* After a change of the abandoned list, under the class lock. */
+static void abandoned_changed(unsigned cls) {
+    __atomic_store_n(&pools[cls].any_abandoned, pools[cls].abandoned != NULL, __ATOMIC_RELAXED);
+}
+
+static void count(uint64_t *counter, uint64_t n) {
+    __atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
+}
+
+static void class_lock(unsigned cls) {
+    if (!aslab_futexlock.trylock(pools[cls].lock)) {
+        count(&aslab__pool_stats[cls].lock_contended, 1);
+        aslab_futexlock.lock(pools[cls].lock);
+    }
+    aslab__pool_stats[cls].lock_taken++; /* under the lock */
+}
+
+static void class_unlock(unsigned cls) {
+    aslab_futexlock.unlock(pools[cls].lock);
+}
+
+static size_t slab_size_of(unsigned cls) {
+    return (size_t)1 << aslab__classes[cls].slab_shift;
+}
+
+static void set_owner(aslab__mslab *m, void *tag) {
+    aslab__slab *slab = aslab__slab_of(m);
+    aslab_error err = aslab_slab_set_owner(slab, slab_size_of(m->cls), tag);
+    if (err != ASLAB_OK) aslab__heap_fault("malloc()", aslab_strerror(err), slab);
+}
+
+static void note_lent(unsigned cls) {
+    aslab__class_stats *st = &aslab__pool_stats[cls];
+    uint64_t lent = __atomic_add_fetch(&st->slabs_lent, 1, __ATOMIC_RELAXED);
+    uint64_t out = lent - __atomic_load_n(&st->slabs_returned, __ATOMIC_RELAXED);
+    uint64_t peak = __atomic_load_n(&st->slabs_out_peak, __ATOMIC_RELAXED);
+    while (out > peak && !__atomic_compare_exchange_n(&st->slabs_out_peak, &peak, out, 1,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
+aslab__mslab *aslab__pool_lend(unsigned cls) {
+    aslab_cache *cache = aslab__class_cache_get(cls);
+    if (cache == NULL) return NULL;
+    aslab_slab_loan loan;
+    aslab__arena_set_class(cls);
+    if (aslab_slab_lend(cache, NULL, &loan) != ASLAB_OK) return NULL;
+    aslab__class_check *check = &aslab__checks[cls];
+    if (check->capacity == 0) { /* the first lend tells where a lent slab's slots are */
+        __atomic_store_n(&check->data_offset, (uint32_t)((char *)loan.slots - (char *)loan.slab),
+                         __ATOMIC_RELAXED);
+        __atomic_store_n(&check->capacity, (uint32_t)loan.capacity, __ATOMIC_RELAXED);
+    }
+    aslab__mslab *m = loan.reserve;
+    m->free = m;
+    m->used = 0;
+    m->cls = (uint16_t)cls;
+    m->on_list = ASLAB__ON_NONE;
+    m->bump = loan.slots;
+    m->bump_end = (char *)loan.slots + loan.capacity * loan.stride;
+    m->prev = m->next = NULL;
+    m->link_mask = ~(uintptr_t)(slab_size_of(cls) - 1) | 15;
+    __atomic_store_n(&m->remote, 0, __ATOMIC_RELAXED); /* nobody else sees the slab yet */
+    m->full_used = 0;
+    __atomic_store_n(&m->heap, aslab__thread_heap.rec, __ATOMIC_RELAXED);
+    set_owner(m, aslab__owner_tag(loan.slab));
+    note_lent(cls);
+    return m;
+}
+
+void aslab__pool_return(aslab__mslab *m) {
+    unsigned cls = m->cls;
+    aslab__arena_set_class(cls);
+    aslab_error err = aslab_slab_return(aslab__slab_of(m), slab_size_of(cls));
+    if (err != ASLAB_OK) aslab__heap_fault("free()", aslab_strerror(err), aslab__slab_of(m));
+    count(&aslab__pool_stats[cls].slabs_returned, 1);
+}
+
+uint32_t aslab__pool_collect(aslab__mslab *m, uintptr_t mark) {
+    uintptr_t word = __atomic_exchange_n(&m->remote, mark, __ATOMIC_ACQUIRE);
+    if (word == 0 || (word & ASLAB__ABANDONED)) return 0;
+    uint32_t n = (uint32_t)((word & ASLAB__REMOTE_COUNT) / ASLAB__REMOTE_ONE);
+    uintptr_t head = (uintptr_t)aslab__slab_of(m) + (word >> 32), block = head;
+    for (uint32_t i = 1;; i++) { /* exactly n blocks, each link checked */
+        uintptr_t next = aslab__link_encode(*(uintptr_t *)block, (void *)block);
+        if (i == n && next == 0) break;
+        if (i == n || aslab__link_stray(next, m) != 0)
+            aslab__heap_fault("malloc()", "corrupted remote free list (a write after free?)",
+                              (void *)block);
+        block = next;
+    }
+    *(uintptr_t *)block = aslab__link_encode((uintptr_t)m->free, (void *)block);
+    m->free = (void *)head;
+    m->used -= n;
+    return n;
+}
+
+/* ---- abandoned slabs: a list per class, under the class lock ---- */
+
+void aslab__pool_abandon(aslab__mslab *m) {
+    unsigned cls = m->cls;
+    class_lock(cls);
+    aslab__pool_collect(m, ASLAB__ABANDONED);
+    if (m->used == 0) {
+        class_unlock(cls);
+        aslab__pool_return(m);
+        return;
+    }
+    set_owner(m, NULL);
+    __atomic_store_n(&m->heap, NULL, __ATOMIC_RELEASE);
+    aslab__list_add(&pools[cls].abandoned, m, ASLAB__ON_ABANDONED);
+    abandoned_changed(cls);
+    count(&aslab__pool_stats[cls].abandoned, 1);
+    class_unlock(cls);
+}
+
+static int has_free_block(const aslab__mslab *m) {
+    return m->free != (const void *)m || m->bump != m->bump_end;
+}
+
+/* Looks at the first few abandoned slabs only: the list's head is where frees put the slabs
+ * that gained a block. */
+aslab__mslab *aslab__pool_adopt(unsigned cls) {
+    if (!__atomic_load_n(&pools[cls].any_abandoned, __ATOMIC_RELAXED)) return NULL;
+    class_lock(cls);
+    aslab__mslab *m = pools[cls].abandoned;
+    for (int looked = 0; m != NULL && !has_free_block(m) && looked < 8; looked++) {
+        m = m->next;
+        if (m == pools[cls].abandoned) m = NULL; /* once round */
+    }
+    if (m != NULL && has_free_block(m)) {
+        aslab__list_del(&pools[cls].abandoned, m);
+        abandoned_changed(cls);
+        __atomic_store_n(&m->heap, aslab__thread_heap.rec, __ATOMIC_RELEASE);
+        set_owner(m, aslab__owner_tag(aslab__slab_of(m)));
+        __atomic_store_n(&m->remote, 0, __ATOMIC_RELEASE);
+        count(&aslab__pool_stats[cls].adopted, 1);
+    } else {
+        m = NULL;
+    }
+    class_unlock(cls);
+    return m;
+}
+
+int aslab__pool_free_abandoned(aslab__mslab *m, void *p) {
+    unsigned cls = m->cls;
+    class_lock(cls);
+    if (__atomic_load_n(&m->remote, __ATOMIC_ACQUIRE) != ASLAB__ABANDONED) {
+        class_unlock(cls);
+        return 0;
+    }
+    *(uintptr_t *)p = aslab__link_encode((uintptr_t)m->free, p);
+    m->free = p;
+    if (--m->used == 0) {
+        aslab__list_del(&pools[cls].abandoned, m);
+        abandoned_changed(cls);
+        class_unlock(cls);
+        aslab__pool_return(m);
+        return 1;
+    }
+    if (pools[cls].abandoned != m) { /* to the head, where adoption looks */
+        aslab__list_del(&pools[cls].abandoned, m);
+        aslab__list_add_first(&pools[cls].abandoned, m, ASLAB__ON_ABANDONED);
+    }
+    class_unlock(cls);
+    return 1;
+}
+
+void aslab__pool_lock_counts(unsigned cls, unsigned *sleeps, unsigned *wakes) {
+    aslab_futexlock_counts(pools[cls].lock, sleeps, wakes);
+    const void *core =
+        aslab__class_cache[cls] != NULL ? aslab_cache_lock_state(aslab__class_cache[cls]) : NULL;
+    if (core != NULL) {
+        unsigned more_sleeps, more_wakes;
+        aslab_futexlock_counts(core, &more_sleeps, &more_wakes);
+        *sleeps += more_sleeps;
+        *wakes += more_wakes;
+    }
+}
+
+uint64_t aslab__pool_abandoned_live(unsigned cls) {
+    uint64_t live = 0;
+    class_lock(cls);
+    aslab__mslab *m = pools[cls].abandoned;
+    if (m != NULL) do {
+            live += m->used;
+            m = m->next;
+        } while (m != pools[cls].abandoned);
+    class_unlock(cls);
+    return live;
+}
+
+/* ---- fork: the child re-initialises, so that no sleeper count of the parent's threads
+ * survives in a lock word ---- */
+
+void aslab__pool_fork_prepare(void) {
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
+        aslab_futexlock.lock(pools[cls].lock);
+}
+
+void aslab__pool_fork_parent(void) {
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
+        aslab_futexlock.unlock(pools[cls].lock);
+}
+
+void aslab__pool_fork_child(void) {
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
+        aslab_futexlock.init(pools[cls].lock);
+}

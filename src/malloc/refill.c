@@ -1,0 +1,157 @@
+/* refill.c - malloc's slow path: when the current slab's free list is empty, take the blocks
+ * other threads gave back, extend the list into the slab's never-used tail, or make another
+ * slab current (a partial one, a full one that got remote frees, an abandoned one, or a new
+ * one from the pool); and the per-class lists of a thread's slabs, under its record's lock. */
+#include "fallback.h"
+#include "heap.h"
+#include "pool.h"
+#include "slab_list.h"
+#include "thread.h"
+
+#include <errno.h>
+
+/* Most blocks one extension threads onto the free list: about a page's worth, so that a new
+ * slab's memory is touched as it is used, not all at once. */
+#define EXTEND_BYTES 4096
+#define FULL_LOOKS   8 /* full slabs checked for remote frees before taking another slab */
+
+static aslab__mslab **list_head(unsigned cls, unsigned list) {
+    aslab__class_heap *ch = &aslab__thread_heap.rec->classes[cls];
+    return list == ASLAB__ON_PARTIAL ? &ch->partial : &ch->full;
+}
+
+void aslab__heap_list_push(unsigned cls, aslab__mslab *m, unsigned list) {
+    aslab__list_add(list_head(cls, list), m, list);
+}
+
+void aslab__heap_list_unlink(unsigned cls, aslab__mslab *m) {
+    aslab__list_del(list_head(cls, m->on_list), m);
+}
+
+/* Threads up to a page's worth of never-used blocks onto m's (empty) free list. */
+static int extend(aslab__mslab *m, unsigned cls) {
+    size_t size = aslab__classes[cls].size;
+    size_t room = (size_t)(m->bump_end - m->bump) / size;
+    if (room == 0) return 0;
+    size_t n = EXTEND_BYTES / size;
+    if (n == 0) n = 1;
+    if (n > room) n = room;
+    char *first = m->bump;
+    uintptr_t next = (uintptr_t)m->free;
+    for (size_t i = n; i-- > 0;) {
+        char *block = first + i * size;
+        *(uintptr_t *)block = aslab__link_encode(next, block);
+        next = (uintptr_t)block;
+    }
+    m->free = first;
+    m->bump = first + n * size;
+    return 1;
+}
+
+static int refill(aslab__mslab *m, unsigned cls) {
+    if (__atomic_load_n(&m->remote, __ATOMIC_RELAXED) != 0 && aslab__pool_collect(m, 0) != 0)
+        return 1;
+    return extend(m, cls);
+}
+
+/* The current slab is spent: onto the full list, without its phantom use, its count of
+ * blocks out published for the remote free that will bring the last one back. */
+static void retire_current(unsigned cls, aslab__mslab *m) {
+    uint32_t out = m->used - 1;
+    m->used = out | ASLAB__FULL;
+    aslab__heap_list_push(cls, m, ASLAB__ON_FULL);
+    __atomic_store_n(&m->full_used, out, __ATOMIC_SEQ_CST);
+    /* A remote free between the refill's look and the store above saw no count to reach
+     * (sequentially consistent on both sides: one of the two sees the other). */
+    if ((__atomic_load_n(&m->remote, __ATOMIC_SEQ_CST) & ASLAB__REMOTE_COUNT) / ASLAB__REMOTE_ONE ==
+        out) {
+        __atomic_store_n(&m->full_used, 0, __ATOMIC_RELAXED);
+        aslab__heap_list_unlink(cls, m);
+        m->used = out;
+        aslab__pool_collect(m, 0);
+        aslab__pool_return(m);
+    }
+}
+
+/* Takes m off the full list: no remote free may give it back from now on. */
+static void leave_full(unsigned cls, aslab__mslab *m) {
+    __atomic_store_n(&m->full_used, 0, __ATOMIC_RELEASE);
+    aslab__heap_list_unlink(cls, m);
+    m->used &= ~ASLAB__FULL;
+}
+
+/* A full slab that other threads gave blocks back to. Looks at a few, rotating the list, so
+ * that every full slab is looked at in turn. */
+static aslab__mslab *from_full(unsigned cls) {
+    aslab__mslab **head = list_head(cls, ASLAB__ON_FULL);
+    for (int looked = 0; looked < FULL_LOOKS && *head != NULL; looked++) {
+        aslab__mslab *m = *head;
+        if (__atomic_load_n(&m->remote, __ATOMIC_RELAXED) != 0) {
+            leave_full(cls, m);
+            aslab__pool_collect(m, 0); /* at least one block: only the owner takes them */
+            return m;
+        }
+        *head = m->next;
+    }
+    return NULL;
+}
+
+/* The next current slab of class cls, with a free block or a never-used tail. */
+static aslab__mslab *next_current(unsigned cls) {
+    aslab__mslab *m = *list_head(cls, ASLAB__ON_PARTIAL);
+    if (m != NULL) {
+        aslab__heap_list_unlink(cls, m);
+        return m;
+    }
+    m = from_full(cls);
+    if (m == NULL) m = aslab__pool_adopt(cls);
+    if (m == NULL) m = aslab__pool_lend(cls);
+    return m;
+}
+
+/* Pops a block of m, whose free list is not empty. */
+static void *pop(aslab__mslab *m, unsigned cls) {
+    void **block = m->free;
+    uintptr_t next = aslab__link_encode((uintptr_t)block[0], block);
+    if (ASLAB__UNLIKELY(aslab__link_stray(next, m) != 0))
+        aslab__heap_fault("malloc()", "corrupted free list (a write after free?)", block);
+    m->free = (void *)next;
+    m->used++;
+    aslab__thread_heap.allocs[cls]++;
+    block[1] = NULL;
+    return block;
+}
+
+static void *from_fallback(size_t size) {
+    void *p = aslab__fb_malloc(size != 0 ? size : 1);
+    if (p == NULL) errno = ENOMEM;
+    return p;
+}
+
+/* A new current slab for class cls, its free list not empty; NULL when none can be had. */
+static aslab__mslab *replace_current(unsigned cls, aslab__mslab *spent) {
+    aslab__heap_rec *rec = aslab__thread_heap.rec;
+    aslab__rec_lock(rec);
+    if (spent != &aslab__no_slab) retire_current(cls, spent);
+    aslab__thread_heap.cur[cls] = &aslab__no_slab;
+    aslab__mslab *m = next_current(cls);
+    if (m != NULL) {
+        m->used++; /* the phantom use of the current slab */
+        if (m->free == (void *)m) extend(m, cls);
+        aslab__thread_heap.cur[cls] = m;
+    }
+    aslab__rec_unlock(rec);
+    return m;
+}
+
+void *aslab__malloc_slow(size_t size) {
+    if (!aslab__heap_init()) return from_fallback(size);
+    if (ASLAB__UNLIKELY(aslab__thread_heap.state != ASLAB_HEAP_LIVE) && !aslab__thread_setup())
+        return from_fallback(size); /* set-up nested in itself, or after the thread's exit */
+    unsigned cls = aslab__class_of(size);
+    aslab__mslab *m = aslab__thread_heap.cur[cls];
+    if (m != &aslab__no_slab && refill(m, cls)) return pop(m, cls);
+    m = replace_current(cls, m);
+    if (m == NULL) return from_fallback(aslab__classes[cls].size); /* no address space left */
+    return pop(m, cls);
+}

@@ -1,0 +1,88 @@
+/* remote.c - free's slow paths: a block of a slab the calling thread does not own (pushed onto
+ * the slab's remote list with one compare-and-swap, or under the class lock once the owner has
+ * left), the remote free that brings a full slab's last block back (it gives the slab back to
+ * the pool), and the owner's own free that emptied a slab or took it off the full list. */
+#include "heap.h"
+#include "pool.h"
+#include "slab_list.h"
+#include "thread.h"
+
+/* Under the owner record's lock: m is still that record's full slab, and every block it had
+ * out is on its remote list; then it leaves the list and goes back to the pool. */
+static void give_back_full(aslab__mslab *m, aslab__heap_rec *rec) {
+    aslab__rec_lock(rec);
+    uint32_t out = __atomic_load_n(&m->full_used, __ATOMIC_ACQUIRE);
+    uintptr_t word = __atomic_load_n(&m->remote, __ATOMIC_ACQUIRE);
+    if (m->on_list != ASLAB__ON_FULL || __atomic_load_n(&m->heap, __ATOMIC_RELAXED) != rec ||
+        out == 0 || (word & ASLAB__REMOTE_COUNT) / ASLAB__REMOTE_ONE != out) {
+        aslab__rec_unlock(rec);
+        return;
+    }
+    __atomic_store_n(&m->full_used, 0, __ATOMIC_RELAXED);
+    aslab__list_del(&rec->classes[m->cls].full, m);
+    aslab__rec_unlock(rec);
+    m->used = out;
+    aslab__pool_collect(m, 0);
+    aslab__pool_return(m);
+}
+
+/* Pushes p onto m's remote list, or frees it under the class lock once m is abandoned. */
+static void free_remote(aslab__mslab *m, void *p, unsigned cls) {
+    uintptr_t *obj = p;
+    uintptr_t slab = (uintptr_t)aslab__slab_of(m);
+    obj[1] = aslab__free_key;
+    if (aslab__thread_heap.state == ASLAB_HEAP_NEW) aslab__thread_setup(); /* to count it */
+    aslab__thread_heap.frees_remote[cls]++;
+    uintptr_t word = __atomic_load_n(&m->remote, __ATOMIC_RELAXED), next;
+    for (;;) {
+        if (word & ASLAB__ABANDONED) {
+            if (aslab__pool_free_abandoned(m, p)) return;
+            word = __atomic_load_n(&m->remote, __ATOMIC_RELAXED); /* adopted meanwhile */
+            continue;
+        }
+        uintptr_t head = word >> 32 != 0 ? slab + (word >> 32) : 0;
+        obj[0] = aslab__link_encode(head, p);
+        next = ((uintptr_t)p - slab) << 32 | ((word & ASLAB__REMOTE_COUNT) + ASLAB__REMOTE_ONE);
+        if (__atomic_compare_exchange_n(&m->remote, &word, next, 1, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_RELAXED))
+            break;
+    }
+    uint32_t out = __atomic_load_n(&m->full_used, __ATOMIC_SEQ_CST);
+    if (ASLAB__UNLIKELY(out != 0 && (next & ASLAB__REMOTE_COUNT) / ASLAB__REMOTE_ONE == out)) {
+        aslab__heap_rec *rec = __atomic_load_n(&m->heap, __ATOMIC_ACQUIRE);
+        if (rec != NULL) give_back_full(m, rec);
+    }
+}
+
+void aslab__free_other(void *p, unsigned cls, const char *fn) {
+    aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
+    if (slab->magic != aslab__lent_magic_for(slab) || aslab__off_slot(p, slab, cls))
+        aslab__free_invalid(p, cls, fn);
+    if (((uintptr_t *)p)[1] == aslab__free_key) aslab__heap_fault(fn, "double free detected", p);
+    if (__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) == aslab__owner_tag(slab)) {
+        aslab__free_local(p, slab, aslab__free_key); /* the fast path raced with an adoption */
+        return;
+    }
+    free_remote(aslab__mslab_of(slab), p, cls);
+}
+
+/* m is on the partial list and now empty, or on the full list and gained a block. The current
+ * slab never gets here: its phantom use keeps `used` above 0. */
+void aslab__free_local_slow(aslab__mslab *m) {
+    unsigned cls = m->cls;
+    aslab__heap_rec *rec = aslab__thread_heap.rec;
+    aslab__rec_lock(rec);
+    if (ASLAB__UNLIKELY(m->on_list == ASLAB__ON_NONE))
+        aslab__heap_fault("free()", "more blocks freed than allocated in this slab",
+                          aslab__slab_of(m));
+    __atomic_store_n(&m->full_used, 0, __ATOMIC_RELEASE);
+    aslab__heap_list_unlink(cls, m);
+    m->used &= ~ASLAB__FULL;
+    if (m->used != 0) {
+        aslab__heap_list_push(cls, m, ASLAB__ON_PARTIAL);
+        aslab__rec_unlock(rec);
+        return;
+    }
+    aslab__rec_unlock(rec);
+    aslab__pool_return(m);
+}

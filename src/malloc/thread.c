@@ -1,0 +1,247 @@
+/* thread.c - the thread heap's life cycle (thread.h): records (the part of a heap outside
+ * TLS), the registry of those in use, set-up, and exit. */
+#include "thread.h"
+
+#include "os.h"
+#include "pool.h"
+
+#include <pthread.h>
+
+/* Every class starts at the stand-in slab: the first malloc of a class takes the slow path. */
+__thread aslab__heap aslab__thread_heap ASLAB_TLS = {
+    .cur = {[0 ... ASLAB_CLASS_SLOTS - 1] = &aslab__no_slab}};
+aslab__mslab aslab__no_slab = {.free = &aslab__no_slab};
+
+static pthread_key_t exit_key;
+
+/* The registry: records in use, circular through reg_prev/reg_next; and free records, chained
+ * through reg_next. Both under registry_lock. Records come from chunks mapped as needed. */
+static uint64_t registry_lock[2];
+static aslab__heap_rec *registry, *spare;
+
+#define RECORDS_PER_CHUNK 64
+
+static aslab__heap_rec *record_new(void) {
+    if (spare == NULL) {
+        aslab__heap_rec *chunk =
+            aslab__os_map_aligned(RECORDS_PER_CHUNK * sizeof *chunk, aslab__os_page_size());
+        if (chunk == NULL) return NULL;
+        for (int i = 0; i < RECORDS_PER_CHUNK; i++) {
+            chunk[i].reg_next = spare;
+            spare = &chunk[i];
+        }
+    }
+    aslab__heap_rec *rec = spare;
+    spare = rec->reg_next;
+    return rec; /* its lists are empty: a record goes back only with every slab abandoned */
+}
+
+/* Registry lock held. */
+static void registry_add(aslab__heap_rec *rec) {
+    if (registry == NULL) {
+        rec->reg_prev = rec->reg_next = rec;
+        registry = rec;
+    } else {
+        rec->reg_next = registry;
+        rec->reg_prev = registry->reg_prev;
+        registry->reg_prev->reg_next = rec;
+        registry->reg_prev = rec;
+    }
+}
+
+/* Registry lock held. */
+static void registry_del(aslab__heap_rec *rec) {
+    if (rec->reg_next == rec) {
+        registry = NULL;
+    } else {
+        rec->reg_prev->reg_next = rec->reg_next;
+        rec->reg_next->reg_prev = rec->reg_prev;
+        if (registry == rec) registry = rec->reg_next;
+    }
+}
+
+/* Registry lock held: h's counters go into the globals. */
+static void merge_counts(aslab__heap *h) {
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
+        aslab__class_stats *st = &aslab__pool_stats[cls];
+        __atomic_add_fetch(&st->allocs, h->allocs[cls], __ATOMIC_RELAXED);
+        __atomic_add_fetch(&st->frees_remote, h->frees_remote[cls], __ATOMIC_RELAXED);
+        h->allocs[cls] = h->frees_remote[cls] = 0;
+    }
+}
+
+/* Blocks of m out and not freed: those on its remote list are counted in `used` until the
+ * owner takes them, and the remote word says how many there are. */
+static uint64_t slab_live(const aslab__mslab *m) {
+    uint64_t used = __atomic_load_n(&m->used, __ATOMIC_RELAXED) & ~ASLAB__FULL;
+    uintptr_t word = __atomic_load_n(&m->remote, __ATOMIC_RELAXED);
+    uint64_t remote =
+        word & ASLAB__ABANDONED ? 0 : (word & ASLAB__REMOTE_COUNT) / ASLAB__REMOTE_ONE;
+    return used > remote ? used - remote : 0;
+}
+
+/* Blocks out in one of a record's lists: at most a bounded number of slabs are looked at,
+ * since the owner may be changing the list (every slab stays mapped, so reading one that left
+ * the list is harmless). */
+static uint64_t list_live(aslab__mslab *head) {
+    uint64_t live = 0;
+    aslab__mslab *m = head;
+    for (int n = 0; m != NULL && n < 1000000; n++) {
+        live += slab_live(m);
+        m = __atomic_load_n(&m->next, __ATOMIC_RELAXED);
+        if (m == head) break;
+    }
+    return live;
+}
+
+static uint64_t heap_live(aslab__heap_rec *rec, unsigned cls) {
+    aslab__mslab *cur = __atomic_load_n(&rec->tls->cur[cls], __ATOMIC_RELAXED);
+    uint64_t live = cur != &aslab__no_slab ? slab_live(cur) - 1 : 0; /* its phantom use */
+    return live + list_live(__atomic_load_n(&rec->classes[cls].partial, __ATOMIC_RELAXED)) +
+           list_live(__atomic_load_n(&rec->classes[cls].full, __ATOMIC_RELAXED));
+}
+
+void aslab__thread_counts(unsigned cls, uint64_t out[3]) {
+    const aslab__class_stats *st = &aslab__pool_stats[cls];
+    out[0] += __atomic_load_n(&st->allocs, __ATOMIC_RELAXED);
+    out[1] += __atomic_load_n(&st->frees_remote, __ATOMIC_RELAXED);
+    out[2] += aslab__pool_abandoned_live(cls);
+    aslab_futexlock.lock(registry_lock);
+    aslab__heap_rec *rec = registry;
+    if (rec != NULL) do { /* other threads' counters, read as they are */
+            out[0] += __atomic_load_n(&rec->tls->allocs[cls], __ATOMIC_RELAXED);
+            out[1] += __atomic_load_n(&rec->tls->frees_remote[cls], __ATOMIC_RELAXED);
+            out[2] += heap_live(rec, cls);
+            rec = rec->reg_next;
+        } while (rec != registry);
+    aslab_futexlock.unlock(registry_lock);
+}
+
+void aslab__rec_lock(aslab__heap_rec *rec) {
+    aslab_futexlock.lock(rec->lock);
+}
+
+void aslab__rec_unlock(aslab__heap_rec *rec) {
+    aslab_futexlock.unlock(rec->lock);
+}
+
+/* Every slab of class cls the exiting thread owns, abandoned. Record lock held. */
+static void abandon_class(aslab__heap_rec *rec, unsigned cls) {
+    aslab__mslab *m = aslab__thread_heap.cur[cls];
+    if (m != &aslab__no_slab) {
+        aslab__thread_heap.cur[cls] = &aslab__no_slab;
+        m->used--; /* its phantom use as the current slab */
+        aslab__pool_abandon(m);
+    }
+    aslab__class_heap *ch = &rec->classes[cls];
+    while ((m = ch->partial) != NULL) {
+        aslab__heap_list_unlink(cls, m);
+        aslab__pool_abandon(m);
+    }
+    while ((m = ch->full) != NULL) {
+        aslab__heap_list_unlink(cls, m);
+        __atomic_store_n(&m->full_used, 0, __ATOMIC_RELEASE);
+        m->used &= ~ASLAB__FULL;
+        aslab__pool_abandon(m);
+    }
+}
+
+/* From here on the thread's mallocs go to the fallback and its frees of its own blocks take
+ * the abandoned path: other keys' destructors may still call both. */
+static void thread_exit(void *arg) {
+    aslab__heap *h = arg;
+    aslab__heap_rec *rec = h->rec;
+    h->state = ASLAB_HEAP_DEAD;
+    aslab__rec_lock(rec);
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
+        abandon_class(rec, cls);
+    aslab__rec_unlock(rec);
+    aslab_futexlock.lock(registry_lock);
+    merge_counts(h);
+    registry_del(rec);
+    rec->tls = NULL;
+    rec->reg_next = spare;
+    spare = rec;
+    aslab_futexlock.unlock(registry_lock);
+}
+
+int aslab__thread_global_init(void) {
+    return pthread_key_create(&exit_key, thread_exit);
+}
+
+/* pthread_setspecific may allocate: while it runs the state is SETUP, and a nested call is
+ * served by the fallback. */
+int aslab__thread_setup(void) {
+    aslab__heap *h = &aslab__thread_heap;
+    if (ASLAB__LIKELY(h->state == ASLAB_HEAP_LIVE)) return 1;
+    if (h->state != ASLAB_HEAP_NEW) return 0;
+    h->state = ASLAB_HEAP_SETUP;
+    aslab_futexlock.lock(registry_lock);
+    aslab__heap_rec *rec = record_new();
+    if (rec != NULL) {
+        rec->tls = h;
+        registry_add(rec);
+    }
+    aslab_futexlock.unlock(registry_lock);
+    if (rec == NULL) { /* no memory for a record: this thread is served by the fallback */
+        h->state = ASLAB_HEAP_DEAD;
+        return 0;
+    }
+    h->rec = rec;
+    pthread_setspecific(exit_key, h);
+    h->state = ASLAB_HEAP_LIVE;
+    return 1;
+}
+
+void aslab__heap_trim_thread(void) {
+    aslab__heap *h = &aslab__thread_heap;
+    if (h->state != ASLAB_HEAP_LIVE) return;
+    aslab__rec_lock(h->rec);
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
+        aslab__mslab *m = h->cur[cls];
+        if (m == &aslab__no_slab) continue;
+        aslab__pool_collect(m, 0);
+        if (m->used != 1) continue; /* blocks are out */
+        h->cur[cls] = &aslab__no_slab;
+        m->used = 0;
+        aslab__pool_return(m);
+    }
+    aslab__rec_unlock(h->rec);
+}
+
+/* Fork: every record's lock is taken, so that no record is half-changed in the child. */
+void aslab__thread_fork_prepare(void) {
+    aslab_futexlock.lock(registry_lock);
+    aslab__heap_rec *rec = registry;
+    if (rec != NULL) do {
+            aslab__rec_lock(rec);
+            rec = rec->reg_next;
+        } while (rec != registry);
+}
+
+void aslab__thread_fork_parent(void) {
+    aslab__heap_rec *rec = registry;
+    if (rec != NULL) do {
+            aslab__rec_unlock(rec);
+            rec = rec->reg_next;
+        } while (rec != registry);
+    aslab_futexlock.unlock(registry_lock);
+}
+
+/* The child's one thread keeps its record; the others leave the registry, their slabs still
+ * theirs (blocks of them freed in the child go onto remote lists nobody takes: a leak in the
+ * child, never a reuse). */
+void aslab__thread_fork_child(void) {
+    aslab__heap_rec *self = aslab__thread_heap.rec, *rec = registry;
+    if (rec != NULL) do {
+            aslab_futexlock.init(rec->lock);
+            rec = rec->reg_next;
+        } while (rec != registry);
+    aslab_futexlock.init(registry_lock);
+    while (registry != NULL && !(registry == self && self->reg_next == self)) {
+        aslab__heap_rec *other = registry == self ? self->reg_next : registry;
+        merge_counts(other->tls);
+        registry_del(other);
+        other->tls = NULL; /* not reused: a remote free may still lock it */
+    }
+}

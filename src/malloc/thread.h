@@ -1,0 +1,35 @@
+/* thread.h - a thread's heap over its life: set-up on its first slow call (the registry of
+ * live heaps, the exit key), and at exit its slabs abandoned and its counters merged. */
+#ifndef ASLAB_MALLOC_THREAD_H
+#define ASLAB_MALLOC_THREAD_H
+
+#include "heap.h"
+
+#pragma GCC visibility push(hidden)
+
+/* Once per process, at set-up: the key whose destructor runs at each thread's exit. */
+int aslab__thread_global_init(void);
+/* Makes the calling thread's heap live if it is new; 1 if it is live now, 0 while it is being
+ * set up (a nested call) or after the thread's exit destructor ran. */
+int aslab__thread_setup(void);
+/* What every heap (the live heaps and those merged at exit) counted for cls: out[0] blocks
+ * allocated, out[1] blocks freed into other owners' slabs; and out[2] blocks out in the slabs
+ * of live heaps and abandoned slabs (a walk of their lists, less what remote lists hold: exact
+ * when the other threads are quiet, as at exit). */
+void aslab__thread_counts(unsigned cls, uint64_t out[3]);
+
+void aslab__rec_lock(aslab__heap_rec *rec);
+void aslab__rec_unlock(aslab__heap_rec *rec);
+
+/* refill.c: the calling thread's partial and full lists of a class; its record's lock held */
+void aslab__heap_list_push(unsigned cls, aslab__mslab *m, unsigned list);
+void aslab__heap_list_unlink(unsigned cls, aslab__mslab *m);
+
+void aslab__thread_fork_prepare(void);
+void aslab__thread_fork_parent(void);
+/* The child's one thread keeps its heap; the others' heaps leave the registry (their slabs
+ * stay theirs: blocks of them freed in the child are not reused). */
+void aslab__thread_fork_child(void);
+
+#pragma GCC visibility pop
+#endif
