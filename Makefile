@@ -15,11 +15,11 @@ CFLAGS  ?= -O2 -g
 ALL_CFLAGS := $(CSTD) $(WARN) $(CFLAGS) -Iinclude
 DEPS    := tests/tools/install-deps.sh
 # The Debian packages a plain `make` needs, recommends named too (apt may skip them: gcc's
-# libc6-dev, gcc-arm-none-eabi's libnewlib), then those of `make test`: `make deps` installs
+# libc6-dev, each cross compiler's C library), then those of `make test`: `make deps` installs
 # DEPS_PKGS, to which each rules.mk fragment adds its own.
 BUILD_PKGS := gcc libc6-dev libjemalloc-dev
 DEPS_PKGS  := $(BUILD_PKGS) libcunit1-dev gcc-arm-none-eabi libnewlib-arm-none-eabi \
-              gcc-aarch64-linux-gnu
+              gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 
 # Goals that install what they need first, or compile nothing; any other goal stops at once,
 # with one line, when a package of BUILD_PKGS is missing.
