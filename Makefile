@@ -14,6 +14,25 @@ WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS := $(CSTD) $(WARN) $(CFLAGS) -Iinclude
 DEPS    := tests/tools/install-deps.sh
+# The Debian packages a plain `make` needs, recommends named too (apt may skip them: gcc's
+# libc6-dev, each cross compiler's C library), then those of `make test`: `make deps` installs
+# DEPS_PKGS, to which each rules.mk fragment adds its own.
+BUILD_PKGS := gcc libc6-dev libjemalloc-dev
+DEPS_PKGS  := $(BUILD_PKGS) libcunit1-dev gcc-arm-none-eabi libnewlib-arm-none-eabi \
+              gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+
+# Goals that install what they need first, or compile nothing; any other goal stops at once,
+# with one line, when a package of BUILD_PKGS is missing.
+INSTALLING_GOALS := deps test run test-real test-preload bench bench-quick bench-callgrind \
+                    bench-deps bench-list test-real-quick fresh-machine clean format lint
+ifneq ($(filter-out $(INSTALLING_GOALS),$(or $(MAKECMDGOALS),all)),)
+MISSING_PKGS := $(shell $(DEPS) --missing $(BUILD_PKGS))
+ifneq ($(MISSING_PKGS),)
+$(error missing Debian packages $(MISSING_PKGS): `make deps` installs them (root or sudo), \
+    as `make test` and `make run` do first)
+endif
+endif
+
 # The libraries' version: the .so names (libaslab.so.0 -> libaslab.so.0.1.0), aslab.pc,
 # aslab-malloc.pc and aslab-run --version. The first number is the SONAME's: raise it when a
 # program built against the old library would break against the new one.
@@ -33,7 +52,7 @@ TEST_LIBS     := -lcunit -lpthread
 SAN_ASAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 SAN_TSAN      := -fsanitize=thread
 
-.PHONY: all malloc install uninstall FORCE test deps test-example test-core test-core-asan test-core-tsan check-freestanding check-arm check-arm64 \
+.PHONY: all malloc install uninstall FORCE test deps fresh-machine test-example test-core test-core-asan test-core-tsan check-freestanding check-arm check-arm64 \
         check-link bench-core format lint clean
 
 all: $(BUILD)/libaslab.a $(BUILD)/libaslab.so $(BUILD)/libaslab.so.$(SO_MAJOR) malloc
@@ -78,7 +97,11 @@ MALLOC_OBJ  := $(patsubst %.c,$(MALLOC_DIR)/%.o,$(MALLOC_SRC) $(LIB_SRC))
 # go to aslab's functions of the same shape. Renaming the calls rather than patching the
 # string "MALLOC_CONF" in place depends on no byte of jemalloc's data and also covers
 # /etc/malloc.conf. Its internal je_* names stay as they are: MALLOC_MERGED hides them.
-JEMALLOC_PIC := /usr/lib/$(shell $(CC) -print-multiarch)/libjemalloc_pic.a
+# The compiler's multiarch directory, asked quietly: before make deps installs a compiler,
+# make must say what is missing, not `cc: No such file` (and nothing is built then).
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null || \
+                     dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null)
+JEMALLOC_PIC := /usr/lib/$(MULTIARCH)/libjemalloc_pic.a
 JEMALLOC_EMBED := $(BUILD)/jemalloc/libjemalloc_private.a
 JEMALLOC_REDIRECT := secure_getenv:aslab__je_getenv readlink:aslab__je_readlink \
                      mmap:aslab__je_mmap munmap:aslab__je_munmap
@@ -191,12 +214,19 @@ FORCE:
 # ---- tests ----------------------------------------------------------------------------------
 
 deps:
-	@$(DEPS) libcunit1-dev libjemalloc-dev gcc-arm-none-eabi gcc-aarch64-linux-gnu $(sort $(DEPS_PKGS))
+	@$(DEPS) $(sort $(DEPS_PKGS))
 
 test: deps
 	@$(MAKE) --no-print-directory all test-core test-core-asan test-core-tsan \
 	    test-example check-freestanding check-link check-arm check-arm64 $(TEST_TARGETS)
 	@echo "make test: all suites passed"
+
+# The README's two commands on a fresh Debian 12 root (tests/tools/fresh-machine.sh): not
+# part of make test, since it needs root, the Debian mirror and minutes. FRESH_ARGS='--only
+# test --keep', for example.
+fresh-machine:
+	@$(DEPS) debootstrap git
+	tests/tools/fresh-machine.sh $(FRESH_ARGS)
 
 $(BUILD)/test_core: $(TEST_CORE_SRC) $(TEST_CORE_HDR) $(BUILD)/libaslab.a
 	$(CC) $(TEST_FLAGS) $(TEST_CORE_SRC) $(BUILD)/libaslab.a $(TEST_LIBS) -o $@

@@ -7,7 +7,7 @@
 # Installs what it needs, then builds the library (a recursive make, as `make test` does,
 # so that nothing is compiled before libjemalloc-dev is there).
 
-RUN_PKGS := libjemalloc-dev gcc python3 time coreutils mawk diffutils
+RUN_PKGS := $(BUILD_PKGS) python3 time coreutils mawk diffutils
 # RUNS is shared with bench/rules.mk, whose default is 5; make run's default is 3.
 RUN_RUNS := $(if $(filter command line environment,$(origin RUNS)),$(RUNS),3)
 

@@ -24,7 +24,7 @@ $(PRELOAD_BIN)/threads: tests/preload/threads.c | $(PRELOAD_BIN)
 # Packages first, then the library and the programs (a recursive make, as `make test` does,
 # so that nothing is compiled before g++ and libjemalloc-dev are there).
 test-preload:
-	@$(DEPS) libjemalloc-dev $(PRELOAD_PKGS)
+	@$(DEPS) $(BUILD_PKGS) $(PRELOAD_PKGS)
 	@$(MAKE) --no-print-directory test-preload-run
 
 # PRELOAD_CASES=git (for example) runs only those cases.

@@ -17,11 +17,11 @@ REAL_MODE ?= quick
 # Packages first, then the library (a recursive make, as `make test` does, so that nothing
 # is compiled before libjemalloc-dev is there).
 test-real:
-	@$(DEPS) libjemalloc-dev $(REAL_PKGS)
+	@$(DEPS) $(BUILD_PKGS) $(REAL_PKGS)
 	@$(MAKE) --no-print-directory test-real-run REAL_MODE=full
 
 test-real-quick:
-	@$(DEPS) libjemalloc-dev $(REAL_PKGS)
+	@$(DEPS) $(BUILD_PKGS) $(REAL_PKGS)
 	@$(MAKE) --no-print-directory test-real-run REAL_MODE=quick
 
 # REAL_SUITES=python (for example) runs only those suites; JOBS=N items at a time.
