@@ -15,9 +15,9 @@
  *   while the slab is on its owner's full list. It is below ASLAB__FULL otherwise.
  * - `remote` packs the list other threads push onto: the head block's offset in the slab
  *   (bits 32-63; 0 when empty), how many blocks it holds (bits 1-31), and ASLAB__ABANDONED
- *   (bit 0) once the owner has left. Blocks are linked like `free`, the last link an encoded
- *   0. Only the owner, a holder of its record's lock, or (abandoned) of the class lock takes
- *   from it.
+ *   (bit 0) once the owner has left. Blocks are linked like `free` and end like it, at the
+ *   state's own address, so that it can become the free list without a walk. Only the owner, a
+ * holder of its record's lock, or (abandoned) of the class lock takes from it.
  * - `full_used` is `used` while the slab is on its owner's full list, 0 otherwise: the remote
  *   free that makes the remote count reach it has freed the slab's last block, and gives the
  *   slab back to the pool itself, so an owner that has gone quiet pins no empty slab.

@@ -92,15 +92,20 @@ uint32_t aslab__pool_collect(aslab__mslab *m, uintptr_t mark) {
     if (word == 0 || (word & ASLAB__ABANDONED)) return 0;
     uint32_t n = (uint32_t)((word & ASLAB__REMOTE_COUNT) / ASLAB__REMOTE_ONE);
     uintptr_t head = (uintptr_t)aslab__slab_of(m) + (word >> 32), block = head;
-    for (uint32_t i = 1;; i++) { /* exactly n blocks, each link checked */
-        uintptr_t next = aslab__link_encode(*(uintptr_t *)block, (void *)block);
-        if (i == n && next == 0) break;
-        if (i == n || aslab__link_stray(next, m) != 0)
-            aslab__heap_fault("malloc()", "corrupted remote free list (a write after free?)",
-                              (void *)block);
-        block = next;
-    }
-    *(uintptr_t *)block = aslab__link_encode((uintptr_t)m->free, (void *)block);
+    /* The remote list ends at m, as the local one does: when the local list is empty (the
+     * owner collects because it ran dry), the remote list becomes it as it is, and each link
+     * is checked when it is popped, with no walk over blocks the program touches anyway. */
+    if (m->free != (void *)m)
+        for (uint32_t i = 1;; i++) { /* exactly n blocks, each link checked */
+            uintptr_t next = aslab__link_encode(*(uintptr_t *)block, (void *)block);
+            if (i == n && next == (uintptr_t)m) break;
+            if (i == n || aslab__link_stray(next, m) != 0)
+                aslab__heap_fault("malloc()", "corrupted remote free list (a write after free?)",
+                                  (void *)block);
+            block = next;
+        }
+    if (m->free != (void *)m)
+        *(uintptr_t *)block = aslab__link_encode((uintptr_t)m->free, (void *)block);
     m->free = (void *)head;
     m->used -= n;
     aslab__thread_heap.frees_remote[m->cls] += n; /* counted here, not by each remote free */

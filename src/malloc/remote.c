@@ -38,7 +38,7 @@ static void free_remote(aslab__mslab *m, void *p) {
             word = __atomic_load_n(&m->remote, __ATOMIC_RELAXED); /* adopted meanwhile */
             continue;
         }
-        uintptr_t head = word >> 32 != 0 ? slab + (word >> 32) : 0;
+        uintptr_t head = word >> 32 != 0 ? slab + (word >> 32) : (uintptr_t)m; /* m ends it */
         obj[0] = aslab__link_encode(head, p);
         next = ((uintptr_t)p - slab) << 32 | ((word & ASLAB__REMOTE_COUNT) + ASLAB__REMOTE_ONE);
         if (__atomic_compare_exchange_n(&m->remote, &word, next, 1, __ATOMIC_SEQ_CST,

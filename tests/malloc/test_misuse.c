@@ -192,7 +192,7 @@ static void *free_elsewhere(void *p) {
 }
 
 /* The same through the remote list: another thread frees the block, the write follows, and
- * the owner's malloc finds the link when it collects the list. */
+ * the owner's malloc finds the link when it pops the block. */
 static void dangling_write_remote(void *arg) {
     misuse *m = arg;
     pthread_t thread;
@@ -205,8 +205,8 @@ static void dangling_write_remote(void *arg) {
 
 static void test_dangling_write_remote(void) {
     misuse m = {malloc(48), 48};
-    expect_fault(dangling_write_remote, m, "malloc()",
-                 "corrupted remote free list (a write after free?)", m.p);
+    expect_fault(dangling_write_remote, m, "malloc()", "corrupted free list (a write after free?)",
+                 m.p);
     free(m.p);
 }
 
