@@ -210,12 +210,9 @@ static inline void aslab__check_slot(const void *p, unsigned cls, const char *fn
     if (ASLAB__UNLIKELY(!aslab__slot_ok(p, cls))) aslab__free_invalid(p, cls, fn);
 }
 
-static inline void *aslab__malloc_small(size_t size) {
-    unsigned cls = aslab__class_of(size);
-    aslab__heap *heap = &aslab__thread_heap;
-    aslab__mslab *m = heap->cur[cls];
-    void **block = m->free;
-    if (ASLAB__UNLIKELY((void *)block == (void *)m)) return aslab__malloc_slow(size);
+/* Pops block, the head of m's free list (not empty), after checking its link; the calling
+ * thread owns m. */
+static inline void *aslab__pop_block(aslab__mslab *m, void **block, unsigned cls) {
     uintptr_t next = aslab__link_encode((uintptr_t)block[0], block);
     if (ASLAB__UNLIKELY(aslab__link_stray(next, m) != 0)) {
         aslab__heap_fault_at("malloc()", "corrupted free list (a write after free?)", block);
@@ -223,9 +220,17 @@ static inline void *aslab__malloc_small(size_t size) {
     }
     m->free = (void *)next;
     m->used++;
-    heap->allocs[cls]++;
+    aslab__thread_heap.allocs[cls]++;
     block[1] = NULL; /* no longer free: clear the double-free key */
     return block;
+}
+
+static inline void *aslab__malloc_small(size_t size) {
+    unsigned cls = aslab__class_of(size);
+    aslab__mslab *m = aslab__thread_heap.cur[cls];
+    void **block = m->free;
+    if (ASLAB__UNLIKELY((void *)block == (void *)m)) return aslab__malloc_slow(size);
+    return aslab__pop_block(m, block, cls);
 }
 
 /* --*used, and whether the result is 0 or negative as a signed count. On x86-64 one

@@ -109,19 +109,6 @@ static aslab__mslab *next_current(unsigned cls) {
     return m;
 }
 
-/* Pops a block of m, whose free list is not empty. */
-static void *pop(aslab__mslab *m, unsigned cls) {
-    void **block = m->free;
-    uintptr_t next = aslab__link_encode((uintptr_t)block[0], block);
-    if (ASLAB__UNLIKELY(aslab__link_stray(next, m) != 0))
-        aslab__heap_fault("malloc()", "corrupted free list (a write after free?)", block);
-    m->free = (void *)next;
-    m->used++;
-    aslab__thread_heap.allocs[cls]++;
-    block[1] = NULL;
-    return block;
-}
-
 static void *from_fallback(size_t size) {
     void *p = aslab__fb_malloc(size != 0 ? size : 1);
     if (p == NULL) errno = ENOMEM;
@@ -152,8 +139,8 @@ void *aslab__malloc_slow(size_t size) {
     aslab__heap_tick(1);
     unsigned cls = aslab__class_of(size);
     aslab__mslab *m = aslab__thread_heap.cur[cls];
-    if (m != &aslab__no_slab && refill(m, cls)) return pop(m, cls);
+    if (m != &aslab__no_slab && refill(m, cls)) return aslab__pop_block(m, m->free, cls);
     m = replace_current(cls, m);
     if (m == NULL) return from_fallback(aslab__classes[cls].size); /* no address space left */
-    return pop(m, cls);
+    return aslab__pop_block(m, m->free, cls);
 }
