@@ -63,6 +63,11 @@ void aslab__large_free(void *p, const char *fn) {
     aslab__heap_tick(0);
 }
 
+void aslab__free_cold(void *p, unsigned owner, const char *fn) {
+    (void)owner;
+    if (p != NULL) aslab__large_free(p, fn);
+}
+
 void *aslab__api_calloc(size_t n, size_t size) {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) return no_memory();

@@ -28,13 +28,19 @@ static inline __attribute__((always_inline)) void *aslab__api_malloc(size_t size
     return aslab__large_malloc(size);
 }
 
+/* Frees p, in no small class's region (owner is its map byte, 0 when none of ours): a
+ * medium block, a directly mapped one, the fallback's, a foreign one, or NULL. */
+void aslab__free_cold(void *p, unsigned owner, const char *fn);
+
+/* One compare sends every pointer outside the small classes (NULL and foreign ones
+ * included) to the cold path: the small classes are the map's values 1..ASLAB_SMALL_CLASSES. */
 static inline __attribute__((always_inline)) void aslab__api_free(void *p, const char *fn) {
     unsigned owner = aslab__owner_class(p);
-    if (ASLAB__LIKELY(owner != 0)) {
+    if (ASLAB__LIKELY(owner - 1 < ASLAB_SMALL_CLASSES)) {
         aslab__free_small(p, owner, fn);
         return;
     }
-    if (p != NULL) aslab__large_free(p, fn);
+    aslab__free_cold(p, owner, fn);
 }
 
 #endif

@@ -16,6 +16,7 @@
 
 #define ASLAB_SMALL_MAX       ((size_t)16384)
 #define ASLAB_NUM_CLASSES     64 /* numbered 1..64: 0 means "not a class" (not ours) */
+#define ASLAB_SMALL_CLASSES   64 /* classes 1..64 serve up to ASLAB_SMALL_MAX */
 #define ASLAB_CLASS_SLOTS     (ASLAB_NUM_CLASSES + 1)
 #define ASLAB_MIN_ALIGN       16
 #define ASLAB_CLASS_ALIGN_MAX 4096 /* the most a class's blocks are aligned to */
