@@ -4,6 +4,7 @@
 #include "api.h"
 
 #include "large.h"
+#include "medium.h"
 #include "os.h"
 
 #include <errno.h>
@@ -51,7 +52,13 @@ static void count_fallback(void) {
     __atomic_add_fetch(&aslab__fallback_requests, 1, __ATOMIC_RELAXED);
 }
 
-void *aslab__large_malloc(size_t size) {
+/* Whether a nonzero map byte names one of the classes (small or medium). */
+static int is_class(unsigned owner) {
+    return owner - 1 < ASLAB_NUM_CLASSES;
+}
+
+void *aslab__malloc_cold(size_t size) {
+    if (size <= ASLAB_MEDIUM_MAX) return aslab__malloc_medium(size);
     if (beyond_limit(size)) return no_memory(); /* never asked of the OS */
     count_fallback();
     aslab__heap_tick(1);
@@ -64,15 +71,17 @@ void aslab__large_free(void *p, const char *fn) {
 }
 
 void aslab__free_cold(void *p, unsigned owner, const char *fn) {
-    (void)owner;
-    if (p != NULL) aslab__large_free(p, fn);
+    if (is_class(owner))
+        aslab__free_medium(p, owner, fn);
+    else if (p != NULL)
+        aslab__large_free(p, fn);
 }
 
 void *aslab__api_calloc(size_t n, size_t size) {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) return no_memory();
-    if (total <= ASLAB_SMALL_MAX) {
-        void *p = aslab__malloc_small(total);
+    if (total <= ASLAB_MEDIUM_MAX) {
+        void *p = aslab__api_malloc(total);
         if (p != NULL) memset(p, 0, total);
         return p;
     }
@@ -104,12 +113,12 @@ void *aslab__api_realloc(void *p, size_t size) {
         return NULL;
     }
     unsigned owner = aslab__owner_class(p);
-    if (owner != 0) {
+    if (is_class(owner)) {
         size_t old = small_block_size(p, owner, "realloc()");
-        if (size <= ASLAB_SMALL_MAX && aslab__class_of(size) == owner) return p;
+        if (size <= ASLAB_MEDIUM_MAX && aslab__class_for(size) == owner) return p;
         return move_block(p, old, size, "realloc()");
     }
-    if (size <= ASLAB_SMALL_MAX)
+    if (size <= ASLAB_MEDIUM_MAX)
         return move_block(p, aslab__fb_usable_size(p, "realloc()"), size, "realloc()");
     if (beyond_limit(size)) return no_memory();
     count_fallback();
@@ -124,24 +133,24 @@ void *aslab__api_reallocarray(void *p, size_t n, size_t size) {
 }
 
 /* The smallest class whose blocks hold size bytes and are all aligned to align (a class's
- * blocks are aligned to the largest power of two dividing its size, up to a page: see
+ * blocks are aligned to the largest power of two dividing its size, up to 64 KiB: see
  * aslab__class_align), or 0 when no class is. */
 static unsigned aligned_class(size_t align, size_t size) {
     size_t need = size > align ? size : align;
-    if (align > ASLAB_CLASS_ALIGN_MAX || need > ASLAB_SMALL_MAX) return 0;
+    if (align > ASLAB_CLASS_ALIGN_MAX || need > ASLAB_MEDIUM_MAX) return 0;
     aslab__heap_init(); /* the class table */
-    for (unsigned cls = aslab__class_of(need); cls != 0 && cls <= ASLAB_NUM_CLASSES; cls++)
+    for (unsigned cls = aslab__class_for(need); cls != 0 && cls <= ASLAB_NUM_CLASSES; cls++)
         if ((aslab__classes[cls].size & (align - 1)) == 0) return cls;
     return 0;
 }
 
-/* align: a power of two. Small classes serve alignments up to a page; larger ones are the
+/* align: a power of two. The classes serve alignments up to 64 KiB; larger ones are the
  * fallback's. */
 static void *aligned(size_t align, size_t size) {
     if (align <= ASLAB_MIN_ALIGN) return aslab__api_malloc(size);
     unsigned cls = aligned_class(align, size);
     if (cls != 0) {
-        void *p = aslab__malloc_small(aslab__classes[cls].size);
+        void *p = aslab__api_malloc(aslab__classes[cls].size);
         if (p != NULL && ((uintptr_t)p & (align - 1)) == 0) return p;
         if (p != NULL) aslab__api_free(p, "memalign()"); /* the fallback served the class */
     }
@@ -195,7 +204,7 @@ void *aslab__api_pvalloc(size_t size) {
 size_t aslab__api_usable_size(void *p) {
     if (p == NULL) return 0;
     unsigned owner = aslab__owner_class(p);
-    if (owner != 0) return small_block_size(p, owner, "malloc_usable_size()");
+    if (is_class(owner)) return small_block_size(p, owner, "malloc_usable_size()");
     return aslab__fb_usable_size(p, "malloc_usable_size()");
 }
 
@@ -203,11 +212,11 @@ size_t aslab__api_usable_size(void *p) {
  * corrupt an allocator that trusts it; aslab checks it and aborts. */
 void aslab__api_free_sized(void *p, size_t size, const char *fn) {
     unsigned owner = aslab__owner_class(p);
-    if (owner != 0) {
+    if (is_class(owner)) {
         aslab__check_slot(p, owner, fn);
         if (size > aslab__classes[owner].size)
             aslab__heap_fault(fn, "size larger than the block", p);
-        aslab__free_small(p, owner, fn);
+        aslab__api_free(p, fn);
         return;
     }
     if (p == NULL) return;

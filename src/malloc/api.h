@@ -9,8 +9,8 @@
 #include <stddef.h>
 
 /* ---- api.c ---- */
-void aslab__api_init(void); /* once, at heap set-up */
-void *aslab__large_malloc(size_t size);
+void aslab__api_init(void);                      /* once, at heap set-up */
+void *aslab__malloc_cold(size_t size);           /* above ASLAB_SMALL_MAX: medium or large */
 void aslab__large_free(void *p, const char *fn); /* any pointer outside aslab's regions */
 void *aslab__api_calloc(size_t n, size_t size);
 void *aslab__api_realloc(void *p, size_t size);
@@ -25,7 +25,7 @@ void aslab__api_free_sized(void *p, size_t size, const char *fn);
 
 static inline __attribute__((always_inline)) void *aslab__api_malloc(size_t size) {
     if (ASLAB__LIKELY(size <= ASLAB_SMALL_MAX)) return aslab__malloc_small(size);
-    return aslab__large_malloc(size);
+    return aslab__malloc_cold(size);
 }
 
 /* Frees p, in no small class's region (owner is its map byte, 0 when none of ours): a

@@ -21,6 +21,7 @@ typedef struct region {
     uint64_t free_mask;          /* slabs not held by the core */
     uint64_t dirty_mask;         /* free slabs whose pages may be resident, each queued */
     uint8_t cls, slab_shift, on_nonfull;
+    uint8_t shift; /* log2 of the region's size: ASLAB_REGION_SHIFT, or a larger slab's */
 } region;
 
 /* A dirty slab's place in the queue lives in the slab itself, after the magic word (which
@@ -44,7 +45,7 @@ static size_t region_count;
 static uint16_t region_hash[HASH_SIZE]; /* region index + 1, keyed by address >> 22 */
 static region *nonfull[ASLAB_CLASS_SLOTS];
 static dirty_node *oldest, *newest; /* the queue of dirty slabs, in the order they went free */
-static size_t slabs_live, slab_bytes_live, dirty_bytes;
+static size_t slabs_live, slab_bytes_live, dirty_bytes, mapped_bytes;
 static uint64_t arena_lock[2];
 static __thread unsigned hint_class __attribute__((tls_model("initial-exec")));
 static __thread int discard_frees __attribute__((tls_model("initial-exec")));
@@ -83,8 +84,15 @@ static region *hash_find(uintptr_t key) {
     return NULL;
 }
 
-static uint64_t all_slabs_mask(unsigned slab_shift) {
-    unsigned count = 1u << (ASLAB_REGION_SHIFT - slab_shift);
+/* A region is ASLAB_REGION_SIZE, or one slab when the class's slabs are larger (a medium
+ * class's, up to 16 MiB): it then spans several entries of the byte map. */
+static unsigned region_shift_for(unsigned cls) {
+    unsigned slab_shift = aslab__classes[cls].slab_shift;
+    return slab_shift > ASLAB_REGION_SHIFT ? slab_shift : ASLAB_REGION_SHIFT;
+}
+
+static uint64_t all_slabs_mask(const region *r) {
+    unsigned count = 1u << (r->shift - r->slab_shift);
     return count >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << count) - 1;
 }
 
@@ -94,7 +102,19 @@ static uint64_t all_slabs_mask(unsigned slab_shift) {
 #define CHUNK_REGIONS 16
 static char *chunk_next, *chunk_end;
 
-static char *region_memory(void) {
+/* Maps `size` bytes aligned to their size, or NULL when the kernel places them beyond the
+ * byte map (they are given back: the fallback serves instead). */
+static char *map_below_limit(size_t size) {
+    char *p = aslab__os_map_aligned(size, size);
+    if (p != NULL && ((uintptr_t)p + size - 1) >> ASLAB_REGION_SHIFT >= ASLAB_MAP_ENTRIES) {
+        aslab__os_unmap(p, size);
+        p = NULL;
+    }
+    return p;
+}
+
+static char *region_memory(unsigned shift) {
+    if (shift > ASLAB_REGION_SHIFT) return map_below_limit((size_t)1 << shift);
     if (chunk_next == chunk_end) {
         size_t size = CHUNK_REGIONS * ASLAB_REGION_SIZE;
         char *chunk = aslab__os_map_aligned(size, ASLAB_REGION_SIZE);
@@ -120,10 +140,11 @@ static char *region_memory(void) {
 static void region_assign(region *r, unsigned cls) {
     r->cls = (uint8_t)cls;
     r->slab_shift = (uint8_t)aslab__classes[cls].slab_shift;
-    r->free_mask = all_slabs_mask(r->slab_shift);
+    r->free_mask = all_slabs_mask(r);
     r->dirty_mask = 0;
-    __atomic_store_n(&aslab__region_class[(uintptr_t)r->base >> ASLAB_REGION_SHIFT], (uint8_t)cls,
-                     __ATOMIC_RELEASE);
+    size_t first = (uintptr_t)r->base >> ASLAB_REGION_SHIFT;
+    for (size_t i = 0; i < (size_t)1 << (r->shift - ASLAB_REGION_SHIFT); i++)
+        __atomic_store_n(&aslab__region_class[first + i], (uint8_t)cls, __ATOMIC_RELEASE);
     r->next_nonfull = nonfull[cls];
     nonfull[cls] = r;
     r->on_nonfull = 1;
@@ -138,7 +159,8 @@ static size_t region_discard(region *r);
 static region *region_recycle(unsigned cls) {
     for (size_t i = 0; i < region_count; i++) {
         region *r = &regions[i];
-        if (r->cls == cls || r->free_mask != all_slabs_mask(r->slab_shift)) continue;
+        if (r->cls == cls || r->shift != region_shift_for(cls) || r->free_mask != all_slabs_mask(r))
+            continue;
         region **link = &nonfull[r->cls];
         while (*link != r)
             link = &(*link)->next_nonfull; /* a free region is listed */
@@ -153,7 +175,8 @@ static region *region_recycle(unsigned cls) {
 /* One more region for class cls: a new mapping, else a recycled region. Lock held. */
 static region *region_new(unsigned cls) {
     int saved_errno = errno; /* a refused mapping is not the caller's error if we recover */
-    char *base = region_count < MAX_REGIONS ? region_memory() : NULL;
+    unsigned shift = region_shift_for(cls);
+    char *base = region_count < MAX_REGIONS ? region_memory(shift) : NULL;
     if (base == NULL) {
         region *r = region_recycle(cls);
         if (r != NULL) errno = saved_errno;
@@ -162,6 +185,8 @@ static region *region_new(unsigned cls) {
     size_t index = region_count++;
     region *r = &regions[index];
     r->base = base;
+    r->shift = (uint8_t)shift;
+    mapped_bytes += (size_t)1 << shift;
     hash_insert((uintptr_t)base >> ASLAB_REGION_SHIFT, index);
     region_assign(r, cls);
     return r;
@@ -336,7 +361,7 @@ uint64_t aslab__arena_next_due(void) {
 void aslab__arena_stats_get(aslab__arena_stats *out) {
     lock();
     out->regions = region_count;
-    out->mapped = region_count * ASLAB_REGION_SIZE;
+    out->mapped = mapped_bytes;
     out->slabs_live = slabs_live;
     out->slab_bytes = slab_bytes_live;
     out->dirty_bytes = dirty_bytes;

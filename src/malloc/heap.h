@@ -63,7 +63,7 @@ typedef struct aslab__mslab {
     char *bump, *bump_end;
     struct aslab__mslab *prev, *next;
     uintptr_t link_mask; /* ~(slab size - 1) | 15: a decoded link must leave these bits as m's */
-    uint64_t pad1;
+    uint64_t dirty; /* medium classes: bytes of the blocks on `free` whose pages may be resident */
     /* line 2: where other threads give blocks back */
     _Alignas(64) uintptr_t remote;
     struct aslab__heap_rec *heap; /* the owner's record; NULL once abandoned */
@@ -97,6 +97,7 @@ typedef struct aslab__heap {
     uint64_t frees_remote[ASLAB_CLASS_SLOTS]; /* blocks this thread took off remote lists */
     struct aslab__heap_rec *rec;
     int state;
+    int64_t medium_dirty; /* the `dirty` bytes of the medium slabs this thread owns (medium.c) */
 } aslab__heap;
 
 /* The rest of a thread's heap, outside TLS and never unmapped, so that another thread may
@@ -129,6 +130,9 @@ extern aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 extern aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 extern uintptr_t aslab__free_key; /* word 1 of a free block */
 extern uintptr_t aslab__link_key; /* mixed into every stored free-list link */
+/* Word 2 of a free medium block whose pages beyond the first are not resident (discarded, or
+ * never touched): its bytes are not in the slab's `dirty` count. */
+extern uintptr_t aslab__clean_key;
 
 /* ---- init.c: process set-up ---- */
 /* Sets the heap up once; 0 while the calling thread is itself inside the set-up (a malloc
@@ -138,7 +142,7 @@ int aslab__heap_init(void);
 aslab_cache *aslab__class_cache_get(unsigned cls);
 
 /* ---- refill.c / remote.c / thread.c: the slow paths ---- */
-/* size <= ASLAB_SMALL_MAX; the class is recomputed after set-up (the lookup table is empty
+/* size <= ASLAB_MEDIUM_MAX; the class is recomputed after set-up (the lookup table is empty
  * before it). */
 __attribute__((noinline)) void *aslab__malloc_slow(size_t size);
 /* After a local free made m empty or took it off the full list. */
@@ -223,6 +227,51 @@ static inline void *aslab__pop_block(aslab__mslab *m, void **block, unsigned cls
     aslab__thread_heap.allocs[cls]++;
     block[1] = NULL; /* no longer free: clear the double-free key */
     return block;
+}
+
+/* ---- medium.c: the medium classes' free pages ---- */
+void aslab__medium_init(void);       /* at set-up, once the options are read */
+extern int64_t aslab__medium_budget; /* the most dirty medium bytes a thread keeps */
+/* The calling thread holds more than the budget: discards down to half of it. */
+__attribute__((noinline)) void aslab__medium_discard(void);
+/* Marks a never-used medium block clean as the slow path threads it onto a free list. */
+static inline void aslab__medium_fresh(void *block) {
+    ((uintptr_t *)block)[2] = aslab__clean_key;
+}
+/* The owner of medium slab m took n blocks off its remote list onto `free` (pool_collect
+ * counted them in m->dirty), or adopted m with its `dirty` bytes; the thread counts them. */
+static inline void aslab__medium_took(aslab__mslab *m, uint64_t bytes) {
+    if (aslab__class_is_medium(m->cls)) aslab__thread_heap.medium_dirty += (int64_t)bytes;
+}
+/* The owner frees p into medium slab m: its pages are resident until discarded. */
+static inline void aslab__medium_freed(aslab__mslab *m, void *p, unsigned cls) {
+    ((uintptr_t *)p)[2] = 0; /* not aslab__clean_key */
+    m->dirty += aslab__classes[cls].size;
+    aslab__thread_heap.medium_dirty += aslab__classes[cls].size;
+}
+/* The owner gives medium slab m back to the pool: its free blocks leave the thread's count. */
+static inline void aslab__medium_gives(aslab__mslab *m) {
+    if (aslab__class_is_medium(m->cls)) aslab__thread_heap.medium_dirty -= (int64_t)m->dirty;
+}
+/* Discards the pages of the calling thread's free medium blocks (malloc_trim). */
+void aslab__medium_trim_thread(void);
+
+/* Pops block off m's free list as aslab__pop_block does, keeping the `dirty` counts of a
+ * medium class: a block that was dirty leaves them, a clean one loses its mark. */
+static inline void *aslab__pop_medium(aslab__mslab *m, void **block, unsigned cls) {
+    if (((uintptr_t *)block)[2] == aslab__clean_key) {
+        block[2] = NULL;
+    } else {
+        m->dirty -= aslab__classes[cls].size;
+        aslab__thread_heap.medium_dirty -= aslab__classes[cls].size;
+    }
+    return aslab__pop_block(m, block, cls); /* last, so that its fault path is a tail call */
+}
+
+/* Either pop, by class: the slow path serves both. */
+static inline void *aslab__pop_any(aslab__mslab *m, void **block, unsigned cls) {
+    if (aslab__class_is_medium(cls)) return aslab__pop_medium(m, block, cls);
+    return aslab__pop_block(m, block, cls);
 }
 
 static inline void *aslab__malloc_small(size_t size) {

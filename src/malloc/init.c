@@ -24,6 +24,7 @@ aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 uintptr_t aslab__free_key;
 uintptr_t aslab__link_key;
+uintptr_t aslab__clean_key;
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 static int init_state;
@@ -143,7 +144,9 @@ static void init_once(void) {
     aslab__size_classes_init();
     aslab__free_key = random_key();
     aslab__link_key = random_key();
+    aslab__clean_key = random_key();
     class_checks_init();
+    aslab__medium_init();
     aslab__api_init();
     if (!thread_key_made) thread_key_made = aslab__thread_global_init() == 0;
     if (!atfork_made) atfork_made = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;

@@ -41,6 +41,7 @@ static int extend(aslab__mslab *m, unsigned cls) {
     for (size_t i = n; i-- > 0;) {
         char *block = first + i * size;
         *(uintptr_t *)block = aslab__link_encode(next, block);
+        if (aslab__class_is_medium(cls)) aslab__medium_fresh(block);
         next = (uintptr_t)block;
     }
     m->free = first;
@@ -48,9 +49,15 @@ static int extend(aslab__mslab *m, unsigned cls) {
     return 1;
 }
 
+/* The owner takes m's remote list (the blocks count in the thread's medium bytes). */
+static uint32_t take_remote(aslab__mslab *m, unsigned cls) {
+    uint32_t n = aslab__pool_collect(m, 0);
+    aslab__medium_took(m, (uint64_t)n * aslab__classes[cls].size);
+    return n;
+}
+
 static int refill(aslab__mslab *m, unsigned cls) {
-    if (__atomic_load_n(&m->remote, __ATOMIC_RELAXED) != 0 && aslab__pool_collect(m, 0) != 0)
-        return 1;
+    if (__atomic_load_n(&m->remote, __ATOMIC_RELAXED) != 0 && take_remote(m, cls) != 0) return 1;
     return extend(m, cls);
 }
 
@@ -88,7 +95,7 @@ static aslab__mslab *from_full(unsigned cls) {
         aslab__mslab *m = *head;
         if (__atomic_load_n(&m->remote, __ATOMIC_RELAXED) != 0) {
             leave_full(cls, m);
-            aslab__pool_collect(m, 0); /* at least one block: only the owner takes them */
+            take_remote(m, cls); /* at least one block: only the owner takes them */
             return m;
         }
         *head = m->next;
@@ -104,7 +111,7 @@ static aslab__mslab *next_current(unsigned cls) {
         return m;
     }
     m = from_full(cls);
-    if (m == NULL) m = aslab__pool_adopt(cls);
+    if (m == NULL && (m = aslab__pool_adopt(cls)) != NULL) aslab__medium_took(m, m->dirty);
     if (m == NULL) m = aslab__pool_lend(cls);
     return m;
 }
@@ -137,10 +144,10 @@ void *aslab__malloc_slow(size_t size) {
         return from_fallback(size); /* set-up nested in itself, or after the thread's exit */
     /* memory return (purge.h), before any lock is taken */
     aslab__heap_tick(1);
-    unsigned cls = aslab__class_of(size);
+    unsigned cls = aslab__class_for(size);
     aslab__mslab *m = aslab__thread_heap.cur[cls];
-    if (m != &aslab__no_slab && refill(m, cls)) return aslab__pop_block(m, m->free, cls);
+    if (m != &aslab__no_slab && refill(m, cls)) return aslab__pop_any(m, m->free, cls);
     m = replace_current(cls, m);
     if (m == NULL) return from_fallback(aslab__classes[cls].size); /* no address space left */
-    return aslab__pop_block(m, m->free, cls);
+    return aslab__pop_any(m, m->free, cls);
 }

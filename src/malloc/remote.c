@@ -58,7 +58,9 @@ void aslab__free_other(void *p, unsigned cls, const char *fn) {
         aslab__free_invalid(p, cls, fn);
     if (((uintptr_t *)p)[1] == aslab__free_key) aslab__heap_fault(fn, "double free detected", p);
     if (__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) == aslab__owner_tag(slab)) {
-        aslab__free_local(p, slab, aslab__free_key); /* the fast path raced with an adoption */
+        /* the fast path raced with an adoption */
+        if (aslab__class_is_medium(cls)) aslab__medium_freed(aslab__mslab_of(slab), p, cls);
+        aslab__free_local(p, slab, aslab__free_key);
         return;
     }
     free_remote(aslab__mslab_of(slab), p);
@@ -82,5 +84,6 @@ void aslab__free_local_slow(aslab__mslab *m) {
         return;
     }
     aslab__rec_unlock(rec);
+    aslab__medium_gives(m);
     aslab__pool_return(m);
 }

@@ -11,12 +11,34 @@ static uint32_t class_size(unsigned index) {
     return base + step * (base / 8);
 }
 
-/* Slabs of at least 64 slots, and at least 64 KiB so that headers cost little. */
-static uint32_t slab_shift_for(uint32_t size) {
+/* Small classes: slabs of at least 64 slots, and at least 64 KiB so that headers cost
+ * little. */
+static uint32_t small_slab_shift(uint32_t size) {
     uint32_t shift = 16;
     while (((uint32_t)1 << shift) < 64 * size)
         shift++;
     return shift;
+}
+
+/* Medium classes: the smallest slab that holds at least 8 blocks after its header (which
+ * takes the first multiple of the blocks' alignment) and wastes at most an eighth of itself.
+ * The header is the core's 64 bytes plus the malloc's reserve, under 256 bytes. */
+#define MEDIUM_MIN_SLOTS 8
+#define HEADER_BOUND     256
+
+static uint32_t medium_slab_shift(uint32_t size) {
+    size_t align = aslab__class_align(size);
+    size_t offset = (HEADER_BOUND + align - 1) / align * align;
+    uint32_t shift = 16;
+    for (;; shift++) {
+        size_t slab = (size_t)1 << shift, slots = (slab - offset) / size;
+        if (slab > offset && slots >= MEDIUM_MIN_SLOTS && (slab - slots * size) * 8 <= slab)
+            return shift;
+    }
+}
+
+static uint32_t slab_shift_for(unsigned cls, uint32_t size) {
+    return aslab__class_is_medium(cls) ? medium_slab_shift(size) : small_slab_shift(size);
 }
 
 void aslab__size_classes_init(void) {
@@ -24,7 +46,7 @@ void aslab__size_classes_init(void) {
     for (unsigned c = 1; c <= ASLAB_NUM_CLASSES; c++) {
         aslab__class_info *info = &aslab__classes[c];
         info->size = class_size(c - 1);
-        info->slab_shift = slab_shift_for(info->size);
+        info->slab_shift = slab_shift_for(c, info->size);
         while (index <= info->size / 16 && index <= ASLAB_SMALL_MAX / 16)
             aslab__class_lookup[index++] = (uint8_t)c;
     }

@@ -200,13 +200,15 @@ void aslab__heap_trim_thread(void) {
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         aslab__mslab *m = h->cur[cls];
         if (m == &aslab__no_slab) continue;
-        aslab__pool_collect(m, 0);
+        aslab__medium_took(m, (uint64_t)aslab__pool_collect(m, 0) * aslab__classes[cls].size);
         if (m->used != 1) continue; /* blocks are out */
         h->cur[cls] = &aslab__no_slab;
         m->used = 0;
+        aslab__medium_gives(m);
         aslab__pool_return(m);
     }
     aslab__rec_unlock(h->rec);
+    aslab__medium_trim_thread();
 }
 
 /* Fork: every record's lock is taken, so that no record is half-changed in the child. */

@@ -8,8 +8,8 @@
  * thread. make fuzz also runs it with ASLAB_DECAY_MS=0: free slabs discarded at once, so that
  * they come back zero-filled. Each
  * answer is checked against a model: contents intact (the realloc prefix included), blocks
- * overlapping nothing, alignment, the usable size (the README's classes for small blocks, at
- * least the request for the others), small requests served by aslab and others not, calloc
+ * overlapping nothing, alignment, the usable size (the README's classes for blocks up to 1 MiB, at
+ * least the request for the others), requests up to 1 MiB served by aslab and others not, calloc
  * zeroed, and errno and NULL for bad requests. Misuse that aborts (double free, interior
  * pointers) is left to the malloc's own test suites.
  */
@@ -105,15 +105,16 @@ static void verify(const block *b, const char *when) {
 static void adopt(void *p, size_t size, size_t align, int zeroed) {
     uintptr_t addr = (uintptr_t)p;
     size_t need = align > 16 ? align : 16, usable = aslab__api_usable_size(p);
-    /* Alignments up to a page are served by a class whose blocks are all aligned so. */
+    /* Alignments up to 64 KiB are served by a class whose blocks are all aligned so. */
     size_t need_size = size > align ? size : align;
-    int small = align <= 16 ? size <= ASLAB_SMALL_MAX
-                            : align <= ASLAB_CLASS_ALIGN_MAX && need_size <= ASLAB_SMALL_MAX;
+    int classed = align <= 16 ? size <= ASLAB_MEDIUM_MAX
+                              : align <= ASLAB_CLASS_ALIGN_MAX && need_size <= ASLAB_MEDIUM_MAX;
+    unsigned owner = aslab__owner_class(p);
     if (addr % need != 0) die("block %p for %zu bytes not aligned to %zu", p, size, need);
-    if (small != (aslab__owner_class(p) != 0))
+    if (classed != (owner != 0 && owner <= ASLAB_NUM_CLASSES))
         die("block %p for %zu bytes (align %zu) %s aslab's", p, size, align,
-            small ? "is not" : "is");
-    if (small && align <= 16 ? usable != class_size(size) : usable < size)
+            classed ? "is not" : "is");
+    if (classed && align <= 16 ? usable != class_size(size) : usable < size)
         die("block %p for %zu bytes: usable size %zu", p, size, usable);
     if (zeroed && zero_check(p, size) != SIZE_MAX) die("calloc block %p not zeroed", p);
     block b = {addr, size, usable, align, mix32(++seeds)};

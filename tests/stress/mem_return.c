@@ -4,10 +4,10 @@
  *   --trim    at once after malloc_trim(0);
  *   --decay   within --wait seconds, the program making no call (aslab: its optional thread,
  *             ASLAB_BACKGROUND_THREAD=1, discards slabs free for ASLAB_DECAY_MS, 1 s);
- *   --decay --call   the same, the program making one call over 16 KiB (a malloc and a
- *             free) every 50 ms while it waits: aslab's default, no thread, returns memory in
- *             the slow paths of such calls (docs/memory-return.md).
- * The pointer array is mapped with mmap, not malloc, and unmapped before the measurement.
+ *   --decay --call   the same, the program making one large call (2 MiB, beyond the size classes: a
+ * malloc and a free) every 50 ms while it waits: aslab's default, no thread, returns memory in the
+ * slow paths of such calls (docs/memory-return.md). The pointer array is mapped with mmap, not
+ * malloc, and unmapped before the measurement.
  *
  *   mem_return --trim|--decay [--call] [--mib N] [--wait S] [--slack-mib M] [--seed N]
  */
@@ -65,9 +65,9 @@ static void free_all(blocks *b, rng *r) {
         free(b->p[i]);
 }
 
-/* One call the compiler keeps: a block over 16 KiB, allocated, written and freed. */
+/* One call the compiler keeps: a block beyond the classes, allocated, written and freed. */
 static void one_call(void) {
-    char *volatile p = malloc(20 * 1024);
+    char *volatile p = malloc((size_t)2 << 20);
     if (p != NULL) p[0] = 1;
     free(p);
 }
