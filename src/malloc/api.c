@@ -57,21 +57,26 @@ static int is_class(unsigned owner) {
     return owner - 1 < ASLAB_NUM_CLASSES;
 }
 
-void *aslab__malloc_cold(size_t size) {
-    if (size <= ASLAB_MEDIUM_MAX) return aslab__malloc_medium(size);
+/* Above the classes: the fallback's (or a directly mapped) block. */
+__attribute__((noinline)) static void *large_malloc(size_t size) {
     if (beyond_limit(size)) return no_memory(); /* never asked of the OS */
     count_fallback();
     aslab__heap_tick(1);
     return served(aslab__large_get(size));
 }
 
-void aslab__large_free(void *p, const char *fn) {
+void *aslab__malloc_cold(size_t size) {
+    if (ASLAB__LIKELY(size <= ASLAB_MEDIUM_MAX)) return aslab__malloc_medium(size);
+    return large_malloc(size);
+}
+
+__attribute__((noinline)) void aslab__large_free(void *p, const char *fn) {
     aslab__large_put(p, fn);
     aslab__heap_tick(0);
 }
 
 void aslab__free_cold(void *p, unsigned owner, const char *fn) {
-    if (is_class(owner))
+    if (ASLAB__LIKELY(is_class(owner)))
         aslab__free_medium(p, owner, fn);
     else if (p != NULL)
         aslab__large_free(p, fn);

@@ -63,7 +63,7 @@ typedef struct aslab__mslab {
     char *bump, *bump_end;
     struct aslab__mslab *prev, *next;
     uintptr_t link_mask; /* ~(slab size - 1) | 15: a decoded link must leave these bits as m's */
-    uint64_t dirty; /* medium classes: bytes of the blocks on `free` whose pages may be resident */
+    uint64_t pad1;
     /* line 2: where other threads give blocks back */
     _Alignas(64) uintptr_t remote;
     struct aslab__heap_rec *heap; /* the owner's record; NULL once abandoned */
@@ -131,7 +131,7 @@ extern aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 extern uintptr_t aslab__free_key; /* word 1 of a free block */
 extern uintptr_t aslab__link_key; /* mixed into every stored free-list link */
 /* Word 2 of a free medium block whose pages beyond the first are not resident (discarded, or
- * never touched): its bytes are not in the slab's `dirty` count. */
+ * never touched): its bytes are not in the thread's `medium_dirty` count. */
 extern uintptr_t aslab__clean_key;
 
 /* ---- init.c: process set-up ---- */
@@ -238,33 +238,39 @@ __attribute__((noinline)) void aslab__medium_discard(void);
 static inline void aslab__medium_fresh(void *block) {
     ((uintptr_t *)block)[2] = aslab__clean_key;
 }
-/* The owner of medium slab m took n blocks off its remote list onto `free` (pool_collect
- * counted them in m->dirty), or adopted m with its `dirty` bytes; the thread counts them. */
+/* The bytes of m's free blocks that are dirty (not marked clean): a walk of its free list,
+ * for the rare moments a slab joins or leaves a thread. */
+uint64_t aslab__medium_slab_dirty(aslab__mslab *m);
+/* The owner of medium slab m took n blocks off its remote list onto `free` (they are dirty:
+ * a free clears the mark); the thread counts them. */
 static inline void aslab__medium_took(aslab__mslab *m, uint64_t bytes) {
     if (aslab__class_is_medium(m->cls)) aslab__thread_heap.medium_dirty += (int64_t)bytes;
 }
-/* The owner frees p into medium slab m: its pages are resident until discarded. */
-static inline void aslab__medium_freed(aslab__mslab *m, void *p, unsigned cls) {
+/* The calling thread adopted m: its dirty free blocks become the thread's. */
+static inline void aslab__medium_adopted(aslab__mslab *m) {
+    if (aslab__class_is_medium(m->cls))
+        aslab__thread_heap.medium_dirty += (int64_t)aslab__medium_slab_dirty(m);
+}
+/* The owner frees p, of medium class cls: its pages are resident until discarded. */
+static inline void aslab__medium_freed(void *p, unsigned cls) {
     ((uintptr_t *)p)[2] = 0; /* not aslab__clean_key */
-    m->dirty += aslab__classes[cls].size;
     aslab__thread_heap.medium_dirty += aslab__classes[cls].size;
 }
 /* The owner gives medium slab m back to the pool: its free blocks leave the thread's count. */
 static inline void aslab__medium_gives(aslab__mslab *m) {
-    if (aslab__class_is_medium(m->cls)) aslab__thread_heap.medium_dirty -= (int64_t)m->dirty;
+    if (aslab__class_is_medium(m->cls))
+        aslab__thread_heap.medium_dirty -= (int64_t)aslab__medium_slab_dirty(m);
 }
 /* Discards the pages of the calling thread's free medium blocks (malloc_trim). */
 void aslab__medium_trim_thread(void);
 
-/* Pops block off m's free list as aslab__pop_block does, keeping the `dirty` counts of a
- * medium class: a block that was dirty leaves them, a clean one loses its mark. */
+/* Pops block off m's free list as aslab__pop_block does, keeping the thread's count of
+ * dirty medium bytes: a block that was dirty leaves it, a clean one loses its mark. */
 static inline void *aslab__pop_medium(aslab__mslab *m, void **block, unsigned cls) {
-    if (((uintptr_t *)block)[2] == aslab__clean_key) {
+    if (((uintptr_t *)block)[2] == aslab__clean_key)
         block[2] = NULL;
-    } else {
-        m->dirty -= aslab__classes[cls].size;
+    else
         aslab__thread_heap.medium_dirty -= aslab__classes[cls].size;
-    }
     return aslab__pop_block(m, block, cls); /* last, so that its fault path is a tail call */
 }
 

@@ -7,13 +7,13 @@
  * stay: all but the page that holds a free block's links, which stays resident.
  *
  * Which blocks: each thread counts the bytes of the free blocks on its medium slabs' free
- * lists whose pages may be resident ("dirty"; per slab in m->dirty, the sum in the heap's
- * medium_dirty). Word 2 of a free block says which are not (aslab__clean_key: discarded, or
- * never used). A free that takes the thread past its budget (the dirty cap, ASLAB_DIRTY_MAX_MB)
- * discards blocks down to half of it: the largest classes first (fewest calls per byte), a
- * class's partial slabs before its current one, and never the head of the current slab's list
- * (the next block malloc hands out). Cycling through a few buffers costs no system call; a
- * program that frees much keeps at most the budget resident per thread.
+ * lists whose pages may be resident ("dirty", the heap's medium_dirty). Word 2 of a free block says
+ * which are not (aslab__clean_key: discarded, or never used). A free that takes the thread past its
+ * budget (the dirty cap, ASLAB_DIRTY_MAX_MB) discards blocks down to half of it: the largest
+ * classes first (fewest calls per byte), a class's partial slabs before its current one, and never
+ * the head of the current slab's list (the next block malloc hands out). Cycling through a few
+ * buffers costs no system call; a program that frees much keeps at most the budget resident per
+ * thread.
  *
  * Blocks that other threads free go onto remote lists; the owner counts them when it takes
  * them. A thread that has gone quiet keeps its remote lists, as for the small classes.
@@ -39,23 +39,34 @@ static void discard_block(void *p, size_t size) {
     if (end > start) aslab__os_discard((void *)start, end - start);
 }
 
+/* The next block after `block` on m's free list, checked as malloc checks it. */
+static uintptr_t *next_free(aslab__mslab *m, uintptr_t *block) {
+    uintptr_t next = aslab__link_encode(block[0], block);
+    if (aslab__link_stray(next, m) != 0)
+        aslab__heap_fault("free()", "corrupted free list (a write after free?)", block);
+    return (uintptr_t *)next;
+}
+
+uint64_t aslab__medium_slab_dirty(aslab__mslab *m) {
+    uint64_t dirty = 0, size = aslab__classes[m->cls].size;
+    for (uintptr_t *block = m->free; (void *)block != (void *)m; block = next_free(m, block))
+        if (block[2] != aslab__clean_key) dirty += size;
+    return dirty;
+}
+
 /* Discards m's dirty free blocks, the first `keep` blocks of its list aside, while the thread
- * holds more than `target` dirty bytes. Each link is checked as malloc checks it. */
+ * holds more than `target` dirty bytes. */
 static void discard_slab(aslab__mslab *m, unsigned keep, int64_t target) {
     aslab__heap *h = &aslab__thread_heap;
     uint32_t size = aslab__classes[m->cls].size;
     uintptr_t *block = m->free;
     for (unsigned seen = 0; (void *)block != (void *)m && h->medium_dirty > target; seen++) {
-        uintptr_t next = aslab__link_encode(block[0], block);
-        if (aslab__link_stray(next, m) != 0)
-            aslab__heap_fault("free()", "corrupted free list (a write after free?)", block);
         if (seen >= keep && block[2] != aslab__clean_key) {
             discard_block(block, size);
             block[2] = aslab__clean_key;
-            m->dirty -= size;
             h->medium_dirty -= size;
         }
-        block = (uintptr_t *)next;
+        block = next_free(m, block);
     }
 }
 

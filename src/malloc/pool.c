@@ -71,7 +71,6 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     m->bump_end = (char *)loan.slots + loan.capacity * loan.stride;
     m->prev = m->next = NULL;
     m->link_mask = ~(uintptr_t)(slab_size_of(cls) - 1) | 15;
-    m->dirty = 0;
     __atomic_store_n(&m->remote, 0, __ATOMIC_RELAXED); /* nobody else sees the slab yet */
     m->full_used = 0;
     __atomic_store_n(&m->heap, aslab__thread_heap.rec, __ATOMIC_RELAXED);
@@ -109,7 +108,6 @@ uint32_t aslab__pool_collect(aslab__mslab *m, uintptr_t mark) {
         *(uintptr_t *)block = aslab__link_encode((uintptr_t)m->free, (void *)block);
     m->free = (void *)head;
     m->used -= n;
-    if (aslab__class_is_medium(m->cls)) m->dirty += (uint64_t)n * aslab__classes[m->cls].size;
     aslab__thread_heap.frees_remote[m->cls] += n; /* counted here, not by each remote free */
     return n;
 }
@@ -170,7 +168,6 @@ int aslab__pool_free_abandoned(aslab__mslab *m, void *p) {
     }
     *(uintptr_t *)p = aslab__link_encode((uintptr_t)m->free, p);
     m->free = p;
-    if (aslab__class_is_medium(cls)) m->dirty += aslab__classes[cls].size;
     count(&aslab__pool_stats[cls].frees_remote, 1);
     if (--m->used == 0) {
         aslab__list_del(&pools[cls].abandoned, m);

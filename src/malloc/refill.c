@@ -111,7 +111,7 @@ static aslab__mslab *next_current(unsigned cls) {
         return m;
     }
     m = from_full(cls);
-    if (m == NULL && (m = aslab__pool_adopt(cls)) != NULL) aslab__medium_took(m, m->dirty);
+    if (m == NULL && (m = aslab__pool_adopt(cls)) != NULL) aslab__medium_adopted(m);
     if (m == NULL) m = aslab__pool_lend(cls);
     return m;
 }

@@ -59,7 +59,7 @@ void aslab__free_other(void *p, unsigned cls, const char *fn) {
     if (((uintptr_t *)p)[1] == aslab__free_key) aslab__heap_fault(fn, "double free detected", p);
     if (__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) == aslab__owner_tag(slab)) {
         /* the fast path raced with an adoption */
-        if (aslab__class_is_medium(cls)) aslab__medium_freed(aslab__mslab_of(slab), p, cls);
+        if (aslab__class_is_medium(cls)) aslab__medium_freed(p, cls);
         aslab__free_local(p, slab, aslab__free_key);
         return;
     }

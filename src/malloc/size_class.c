@@ -3,6 +3,7 @@
 
 aslab__class_info aslab__classes[ASLAB_CLASS_SLOTS];
 uint8_t aslab__class_lookup[ASLAB_SMALL_MAX / 16 + 1];
+uint8_t aslab__medium_lookup[ASLAB_MEDIUM_MAX >> ASLAB_MEDIUM_STEP_SHIFT];
 
 static uint32_t class_size(unsigned index) {
     if (index < 16) return 16 * (index + 1);
@@ -49,5 +50,9 @@ void aslab__size_classes_init(void) {
         info->slab_shift = slab_shift_for(c, info->size);
         while (index <= info->size / 16 && index <= ASLAB_SMALL_MAX / 16)
             aslab__class_lookup[index++] = (uint8_t)c;
+        /* step k holds the sizes 2^11 k + 1 .. 2^11 (k + 1) */
+        for (size_t k = ASLAB_SMALL_MAX >> ASLAB_MEDIUM_STEP_SHIFT;
+             aslab__class_is_medium(c) && (k + 1) << ASLAB_MEDIUM_STEP_SHIFT <= info->size; k++)
+            if (aslab__medium_lookup[k] == 0) aslab__medium_lookup[k] = (uint8_t)c;
     }
 }

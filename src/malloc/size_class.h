@@ -34,6 +34,10 @@ typedef struct aslab__class_info {
 extern aslab__class_info aslab__classes[ASLAB_CLASS_SLOTS];
 /* class index for each request size rounded up to 16 bytes: lookup[(size + 15) >> 4] */
 extern uint8_t aslab__class_lookup[ASLAB_SMALL_MAX / 16 + 1];
+/* medium class for each request size above ASLAB_SMALL_MAX: medium_lookup[(size - 1) >> 11]
+ * (every medium class is a multiple of 2 KiB, so no class boundary falls inside a step) */
+#define ASLAB_MEDIUM_STEP_SHIFT 11
+extern uint8_t aslab__medium_lookup[ASLAB_MEDIUM_MAX >> ASLAB_MEDIUM_STEP_SHIFT];
 
 void aslab__size_classes_init(void);
 
@@ -49,12 +53,10 @@ static inline unsigned aslab__class_of(size_t size) {
     return aslab__class_lookup[(size + 15) >> 4];
 }
 
-/* The medium class of a request above ASLAB_SMALL_MAX and at most ASLAB_MEDIUM_MAX: with
- * 2^g <= size - 1 < 2^(g+1), the top four bits of size - 1 (8..15) pick the eighth. */
+/* The medium class of a request above ASLAB_SMALL_MAX and at most ASLAB_MEDIUM_MAX (0 before
+ * set-up). */
 static inline unsigned aslab__medium_class_of(size_t size) {
-    size_t s = size - 1;
-    unsigned g = 63 - (unsigned)__builtin_clzll((unsigned long long)s);
-    return (g - 14) * 8 + 57 + (unsigned)(s >> (g - 3));
+    return aslab__medium_lookup[(size - 1) >> ASLAB_MEDIUM_STEP_SHIFT];
 }
 
 /* The class of any request up to ASLAB_MEDIUM_MAX. */
