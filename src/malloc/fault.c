@@ -3,10 +3,6 @@
 #include "heap.h"
 #include "os.h"
 
-void aslab__heap_fault(const char *fn, const char *fault, const void *p) {
-    aslab__os_fatal(fn, fault, p);
-}
-
 void aslab__heap_fault_at(const char *fn, const char *fault, const void *p) {
     aslab__os_fatal(fn, fault, p);
 }

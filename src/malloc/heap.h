@@ -147,18 +147,25 @@ aslab_cache *aslab__class_cache_get(unsigned cls);
 __attribute__((noinline)) void *aslab__malloc_slow(size_t size);
 /* After a local free made m empty or took it off the full list. */
 __attribute__((noinline)) void aslab__free_local_slow(aslab__mslab *m);
-/* p, in a region of class cls, is not in a slab the calling thread owns: checks it as the
- * fast path does not (the magic, the slot, a double free), then gives it back to its owner. */
-__attribute__((noinline)) void aslab__free_other(void *p, unsigned cls, const char *fn);
+/* p, in a region of class cls, is not in a slab the calling thread owns (slab is p masked):
+ * checks it as the fast path does not (the magic, the slot, a double free), then gives it
+ * back to its owner. */
+__attribute__((noinline)) void aslab__free_other(void *p, aslab__slab *slab, unsigned cls,
+                                                 const char *fn);
 /* p failed the free path's checks: says which and aborts. Not noreturn, so that fast paths
  * reach it by a tail jump and need no stack frame of their own. */
 __attribute__((noinline, cold)) void aslab__free_invalid(const void *p, unsigned cls,
                                                          const char *fn);
+/* Heap corruption: prints "aslab: <fn>: <fault> <address>" and aborts. Not declared noreturn,
+ * for the same reason; aslab__heap_fault is the same call for callers that need the compiler
+ * to know it does not return. */
 __attribute__((noinline, cold)) void aslab__heap_fault_at(const char *fn, const char *fault,
                                                           const void *p);
-/* Heap corruption: prints "aslab: <fn>: <fault> <address>" and aborts. */
-__attribute__((noreturn, noinline, cold)) void aslab__heap_fault(const char *fn, const char *fault,
-                                                                 const void *p);
+__attribute__((noreturn)) static inline void aslab__heap_fault(const char *fn, const char *fault,
+                                                               const void *p) {
+    aslab__heap_fault_at(fn, fault, p);
+    __builtin_unreachable();
+}
 /* The calling thread gives back what it can (empty slabs) before a trim. */
 void aslab__heap_trim_thread(void);
 /* Hands every class cache's empty slabs (its reserve included) back to the arena; returns
@@ -321,7 +328,7 @@ static inline void aslab__free_small(void *p, unsigned cls, const char *fn) {
     aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
     if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_RELAXED) !=
                         aslab__owner_tag(slab))) {
-        aslab__free_other(p, cls, fn);
+        aslab__free_other(p, slab, cls, fn);
         return;
     }
     if (ASLAB__UNLIKELY(aslab__off_slot(p, slab, cls))) {

@@ -94,38 +94,62 @@ aslab_cache *aslab__class_cache_get(unsigned cls) {
     return cache;
 }
 
-/* Every lock, in the lock order (pool.h), so that no structure is half-changed at fork. */
-static void fork_prepare(void) {
-    aslab__large_fork_prepare();
-    aslab__thread_fork_prepare();      /* the registry, then every record: a record's owner may */
-    aslab_futexlock.lock(create_lock); /* create a class cache with its record locked */
-    aslab__pool_fork_prepare();
+/* ---- fork: every lock, in the lock order (pool.h), so that no structure is half-changed ----
+ * Each family of locks says how to take them before a fork, release them in the parent, and
+ * set them up afresh in the child (which has one thread: a lock word copied with sleepers
+ * counted would make each later unlock a system call). */
+typedef struct lock_family {
+    void (*prepare)(void), (*parent)(void), (*child)(void);
+} lock_family;
+
+static void create_lock_take(void) {
+    aslab_futexlock.lock(create_lock);
+}
+static void create_lock_release(void) {
+    aslab_futexlock.unlock(create_lock);
+}
+static void create_lock_reset(void) {
+    aslab_futexlock.init(create_lock);
+}
+
+static void cache_locks_take(void) {
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         if (aslab__class_cache[cls] != NULL) aslab_cache_lock(aslab__class_cache[cls]);
-    aslab__arena_fork_prepare();
+}
+static void cache_locks_release(void) {
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
+        if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
+}
+static void cache_locks_reset(void) {
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
+        if (aslab__class_cache[cls] != NULL) aslab_cache_lock_reinit(aslab__class_cache[cls]);
+}
+
+/* Outermost first. The registry, then every record: a record's owner may create a class
+ * cache with its record locked. */
+static const lock_family lock_order[] = {
+    {aslab__large_fork_prepare, aslab__large_fork_parent, aslab__large_fork_child},
+    {aslab__thread_fork_prepare, aslab__thread_fork_parent, aslab__thread_fork_child},
+    {create_lock_take, create_lock_release, create_lock_reset},
+    {aslab__pool_fork_prepare, aslab__pool_fork_parent, aslab__pool_fork_child},
+    {cache_locks_take, cache_locks_release, cache_locks_reset},
+    {aslab__arena_fork_prepare, aslab__arena_fork_parent, aslab__arena_fork_child},
+};
+#define LOCK_FAMILIES (sizeof lock_order / sizeof lock_order[0])
+
+static void fork_prepare(void) {
+    for (size_t i = 0; i < LOCK_FAMILIES; i++)
+        lock_order[i].prepare();
 }
 
 static void fork_parent(void) {
-    aslab__arena_fork_parent();
-    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
-        if (aslab__class_cache[cls] != NULL) aslab_cache_unlock(aslab__class_cache[cls]);
-    aslab__pool_fork_parent();
-    aslab_futexlock.unlock(create_lock);
-    aslab__thread_fork_parent();
-    aslab__large_fork_parent();
+    for (size_t i = LOCK_FAMILIES; i-- > 0;)
+        lock_order[i].parent();
 }
 
-/* The child has one thread: every lock the parent's other threads held was taken by
- * fork_prepare; the child initialises them afresh (a lock word copied with sleepers counted
- * would make each later unlock a system call). */
 static void fork_child(void) {
-    aslab__arena_fork_child();
-    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
-        if (aslab__class_cache[cls] != NULL) aslab_cache_lock_reinit(aslab__class_cache[cls]);
-    aslab__pool_fork_child();
-    aslab_futexlock.init(create_lock);
-    aslab__thread_fork_child();
-    aslab__large_fork_child();
+    for (size_t i = LOCK_FAMILIES; i-- > 0;)
+        lock_order[i].child();
     aslab__decay_fork_child();
     thread_is_main = 0; /* the forking thread is the child's main thread */
 }

@@ -22,7 +22,7 @@ static inline void aslab__free_medium(void *p, unsigned cls, const char *fn) {
     aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
     if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_RELAXED) !=
                         aslab__owner_tag(slab))) {
-        aslab__free_other(p, cls, fn);
+        aslab__free_other(p, slab, cls, fn);
         return;
     }
     if (ASLAB__UNLIKELY(aslab__off_slot(p, slab, cls))) {

@@ -52,8 +52,7 @@ static void free_remote(aslab__mslab *m, void *p) {
     }
 }
 
-void aslab__free_other(void *p, unsigned cls, const char *fn) {
-    aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
+void aslab__free_other(void *p, aslab__slab *slab, unsigned cls, const char *fn) {
     if (slab->magic != aslab__lent_magic_for(slab) || aslab__off_slot(p, slab, cls))
         aslab__free_invalid(p, cls, fn);
     if (((uintptr_t *)p)[1] == aslab__free_key) aslab__heap_fault(fn, "double free detected", p);
