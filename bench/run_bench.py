@@ -47,7 +47,7 @@ RESULTS = ROOT / "bench" / "results"
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
 PYTHON = "/usr/bin/python3"
 MICRO_PROGRAMS = ("pairs", "mixed", "prodcons", "larson", "oversub", "frag", "xthread", "bulk",
-                  "pair_calls")
+                  "pair_calls", "randsize")
 
 
 def scudo_library():
@@ -124,10 +124,14 @@ def workloads():
         return gen_file(f"units-{CXX_UNITS[quick]}.cpp", "gen_cxx.py", CXX_UNITS[quick])
 
     return [
-        micro("pairs", "malloc+free pairs, 16 B to 32 KiB",
+        micro("pairs", "malloc+free pairs, 16 B to 1 MiB",
               ["pairs", "4000000"], ["pairs", "1000000"]),
         micro("mixed", "random sizes, ~200 MiB working set, random replacements",
               ["mixed", "262144", "10000000"], ["mixed", "65536", "2000000"]),
+        micro("randsize", "random sizes 16 B to 1 MiB (log-uniform), 4000 live, random "
+              "replacements", ["randsize", "4000", "2000000"], ["randsize", "4000", "500000"]),
+        micro("randsize-2t", "the same on 2 threads, each with half the slots and replacements",
+              ["randsize", "4000", "2000000", "2"], ["randsize", "4000", "500000", "2"]),
         micro("prodcons", "producer mallocs, consumer frees",
               ["prodcons", "20000000"], ["prodcons", "2000000"]),
         micro("prodcons-4p", "4 producer/consumer pairs (8 threads)",
@@ -666,7 +670,7 @@ class Report:
         self.charts()
 
 
-CALLGRIND_SIZES = (16, 64, 256, 1024)
+CALLGRIND_SIZES = (16, 64, 256, 1024, 32768, 65536, 131072, 262144, 524288, 1048576)
 CALLGRIND_N = (10000, 20000)
 # Scudo reserves its whole primary heap at start (on x86_64, 45 regions of 4 GiB: one 180 GiB
 # PROT_NONE mapping), more than valgrind lets its client map, so under valgrind scudo aborts
@@ -801,7 +805,7 @@ def callgrind(command, library):
                         (counts[1][0] - counts[0][0]) / (CALLGRIND_N[1] - CALLGRIND_N[0])
                 got = table[(name, size)]
                 shown = count_cell(got, None).replace("FAIL", "FAIL: " + (why or [""])[0])
-                print(f"callgrind: {name:<9} {size:5d} B: {shown}"
+                print(f"callgrind: {name:<9} {size:7d} B: {shown}"
                       f"{' instructions/pair' if isinstance(got, float) else ''}",
                       file=sys.stderr, flush=True)
     lines = ["# Instructions per malloc+free pair (callgrind)", "",

@@ -5,13 +5,15 @@
  * The input is a program of operations: malloc, calloc, realloc, reallocarray, aligned_alloc,
  * posix_memalign, memalign, valloc, pvalloc, free, free_sized, usable size, malloc_trim,
  * the calling thread's trim, mallinfo2, and frees and allocations on a short-lived second
- * thread. make fuzz also runs it with ASLAB_DECAY_MS=0: free slabs discarded at once, so that
- * they come back zero-filled. Each
- * answer is checked against a model: contents intact (the realloc prefix included), blocks
- * overlapping nothing, alignment, the usable size (the README's classes for blocks up to 1 MiB, at
- * least the request for the others), requests up to 1 MiB served by aslab and others not, calloc
- * zeroed, and errno and NULL for bad requests. Misuse that aborts (double free, interior
- * pointers) is left to the malloc's own test suites.
+ * thread. Sizes: mostly small, about a third from 16 KiB to 1 MiB (the medium classes of
+ * issue 13, their edges +-1 included), a few up to 4 MiB; alignments to 64 KiB. make fuzz
+ * also runs it with ASLAB_DECAY_MS=0: free slabs discarded at once, so that they come back
+ * zero-filled. Each answer is checked against a model: contents intact (the realloc prefix
+ * included), blocks overlapping nothing, alignment, the usable size (the README's classes
+ * for blocks of aslab's classes, at least the request for the others), requests up to the
+ * largest class served by aslab's classes or the fallback as the size and alignment say,
+ * calloc zeroed, and errno and NULL for bad requests. Misuse that aborts (double free,
+ * interior pointers) is left to the malloc's own test suites.
  */
 #include "../../src/malloc/api.h"
 
@@ -26,8 +28,20 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define MAX_LIVE  1024
-#define LARGE_MAX ((size_t)1 << 20)
+#define MAX_LIVE 1024
+
+/* Requests up to SERVED_MAX are aslab's own classes' (the small ones, and the medium ones
+ * of issue 13 once size_class.h has them); above MEDIUM_TOP, blocks may be the fallback's
+ * or mapped directly. MEDIUM_TOP is the largest medium class either way. */
+#ifdef ASLAB_MEDIUM_MAX
+#define SERVED_MAX ASLAB_MEDIUM_MAX
+#else
+#define SERVED_MAX ASLAB_SMALL_MAX
+#endif
+#define MEDIUM_TOP     ((size_t)1 << 20)
+#define MEDIUM_CLASSES 48 /* 18 KiB .. 1 MiB, eight per doubling */
+#define ALIGN_ROUTED   ((size_t)64 << 10)
+#define LARGE_RANGE    ((size_t)3 << 20) /* large requests: MEDIUM_TOP + 1 .. + 3 MiB */
 
 typedef struct block {
     uintptr_t addr;
@@ -51,7 +65,8 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *form
 
 /* ---- the model ---- */
 
-/* The README's classes: 16-byte steps to 256, then eight per doubling. */
+/* The README's classes: 16-byte steps to 256, then eight per doubling (the medium classes
+ * continue the eighths to MEDIUM_TOP). */
 static size_t class_size(size_t size) {
     if (size <= 256) return size <= 16 ? 16 : (size + 15) & ~(size_t)15;
     size_t group = 256;
@@ -100,21 +115,29 @@ static void verify(const block *b, const char *when) {
             bad, when);
 }
 
+/* Nonzero when aslab's classes serve this request: alignments up to the classes' own
+ * (ASLAB_CLASS_ALIGN_MAX) are served by a class whose blocks are all aligned so. */
+static int served_by_classes(size_t size, size_t align) {
+    size_t need_size = size > align ? size : align;
+    return align <= 16 ? size <= SERVED_MAX
+                       : align <= ASLAB_CLASS_ALIGN_MAX && need_size <= SERVED_MAX;
+}
+
 /* Checks a new block against what the README promises, fills it, and adds it. `align` is
- * the alignment asked for (0: malloc's 16); zeroed: calloc's promise. */
+ * the alignment asked for (0: malloc's 16); zeroed: calloc's promise. Who owns the block
+ * is checked where issue 13 decides it (requests up to MEDIUM_TOP, alignments up to 64 KiB:
+ * the classes or the fallback); above, a block may be the fallback's or mapped directly. */
 static void adopt(void *p, size_t size, size_t align, int zeroed) {
     uintptr_t addr = (uintptr_t)p;
     size_t need = align > 16 ? align : 16, usable = aslab__api_usable_size(p);
-    /* Alignments up to 64 KiB are served by a class whose blocks are all aligned so. */
     size_t need_size = size > align ? size : align;
-    int classed = align <= 16 ? size <= ASLAB_MEDIUM_MAX
-                              : align <= ASLAB_CLASS_ALIGN_MAX && need_size <= ASLAB_MEDIUM_MAX;
-    unsigned owner = aslab__owner_class(p);
+    int ours = served_by_classes(size, align), owned = aslab__owner_class(p) != 0;
+    int routed = need_size <= MEDIUM_TOP && align <= ALIGN_ROUTED;
     if (addr % need != 0) die("block %p for %zu bytes not aligned to %zu", p, size, need);
-    if (classed != (owner != 0 && owner <= ASLAB_NUM_CLASSES))
+    if (ours ? !owned : routed && owned)
         die("block %p for %zu bytes (align %zu) %s aslab's", p, size, align,
-            classed ? "is not" : "is");
-    if (classed && align <= 16 ? usable != class_size(size) : usable < size)
+            ours ? "is not" : "is");
+    if (ours && align <= 16 ? usable != class_size(size) : usable < size)
         die("block %p for %zu bytes: usable size %zu", p, size, usable);
     if (zeroed && zero_check(p, size) != SIZE_MAX) die("calloc block %p not zeroed", p);
     block b = {addr, size, usable, align, mix32(++seeds)};
@@ -124,14 +147,27 @@ static void adopt(void *p, size_t size, size_t align, int zeroed) {
 
 /* ---- sizes ---- */
 
+/* A medium class's size -1, itself or +1 (the last class + 1 is large). */
+static size_t medium_edge(fuzz_input *in) {
+    size_t cls = in_u8(in) % MEDIUM_CLASSES, group = ASLAB_SMALL_MAX << (cls / 8);
+    return group + (cls % 8 + 1) * (group / 8) + in_u8(in) % 3 - 1;
+}
+
+/* Most requests small, about a third medium (16 KiB to 1 MiB: edges, and sizes spread
+ * evenly over the doublings), a few large. */
 static size_t pick_size(fuzz_input *in) {
-    static const size_t edges[] = {0,   1,    15,   16,   17,   255,   256,   257,   512,
-                                   513, 1024, 4095, 4096, 8193, 16383, 16384, 16385, 65536};
+    static const size_t edges[] = {0,   1,    15,   16,   17,   255,   256,   257,  512,
+                                   513, 1024, 4095, 4096, 8193, 16383, 16384, 16385};
     uint8_t b = in_u8(in);
-    if (b < 96) return in_u8(in) + (size_t)(b % 2) * 256;
-    if (b < 176) return in_u16(in) % (ASLAB_SMALL_MAX + 1);
-    if (b < 208) return edges[in_u8(in) % (sizeof edges / sizeof edges[0])];
-    return ASLAB_SMALL_MAX + 1 + in_u32(in) % LARGE_MAX;
+    if (b < 72) return in_u8(in) + (size_t)(b % 2) * 256;
+    if (b < 136) return in_u16(in) % (ASLAB_SMALL_MAX + 1);
+    if (b < 160) return edges[in_u8(in) % (sizeof edges / sizeof edges[0])];
+    if (b < 184) return medium_edge(in);
+    if (b < 240) {
+        size_t group = ASLAB_SMALL_MAX << (in_u8(in) % 6);
+        return group + 1 + in_u32(in) % group;
+    }
+    return MEDIUM_TOP + 1 + in_u32(in) % LARGE_RANGE;
 }
 
 /* Sizes no system can grant: NULL and ENOMEM at once. */
@@ -200,10 +236,13 @@ static void op_realloc(fuzz_input *in) {
     adopt(p, size, 0, 0);
 }
 
+/* Bad alignments, every power of two to 64 KiB, and often those from a page to 64 KiB,
+ * which the medium classes serve (issue 13). */
 static size_t pick_align(fuzz_input *in) {
     uint8_t b = in_u8(in);
     if (b < 16) return (size_t[]){0, 3, 24, 48, 100, 4095, SIZE_MAX, (size_t)3 << 20}[b % 8];
-    return (size_t)1 << (b % 17);
+    if (b < 160) return (size_t)1 << (b % 17);
+    return (size_t)1 << (12 + b % 5);
 }
 
 static int pow2(size_t x) {

@@ -5,17 +5,19 @@
 
 #include <CUnit/CUnit.h>
 
-extern CU_TestInfo test_entry_points_tests[]; /* test_entry_points.c: malloc, calloc, sizes */
-extern CU_TestInfo test_realloc_tests[];      /* test_realloc.c: realloc, reallocarray */
-extern CU_TestInfo test_aligned_tests[];      /* test_aligned.c: the aligned family */
-extern CU_TestInfo test_stats_tests[];        /* test_stats.c: trim, mallinfo2, malloc_stats */
-extern CU_TestInfo test_foreign_tests[];      /* test_foreign.c: jemalloc's and glibc's names */
-extern CU_TestInfo test_cxx_tests[];          /* test_cxx.c: operator new and delete */
-extern CU_TestInfo test_threads_tests[];      /* test_threads.c: cross-thread free, exit */
-extern CU_TestInfo test_remote_tests[];       /* test_remote.c: thread-owned slabs across threads */
-extern CU_TestInfo test_fork_tests[];         /* test_fork.c: fork under load */
-extern CU_TestInfo test_misuse_tests[];       /* test_misuse.c: faults that must abort */
-extern CU_TestInfo test_options_tests[];      /* test_options.c: ASLAB_*, RLIMIT_AS */
+extern CU_TestInfo test_entry_points_tests[];   /* test_entry_points.c: malloc, calloc, sizes */
+extern CU_TestInfo test_realloc_tests[];        /* test_realloc.c: realloc, reallocarray */
+extern CU_TestInfo test_aligned_tests[];        /* test_aligned.c: the aligned family */
+extern CU_TestInfo test_medium_tests[];         /* test_medium.c: 16 KiB to 1 MiB, every entry */
+extern CU_TestInfo test_medium_threads_tests[]; /* test_medium_threads.c: ... across threads */
+extern CU_TestInfo test_stats_tests[];          /* test_stats.c: trim, mallinfo2, malloc_stats */
+extern CU_TestInfo test_foreign_tests[];        /* test_foreign.c: jemalloc's and glibc's names */
+extern CU_TestInfo test_cxx_tests[];            /* test_cxx.c: operator new and delete */
+extern CU_TestInfo test_threads_tests[];        /* test_threads.c: cross-thread free, exit */
+extern CU_TestInfo test_remote_tests[];  /* test_remote.c: thread-owned slabs across threads */
+extern CU_TestInfo test_fork_tests[];    /* test_fork.c: fork under load */
+extern CU_TestInfo test_misuse_tests[];  /* test_misuse.c: faults that must abort */
+extern CU_TestInfo test_options_tests[]; /* test_options.c: ASLAB_*, RLIMIT_AS */
 
 /* test_scenarios.c: `test_malloc --scenario name`, the programs that test_options.c and
  * test_fork.c run in a fresh process with chosen options; returns the exit status. */

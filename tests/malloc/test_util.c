@@ -28,6 +28,15 @@ size_t tm_class_size(size_t n) {
     return (n + step - 1) / step * step;
 }
 
+size_t tm_medium_edges(size_t *edges) {
+    size_t n = 0;
+    edges[n++] = TM_SMALL_MAX - 1, edges[n++] = TM_SMALL_MAX, edges[n++] = TM_SMALL_MAX + 1;
+    for (size_t c = tm_class_size(TM_SMALL_MAX + 1); c <= TM_MEDIUM_TOP && n < TM_MEDIUM_EDGES;
+         c = tm_class_size(c + 1))
+        edges[n++] = c - 1, edges[n++] = c, edges[n++] = c + 1;
+    return n;
+}
+
 int tm_check(int ok, const char *format, ...) {
     static int printed;
     if (ok) return 0;
@@ -64,6 +73,49 @@ int tm_all_zero(const void *p, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (bytes[i] != 0) return 0;
     return 1;
+}
+
+/* splitmix64's finaliser: a key per block whose words share no simple relation. */
+static uint64_t word_key(uint64_t key) {
+    key = (key ^ (key >> 30)) * 0xbf58476d1ce4e5b9ull;
+    key = (key ^ (key >> 27)) * 0x94d049bb133111ebull;
+    return key ^ (key >> 31);
+}
+
+static uint64_t pattern_word(uint64_t base, size_t i) {
+    return base + i * 0x9e3779b97f4a7c15ull;
+}
+
+void tm_fill_words(void *p, size_t n, uint64_t key) {
+    uint64_t base = word_key(key), *words = p;
+    size_t i = 0;
+    for (; i < n / 8; i++)
+        words[i] = pattern_word(base, i);
+    uint64_t tail = pattern_word(base, i);
+    for (size_t b = i * 8; b < n; b++)
+        ((uint8_t *)p)[b] = (uint8_t)(tail >> (8 * (b % 8)));
+}
+
+int tm_intact_words(const void *p, size_t n, uint64_t key) {
+    uint64_t base = word_key(key);
+    const uint64_t *words = p;
+    size_t i = 0;
+    for (; i < n / 8; i++)
+        if (words[i] != pattern_word(base, i)) return 0;
+    uint64_t tail = pattern_word(base, i);
+    for (size_t b = i * 8; b < n; b++)
+        if (((const uint8_t *)p)[b] != (uint8_t)(tail >> (8 * (b % 8)))) return 0;
+    return 1;
+}
+
+int tm_zero_words(const void *p, size_t n) {
+    const uint64_t *words = p;
+    uint64_t any = 0;
+    for (size_t i = 0; i < n / 8; i++)
+        any |= words[i];
+    for (size_t b = n / 8 * 8; b < n; b++)
+        any |= ((const uint8_t *)p)[b];
+    return any == 0;
 }
 
 size_t tm_in_use(void) {

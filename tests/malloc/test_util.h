@@ -11,11 +11,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TM_KIB        ((size_t)1024)
-#define TM_MIB        ((size_t)1024 * 1024)
-#define TM_SMALL_MAX  ((size_t)16384) /* larger requests go to the fallback (size_class.h) */
-#define TM_CLASSES    64              /* size classes up to TM_SMALL_MAX */
-#define TM_SMALL_SLAB (64 * TM_KIB)   /* slab size of every class up to 1 KiB (size_class.c) */
+#define TM_KIB            ((size_t)1024)
+#define TM_MIB            ((size_t)1024 * 1024)
+#define TM_SMALL_MAX      ((size_t)16384) /* larger requests go to the fallback (size_class.h) */
+#define TM_CLASSES        64              /* size classes up to TM_SMALL_MAX */
+#define TM_SMALL_SLAB     (64 * TM_KIB)   /* slab size of every class up to 1 KiB (size_class.c) */
+#define TM_MEDIUM_TOP     (1024 * TM_KIB) /* the largest medium class (issue 13) */
+#define TM_MEDIUM_CLASSES 48              /* 18 KiB .. 1 MiB, eight per doubling */
+/* Request sizes at the edges of the classes above TM_SMALL_MAX: 16384 and each medium class
+ * size, each -1, itself and +1 (the last one is 1 MiB + 1). */
+#define TM_MEDIUM_EDGES   (3 + 3 * TM_MEDIUM_CLASSES)
 
 /* C23 and glibc-internal names that glibc 2.36's headers do not declare; aslab exports them. */
 void free_sized(void *p, size_t size);
@@ -31,8 +36,13 @@ void __libc_free(void *p);
 size_t tm_opaque(size_t n);
 
 /* The class size that size_class.h documents for a request of n <= TM_SMALL_MAX bytes:
- * steps of 16 up to 256, then eighths of each power of two. */
+ * steps of 16 up to 256, then eighths of each power of two; the medium classes of issue 13
+ * continue the same eighths up to TM_MEDIUM_TOP. */
 size_t tm_class_size(size_t n);
+
+/* Fills edges[TM_MEDIUM_EDGES] with those sizes, smallest first; returns how many it wrote
+ * (TM_MEDIUM_EDGES when tm_class_size agrees with the table of issue 13). */
+size_t tm_medium_edges(size_t *edges);
 
 /* xorshift64: reproducible and fast; the state must not be zero. */
 static inline uint64_t tm_random(uint64_t *state) {
@@ -51,6 +61,11 @@ int tm_check(int ok, const char *format, ...) __attribute__((format(printf, 2, 3
 void tm_fill(void *p, size_t n, uint64_t key);
 int tm_intact(const void *p, size_t n, uint64_t key);
 int tm_all_zero(const void *p, size_t n);
+/* The same for blocks of up to megabytes, a word at a time (p 8-byte aligned): byte i of
+ * the pattern depends on key and i only, so a prefix checks against the same key. */
+void tm_fill_words(void *p, size_t n, uint64_t key);
+int tm_intact_words(const void *p, size_t n, uint64_t key);
+int tm_zero_words(const void *p, size_t n);
 static inline int tm_aligned(const void *p, size_t align) {
     return (uintptr_t)p % align == 0;
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# mem_table.sh - the memory-return table: tests/stress/mem_patterns.c's five patterns under
+# mem_table.sh - the memory-return table: tests/stress/mem_patterns.c's six patterns under
 # glibc, aslab and the four allocators Debian ships (LD_PRELOAD), one fresh process each.
 # Each cell: resident MiB above the program's start 2 s after the last free, and (in
 # brackets) the peak resident MiB. Not part of make test; `make mem-table` runs it.
@@ -14,7 +14,7 @@ jemalloc=$lib/libjemalloc.so.2
 mimalloc=$lib/libmimalloc.so.2
 tcmalloc=$lib/libtcmalloc_minimal.so.4
 tbbmalloc=$lib/libtbbmalloc_proxy.so.2"
-patterns="burst prodcons exit random large"
+patterns="burst prodcons exit random large sparse"
 
 # One run: prints "after_mib (peak_mib)", or why there is no figure.
 cell() {

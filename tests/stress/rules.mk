@@ -8,7 +8,7 @@
 #                           (the optional thread; by default, with calls while it waits)
 #   make test-tls-hang      threads on their own stacks with dlopened TLS are joined (no hang)
 #   make test-quiet         no thread of aslab's own: one task, unshare(CLONE_NEWUSER) works
-#   make test-mem-patterns  five patterns, RSS 2 s after the last free (no call) <= 20 MiB
+#   make test-mem-patterns  six patterns, RSS 2 s after the last free (no call) <= 20 MiB
 #   make mem-table          the same patterns under six allocators, as a table (not in test)
 #   make stress SECONDS=N   stress for N seconds (default 60) on aslab, then on glibc
 #
@@ -85,7 +85,7 @@ test-quiet: $(BUILD)/quiet $(BUILD)/libaslab_malloc.so
 	echo "$(BUILD)/quiet --background (aslab, ASLAB_BACKGROUND_THREAD=1)"; \
 	ASLAB_BACKGROUND_THREAD=1 $(ASLAB_PRELOAD) $(BUILD)/quiet --background
 
-MEM_PATTERNS := burst prodcons exit random large
+MEM_PATTERNS := burst prodcons exit random large sparse
 
 test-mem-patterns: $(BUILD)/mem_patterns $(BUILD)/libaslab_malloc.so
 	@rc=0; for p in $(MEM_PATTERNS); do \

@@ -111,20 +111,32 @@ static size_t log_uniform(rng *r, size_t lo, size_t hi) {
     return rng_range(r, base, top);
 }
 
-/* Most requests small, some beyond aslab's 16 KiB limit, a few of several MiB. */
+/* A size at the edge of a class above 16 KiB: 16384 or a medium class (eight per doubling
+ * to 1 MiB, issue 13), -1, itself or +1. */
+static size_t medium_edge(rng *r) {
+    uint64_t cls = rng_below(r, 49);
+    if (cls == 48) return 16384 - 1 + rng_below(r, 3);
+    size_t group = (size_t)16384 << (cls / 8);
+    return group + (cls % 8 + 1) * (group / 8) - 1 + rng_below(r, 3);
+}
+
+/* Most requests small, some medium (16 KiB to 1 MiB, aslab's own classes since issue 13;
+ * the fallback's before), a few of several MiB. */
 static size_t draw_size(rng *r) {
     uint64_t u = rng_below(r, 1000);
     size_t size;
     if (u < 5)
         size = 0;
-    else if (u < 750)
+    else if (u < 745)
         size = rng_range(r, 1, 256);
-    else if (u < 930)
+    else if (u < 948)
         size = log_uniform(r, 257, 16384);
-    else if (u < 997)
-        size = log_uniform(r, 16385, 512 << 10);
+    else if (u < 993)
+        size = log_uniform(r, 16385, 1 << 20);
+    else if (u < 998)
+        size = medium_edge(r);
     else
-        size = log_uniform(r, (512 << 10) + 1, 6 << 20);
+        size = log_uniform(r, (1 << 20) + 1, 6 << 20);
     return size < opt.max_size ? size : opt.max_size;
 }
 
