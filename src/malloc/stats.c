@@ -24,7 +24,7 @@ uint64_t aslab__fallback_requests; /* updated with relaxed atomics by the entry 
 typedef struct sink {
     int fd; /* -1: stderr (the copy os.c keeps) */
     size_t len;
-    char buf[16384]; /* 64 classes' rows and the rest fit with room to spare */
+    char buf[32768]; /* 112 classes' rows and the rest fit with room to spare */
 } sink;
 static __thread sink *current_sink ASLAB_TLS;
 
