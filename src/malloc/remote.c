@@ -26,43 +26,73 @@ static void give_back_full(aslab__mslab *m, aslab__heap_rec *rec) {
     aslab__pool_return(m);
 }
 
-/* Pushes p onto m's remote list, or frees it under the class lock once m is abandoned. */
-static void free_remote(aslab__mslab *m, void *p) {
-    uintptr_t *obj = p;
-    uintptr_t slab = (uintptr_t)aslab__slab_of(m);
-    obj[1] = aslab__free_key;
+/* Pushes p onto m's remote list with one compare-and-swap; returns the new remote word, or 0
+ * when m is abandoned (nothing pushed). p's word 1 already holds the free key. */
+static inline uintptr_t push_remote(aslab__mslab *m, void *p) {
+    uintptr_t *obj = p, slab = (uintptr_t)aslab__slab_of(m);
     uintptr_t word = __atomic_load_n(&m->remote, __ATOMIC_RELAXED), next;
-    for (;;) {
-        if (word & ASLAB__ABANDONED) {
-            if (aslab__pool_free_abandoned(m, p)) return;
-            word = __atomic_load_n(&m->remote, __ATOMIC_RELAXED); /* adopted meanwhile */
-            continue;
-        }
+    do {
+        if (ASLAB__UNLIKELY(word & ASLAB__ABANDONED)) return 0;
         uintptr_t head = word >> 32 != 0 ? slab + (word >> 32) : (uintptr_t)m; /* m ends it */
         obj[0] = aslab__link_encode(head, p);
         next = ((uintptr_t)p - slab) << 32 | ((word & ASLAB__REMOTE_COUNT) + ASLAB__REMOTE_ONE);
-        if (__atomic_compare_exchange_n(&m->remote, &word, next, 1, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_RELAXED))
-            break;
-    }
-    uint32_t out = __atomic_load_n(&m->full_used, __ATOMIC_SEQ_CST);
-    if (ASLAB__UNLIKELY(out != 0 && (next & ASLAB__REMOTE_COUNT) / ASLAB__REMOTE_ONE == out)) {
-        aslab__heap_rec *rec = __atomic_load_n(&m->heap, __ATOMIC_ACQUIRE);
-        if (rec != NULL) give_back_full(m, rec);
-    }
+    } while (!__atomic_compare_exchange_n(&m->remote, &word, next, 1, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_RELAXED));
+    return next;
 }
 
+/* The remote free that pushed `next` may have brought a full slab's last block back. */
+static inline int maybe_last(aslab__mslab *m, uintptr_t next) {
+    uint32_t out = __atomic_load_n(&m->full_used, __ATOMIC_SEQ_CST);
+    return out != 0 && (next & ASLAB__REMOTE_COUNT) / ASLAB__REMOTE_ONE == out;
+}
+
+__attribute__((noinline)) static void last_block_back(aslab__mslab *m) {
+    aslab__heap_rec *rec = __atomic_load_n(&m->heap, __ATOMIC_ACQUIRE);
+    if (rec != NULL) give_back_full(m, rec);
+}
+
+/* m was abandoned when p's free looked: under the class lock, or pushed after all if m has
+ * been adopted since. */
+__attribute__((noinline)) static void free_to_abandoned(aslab__mslab *m, void *p) {
+    uintptr_t next;
+    while (!aslab__pool_free_abandoned(m, p))
+        if ((next = push_remote(m, p)) != 0) {
+            if (maybe_last(m, next)) last_block_back(m);
+            return;
+        }
+}
+
+/* The fast path raced with an adoption: the calling thread owns p's slab after all. */
+__attribute__((noinline)) static void free_adopted(void *p, aslab__slab *slab, unsigned cls) {
+    if (aslab__class_is_medium(cls)) aslab__medium_freed(p, cls);
+    aslab__free_local(p, slab, aslab__free_key);
+}
+
+/* Kept without a stack frame of its own: everything rare is a tail call. */
 void aslab__free_other(void *p, aslab__slab *slab, unsigned cls, const char *fn) {
-    if (slab->magic != aslab__lent_magic_for(slab) || aslab__off_slot(p, slab, cls))
+    if (ASLAB__UNLIKELY(slab->magic != aslab__lent_magic_for(slab) ||
+                        aslab__off_slot(p, slab, cls))) {
         aslab__free_invalid(p, cls, fn);
-    if (((uintptr_t *)p)[1] == aslab__free_key) aslab__heap_fault(fn, "double free detected", p);
-    if (__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) == aslab__owner_tag(slab)) {
-        /* the fast path raced with an adoption */
-        if (aslab__class_is_medium(cls)) aslab__medium_freed(p, cls);
-        aslab__free_local(p, slab, aslab__free_key);
         return;
     }
-    free_remote(aslab__mslab_of(slab), p);
+    uintptr_t key = aslab__free_key;
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
+        aslab__heap_fault_at(fn, "double free detected", p);
+        return;
+    }
+    if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) ==
+                        aslab__owner_tag(slab))) {
+        free_adopted(p, slab, cls);
+        return;
+    }
+    aslab__mslab *m = aslab__mslab_of(slab);
+    ((uintptr_t *)p)[1] = key;
+    uintptr_t next = push_remote(m, p);
+    if (ASLAB__UNLIKELY(next == 0))
+        free_to_abandoned(m, p);
+    else if (ASLAB__UNLIKELY(maybe_last(m, next)))
+        last_block_back(m);
 }
 
 /* m is on the partial list and now empty, or on the full list and gained a block. The current

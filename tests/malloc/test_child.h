@@ -11,9 +11,9 @@
 #define TM_CHILD_TIMEOUT_MS 20000 /* generous: a deadlock, not a slow machine, should hit it */
 
 typedef struct tm_child {
-    int started;               /* fork succeeded */
-    int finished;              /* it ended by itself within the limit; else it was killed */
-    int status;                /* from waitpid */
+    int started;                /* fork succeeded */
+    int finished;               /* it ended by itself within the limit; else it was killed */
+    int status;                 /* from waitpid */
     char out[8192], err[32768]; /* what it wrote, NUL-terminated (truncated if longer) */
     size_t out_len, err_len;
 } tm_child;
