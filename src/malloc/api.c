@@ -105,7 +105,7 @@ static size_t small_block_size(void *p, unsigned cls, const char *fn) {
 /* A block for realloc to move into: beyond the threshold (direct.h) a directly mapped one,
  * whose later growth is an mremap, not a copy. */
 static void *realloc_target(size_t size) {
-    if (size > aslab__direct_realloc_min()) {
+    if (size > aslab__direct_realloc_min() && !beyond_limit(size)) {
         void *p = aslab__direct_malloc(size);
         if (p != NULL) return p;
     }

@@ -11,6 +11,7 @@
 #include "test_suites.h"
 #include "test_util.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define DIRECT_SIZE (64 * TM_MIB) /* above ASLAB_DIRECT_MALLOC_MIN: always mapped directly */
@@ -152,6 +154,46 @@ static void test_usable_size(void) {
         CU_ASSERT_PTR_EQUAL(realloc(p, sizes[i] - 4096), p);
         free_sized(p, sizes[i] - 4096);
     }
+}
+
+/* In a child without the suites' cap on the address space (test_main.c), where a mapping
+ * with MAP_NORESERVE of 32 TiB would succeed: the request limit (RAM and swap) must refuse
+ * such sizes before any mapping is tried, whatever the block. Exits with the failures. */
+static void impossible_sizes(void *arg) {
+    (void)arg;
+    struct rlimit limit;
+    getrlimit(RLIMIT_AS, &limit);
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_AS, &limit);
+    const size_t from[] = {100, 100000, 2 * TM_MIB, DIRECT_SIZE};
+    const size_t huge[] = {(size_t)1 << 45, SIZE_MAX / 2, SIZE_MAX - 4096};
+    int bad = 0;
+    for (size_t i = 0; i < sizeof from / sizeof *from; i++) {
+        char *p = malloc(from[i]);
+        if (p == NULL) _exit(100);
+        fill(p, 0, from[i], 41);
+        for (size_t k = 0; k < sizeof huge / sizeof *huge; k++) {
+            errno = 0;
+            void *q = realloc(p, tm_opaque(huge[k]));
+            bad +=
+                tm_check(q == NULL && errno == ENOMEM, "realloc(%zu-byte block, %zu): %p, errno %d",
+                         from[i], huge[k], q, errno);
+            errno = 0;
+            q = malloc(tm_opaque(huge[k]));
+            bad += tm_check(q == NULL && errno == ENOMEM, "malloc(%zu): %p", huge[k], q);
+        }
+        bad += tm_check(intact(p, from[i], 41), "the %zu-byte block changed", from[i]);
+        free(p);
+    }
+    fflush(stderr);
+    _exit(bad);
+}
+
+static void test_impossible_sizes(void) {
+    tm_child c;
+    tm_child_run(&c, impossible_sizes, NULL, TM_CHILD_TIMEOUT_MS);
+    if (!tm_child_exited(&c, 0)) tm_child_dump(&c, "impossible sizes");
+    CU_ASSERT(tm_child_exited(&c, 0));
 }
 
 /* calloc beyond the threshold maps fresh pages: zero, even where a freed block just was. */
@@ -337,6 +379,7 @@ CU_TestInfo test_direct_tests[] = {
     {"realloc 2 MiB -> 300 MiB by odd steps and back to small, data kept", test_chain_odd_steps},
     {"realloc of a direct block a page at a time", test_chain_page_steps},
     {"usable size of a direct block, free_sized", test_usable_size},
+    {"sizes no system could grant: NULL and ENOMEM, the block kept", test_impossible_sizes},
     {"calloc beyond the threshold is zero", test_calloc_zero},
     {"a freed or shrunk direct block's pages go at once", test_pages_go_at_once},
     {"interior pointers of a direct block abort with one line", test_interior_pointers},
