@@ -15,6 +15,7 @@
  */
 #include "../../src/malloc/api.h"
 
+#include "../../src/malloc/direct.h"
 #include "../../src/malloc/large.h"
 #include "../../src/malloc/stats_api.h"
 #include "fuzz_input.h"
@@ -100,6 +101,12 @@ static void verify(const block *b, const char *when) {
             bad, when);
 }
 
+/* Nonzero when p is in a region of one of aslab's classes (a directly mapped block is not). */
+static int in_class(const void *p) {
+    unsigned owner = aslab__owner_class(p);
+    return owner != 0 && owner != ASLAB_MAP_DIRECT;
+}
+
 /* Checks a new block against what the README promises, fills it, and adds it. `align` is
  * the alignment asked for (0: malloc's 16); zeroed: calloc's promise. */
 static void adopt(void *p, size_t size, size_t align, int zeroed) {
@@ -110,7 +117,7 @@ static void adopt(void *p, size_t size, size_t align, int zeroed) {
     int small = align <= 16 ? size <= ASLAB_SMALL_MAX
                             : align <= ASLAB_CLASS_ALIGN_MAX && need_size <= ASLAB_SMALL_MAX;
     if (addr % need != 0) die("block %p for %zu bytes not aligned to %zu", p, size, need);
-    if (small != (aslab__owner_class(p) != 0))
+    if (small != in_class(p))
         die("block %p for %zu bytes (align %zu) %s aslab's", p, size, align,
             small ? "is not" : "is");
     if (small && align <= 16 ? usable != class_size(size) : usable < size)
@@ -189,6 +196,7 @@ static void op_realloc(fuzz_input *in) {
         expect_enomem(p, "reallocarray (overflow)", 3);
         return;
     }
+    if (kind == 2) size = ASLAB_DIRECT_MIN + 1 + in_u32(in) % (5 * ASLAB_DIRECT_MIN); /* mremap */
     block old = model_take(i);
     void *p = aslab__api_realloc((void *)old.addr, size);
     if (size == 0 && p == NULL) return; /* freed, as glibc does */
@@ -287,8 +295,11 @@ static void op_mallinfo(fuzz_input *in) {
     size_t parked = aslab__large_parked_bytes();
     aslab__fb_stats(&fb_allocated, &fb_mapped);
     fb_allocated -= parked < fb_allocated ? parked : fb_allocated;
+    aslab__direct_stats direct;
+    aslab__direct_stats_get(&direct);
+    fb_allocated += direct.mapped - direct.blocks * ASLAB_DIRECT_HEADER; /* direct blocks' */
     for (size_t i = 0; i < nlive; i++) {
-        if (aslab__owner_class((void *)live[i].addr) != 0)
+        if (in_class((void *)live[i].addr))
             small += live[i].usable;
         else
             large += live[i].usable;
