@@ -142,8 +142,8 @@ static direct_header *move_grown(direct_header *h, size_t map) {
     size_t old = h->map_size;
     aslab__arena_map_set(h, old, 0);
     if (aslab__os_remap_to(h, old, map, to) != 0) {
-        /* The kernel refuses before it unmaps the reservation (the map count is checked
-         * first): what is at `to` is still ours. */
+        /* mremap checks the map count and the limits before it unmaps the reservation (it
+         * does so to fail cleanly): only a failure to allocate kernel memory comes after. */
         aslab__os_unmap(to, map);
         aslab__arena_map_set(h, old, ASLAB_MAP_DIRECT);
         return NULL;
