@@ -1,7 +1,8 @@
-/* large_loop.c - `large_loop [ITERATIONS [TOUCH]]`: allocates a block of 5-25 MiB (uniform,
- * seeded), writes it, frees it; ITERATIONS times (default 400). TOUCH says how it is written:
- * 1 (default) writes every byte (memset), 0 one byte per 4 KiB page (faults dominate, the
- * harshest case for an allocator that gives freed pages back at once).
+/* large_loop.c - `large_loop [ITERATIONS [TOUCH [MIN_MIB MAX_MIB]]]`: allocates a block of
+ * 5-25 MiB (uniform, seeded; MIN_MIB to MAX_MIB when given), writes it, frees it; ITERATIONS
+ * times (default 400). TOUCH says how it is written: 1 (default) writes every byte (memset),
+ * 0 one byte per 4 KiB page (faults dominate, the harshest case for an allocator that gives
+ * freed pages back at once).
  *
  * The pattern that made a return-freed-pages-at-once policy ten times slower than glibc:
  * every page of every block faulted in again. It is the check on the fallback's memory
@@ -15,10 +16,13 @@
 int main(int argc, char **argv) {
     long iterations = arg_long(argc, argv, 1, 400);
     int touch_all = argc > 2 ? atoi(argv[2]) != 0 : 1;
+    size_t min = (size_t)arg_long(argc, argv, 3, 5) << 20, max = (size_t)arg_long(argc, argv, 4, 25)
+                                                                 << 20;
+    if (max < min) die("large_loop: MAX_MIB below MIN_MIB");
     uint64_t rng = 0x9E3779B97F4A7C15ULL, sum = 0;
     double start = now_sec();
     for (long i = 0; i < iterations; i++) {
-        size_t size = ((size_t)5 << 20) + (size_t)rng_below(&rng, (size_t)20 << 20);
+        size_t size = min + (size_t)rng_below(&rng, max - min);
         unsigned char *p = malloc(size);
         if (p == NULL) die("large_loop: malloc failed");
         if (touch_all)

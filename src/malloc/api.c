@@ -3,6 +3,7 @@
  * NULL with errno ENOMEM for sizes that cannot be had, EINVAL for bad alignments. */
 #include "api.h"
 
+#include "direct.h"
 #include "large.h"
 #include "medium.h"
 #include "os.h"
@@ -52,17 +53,28 @@ static void count_fallback(void) {
     __atomic_add_fetch(&aslab__fallback_requests, 1, __ATOMIC_RELAXED);
 }
 
-/* Whether a nonzero map byte names one of the classes (small or medium). */
+/* Whether a nonzero map byte names one of the classes (small or medium): never 0 (not
+ * ours) or ASLAB_MAP_DIRECT. */
 static int is_class(unsigned owner) {
     return owner - 1 < ASLAB_NUM_CLASSES;
 }
 
-/* Above the classes: the fallback's (or a directly mapped) block. */
+/* Beyond ASLAB_DIRECT_MALLOC_MIN a block is mapped directly; what the OS refuses there the
+ * fallback may still serve (it may hold free memory). */
+static void *large_block(size_t size, int zeroed) {
+    if (size > ASLAB_DIRECT_MALLOC_MIN) {
+        void *p = aslab__direct_malloc(size); /* fresh pages: zeroed */
+        if (p != NULL) return p;
+    }
+    count_fallback();
+    return served(zeroed ? aslab__fb_calloc(size) : aslab__large_get(size));
+}
+
+/* Above the classes: the fallback's or a directly mapped block. */
 __attribute__((noinline)) static void *large_malloc(size_t size) {
     if (beyond_limit(size)) return no_memory(); /* never asked of the OS */
-    count_fallback();
     aslab__heap_tick(1);
-    return served(aslab__large_get(size));
+    return large_block(size, 0);
 }
 
 void *aslab__malloc_cold(size_t size) {
@@ -76,10 +88,14 @@ __attribute__((noinline)) void aslab__large_free(void *p, const char *fn) {
 }
 
 void aslab__free_cold(void *p, unsigned owner, const char *fn) {
-    if (ASLAB__LIKELY(is_class(owner)))
+    if (owner == ASLAB_MAP_DIRECT) {
+        aslab__direct_free(p, fn);
+        aslab__heap_tick(0);
+    } else if (ASLAB__LIKELY(is_class(owner))) {
         aslab__free_medium(p, owner, fn);
-    else if (p != NULL)
+    } else if (p != NULL) {
         aslab__large_free(p, fn);
+    }
 }
 
 void *aslab__api_calloc(size_t n, size_t size) {
@@ -91,8 +107,7 @@ void *aslab__api_calloc(size_t n, size_t size) {
         return p;
     }
     if (beyond_limit(total)) return no_memory();
-    count_fallback();
-    return served(aslab__fb_calloc(total));
+    return large_block(total, 1);
 }
 
 /* The usable size of a block of ours, checked as a free would check it. */
@@ -102,13 +117,38 @@ static size_t small_block_size(void *p, unsigned cls, const char *fn) {
     return aslab__classes[cls].size;
 }
 
-/* Moves p's first `keep` bytes to a new block of `size` bytes; frees p on success. */
-static void *move_block(void *p, size_t keep, size_t size, const char *fn) {
-    void *fresh = aslab__api_malloc(size);
-    if (fresh == NULL) return NULL; /* p stays valid, as realloc promises */
+/* A block for realloc to move into: beyond the threshold (direct.h) a directly mapped one,
+ * whose later growth is an mremap, not a copy. */
+static void *realloc_target(size_t size) {
+    if (size > aslab__direct_realloc_min() && !beyond_limit(size)) {
+        void *p = aslab__direct_malloc(size);
+        if (p != NULL) return p;
+    }
+    return aslab__api_malloc(size);
+}
+
+/* Copies p's first `keep` bytes to fresh, a block of `size` bytes, and frees p; NULL when
+ * fresh is (p stays valid, as realloc promises). */
+static void *moved(void *fresh, void *p, size_t keep, size_t size, const char *fn) {
+    if (fresh == NULL) return NULL;
     memcpy(fresh, p, keep < size ? keep : size);
     aslab__api_free(p, fn);
     return fresh;
+}
+
+/* Moves p's first `keep` bytes to a new block of `size` bytes; frees p on success. */
+static void *move_block(void *p, size_t keep, size_t size, const char *fn) {
+    return moved(realloc_target(size), p, keep, size, fn);
+}
+
+/* A directly mapped block is resized by mremap while it stays large; one shrunk to what the
+ * classes serve moves there. */
+static void *direct_realloc(void *p, size_t size) {
+    if (size <= ASLAB_DIRECT_MIN)
+        return move_block(p, aslab__direct_usable_size(p, "realloc()"), size, "realloc()");
+    if (beyond_limit(size)) return no_memory();
+    aslab__heap_tick(1);
+    return served(aslab__direct_realloc(p, size));
 }
 
 void *aslab__api_realloc(void *p, size_t size) {
@@ -118,6 +158,7 @@ void *aslab__api_realloc(void *p, size_t size) {
         return NULL;
     }
     unsigned owner = aslab__owner_class(p);
+    if (owner == ASLAB_MAP_DIRECT) return direct_realloc(p, size);
     if (is_class(owner)) {
         size_t old = small_block_size(p, owner, "realloc()");
         if (size <= ASLAB_MEDIUM_MAX && aslab__class_for(size) == owner) return p;
@@ -126,8 +167,13 @@ void *aslab__api_realloc(void *p, size_t size) {
     if (size <= ASLAB_MEDIUM_MAX)
         return move_block(p, aslab__fb_usable_size(p, "realloc()"), size, "realloc()");
     if (beyond_limit(size)) return no_memory();
-    count_fallback();
     aslab__heap_tick(1);
+    if (size > aslab__direct_realloc_min()) { /* else, or if the OS refuses, the fallback's */
+        size_t keep = aslab__fb_usable_size(p, "realloc()");
+        void *q = moved(aslab__direct_malloc(size), p, keep, size, "realloc()");
+        if (q != NULL) return q;
+    }
+    count_fallback();
     return served(aslab__large_realloc(p, size));
 }
 
@@ -209,6 +255,7 @@ void *aslab__api_pvalloc(size_t size) {
 size_t aslab__api_usable_size(void *p) {
     if (p == NULL) return 0;
     unsigned owner = aslab__owner_class(p);
+    if (owner == ASLAB_MAP_DIRECT) return aslab__direct_usable_size(p, "malloc_usable_size()");
     if (is_class(owner)) return small_block_size(p, owner, "malloc_usable_size()");
     return aslab__fb_usable_size(p, "malloc_usable_size()");
 }
@@ -217,6 +264,12 @@ size_t aslab__api_usable_size(void *p) {
  * corrupt an allocator that trusts it; aslab checks it and aborts. */
 void aslab__api_free_sized(void *p, size_t size, const char *fn) {
     unsigned owner = aslab__owner_class(p);
+    if (owner == ASLAB_MAP_DIRECT) {
+        if (size > aslab__direct_usable_size(p, fn))
+            aslab__heap_fault(fn, "size larger than the block", p);
+        aslab__free_cold(p, owner, fn);
+        return;
+    }
     if (is_class(owner)) {
         aslab__check_slot(p, owner, fn);
         if (size > aslab__classes[owner].size)

@@ -341,6 +341,20 @@ static aslab_error arena_slab_free(void *slab, size_t size, size_t align) {
 
 ASLAB_DEFINE_ALLOCATION_HOOKS(arena_slab_alloc, arena_slab_free);
 
+int aslab__arena_map_covers(const void *start, size_t size) {
+    uintptr_t first = (uintptr_t)start, last = first + size - 1;
+    return size != 0 && last >= first && last >> ASLAB_REGION_SHIFT < ASLAB_MAP_ENTRIES;
+}
+
+/* Release stores: a thread that reads the value and then the block's header sees the header
+ * written before the entry was set. */
+void aslab__arena_map_set(const void *start, size_t size, uint8_t value) {
+    uintptr_t first = (uintptr_t)start >> ASLAB_REGION_SHIFT;
+    uintptr_t end = ((uintptr_t)start + size + ASLAB_REGION_SIZE - 1) >> ASLAB_REGION_SHIFT;
+    for (uintptr_t index = first; index < end; index++)
+        __atomic_store_n(&aslab__region_class[index], value, __ATOMIC_RELEASE);
+}
+
 size_t aslab__arena_purge(uint64_t min_age) {
     lock();
     size_t done = discard_oldest(SIZE_MAX, min_age, aslab__purge_now());

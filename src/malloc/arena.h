@@ -6,7 +6,7 @@
  * so "is this pointer ours, and of which class" is one load that cannot fault, made before
  * any slab header is read. Regions are mapped one at a time as classes grow (no giant
  * reservation, so RLIMIT_AS limits are respected), and never unmapped, so a map entry never
- * goes stale.
+ * goes stale. Directly mapped blocks (direct.h) mark their entries too, with their own value.
  *
  * Slabs the core gives back are marked free and dirty and queued, oldest first, each with
  * the time it went free. Every call of the slab hooks then applies purge.h's policy to the
@@ -32,6 +32,17 @@
 #define ASLAB_MAP_ENTRIES  ((size_t)1 << (ASLAB_ADDRESS_BITS - ASLAB_REGION_SHIFT))
 
 extern uint8_t aslab__region_class[ASLAB_MAP_ENTRIES];
+
+/* The map's value for the entries of a directly mapped block (direct.h): no size class is
+ * numbered so high. Unlike a region's, these entries go back to 0 when the block is unmapped
+ * (before the munmap, so an entry never reads 255 over memory that is gone). */
+#define ASLAB_MAP_DIRECT 255
+
+/* Sets every entry of [start, start + size) to `value` (start aligned to ASLAB_REGION_SIZE;
+ * the whole range below 2^ASLAB_ADDRESS_BITS: see aslab__arena_map_covers). */
+void aslab__arena_map_set(const void *start, size_t size, uint8_t value);
+/* Nonzero when the map has entries for all of [start, start + size). */
+int aslab__arena_map_covers(const void *start, size_t size);
 
 /* The class (1..) of the region p lies in, or 0 when it is none of ours (NULL included).
  * One load that never faults. */

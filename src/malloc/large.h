@@ -1,6 +1,7 @@
 /* large.h - blocks the fallback serves (over 16 KiB, over-aligned, foreign): which stay
  * resident once freed, and for how long. purge.h says when; this is the how for the
- * fallback, as arena.c is for slabs.
+ * fallback, as arena.c is for slabs. Directly mapped blocks (direct.h: malloc beyond 32 MiB,
+ * realloc beyond its threshold) never come here: they are unmapped when freed.
  *
  * - The pool: a freed block goes back to the fallback with its pages (jemalloc's own decay
  *   is off: it faulted a loop over 5-25 MiB blocks in again on every round). The bytes freed

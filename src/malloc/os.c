@@ -1,4 +1,4 @@
-/* os.c - Linux: mmap, madvise, clock_gettime, getrusage, /proc/self/statm, the process's
+/* os.c - Linux: mmap, mremap, madvise, clock_gettime, getrusage, /proc/self/statm, the process's
  * identity, files, write, abort. */
 #define _GNU_SOURCE /* program_invocation_short_name, strerrordesc_np */
 #include "os.h"
@@ -14,17 +14,32 @@
 #include <time.h>
 #include <unistd.h>
 
-void *aslab__os_map_aligned(size_t size, size_t align) {
+static void *map_aligned(size_t size, size_t align, int prot) {
     size_t span = size + align; /* room to slide to the next aligned address */
     if (span < size) return NULL;
-    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    char *raw = mmap(NULL, span, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (raw == MAP_FAILED) return NULL;
     char *block = (char *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
     size_t head = (size_t)(block - raw), tail = span - head - size;
     if (head != 0) munmap(raw, head);
     if (tail != 0) munmap(block + size, tail);
     return block;
+}
+
+void *aslab__os_map_aligned(size_t size, size_t align) {
+    return map_aligned(size, align, PROT_READ | PROT_WRITE);
+}
+
+void *aslab__os_reserve_aligned(size_t size, size_t align) {
+    return map_aligned(size, align, PROT_NONE);
+}
+
+int aslab__os_remap_in_place(void *addr, size_t size, size_t new_size) {
+    return mremap(addr, size, new_size, 0) == addr ? 0 : -1;
+}
+
+int aslab__os_remap_to(void *addr, size_t size, size_t new_size, void *to) {
+    return mremap(addr, size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) == to ? 0 : -1;
 }
 
 void aslab__os_unmap(void *addr, size_t size) {

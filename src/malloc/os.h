@@ -10,6 +10,15 @@
  * readable and writable, zero-filled, not yet resident. NULL when the OS refuses. */
 void *aslab__os_map_aligned(size_t size, size_t align);
 void aslab__os_unmap(void *addr, size_t size);
+/* As aslab__os_map_aligned, but inaccessible: address space held for a mapping to be moved
+ * onto (aslab__os_remap_to). Counts against RLIMIT_AS, not against memory. */
+void *aslab__os_reserve_aligned(size_t size, size_t align);
+/* Resizes the mapping [addr, addr + size) to new_size bytes where it is: 0, or -1 when the
+ * addresses after it are taken (a shrink always succeeds). Pages keep their contents. */
+int aslab__os_remap_in_place(void *addr, size_t size, size_t new_size);
+/* Moves the mapping, resized to new_size, to `to` (replacing what is mapped there) with its
+ * pages: the page tables move, the bytes are not copied. 0, or -1 with nothing changed. */
+int aslab__os_remap_to(void *addr, size_t size, size_t new_size, void *to);
 /* Gives the pages back; they read as zero when next touched. */
 void aslab__os_discard(void *addr, size_t size);
 uint64_t aslab__os_now_ms(void);

@@ -2,6 +2,7 @@
  * served, objects live and at peak, slabs and their bytes; the fallback's share; the
  * process's peak RSS. Its first line names the process. Written with write(2), from a stack
  * buffer per line, to stderr or (the exit report) to ASLAB_STATS_FILE. */
+#include "direct.h"
 #include "fallback.h"
 #include "heap.h"
 #include "large.h"
@@ -126,6 +127,13 @@ void aslab__stats_print(void) {
         mib(arena.dirty_bytes));
     say("fallback (%s): %llu requests (%.1f%% of all), %.1f MiB allocated, %.1f MiB mapped\n",
         aslab__fallback_name, (unsigned long long)large, share, mib(fb_allocated), mib(fb_mapped));
+    aslab__direct_stats direct;
+    aslab__direct_stats_get(&direct);
+    say("direct: %llu blocks mapped, %zu live in %.1f MiB; reallocs %llu in place, %llu moved; "
+        "realloc maps beyond %.1f MiB\n",
+        (unsigned long long)direct.requests, direct.blocks, mib(direct.mapped),
+        (unsigned long long)direct.resized, (unsigned long long)direct.moved,
+        mib(aslab__direct_realloc_min()));
     say("process: peak RSS %.1f MiB\n", (double)aslab__os_peak_rss_kib() / 1024.0);
 }
 
@@ -201,8 +209,9 @@ void aslab__stats_at_exit(void) {
 
 /* mallinfo2 in aslab's terms: arena = bytes of slabs held by the class caches, uordblks =
  * bytes of small blocks handed out (thread caches excluded where known) plus the
- * fallback's allocated bytes, fordblks = free slots in those slabs plus dirty free slabs,
- * hblkhd = bytes the fallback has mapped. */
+ * fallback's allocated bytes and the directly mapped blocks', fordblks = free slots in those
+ * slabs plus dirty free slabs, hblkhd = bytes the fallback and the direct blocks have mapped,
+ * hblks = the direct blocks (glibc counts its mmapped chunks), plus 1 if the fallback maps. */
 struct mallinfo2 aslab__mallinfo2(void) {
     struct mallinfo2 info = {0};
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
@@ -221,7 +230,10 @@ struct mallinfo2 aslab__mallinfo2(void) {
     aslab__fb_stats(&fb_allocated, &fb_mapped);
     info.uordblks += fb_allocated > parked ? fb_allocated - parked : 0; /* parked: free */
     info.fordblks += parked;
-    info.hblkhd = fb_mapped;
-    info.hblks = fb_mapped != 0;
+    aslab__direct_stats direct;
+    aslab__direct_stats_get(&direct);
+    info.uordblks += direct.mapped - direct.blocks * ASLAB_DIRECT_HEADER;
+    info.hblkhd = fb_mapped + direct.mapped;
+    info.hblks = direct.blocks + (fb_mapped != 0);
     return info;
 }

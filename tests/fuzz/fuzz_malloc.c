@@ -17,6 +17,7 @@
  */
 #include "../../src/malloc/api.h"
 
+#include "../../src/malloc/direct.h"
 #include "../../src/malloc/large.h"
 #include "../../src/malloc/stats_api.h"
 #include "fuzz_input.h"
@@ -123,6 +124,12 @@ static int served_by_classes(size_t size, size_t align) {
                        : align <= ASLAB_CLASS_ALIGN_MAX && need_size <= SERVED_MAX;
 }
 
+/* Nonzero when p is in a region of one of aslab's classes (a directly mapped block is not). */
+static int in_class(const void *p) {
+    unsigned owner = aslab__owner_class(p);
+    return owner != 0 && owner != ASLAB_MAP_DIRECT;
+}
+
 /* Checks a new block against what the README promises, fills it, and adds it. `align` is
  * the alignment asked for (0: malloc's 16); zeroed: calloc's promise. Who owns the block
  * is checked where issue 13 decides it (requests up to MEDIUM_TOP, alignments up to 64 KiB:
@@ -131,7 +138,7 @@ static void adopt(void *p, size_t size, size_t align, int zeroed) {
     uintptr_t addr = (uintptr_t)p;
     size_t need = align > 16 ? align : 16, usable = aslab__api_usable_size(p);
     size_t need_size = size > align ? size : align;
-    int ours = served_by_classes(size, align), owned = aslab__owner_class(p) != 0;
+    int ours = served_by_classes(size, align), owned = in_class(p);
     int routed = need_size <= MEDIUM_TOP && align <= ALIGN_ROUTED;
     if (addr % need != 0) die("block %p for %zu bytes not aligned to %zu", p, size, need);
     if (ours ? !owned : routed && owned)
@@ -226,6 +233,7 @@ static void op_realloc(fuzz_input *in) {
         expect_enomem(p, "reallocarray (overflow)", 3);
         return;
     }
+    if (kind == 2) size = ASLAB_DIRECT_MIN + 1 + in_u32(in) % (5 * ASLAB_DIRECT_MIN); /* mremap */
     block old = model_take(i);
     void *p = aslab__api_realloc((void *)old.addr, size);
     if (size == 0 && p == NULL) return; /* freed, as glibc does */
@@ -327,8 +335,11 @@ static void op_mallinfo(fuzz_input *in) {
     size_t parked = aslab__large_parked_bytes();
     aslab__fb_stats(&fb_allocated, &fb_mapped);
     fb_allocated -= parked < fb_allocated ? parked : fb_allocated;
+    aslab__direct_stats direct;
+    aslab__direct_stats_get(&direct);
+    fb_allocated += direct.mapped - direct.blocks * ASLAB_DIRECT_HEADER; /* direct blocks' */
     for (size_t i = 0; i < nlive; i++) {
-        if (aslab__owner_class((void *)live[i].addr) != 0)
+        if (in_class((void *)live[i].addr))
             small += live[i].usable;
         else
             large += live[i].usable;

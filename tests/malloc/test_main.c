@@ -34,6 +34,7 @@ static CU_SuiteInfo suites[] = {
     SUITE("remote", test_remote_tests),
     SUITE("fork", test_fork_tests),
     SUITE("misuse", test_misuse_tests),
+    SUITE("direct", test_direct_tests),
     SUITE("options", test_options_tests),
     CU_SUITE_INFO_NULL,
 };

@@ -17,6 +17,7 @@ extern CU_TestInfo test_threads_tests[];        /* test_threads.c: cross-thread 
 extern CU_TestInfo test_remote_tests[];  /* test_remote.c: thread-owned slabs across threads */
 extern CU_TestInfo test_fork_tests[];    /* test_fork.c: fork under load */
 extern CU_TestInfo test_misuse_tests[];  /* test_misuse.c: faults that must abort */
+extern CU_TestInfo test_direct_tests[];  /* test_direct.c: directly mapped large blocks */
 extern CU_TestInfo test_options_tests[]; /* test_options.c: ASLAB_*, RLIMIT_AS */
 
 /* test_scenarios.c: `test_malloc --scenario name`, the programs that test_options.c and

@@ -1,0 +1,185 @@
+/* direct.c - directly mapped blocks (direct.h): mapping one, checking a pointer to one,
+ * resizing it with mremap, unmapping it. */
+#include "direct.h"
+
+#include "arena.h"
+#include "os.h"
+
+#include <errno.h>
+
+typedef struct direct_header {
+    uintptr_t magic; /* DIRECT_KEY ^ the header's own address: a copied header is told apart */
+    size_t map_size; /* bytes mapped, whole map entries, the header's included */
+    size_t asked;    /* the size last asked for: what a shrink discards the pages beyond */
+} direct_header;
+
+_Static_assert(sizeof(direct_header) <= ASLAB_DIRECT_HEADER, "the header fits before the block");
+_Static_assert(ASLAB_DIRECT_HEADER % 64 == 0, "blocks are 64-byte aligned");
+
+#define DIRECT_KEY ((uintptr_t)0x6a09e667f3bcc909ull)
+#define ENTRY_MASK ((uintptr_t)ASLAB_REGION_SIZE - 1)
+
+static size_t blocks, mapped;
+static uint64_t requests, resized, moved;
+static size_t realloc_min = ASLAB_DIRECT_REALLOC_MIN; /* aslab__direct_realloc_min */
+
+static uintptr_t magic_for(const direct_header *h) {
+    return DIRECT_KEY ^ (uintptr_t)h;
+}
+
+static char *block_of(direct_header *h) {
+    return (char *)h + ASLAB_DIRECT_HEADER;
+}
+
+/* The mapping a block of `size` bytes needs: whole entries; 0 when no mapping could hold it. */
+static size_t map_size_for(size_t size) {
+    if (size > SIZE_MAX - ASLAB_DIRECT_HEADER - ENTRY_MASK) return 0;
+    return (size + ASLAB_DIRECT_HEADER + ENTRY_MASK) & ~ENTRY_MASK;
+}
+
+static void count_mapped(long blocks_delta, size_t add, size_t remove) {
+    if (blocks_delta != 0) __atomic_add_fetch(&blocks, (size_t)blocks_delta, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&mapped, add - remove, __ATOMIC_RELAXED);
+}
+
+/* p's entry reads ASLAB_MAP_DIRECT, so the entry is mapped: a block's header opens it when p
+ * is a block's start. The position is checked before the header is read. */
+static direct_header *header_of(void *p, const char *fn) {
+    direct_header *h = (direct_header *)((uintptr_t)p & ~ENTRY_MASK);
+    if ((char *)p != block_of(h))
+        aslab__os_fatal(fn, "invalid pointer (not the start of a block)", p);
+    if (h->magic != magic_for(h))
+        aslab__os_fatal(fn, "invalid pointer (no directly mapped block starts there)", p);
+    return h;
+}
+
+void *aslab__direct_malloc(size_t size) {
+    size_t map = map_size_for(size);
+    if (map == 0) return NULL;
+    int saved_errno = errno; /* a refusal is the caller's to report, or to recover from */
+    direct_header *h = aslab__os_map_aligned(map, ASLAB_REGION_SIZE);
+    errno = saved_errno;
+    if (h == NULL) return NULL;
+    if (!aslab__arena_map_covers(h, map)) { /* beyond the map: could not be told apart */
+        aslab__os_unmap(h, map);
+        return NULL;
+    }
+    *h = (direct_header){magic_for(h), map, size};
+    aslab__arena_map_set(h, map, ASLAB_MAP_DIRECT);
+    count_mapped(1, map, 0);
+    __atomic_add_fetch(&requests, 1, __ATOMIC_RELAXED);
+    return block_of(h);
+}
+
+size_t aslab__direct_realloc_min(void) {
+    return __atomic_load_n(&realloc_min, __ATOMIC_RELAXED);
+}
+
+/* A block of `size` bytes was freed: realloc maps no block that size or smaller any more. */
+static void raise_realloc_min(size_t size) {
+    size_t now = __atomic_load_n(&realloc_min, __ATOMIC_RELAXED);
+    while (size > now && size <= ASLAB_DIRECT_MALLOC_MIN &&
+           !__atomic_compare_exchange_n(&realloc_min, &now, size, 1, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+        ;
+}
+
+void aslab__direct_free(void *p, const char *fn) {
+    direct_header *h = header_of(p, fn);
+    raise_realloc_min(h->asked);
+    size_t map = h->map_size;
+    aslab__arena_map_set(h, map, 0);
+    aslab__os_unmap(h, map);
+    count_mapped(-1, 0, map);
+}
+
+size_t aslab__direct_usable_size(void *p, const char *fn) {
+    return header_of(p, fn)->map_size - ASLAB_DIRECT_HEADER;
+}
+
+/* The pages of the block past `size` that the last size asked for reached, given back: a
+ * shrink leaves nothing resident that a free would not. */
+static void discard_beyond(direct_header *h, size_t size) {
+    uintptr_t page = aslab__os_page_size(), block = (uintptr_t)block_of(h);
+    uintptr_t from = (block + size + page - 1) & ~(page - 1);
+    uintptr_t to = (block + h->asked + page - 1) & ~(page - 1);
+    uintptr_t end = (uintptr_t)h + h->map_size;
+    if (to > end) to = end;
+    if (to > from) aslab__os_discard((void *)from, to - from);
+}
+
+/* To `map` bytes or fewer: the entries past it are cleared, then unmapped. */
+static void shrink(direct_header *h, size_t map, size_t size) {
+    size_t old = h->map_size;
+    if (map < old) {
+        aslab__arena_map_set((char *)h + map, old - map, 0);
+        aslab__os_remap_in_place(h, old, map); /* a shrink cannot fail */
+        h->map_size = map;
+        count_mapped(0, 0, old - map);
+    }
+    if (size < h->asked) discard_beyond(h, size);
+}
+
+/* Grows the mapping to `map` bytes where it is; 0 when the addresses after it are taken. */
+static int grow_in_place(direct_header *h, size_t map) {
+    size_t old = h->map_size;
+    if (!aslab__arena_map_covers(h, map) || aslab__os_remap_in_place(h, old, map) != 0) return 0;
+    aslab__arena_map_set((char *)h + old, map - old, ASLAB_MAP_DIRECT);
+    h->map_size = map;
+    count_mapped(0, map - old, 0);
+    return 1;
+}
+
+/* Moves the mapping, grown to `map` bytes, onto addresses reserved for it, aligned as a new
+ * one's; its old entries are cleared first and set again if the move fails. */
+static direct_header *move_grown(direct_header *h, size_t map) {
+    direct_header *to = aslab__os_reserve_aligned(map, ASLAB_REGION_SIZE);
+    if (to == NULL) return NULL;
+    if (!aslab__arena_map_covers(to, map)) {
+        aslab__os_unmap(to, map);
+        return NULL;
+    }
+    size_t old = h->map_size;
+    aslab__arena_map_set(h, old, 0);
+    if (aslab__os_remap_to(h, old, map, to) != 0) {
+        /* mremap checks the map count and the limits before it unmaps the reservation (it
+         * does so to fail cleanly): only a failure to allocate kernel memory comes after. */
+        aslab__os_unmap(to, map);
+        aslab__arena_map_set(h, old, ASLAB_MAP_DIRECT);
+        return NULL;
+    }
+    to->magic = magic_for(to);
+    to->map_size = map;
+    aslab__arena_map_set(to, map, ASLAB_MAP_DIRECT);
+    count_mapped(0, map, old);
+    return to;
+}
+
+void *aslab__direct_realloc(void *p, size_t size) {
+    direct_header *h = header_of(p, "realloc()");
+    size_t map = map_size_for(size);
+    if (map == 0) return NULL;
+    int saved_errno = errno;
+    if (map <= h->map_size) {
+        shrink(h, map, size);
+    } else if (!grow_in_place(h, map)) {
+        h = move_grown(h, map);
+        errno = saved_errno;
+        if (h == NULL) return NULL;
+        __atomic_add_fetch(&moved, 1, __ATOMIC_RELAXED);
+        h->asked = size;
+        return block_of(h);
+    }
+    errno = saved_errno;
+    __atomic_add_fetch(&resized, 1, __ATOMIC_RELAXED);
+    h->asked = size;
+    return p;
+}
+
+void aslab__direct_stats_get(aslab__direct_stats *out) {
+    out->blocks = __atomic_load_n(&blocks, __ATOMIC_RELAXED);
+    out->mapped = __atomic_load_n(&mapped, __ATOMIC_RELAXED);
+    out->requests = __atomic_load_n(&requests, __ATOMIC_RELAXED);
+    out->resized = __atomic_load_n(&resized, __ATOMIC_RELAXED);
+    out->moved = __atomic_load_n(&moved, __ATOMIC_RELAXED);
+}
