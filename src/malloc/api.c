@@ -87,12 +87,17 @@ __attribute__((noinline)) void aslab__large_free(void *p, const char *fn) {
     aslab__heap_tick(0);
 }
 
+/* Out of line, so that aslab__free_cold needs no stack frame of its own. */
+__attribute__((noinline)) static void direct_free(void *p, const char *fn) {
+    aslab__direct_free(p, fn);
+    aslab__heap_tick(0);
+}
+
 void aslab__free_cold(void *p, unsigned owner, const char *fn) {
-    if (owner == ASLAB_MAP_DIRECT) {
-        aslab__direct_free(p, fn);
-        aslab__heap_tick(0);
-    } else if (ASLAB__LIKELY(is_class(owner))) {
+    if (ASLAB__LIKELY(is_class(owner))) {
         aslab__free_medium(p, owner, fn);
+    } else if (owner == ASLAB_MAP_DIRECT) {
+        direct_free(p, fn);
     } else if (p != NULL) {
         aslab__large_free(p, fn);
     }
