@@ -63,7 +63,8 @@ typedef struct aslab__mslab {
     char *bump, *bump_end;
     struct aslab__mslab *prev, *next;
     uintptr_t link_mask; /* ~(slab size - 1) | 15: a decoded link must leave these bits as m's */
-    uint64_t pad1;
+    uint32_t size;       /* of a block: the class's, here where the fast paths look anyway */
+    uint32_t pad1;
     /* line 2: where other threads give blocks back */
     _Alignas(64) uintptr_t remote;
     struct aslab__heap_rec *heap; /* the owner's record; NULL once abandoned */
@@ -97,7 +98,9 @@ typedef struct aslab__heap {
     uint64_t frees_remote[ASLAB_CLASS_SLOTS]; /* blocks this thread took off remote lists */
     struct aslab__heap_rec *rec;
     int state;
-    int64_t medium_dirty; /* the `dirty` bytes of the medium slabs this thread owns (medium.c) */
+    /* The dirty-byte budget (medium.c) less the dirty bytes of the medium slabs this thread
+     * owns: below 0, the thread discards. Set to the budget when the thread's heap is set up. */
+    int64_t medium_room;
 } aslab__heap;
 
 /* The rest of a thread's heap, outside TLS and never unmapped, so that another thread may
@@ -131,7 +134,7 @@ extern aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 extern uintptr_t aslab__free_key; /* word 1 of a free block */
 extern uintptr_t aslab__link_key; /* mixed into every stored free-list link */
 /* Word 2 of a free medium block whose pages beyond the first are not resident (discarded, or
- * never touched): its bytes are not in the thread's `medium_dirty` count. */
+ * never touched): its bytes are not counted against the thread's `medium_room`. */
 extern uintptr_t aslab__clean_key;
 
 /* ---- init.c: process set-up ---- */
@@ -251,22 +254,28 @@ uint64_t aslab__medium_slab_dirty(aslab__mslab *m);
 /* The owner of medium slab m took n blocks off its remote list onto `free` (they are dirty:
  * a free clears the mark); the thread counts them. */
 static inline void aslab__medium_took(aslab__mslab *m, uint64_t bytes) {
-    if (aslab__class_is_medium(m->cls)) aslab__thread_heap.medium_dirty += (int64_t)bytes;
+    if (aslab__class_is_medium(m->cls)) aslab__thread_heap.medium_room -= (int64_t)bytes;
 }
 /* The calling thread adopted m: its dirty free blocks become the thread's. */
 static inline void aslab__medium_adopted(aslab__mslab *m) {
     if (aslab__class_is_medium(m->cls))
-        aslab__thread_heap.medium_dirty += (int64_t)aslab__medium_slab_dirty(m);
+        aslab__thread_heap.medium_room -= (int64_t)aslab__medium_slab_dirty(m);
 }
-/* The owner frees p, of medium class cls: its pages are resident until discarded. */
-static inline void aslab__medium_freed(void *p, unsigned cls) {
+/* room -= n, and whether it went below 0 (compilers make it one read-modify-write and a
+ * branch on its flags). */
+static inline int aslab__room_spent(int64_t *room, int64_t n) {
+    return (*room -= n) < 0;
+}
+/* The owner frees p, a block of medium slab m: its pages are resident until discarded.
+ * Returns nonzero when the thread is past its budget. */
+static inline int aslab__medium_freed(void *p, const aslab__mslab *m) {
     ((uintptr_t *)p)[2] = 0; /* not aslab__clean_key */
-    aslab__thread_heap.medium_dirty += aslab__classes[cls].size;
+    return aslab__room_spent(&aslab__thread_heap.medium_room, m->size);
 }
 /* The owner gives medium slab m back to the pool: its free blocks leave the thread's count. */
 static inline void aslab__medium_gives(aslab__mslab *m) {
     if (aslab__class_is_medium(m->cls))
-        aslab__thread_heap.medium_dirty -= (int64_t)aslab__medium_slab_dirty(m);
+        aslab__thread_heap.medium_room += (int64_t)aslab__medium_slab_dirty(m);
 }
 /* Discards the pages of the calling thread's free medium blocks (malloc_trim). */
 void aslab__medium_trim_thread(void);
@@ -277,7 +286,7 @@ static inline void *aslab__pop_medium(aslab__mslab *m, void **block, unsigned cl
     if (((uintptr_t *)block)[2] == aslab__clean_key)
         block[2] = NULL;
     else
-        aslab__thread_heap.medium_dirty -= aslab__classes[cls].size;
+        aslab__thread_heap.medium_room += m->size;
     return aslab__pop_block(m, block, cls); /* last, so that its fault path is a tail call */
 }
 

@@ -7,7 +7,8 @@
  * stay: all but the page that holds a free block's links, which stays resident.
  *
  * Which blocks: each thread counts the bytes of the free blocks on its medium slabs' free
- * lists whose pages may be resident ("dirty", the heap's medium_dirty). Word 2 of a free block says
+ * lists whose pages may be resident ("dirty"; the heap's medium_room is the budget less
+ * them). Word 2 of a free block says
  * which are not (aslab__clean_key: discarded, or never used). A free that takes the thread past its
  * budget (the dirty cap, ASLAB_DIRTY_MAX_MB) discards blocks down to half of it: the largest
  * classes first (fewest calls per byte), a class's partial slabs before its current one, and never
@@ -24,11 +25,11 @@
 #include "purge.h"
 #include "thread.h"
 
-int64_t aslab__medium_budget = INT64_MAX;
+int64_t aslab__medium_budget = INT64_MAX / 2; /* room to count down from without overflow */
 
 void aslab__medium_init(void) {
     size_t cap = aslab__purge_at_once() ? 0 : aslab__purge_cap();
-    aslab__medium_budget = cap > (size_t)INT64_MAX ? INT64_MAX : (int64_t)cap;
+    aslab__medium_budget = cap > (size_t)INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t)cap;
 }
 
 /* The whole pages of block p past the one that holds its links. */
@@ -54,17 +55,22 @@ uint64_t aslab__medium_slab_dirty(aslab__mslab *m) {
     return dirty;
 }
 
+/* The calling thread's dirty medium bytes. */
+static int64_t dirty_bytes(const aslab__heap *h) {
+    return aslab__medium_budget - h->medium_room;
+}
+
 /* Discards m's dirty free blocks, the first `keep` blocks of its list aside, while the thread
  * holds more than `target` dirty bytes. */
 static void discard_slab(aslab__mslab *m, unsigned keep, int64_t target) {
     aslab__heap *h = &aslab__thread_heap;
     uint32_t size = aslab__classes[m->cls].size;
     uintptr_t *block = m->free;
-    for (unsigned seen = 0; (void *)block != (void *)m && h->medium_dirty > target; seen++) {
+    for (unsigned seen = 0; (void *)block != (void *)m && dirty_bytes(h) > target; seen++) {
         if (seen >= keep && block[2] != aslab__clean_key) {
             discard_block(block, size);
             block[2] = aslab__clean_key;
-            h->medium_dirty -= size;
+            h->medium_room += size;
         }
         block = next_free(m, block);
     }
@@ -80,9 +86,9 @@ static void discard_thread(int64_t target, unsigned keep_heads) {
         if (m != NULL) do {
                 discard_slab(m, 0, target);
                 m = m->next;
-            } while (m != first && h->medium_dirty > target);
+            } while (m != first && dirty_bytes(h) > target);
         if (h->cur[cls] != &aslab__no_slab) discard_slab(h->cur[cls], keep_heads, target);
-        if (h->medium_dirty <= target) break;
+        if (dirty_bytes(h) <= target) break;
     }
     aslab__rec_unlock(h->rec);
 }

@@ -34,8 +34,7 @@ static inline void aslab__free_medium(void *p, unsigned cls, const char *fn) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
-    aslab__medium_freed(p, cls);
-    if (ASLAB__UNLIKELY(aslab__thread_heap.medium_dirty > aslab__medium_budget)) {
+    if (ASLAB__UNLIKELY(aslab__medium_freed(p, aslab__mslab_of(slab)))) {
         aslab__free_local(p, slab, key);
         aslab__medium_discard();
         return;

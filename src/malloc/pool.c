@@ -71,6 +71,7 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     m->bump_end = (char *)loan.slots + loan.capacity * loan.stride;
     m->prev = m->next = NULL;
     m->link_mask = ~(uintptr_t)(slab_size_of(cls) - 1) | 15;
+    m->size = aslab__classes[cls].size;
     __atomic_store_n(&m->remote, 0, __ATOMIC_RELAXED); /* nobody else sees the slab yet */
     m->full_used = 0;
     __atomic_store_n(&m->heap, aslab__thread_heap.rec, __ATOMIC_RELAXED);

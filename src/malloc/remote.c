@@ -65,8 +65,9 @@ __attribute__((noinline)) static void free_to_abandoned(aslab__mslab *m, void *p
 
 /* The fast path raced with an adoption: the calling thread owns p's slab after all. */
 __attribute__((noinline)) static void free_adopted(void *p, aslab__slab *slab, unsigned cls) {
-    if (aslab__class_is_medium(cls)) aslab__medium_freed(p, cls);
+    int over = aslab__class_is_medium(cls) && aslab__medium_freed(p, aslab__mslab_of(slab));
     aslab__free_local(p, slab, aslab__free_key);
+    if (over) aslab__medium_discard();
 }
 
 /* Kept without a stack frame of its own: everything rare is a tail call. */

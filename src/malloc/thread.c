@@ -189,6 +189,7 @@ int aslab__thread_setup(void) {
     }
     h->rec = rec;
     pthread_setspecific(exit_key, h);
+    h->medium_room = aslab__medium_budget;
     h->state = ASLAB_HEAP_LIVE;
     return 1;
 }
