@@ -101,6 +101,7 @@ typedef struct aslab__heap {
     /* The dirty-byte budget (medium.c) less the dirty bytes of the medium slabs this thread
      * owns: below 0, the thread discards. Set to the budget when the thread's heap is set up. */
     int64_t medium_room;
+    int64_t medium_allowance; /* dirty bytes allowed beyond the budget for now (medium.c) */
 } aslab__heap;
 
 /* The rest of a thread's heap, outside TLS and never unmapped, so that another thread may
@@ -272,10 +273,15 @@ static inline int aslab__medium_freed(void *p, const aslab__mslab *m) {
     ((uintptr_t *)p)[2] = 0; /* not aslab__clean_key */
     return aslab__room_spent(&aslab__thread_heap.medium_room, m->size);
 }
-/* The owner gives medium slab m back to the pool: its free blocks leave the thread's count. */
+/* The owner gives medium slab m back to the pool: its free blocks leave the thread's count,
+ * and the allowance (medium.c) shrinks with them. */
 static inline void aslab__medium_gives(aslab__mslab *m) {
-    if (aslab__class_is_medium(m->cls))
-        aslab__thread_heap.medium_room += (int64_t)aslab__medium_slab_dirty(m);
+    if (!aslab__class_is_medium(m->cls)) return;
+    aslab__heap *h = &aslab__thread_heap;
+    int64_t dirty = (int64_t)aslab__medium_slab_dirty(m);
+    int64_t less = h->medium_allowance < dirty ? h->medium_allowance : dirty;
+    h->medium_allowance -= less;
+    h->medium_room += dirty - less;
 }
 /* Discards the pages of the calling thread's free medium blocks (malloc_trim). */
 void aslab__medium_trim_thread(void);

@@ -1,5 +1,5 @@
-/* medium.c - the medium classes (above 16 KiB, up to 1 MiB): malloc and free on the same
- * thread-owned slabs as the small classes, and giving back the pages of free blocks.
+/* medium.c - giving back the pages of free medium blocks (the medium classes' malloc and free
+ * are inline in medium.h, on the small classes' thread-owned slabs).
  *
  * A slab of a medium class holds 8 to 15 blocks, so a program that frees most of its buffers
  * while a few stay live would keep every slab, and every page of it, if only empty slabs went
@@ -7,14 +7,16 @@
  * stay: all but the page that holds a free block's links, which stays resident.
  *
  * Which blocks: each thread counts the bytes of the free blocks on its medium slabs' free
- * lists whose pages may be resident ("dirty"; the heap's medium_room is the budget less
- * them). Word 2 of a free block says
- * which are not (aslab__clean_key: discarded, or never used). A free that takes the thread past its
- * budget (the dirty cap, ASLAB_DIRTY_MAX_MB) discards blocks down to half of it: the largest
- * classes first (fewest calls per byte), a class's partial slabs before its current one, and never
- * the head of the current slab's list (the next block malloc hands out). Cycling through a few
- * buffers costs no system call; a program that frees much keeps at most the budget resident per
- * thread.
+ * lists whose pages may be resident ("dirty"; the heap's medium_room counts down from the
+ * budget plus an allowance). Word 2 of a free block says which are not (aslab__clean_key:
+ * discarded, or never used). A free that takes the thread past its budget (twice the dirty
+ * cap, ASLAB_DIRTY_MAX_MB: 16 MiB by default) discards blocks down to half of it, but only in
+ * slabs at most a sixth used, where the program has freed most of what it had: the free
+ * blocks of a fuller slab will be handed out again soon, and discarding them would only fault
+ * their pages back in. The largest classes go first (fewest calls per byte); the head of a
+ * current slab's list (the next block malloc returns) stays. What stays dirty in fuller slabs
+ * becomes the allowance, so that the next pass comes after another half budget of frees; it
+ * shrinks as those slabs go back to the pool. docs/medium-classes.md has the measurements.
  *
  * Blocks that other threads free go onto remote lists; the owner counts them when it takes
  * them. A thread that has gone quiet keeps its remote lists, as for the small classes.
@@ -28,7 +30,8 @@
 int64_t aslab__medium_budget = INT64_MAX / 2; /* room to count down from without overflow */
 
 void aslab__medium_init(void) {
-    size_t cap = aslab__purge_at_once() ? 0 : aslab__purge_cap();
+    /* twice the cap: randsize 232-247 ns a replacement in 59 MiB, against 300-400 in 56 */
+    size_t cap = aslab__purge_at_once() ? 0 : aslab__purge_cap() * 2;
     aslab__medium_budget = cap > (size_t)INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t)cap;
 }
 
@@ -55,9 +58,21 @@ uint64_t aslab__medium_slab_dirty(aslab__mslab *m) {
     return dirty;
 }
 
-/* The calling thread's dirty medium bytes. */
+/* The calling thread's dirty medium bytes: room counts down from budget + allowance. */
 static int64_t dirty_bytes(const aslab__heap *h) {
-    return aslab__medium_budget - h->medium_room;
+    return aslab__medium_budget + h->medium_allowance - h->medium_room;
+}
+
+/* A slab used no more than 1/WORTH_DISCARDING_DEN of its blocks is worth discarding. At 1/4
+ * randsize (4000 blocks, 16 B-1 MiB) took 526-733 ns a replacement in 44 MiB; at 1/6,
+ * 300-400 ns in 56 MiB; at 1/8, 270 ns in 60 MiB (all with a budget of 8 MiB), but the
+ * sparse pattern of test-mem-patterns kept 29.8 MiB of its 30 MiB bound. */
+#define WORTH_DISCARDING_DEN 6
+
+/* Whether the discard takes m's free blocks: a mostly free slab, or any slab when `all`. */
+static int worth_discarding(const aslab__mslab *m, int is_current, int all) {
+    uint32_t in_use = m->used - (is_current ? 1 : 0);
+    return all || in_use * WORTH_DISCARDING_DEN <= aslab__checks[m->cls].capacity;
 }
 
 /* Discards m's dirty free blocks, the first `keep` blocks of its list aside, while the thread
@@ -77,26 +92,37 @@ static void discard_slab(aslab__mslab *m, unsigned keep, int64_t target) {
 }
 
 /* Discards the calling thread's dirty medium blocks until it holds at most `target` bytes
- * of them (keep_heads: the head of each current slab's list stays). */
-static void discard_thread(int64_t target, unsigned keep_heads) {
+ * of them: every slab's when `all` (trim), else only mostly free slabs' with the head of each
+ * current slab's list kept. */
+static void discard_thread(int64_t target, int all) {
     aslab__heap *h = &aslab__thread_heap;
     aslab__rec_lock(h->rec);
     for (unsigned cls = ASLAB_NUM_CLASSES; cls > ASLAB_SMALL_CLASSES; cls--) {
         aslab__mslab *first = h->rec->classes[cls].partial, *m = first;
         if (m != NULL) do {
-                discard_slab(m, 0, target);
+                if (worth_discarding(m, 0, all)) discard_slab(m, 0, target);
                 m = m->next;
             } while (m != first && dirty_bytes(h) > target);
-        if (h->cur[cls] != &aslab__no_slab) discard_slab(h->cur[cls], keep_heads, target);
+        aslab__mslab *cur = h->cur[cls];
+        if (cur != &aslab__no_slab && worth_discarding(cur, 1, all))
+            discard_slab(cur, all ? 0 : 1, target);
         if (dirty_bytes(h) <= target) break;
     }
     aslab__rec_unlock(h->rec);
 }
 
 void aslab__medium_trim_thread(void) {
-    if (aslab__thread_heap.state == ASLAB_HEAP_LIVE) discard_thread(0, 0);
+    if (aslab__thread_heap.state == ASLAB_HEAP_LIVE) discard_thread(0, 1);
 }
 
+/* Past the budget: down to half of it where slabs are mostly free. What stays dirty in
+ * fuller slabs raises the allowance, so that the next pass comes after another half budget
+ * of frees rather than at the next free. */
 void aslab__medium_discard(void) {
-    discard_thread(aslab__medium_budget / 2, 1);
+    aslab__heap *h = &aslab__thread_heap;
+    int64_t half = aslab__medium_budget / 2;
+    discard_thread(half, 0);
+    int64_t dirty = dirty_bytes(h);
+    h->medium_allowance = dirty > half ? dirty - half : 0;
+    h->medium_room = aslab__medium_budget + h->medium_allowance - dirty;
 }
