@@ -336,10 +336,15 @@ static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) 
     if (ASLAB__UNLIKELY(aslab__drop_used(&m->used))) aslab__free_local_slow(m);
 }
 
-/* Frees p, known to be in a region of class cls, on behalf of function fn. The owner tag
- * stands for the header's magic on this path; any other owner takes aslab__free_other,
- * which checks the magic itself. */
-static inline void aslab__free_small(void *p, unsigned cls, const char *fn) {
+/* How a checked free gives p back to slab, which the calling thread owns. */
+typedef void aslab__push_fn(void *p, aslab__slab *slab, unsigned cls);
+
+/* Frees p, known to be in a region of class cls, on behalf of function fn: the checks, then
+ * `push` when the calling thread owns p's slab. The owner tag stands for the header's magic
+ * on this path; any other owner takes aslab__free_other, which checks the magic itself. Every
+ * other way out is a tail call; `push` is a constant that always_inline folds in. */
+static inline __attribute__((always_inline)) void
+aslab__free_checked(void *p, unsigned cls, const char *fn, aslab__push_fn *push) {
     aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
     if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_RELAXED) !=
                         aslab__owner_tag(slab))) {
@@ -350,12 +355,22 @@ static inline void aslab__free_small(void *p, unsigned cls, const char *fn) {
         aslab__free_invalid(p, cls, fn);
         return;
     }
-    const uintptr_t key = aslab__free_key;
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == aslab__free_key)) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
-    aslab__free_local(p, slab, key);
+    push(p, slab, cls);
+}
+
+static inline __attribute__((always_inline)) void aslab__push_small(void *p, aslab__slab *slab,
+                                                                    unsigned cls) {
+    (void)cls;
+    aslab__free_local(p, slab, aslab__free_key);
+}
+
+/* Frees p, known to be in a region of small class cls, on behalf of function fn. */
+static inline void aslab__free_small(void *p, unsigned cls, const char *fn) {
+    aslab__free_checked(p, cls, fn, aslab__push_small);
 }
 
 #pragma GCC visibility pop

@@ -16,30 +16,22 @@ static inline void *aslab__malloc_medium(size_t size) {
     return aslab__pop_medium(m, block, cls);
 }
 
-/* Frees p, in a region of medium class cls, on behalf of fn: as aslab__free_small, counting
- * the block as dirty, and discarding when the thread holds more than its budget. */
-static inline void aslab__free_medium(void *p, unsigned cls, const char *fn) {
-    aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
-    if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_RELAXED) !=
-                        aslab__owner_tag(slab))) {
-        aslab__free_other(p, slab, cls, fn);
-        return;
-    }
-    if (ASLAB__UNLIKELY(aslab__off_slot(p, slab, cls))) {
-        aslab__free_invalid(p, cls, fn);
-        return;
-    }
-    const uintptr_t key = aslab__free_key;
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
-        aslab__heap_fault_at(fn, "double free detected", p);
-        return;
-    }
+/* The owner's push of a medium block: counted as dirty, and a discard pass when that takes
+ * the thread past its budget. */
+static inline __attribute__((always_inline)) void aslab__push_medium(void *p, aslab__slab *slab,
+                                                                     unsigned cls) {
+    (void)cls;
     if (ASLAB__UNLIKELY(aslab__medium_freed(p, aslab__mslab_of(slab)))) {
-        aslab__free_local(p, slab, key);
+        aslab__free_local(p, slab, aslab__free_key);
         aslab__medium_discard();
         return;
     }
-    aslab__free_local(p, slab, key);
+    aslab__free_local(p, slab, aslab__free_key);
+}
+
+/* Frees p, in a region of medium class cls, on behalf of fn: as aslab__free_small. */
+static inline void aslab__free_medium(void *p, unsigned cls, const char *fn) {
+    aslab__free_checked(p, cls, fn, aslab__push_medium);
 }
 
 #pragma GCC visibility pop
