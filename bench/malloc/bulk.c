@@ -14,7 +14,8 @@ struct worker {
     pthread_t tid;
     struct channel inbox, *next;
     void **mine, **parcel; /* the batch's blocks kept, and those sent (from mmap) */
-    uint64_t seed, made, sum, bad;
+    uint64_t seed;
+    struct tally tally;
 };
 
 static long rounds, batch, remote_percent, parcel_size;
@@ -33,7 +34,7 @@ static size_t small_weighted_size(uint64_t *rng) {
 static long allocate_batch(struct worker *w, uint64_t *rng) {
     long kept = 0, sent = 0, share = 0;
     for (long i = 0; i < batch; i++) {
-        void *p = travel_alloc(small_weighted_size(rng), rng, &w->made);
+        void *p = travel_alloc(small_weighted_size(rng), rng, &w->tally.made);
         share += remote_percent;
         if (share >= 100) {
             share -= 100;
@@ -47,13 +48,13 @@ static long allocate_batch(struct worker *w, uint64_t *rng) {
 
 static void free_batch(struct worker *w, long kept, int reverse) {
     for (long i = 0; i < kept; i++)
-        travel_free(w->mine[reverse ? kept - 1 - i : i], MAX_SIZE, &w->sum, &w->bad);
+        travel_free(w->mine[reverse ? kept - 1 - i : i], MAX_SIZE, &w->tally.sum, &w->tally.bad);
 }
 
 static void receive_and_free(struct worker *w) {
     channel_receive(&w->inbox, w->parcel, (size_t)parcel_size);
     for (long i = 0; i < parcel_size; i++)
-        travel_free(w->parcel[i], MAX_SIZE, &w->sum, &w->bad);
+        travel_free(w->parcel[i], MAX_SIZE, &w->tally.sum, &w->tally.bad);
 }
 
 static void *worker(void *arg) {
@@ -93,18 +94,10 @@ int main(int argc, char **argv) {
     double t0 = now_sec();
     for (long t = 0; t < threads; t++)
         if (pthread_create(&w[t].tid, NULL, worker, &w[t]) != 0) die("bulk: pthread_create failed");
-    uint64_t made = 0, sum = 0, bad = 0;
-    for (long t = 0; t < threads; t++) {
-        pthread_join(w[t].tid, NULL);
-        made += w[t].made;
-        sum += w[t].sum;
-        bad += w[t].bad;
-    }
-    if (sum != made) { /* a block was handed out twice, or lost */
-        fprintf(stderr, "%s: the blocks freed carry other check values than those allocated\n",
-                argv[0]);
-        bad++;
-    }
+    struct tally all = {0, 0, 0};
+    for (long t = 0; t < threads; t++)
+        tally_join(w[t].tid, &w[t].tally, &all);
+    uint64_t sum = all.sum, bad = tally_faults(argv[0], &all);
     long total = threads * rounds * batch;
     metric("ns_per_object", (now_sec() - t0) * 1e9 / (double)total);
     metric("rss_mib", rss_mib());

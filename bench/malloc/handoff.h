@@ -100,4 +100,30 @@ static inline void channel_receive(struct channel *c, void **parcel, size_t n) {
     pthread_mutex_unlock(&c->lock);
 }
 
+/* What a thread counted of the blocks it allocated (made: their check values summed) and
+ * freed (sum, and bad for a block whose stamp was wrong). */
+struct tally {
+    uint64_t made, sum, bad;
+};
+
+/* Joins thread tid and adds its tally to *total. */
+static inline void tally_join(pthread_t tid, const struct tally *mine, struct tally *total) {
+    pthread_join(tid, NULL);
+    total->made += mine->made;
+    total->sum += mine->sum;
+    total->bad += mine->bad;
+}
+
+/* Every thread joined: the blocks freed must carry the check values of those allocated (else
+ * one was handed out twice, or lost). Returns the number of faults found. */
+static inline uint64_t tally_faults(const char *prog, const struct tally *total) {
+    uint64_t bad = total->bad;
+    if (total->sum != total->made) {
+        fprintf(stderr, "%s: the blocks freed carry other check values than those allocated\n",
+                prog);
+        bad++;
+    }
+    return bad;
+}
+
 #endif

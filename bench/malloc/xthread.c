@@ -12,7 +12,8 @@ struct member {
     pthread_t tid;
     struct channel inbox, *next;
     void **parcel; /* one parcel, out or in (from mmap) */
-    uint64_t seed, made, sum, bad;
+    uint64_t seed;
+    struct tally tally;
 };
 
 static long rounds, batch;
@@ -20,7 +21,7 @@ static long rounds, batch;
 static void receive_and_free(struct member *m) {
     channel_receive(&m->inbox, m->parcel, (size_t)batch);
     for (long i = 0; i < batch; i++)
-        travel_free(m->parcel[i], MAX_SIZE, &m->sum, &m->bad);
+        travel_free(m->parcel[i], MAX_SIZE, &m->tally.sum, &m->tally.bad);
 }
 
 static void *member(void *arg) {
@@ -28,7 +29,7 @@ static void *member(void *arg) {
     uint64_t rng = m->seed;
     for (long r = 0; r < rounds; r++) {
         for (long i = 0; i < batch; i++)
-            m->parcel[i] = travel_alloc(16 + rng_below(&rng, MAX_SIZE - 15), &rng, &m->made);
+            m->parcel[i] = travel_alloc(16 + rng_below(&rng, MAX_SIZE - 15), &rng, &m->tally.made);
         channel_send(m->next, m->parcel, (size_t)batch);
         if (r >= WINDOW - 1) receive_and_free(m);
     }
@@ -52,18 +53,10 @@ int main(int argc, char **argv) {
     for (long t = 0; t < threads; t++)
         if (pthread_create(&m[t].tid, NULL, member, &m[t]) != 0)
             die("xthread: pthread_create failed");
-    uint64_t made = 0, sum = 0, bad = 0;
-    for (long t = 0; t < threads; t++) {
-        pthread_join(m[t].tid, NULL);
-        made += m[t].made;
-        sum += m[t].sum;
-        bad += m[t].bad;
-    }
-    if (sum != made) { /* a block was handed out twice, or lost */
-        fprintf(stderr, "%s: the blocks freed carry other check values than those allocated\n",
-                argv[0]);
-        bad++;
-    }
+    struct tally all = {0, 0, 0};
+    for (long t = 0; t < threads; t++)
+        tally_join(m[t].tid, &m[t].tally, &all);
+    uint64_t sum = all.sum, bad = tally_faults(argv[0], &all);
     long total = threads * rounds * batch;
     metric("ns_per_object", (now_sec() - t0) * 1e9 / (double)total);
     metric("rss_mib", rss_mib());
