@@ -3,6 +3,7 @@
  * or stays) and free them all; threads that exit leave their blocks to the main thread.
  * Every block is checked before it is freed; worker threads count failures, the test thread
  * asserts. */
+#include "pc_queue.h"
 #include "test_suites.h"
 #include "test_util.h"
 
@@ -32,45 +33,7 @@ static size_t medium_size(uint64_t i) {
 
 /* ---- producers and consumers ---- */
 
-typedef struct handoff {
-    pthread_mutex_t lock;
-    pthread_cond_t more, room;
-    void *blocks[RING];
-    uint64_t ids[RING];
-    size_t head, tail, producers_left;
-    size_t bad; /* atomic */
-} handoff;
-
-static handoff queue = {.lock = PTHREAD_MUTEX_INITIALIZER,
-                        .more = PTHREAD_COND_INITIALIZER,
-                        .room = PTHREAD_COND_INITIALIZER};
-
-static void put(void *p, uint64_t id) {
-    pthread_mutex_lock(&queue.lock);
-    while (queue.tail - queue.head == RING)
-        pthread_cond_wait(&queue.room, &queue.lock);
-    queue.blocks[queue.tail % RING] = p;
-    queue.ids[queue.tail % RING] = id;
-    queue.tail++;
-    pthread_cond_signal(&queue.more);
-    pthread_mutex_unlock(&queue.lock);
-}
-
-/* 0 once every producer has finished and the ring is empty. */
-static int take(void **p, uint64_t *id) {
-    pthread_mutex_lock(&queue.lock);
-    while (queue.tail == queue.head && queue.producers_left != 0)
-        pthread_cond_wait(&queue.more, &queue.lock);
-    int got = queue.tail != queue.head;
-    if (got) {
-        *p = queue.blocks[queue.head % RING];
-        *id = queue.ids[queue.head % RING];
-        queue.head++;
-        pthread_cond_signal(&queue.room);
-    }
-    pthread_mutex_unlock(&queue.lock);
-    return got;
-}
+static pc_queue queue;
 
 static void count_bad(size_t *bad, int failed) {
     if (failed) __atomic_add_fetch(bad, 1, __ATOMIC_RELAXED);
@@ -88,12 +51,9 @@ static void *producer(void *arg) {
             free(p);
             continue;
         }
-        put(p, id);
+        pc_put(&queue, p, id);
     }
-    pthread_mutex_lock(&queue.lock);
-    queue.producers_left--;
-    pthread_cond_broadcast(&queue.more);
-    pthread_mutex_unlock(&queue.lock);
+    pc_producer_done(&queue);
     return NULL;
 }
 
@@ -103,7 +63,7 @@ static void *consumer(void *arg) {
     (void)arg;
     void *p;
     uint64_t id;
-    while (take(&p, &id)) {
+    while (pc_take(&queue, &p, &id)) {
         size_t size = medium_size(id);
         count_bad(&queue.bad, tm_check(tm_intact_words(p, size, id),
                                        "block %p of %zu bytes changed in transit", p, size));
@@ -127,8 +87,7 @@ static void *consumer(void *arg) {
 static void test_medium_handoff(void) {
     pthread_t producers[PRODUCERS], consumers[CONSUMERS];
     n_edges = tm_medium_edges(edges);
-    queue.head = queue.tail = queue.bad = 0;
-    queue.producers_left = PRODUCERS;
+    pc_init(&queue, RING, PRODUCERS);
     size_t in_use = tm_in_use();
     for (uintptr_t i = 0; i < CONSUMERS; i++)
         CU_ASSERT_FATAL(pthread_create(&consumers[i], NULL, consumer, NULL) == 0);

@@ -3,6 +3,7 @@
  * blocks, and fork while other threads free blocks they did not allocate. Every block is
  * checked before it is freed; worker threads count failures, the test thread asserts. */
 #include "test_suites.h"
+#include "pc_queue.h"
 #include "test_util.h"
 
 #include <malloc.h>
@@ -24,42 +25,6 @@ static size_t pc_size(uint64_t i) {
     return (h >> 60) == 0 ? 1 + (h >> 20) % 16384 : 1 + (h >> 20) % 1024;
 }
 
-typedef struct pc_queue {
-    pthread_mutex_t lock;
-    pthread_cond_t more, room;
-    void *blocks[PC_RING];
-    uint64_t keys[PC_RING];
-    size_t head, tail, producers_left;
-    size_t bad; /* atomic */
-} pc_queue;
-
-static void pc_put(pc_queue *q, void *p, uint64_t key) {
-    pthread_mutex_lock(&q->lock);
-    while (q->tail - q->head == PC_RING)
-        pthread_cond_wait(&q->room, &q->lock);
-    q->blocks[q->tail % PC_RING] = p;
-    q->keys[q->tail % PC_RING] = key;
-    q->tail++;
-    pthread_cond_signal(&q->more);
-    pthread_mutex_unlock(&q->lock);
-}
-
-/* 0 when every producer has finished and the queue is empty. */
-static int pc_take(pc_queue *q, void **p, uint64_t *key) {
-    pthread_mutex_lock(&q->lock);
-    while (q->tail == q->head && q->producers_left != 0)
-        pthread_cond_wait(&q->more, &q->lock);
-    int got = q->tail != q->head;
-    if (got) {
-        *p = q->blocks[q->head % PC_RING];
-        *key = q->keys[q->head % PC_RING];
-        q->head++;
-        pthread_cond_signal(&q->room);
-    }
-    pthread_mutex_unlock(&q->lock);
-    return got;
-}
-
 static pc_queue queue;
 static int producer_ids[PC_PRODUCERS];
 
@@ -78,10 +43,7 @@ static void *pc_producer(void *arg) {
         }
         pc_put(&queue, p, i);
     }
-    pthread_mutex_lock(&queue.lock);
-    queue.producers_left--;
-    pthread_cond_broadcast(&queue.more);
-    pthread_mutex_unlock(&queue.lock);
+    pc_producer_done(&queue);
     return NULL;
 }
 
@@ -100,11 +62,7 @@ static void test_producers_consumers(void) {
     pthread_t producers[PC_PRODUCERS], consumers[PC_CONSUMERS];
     size_t start = tm_in_use();
     for (int round = 0; round < 2; round++) {
-        pthread_mutex_init(&queue.lock, NULL);
-        pthread_cond_init(&queue.more, NULL);
-        pthread_cond_init(&queue.room, NULL);
-        queue.head = queue.tail = queue.bad = 0;
-        queue.producers_left = PC_PRODUCERS;
+        pc_init(&queue, PC_RING, PC_PRODUCERS);
         for (int i = 0; i < PC_CONSUMERS; i++)
             CU_ASSERT_FATAL(pthread_create(&consumers[i], NULL, pc_consumer, NULL) == 0);
         for (int i = 0; i < PC_PRODUCERS; i++) {
@@ -200,11 +158,7 @@ static int child_works(void) {
 
 static void test_fork_with_remote_frees(void) {
     pthread_t threads[2];
-    pthread_mutex_init(&queue.lock, NULL);
-    pthread_cond_init(&queue.more, NULL);
-    pthread_cond_init(&queue.room, NULL);
-    queue.head = queue.tail = queue.bad = 0;
-    queue.producers_left = 1;
+    pc_init(&queue, PC_RING, 1);
     forking = 1;
     for (int i = 0; i < 2; i++)
         CU_ASSERT_FATAL(pthread_create(&threads[i], NULL, remote_freer, NULL) == 0);
@@ -221,10 +175,7 @@ static void test_fork_with_remote_frees(void) {
                   WEXITSTATUS(status) != 0;
     }
     __atomic_store_n(&forking, 0, __ATOMIC_RELAXED);
-    pthread_mutex_lock(&queue.lock);
-    queue.producers_left = 0;
-    pthread_cond_broadcast(&queue.more);
-    pthread_mutex_unlock(&queue.lock);
+    pc_producer_done(&queue);
     for (int i = 0; i < 2; i++)
         pthread_join(threads[i], NULL);
     void *p;
