@@ -64,7 +64,9 @@ typedef struct aslab__mslab {
     struct aslab__mslab *prev, *next;
     uintptr_t link_mask; /* ~(slab size - 1) | 15: a decoded link must leave these bits as m's */
     uint32_t size;       /* of a block: the class's, here where the fast paths look anyway */
-    uint32_t pad1;
+    /* Medium classes: bit i set when block i is free, on no list, and its pages discarded
+     * (medium.c). The owner changes it; other threads' frees read it (relaxed). */
+    uint32_t clean;
     /* line 2: where other threads give blocks back */
     _Alignas(64) uintptr_t remote;
     struct aslab__heap_rec *heap; /* the owner's record; NULL once abandoned */
@@ -134,9 +136,8 @@ extern aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 extern aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 extern uintptr_t aslab__free_key; /* word 1 of a free block */
 extern uintptr_t aslab__link_key; /* mixed into every stored free-list link */
-/* Word 2 of a free medium block whose pages beyond the first are not resident (discarded, or
- * never touched): its bytes are not counted against the thread's `medium_room`. */
-extern uintptr_t aslab__clean_key;
+/* Word 2 of a free medium block that a discard pass has seen free (medium.c). */
+extern uintptr_t aslab__seen_key;
 
 /* ---- init.c: process set-up ---- */
 /* Sets the heap up once; 0 while the calling thread is itself inside the set-up (a malloc
@@ -202,16 +203,26 @@ static inline void *aslab__owner_tag(const aslab__slab *slab) {
     return (void *)((uintptr_t)__builtin_thread_pointer() ^ (uintptr_t)slab);
 }
 
-/* Nonzero when p, in a region of class cls, is not the start of a slot; slab is p masked.
- * With size = odd << shift and x the offset from the first slot, x * odd_inverse rotated right
- * by shift is x / size when size divides x, and above 2^32 / size otherwise, so one compare
- * with the capacity checks both (a pointer below the first slot wraps and fails it too). */
-static inline int aslab__off_slot(const void *p, const aslab__slab *slab, unsigned cls) {
+/* The index of p's slot when p, in a region of class cls, is the start of one, and at least
+ * the capacity otherwise; slab is p masked. With size = odd << shift and x the offset from the
+ * first slot, x * odd_inverse rotated right by shift is x / size when size divides x, and
+ * above 2^32 / size otherwise, so one compare with the capacity checks both (a pointer below
+ * the first slot wraps and fails it too). */
+static inline uint32_t aslab__slot_index(const void *p, const aslab__slab *slab, unsigned cls) {
     const aslab__class_check *check = &aslab__checks[cls];
     uint32_t x = (uint32_t)((uintptr_t)p - (uintptr_t)slab) - check->data_offset;
     uint32_t y = x * check->odd_inverse;
-    uint32_t index = (y >> check->shift) | (y << ((32 - check->shift) & 31));
-    return index >= check->capacity;
+    return (y >> check->shift) | (y << ((32 - check->shift) & 31));
+}
+
+/* Nonzero when p, in a region of class cls, is not the start of a slot; slab is p masked. */
+static inline int aslab__off_slot(const void *p, const aslab__slab *slab, unsigned cls) {
+    return aslab__slot_index(p, slab, cls) >= aslab__checks[cls].capacity;
+}
+
+/* Whether block `index` of medium slab m is free and discarded (on no list). */
+static inline int aslab__block_clean(const aslab__mslab *m, uint32_t index) {
+    return (__atomic_load_n(&m->clean, __ATOMIC_RELAXED) >> index) & 1;
 }
 
 /* p, in a region of class cls, is the start of a block of a live lent slab. */
@@ -225,6 +236,15 @@ static inline void aslab__check_slot(const void *p, unsigned cls, const char *fn
     if (ASLAB__UNLIKELY(!aslab__slot_ok(p, cls))) aslab__free_invalid(p, cls, fn);
 }
 
+/* Counts block, of m, as handed out by its owner, the calling thread, and clears its
+ * double-free key. */
+static inline void *aslab__handed_out(aslab__mslab *m, void **block, unsigned cls) {
+    m->used++;
+    aslab__thread_heap.allocs[cls]++;
+    block[1] = NULL; /* no longer free */
+    return block;
+}
+
 /* Pops block, the head of m's free list (not empty), after checking its link; the calling
  * thread owns m. */
 static inline void *aslab__pop_block(aslab__mslab *m, void **block, unsigned cls) {
@@ -234,10 +254,7 @@ static inline void *aslab__pop_block(aslab__mslab *m, void **block, unsigned cls
         return NULL;
     }
     m->free = (void *)next;
-    m->used++;
-    aslab__thread_heap.allocs[cls]++;
-    block[1] = NULL; /* no longer free: clear the double-free key */
-    return block;
+    return aslab__handed_out(m, block, cls);
 }
 
 /* ---- medium.c: the medium classes' free pages ---- */
@@ -245,15 +262,11 @@ void aslab__medium_init(void);       /* at set-up, once the options are read */
 extern int64_t aslab__medium_budget; /* the most dirty medium bytes a thread keeps */
 /* The calling thread holds more than the budget: discards down to half of it. */
 __attribute__((noinline)) void aslab__medium_discard(void);
-/* Marks a never-used medium block clean as the slow path threads it onto a free list. */
-static inline void aslab__medium_fresh(void *block) {
-    ((uintptr_t *)block)[2] = aslab__clean_key;
-}
-/* The bytes of m's free blocks that are dirty (not marked clean): a walk of its free list,
- * for the rare moments a slab joins or leaves a thread. */
+/* The bytes of m's listed free blocks, all dirty (resident or may be): a walk of its free
+ * list, for the rare moments a slab joins or leaves a thread. */
 uint64_t aslab__medium_slab_dirty(aslab__mslab *m);
-/* The owner of medium slab m took n blocks off its remote list onto `free` (they are dirty:
- * a free clears the mark); the thread counts them. */
+/* The owner of medium slab m took n blocks off its remote list onto `free` (they are dirty);
+ * the thread counts them. */
 static inline void aslab__medium_took(aslab__mslab *m, uint64_t bytes) {
     if (aslab__class_is_medium(m->cls)) aslab__thread_heap.medium_room -= (int64_t)bytes;
 }
@@ -267,10 +280,10 @@ static inline void aslab__medium_adopted(aslab__mslab *m) {
 static inline int aslab__room_spent(int64_t *room, int64_t n) {
     return (*room -= n) < 0;
 }
-/* The owner frees p, a block of medium slab m: its pages are resident until discarded.
- * Returns nonzero when the thread is past its budget. */
+/* The owner frees p, a block of medium slab m: its pages are resident until discarded, and a
+ * discard pass has not seen it free yet. Returns nonzero when the thread is past its budget. */
 static inline int aslab__medium_freed(void *p, const aslab__mslab *m) {
-    ((uintptr_t *)p)[2] = 0; /* not aslab__clean_key */
+    ((uintptr_t *)p)[2] = 0; /* not aslab__seen_key */
     return aslab__room_spent(&aslab__thread_heap.medium_room, m->size);
 }
 /* The owner gives medium slab m back to the pool: its free blocks leave the thread's count,
@@ -285,14 +298,13 @@ static inline void aslab__medium_gives(aslab__mslab *m) {
 }
 /* Discards the pages of the calling thread's free medium blocks (malloc_trim). */
 void aslab__medium_trim_thread(void);
+/* Hands out a clean block of medium slab m (m->clean not 0); the calling thread owns m. */
+void *aslab__medium_take_clean(aslab__mslab *m);
 
-/* Pops block off m's free list as aslab__pop_block does, keeping the thread's count of
- * dirty medium bytes: a block that was dirty leaves it, a clean one loses its mark. */
+/* Pops block off m's free list as aslab__pop_block does: every listed medium block is dirty,
+ * and leaves the thread's count. */
 static inline void *aslab__pop_medium(aslab__mslab *m, void **block, unsigned cls) {
-    if (((uintptr_t *)block)[2] == aslab__clean_key)
-        block[2] = NULL;
-    else
-        aslab__thread_heap.medium_room += m->size;
+    aslab__thread_heap.medium_room += m->size;
     return aslab__pop_block(m, block, cls); /* last, so that its fault path is a tail call */
 }
 
@@ -336,8 +348,8 @@ static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) 
     if (ASLAB__UNLIKELY(aslab__drop_used(&m->used))) aslab__free_local_slow(m);
 }
 
-/* How a checked free gives p back to slab, which the calling thread owns. */
-typedef void aslab__push_fn(void *p, aslab__slab *slab, unsigned cls);
+/* How a checked free gives p, slot `index` of slab, back; the calling thread owns slab. */
+typedef void aslab__push_fn(void *p, aslab__slab *slab, uint32_t index, const char *fn);
 
 /* Frees p, known to be in a region of class cls, on behalf of function fn: the checks, then
  * `push` when the calling thread owns p's slab. The owner tag stands for the header's magic
@@ -351,7 +363,8 @@ aslab__free_checked(void *p, unsigned cls, const char *fn, aslab__push_fn *push)
         aslab__free_other(p, slab, cls, fn);
         return;
     }
-    if (ASLAB__UNLIKELY(aslab__off_slot(p, slab, cls))) {
+    uint32_t index = aslab__slot_index(p, slab, cls);
+    if (ASLAB__UNLIKELY(index >= aslab__checks[cls].capacity)) {
         aslab__free_invalid(p, cls, fn);
         return;
     }
@@ -359,12 +372,12 @@ aslab__free_checked(void *p, unsigned cls, const char *fn, aslab__push_fn *push)
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
-    push(p, slab, cls);
+    push(p, slab, index, fn);
 }
 
-static inline __attribute__((always_inline)) void aslab__push_small(void *p, aslab__slab *slab,
-                                                                    unsigned cls) {
-    (void)cls;
+static inline __attribute__((always_inline)) void
+aslab__push_small(void *p, aslab__slab *slab, uint32_t index, const char *fn) {
+    (void)index, (void)fn;
     aslab__free_local(p, slab, aslab__free_key);
 }
 

@@ -24,7 +24,7 @@ aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 uintptr_t aslab__free_key;
 uintptr_t aslab__link_key;
-uintptr_t aslab__clean_key;
+uintptr_t aslab__seen_key;
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 static int init_state;
@@ -168,7 +168,7 @@ static void init_once(void) {
     aslab__size_classes_init();
     aslab__free_key = random_key();
     aslab__link_key = random_key();
-    aslab__clean_key = random_key();
+    aslab__seen_key = random_key();
     class_checks_init();
     aslab__medium_init();
     aslab__api_init();

@@ -4,22 +4,26 @@
  * A slab of a medium class holds 8 to 15 blocks, so a program that frees most of its buffers
  * while a few stay live would keep every slab, and every page of it, if only empty slabs went
  * back. So the pages of free medium blocks are discarded (MADV_DONTNEED) while their slabs
- * stay: all but the page that holds a free block's links, which stays resident.
+ * stay, and the discarded blocks leave the free list: a bit per block in the slab's `clean`
+ * word says which are free and discarded. Off the list they need no link and no free key, so
+ * all their pages go, and adjacent ones go in one call: a madvise in a process with several
+ * threads also flushes the other cores' TLBs (docs/medium-classes.md). A free checks the bit,
+ * as word 1's key is gone with its page; malloc hands clean blocks out from its slow path
+ * only, when the list is empty, as it does never-used ones.
  *
- * Which blocks: each thread counts the bytes of the free blocks on its medium slabs' free
- * lists whose pages may be resident ("dirty"; the heap's medium_room counts down from the
- * budget plus an allowance). Word 2 of a free block says which are not (aslab__clean_key:
- * discarded, or never used). A free that takes the thread past its budget (twice the dirty
- * cap, ASLAB_DIRTY_MAX_MB: 16 MiB by default) discards blocks down to half of it, but only in
+ * Which blocks: each thread counts the bytes of its medium slabs' listed free blocks, all of
+ * which may be resident ("dirty"; the heap's medium_room counts down from the budget plus an
+ * allowance). A free that takes the thread past its budget (twice the dirty cap,
+ * ASLAB_DIRTY_MAX_MB: 16 MiB by default) discards blocks down to half of it, but only in
  * slabs at most a sixth used, where the program has freed most of what it had: the free
  * blocks of a fuller slab will be handed out again soon, and discarding them would only fault
  * their pages back in. A block is discarded by the second pass that finds it free (the first
- * marks it): one handed out again in between never is. The largest classes go first (fewest
- * calls per byte); the head of a current slab's list (the next block malloc returns) stays.
- * What stays dirty in fuller slabs becomes the allowance, so that the next pass comes after
- * another half budget of frees; it shrinks as those slabs go back to the pool. A pass that
- * cannot get down to half the budget also sends the medium classes' empty reserve slabs on to
- * the arena. docs/medium-classes.md has the measurements.
+ * marks its word 2 with aslab__seen_key; a free clears it): one handed out and freed again in
+ * between never is. The largest classes go first (fewest calls per byte); the head of a
+ * current slab's list (the next block malloc returns) stays. What stays dirty in fuller slabs
+ * becomes the allowance, so that the next pass comes after another half budget of frees; it
+ * shrinks as those slabs go back to the pool. A pass that cannot get down to half the budget
+ * also sends the medium classes' empty reserve slabs on to the arena.
  *
  * Blocks that other threads free go onto remote lists; the owner counts them when it takes
  * them. A thread that has gone quiet keeps its remote lists, as for the small classes.
@@ -38,12 +42,40 @@ void aslab__medium_init(void) {
     aslab__medium_budget = cap > (size_t)INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t)cap;
 }
 
-/* The whole pages of block p past the one that holds its links. */
-static void discard_block(void *p, size_t size) {
+/* The first slot of m's slab. */
+static char *first_slot(aslab__mslab *m) {
+    return (char *)aslab__slab_of(m) + aslab__checks[m->cls].data_offset;
+}
+
+/* Discards the whole pages in [start, end): a page it shares with a neighbour stays. */
+static void discard_range(uintptr_t start, uintptr_t end) {
     uintptr_t page = aslab__os_page_size();
-    uintptr_t start = ((uintptr_t)p + 3 * sizeof(uintptr_t) + page - 1) & ~(page - 1);
-    uintptr_t end = ((uintptr_t)p + size) & ~(page - 1);
+    start = (start + page - 1) & ~(page - 1);
+    end &= ~(page - 1);
     if (end > start) aslab__os_discard((void *)start, end - start);
+}
+
+/* Discards each run of adjacent clean blocks of m that holds one of `fresh` (blocks cleaned
+ * just now), with one call per run. */
+static void discard_runs(aslab__mslab *m, uint32_t fresh) {
+    uint32_t clean = m->clean;
+    char *first = first_slot(m);
+    size_t size = m->size;
+    while (fresh != 0) {
+        unsigned lo = (unsigned)__builtin_ctz(fresh), hi = lo;
+        while (lo > 0 && ((clean >> (lo - 1)) & 1))
+            lo--;
+        while (hi < 31 && ((clean >> (hi + 1)) & 1))
+            hi++;
+        discard_range((uintptr_t)(first + lo * size), (uintptr_t)(first + (hi + 1) * size));
+        fresh &= ~(uint32_t)(((uint64_t)2 << hi) - ((uint64_t)1 << lo));
+    }
+}
+
+void *aslab__medium_take_clean(aslab__mslab *m) {
+    unsigned i = (unsigned)__builtin_ctz(m->clean);
+    __atomic_store_n(&m->clean, m->clean & ~((uint32_t)1 << i), __ATOMIC_RELAXED);
+    return aslab__handed_out(m, (void **)(first_slot(m) + (size_t)i * m->size), m->cls);
 }
 
 /* The next block after `block` on m's free list, checked as malloc checks it. */
@@ -55,9 +87,9 @@ static uintptr_t *next_free(aslab__mslab *m, uintptr_t *block) {
 }
 
 uint64_t aslab__medium_slab_dirty(aslab__mslab *m) {
-    uint64_t dirty = 0, size = aslab__classes[m->cls].size;
+    uint64_t dirty = 0;
     for (uintptr_t *block = m->free; (void *)block != (void *)m; block = next_free(m, block))
-        if (block[2] != aslab__clean_key) dirty += size;
+        dirty += m->size;
     return dirty;
 }
 
@@ -78,31 +110,34 @@ static int worth_discarding(const aslab__mslab *m, int is_current, int all) {
     return all || in_use * WORTH_DISCARDING_DEN <= aslab__checks[m->cls].capacity;
 }
 
-/* Word 2 of a free block a discard pass has seen dirty: aslab__clean_key ^ SEEN_MIX (a free
- * writes 0 there, a pop leaves it; either way the block counts as dirty). */
-#define SEEN_MIX ((uintptr_t)0x5be0cd19137e2179ull)
-
-/* Discards m's dirty free blocks, the first `keep` blocks of its list aside, while the thread
- * holds more than `target` dirty bytes: every one when `all`, else those the previous pass
- * already saw free (a block handed out and freed again in between is fresh again); the others
- * are marked as seen. */
+/* Discards m's listed free blocks, the first `keep` aside, while the thread holds more than
+ * `target` dirty bytes: every one when `all`, else those a previous pass already saw free (a
+ * block handed out and freed again in between is new again); the others are marked as seen.
+ * The discarded ones leave the list for `clean`. */
 static void discard_slab(aslab__mslab *m, unsigned keep, int64_t target, int all) {
     aslab__heap *h = &aslab__thread_heap;
-    uint32_t size = aslab__classes[m->cls].size;
-    const uintptr_t seen_key = aslab__clean_key ^ SEEN_MIX;
+    char *first = first_slot(m);
+    uintptr_t *prev = NULL; /* the last block kept on the list; NULL: m->free links */
     uintptr_t *block = m->free;
+    uint32_t fresh = 0;
     for (unsigned n = 0; (void *)block != (void *)m && dirty_bytes(h) > target; n++) {
-        if (n >= keep && block[2] != aslab__clean_key) {
-            if (block[2] == seen_key || all) {
-                discard_block(block, size);
-                block[2] = aslab__clean_key;
-                h->medium_room += size;
-            } else {
-                block[2] = seen_key; /* free at this pass: discarded at the next if still */
-            }
+        uintptr_t *next = next_free(m, block);
+        if (n >= keep && (all || block[2] == aslab__seen_key)) {
+            if (prev == NULL)
+                m->free = next;
+            else
+                prev[0] = aslab__link_encode((uintptr_t)next, prev);
+            fresh |= (uint32_t)1 << (((char *)block - first) / m->size);
+            h->medium_room += m->size;
+        } else {
+            if (n >= keep) block[2] = aslab__seen_key; /* discarded at the next pass if free */
+            prev = block;
         }
-        block = next_free(m, block);
+        block = next;
     }
+    if (fresh == 0) return;
+    __atomic_store_n(&m->clean, m->clean | fresh, __ATOMIC_RELAXED);
+    discard_runs(m, fresh);
 }
 
 /* Discards the calling thread's dirty medium blocks until it holds at most `target` bytes
@@ -129,9 +164,6 @@ void aslab__medium_trim_thread(void) {
     if (aslab__thread_heap.state == ASLAB_HEAP_LIVE) discard_thread(0, 1);
 }
 
-/* Past the budget: down to half of it where slabs are mostly free. What stays dirty in
- * fuller slabs raises the allowance, so that the next pass comes after another half budget
- * of frees rather than at the next free. */
 /* The medium classes' empty slabs (256 KiB to 16 MiB, their pages touched) go on to the arena,
  * whose dirty cap bounds them, rather than wait in the core caches' reserves, which only the
  * round empties (test-mem-patterns large: 17.1 MiB left 2 s after the last free, 6.8 with). */
@@ -142,6 +174,9 @@ static void release_medium_reserves(void) {
     }
 }
 
+/* Past the budget: down to half of it where slabs are mostly free. What stays dirty in
+ * fuller slabs raises the allowance, so that the next pass comes after another half budget
+ * of frees rather than at the next free. */
 void aslab__medium_discard(void) {
     aslab__heap *h = &aslab__thread_heap;
     int64_t half = aslab__medium_budget / 2;

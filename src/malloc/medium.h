@@ -16,11 +16,15 @@ static inline void *aslab__malloc_medium(size_t size) {
     return aslab__pop_medium(m, block, cls);
 }
 
-/* The owner's push of a medium block: counted as dirty, and a discard pass when that takes
+/* The owner's push of a medium block: a discarded block's word 1 may have lost the free key,
+ * so its bit in `clean` says it is free; counted as dirty, and a discard pass when that takes
  * the thread past its budget. */
-static inline __attribute__((always_inline)) void aslab__push_medium(void *p, aslab__slab *slab,
-                                                                     unsigned cls) {
-    (void)cls;
+static inline __attribute__((always_inline)) void
+aslab__push_medium(void *p, aslab__slab *slab, uint32_t index, const char *fn) {
+    if (ASLAB__UNLIKELY(aslab__block_clean(aslab__mslab_of(slab), index))) {
+        aslab__heap_fault_at(fn, "double free detected", p);
+        return;
+    }
     if (ASLAB__UNLIKELY(aslab__medium_freed(p, aslab__mslab_of(slab)))) {
         aslab__free_local(p, slab, aslab__free_key);
         aslab__medium_discard();

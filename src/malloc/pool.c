@@ -72,6 +72,7 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     m->prev = m->next = NULL;
     m->link_mask = ~(uintptr_t)(slab_size_of(cls) - 1) | 15;
     m->size = aslab__classes[cls].size;
+    m->clean = 0;
     __atomic_store_n(&m->remote, 0, __ATOMIC_RELAXED); /* nobody else sees the slab yet */
     m->full_used = 0;
     __atomic_store_n(&m->heap, aslab__thread_heap.rec, __ATOMIC_RELAXED);
@@ -133,7 +134,7 @@ void aslab__pool_abandon(aslab__mslab *m) {
 }
 
 static int has_free_block(const aslab__mslab *m) {
-    return m->free != (const void *)m || m->bump != m->bump_end;
+    return m->free != (const void *)m || m->bump != m->bump_end || m->clean != 0;
 }
 
 /* Looks at the first few abandoned slabs only: the list's head is where frees put the slabs

@@ -1,7 +1,8 @@
 /* refill.c - malloc's slow path: when the current slab's free list is empty, take the blocks
- * other threads gave back, extend the list into the slab's never-used tail, or make another
- * slab current (a partial one, a full one that got remote frees, an abandoned one, or a new
- * one from the pool); and the per-class lists of a thread's slabs, under its record's lock. */
+ * other threads gave back, a medium slab's discarded block, the slab's never-used tail, or
+ * make another slab current (a partial one, a full one that got remote frees, an abandoned one, or
+ * a new one from the pool); and the per-class lists of a thread's slabs, under its record's lock.
+ */
 #include "fallback.h"
 #include "heap.h"
 #include "pool.h"
@@ -28,7 +29,8 @@ void aslab__heap_list_unlink(unsigned cls, aslab__mslab *m) {
     aslab__list_del(list_head(cls, m->on_list), m);
 }
 
-/* Threads up to a page's worth of never-used blocks onto m's (empty) free list. */
+/* Threads up to a page's worth of never-used blocks of small class cls onto m's (empty) free
+ * list. */
 static int extend(aslab__mslab *m, unsigned cls) {
     size_t size = aslab__classes[cls].size;
     size_t room = (size_t)(m->bump_end - m->bump) / size;
@@ -41,12 +43,29 @@ static int extend(aslab__mslab *m, unsigned cls) {
     for (size_t i = n; i-- > 0;) {
         char *block = first + i * size;
         *(uintptr_t *)block = aslab__link_encode(next, block);
-        if (aslab__class_is_medium(cls)) aslab__medium_fresh(block);
         next = (uintptr_t)block;
     }
     m->free = first;
     m->bump = first + n * size;
     return 1;
+}
+
+/* Hands out the next never-used block of medium slab m, or NULL. Medium blocks never join
+ * the free list before their first use: every listed one counts as dirty (medium.c). */
+static void *take_fresh(aslab__mslab *m, unsigned cls) {
+    if (m->bump == m->bump_end) return NULL;
+    void **block = (void **)m->bump;
+    m->bump += m->size;
+    return aslab__handed_out(m, block, cls);
+}
+
+/* A block of m that is on no list: a medium slab's discarded block or never-used one, or a
+ * small slab's never-used tail threaded onto the free list; NULL when m has none. */
+static void *take_unlisted(aslab__mslab *m, unsigned cls) {
+    if (!aslab__class_is_medium(cls))
+        return extend(m, cls) ? aslab__pop_block(m, m->free, cls) : NULL;
+    if (m->clean != 0) return aslab__medium_take_clean(m);
+    return take_fresh(m, cls);
 }
 
 /* The owner takes m's remote list (the blocks count in the thread's medium bytes). */
@@ -56,9 +75,11 @@ static uint32_t take_remote(aslab__mslab *m, unsigned cls) {
     return n;
 }
 
-static int refill(aslab__mslab *m, unsigned cls) {
-    if (__atomic_load_n(&m->remote, __ATOMIC_RELAXED) != 0 && take_remote(m, cls) != 0) return 1;
-    return extend(m, cls);
+/* A block of m, the current slab, whose free list is empty; NULL when m has none. */
+static void *refill(aslab__mslab *m, unsigned cls) {
+    if (__atomic_load_n(&m->remote, __ATOMIC_RELAXED) != 0 && take_remote(m, cls) != 0)
+        return aslab__pop_any(m, m->free, cls);
+    return take_unlisted(m, cls);
 }
 
 /* The current slab is spent: onto the full list, without its phantom use, its count of
@@ -103,7 +124,8 @@ static aslab__mslab *from_full(unsigned cls) {
     return NULL;
 }
 
-/* The next current slab of class cls, with a free block or a never-used tail. */
+/* The next current slab of class cls, with a free block, a discarded one or a never-used
+ * tail. */
 static aslab__mslab *next_current(unsigned cls) {
     aslab__mslab *m = *list_head(cls, ASLAB__ON_PARTIAL);
     if (m != NULL) {
@@ -122,7 +144,7 @@ static void *from_fallback(size_t size) {
     return p;
 }
 
-/* A new current slab for class cls, its free list not empty; NULL when none can be had. */
+/* A new current slab for class cls, with a block to hand out; NULL when none can be had. */
 static aslab__mslab *replace_current(unsigned cls, aslab__mslab *spent) {
     aslab__heap_rec *rec = aslab__thread_heap.rec;
     aslab__rec_lock(rec);
@@ -131,7 +153,6 @@ static aslab__mslab *replace_current(unsigned cls, aslab__mslab *spent) {
     aslab__mslab *m = next_current(cls);
     if (m != NULL) {
         m->used++; /* the phantom use of the current slab */
-        if (m->free == (void *)m) extend(m, cls);
         aslab__thread_heap.cur[cls] = m;
     }
     aslab__rec_unlock(rec);
@@ -146,8 +167,10 @@ void *aslab__malloc_slow(size_t size) {
     aslab__heap_tick(1);
     unsigned cls = aslab__class_for(size);
     aslab__mslab *m = aslab__thread_heap.cur[cls];
-    if (m != &aslab__no_slab && refill(m, cls)) return aslab__pop_any(m, m->free, cls);
+    void *block;
+    if (m != &aslab__no_slab && (block = refill(m, cls)) != NULL) return block;
     m = replace_current(cls, m);
     if (m == NULL) return from_fallback(aslab__classes[cls].size); /* no address space left */
-    return aslab__pop_any(m, m->free, cls);
+    if (m->free != (void *)m) return aslab__pop_any(m, m->free, cls);
+    return take_unlisted(m, cls); /* never NULL: next_current's slabs have a block */
 }

@@ -72,13 +72,16 @@ __attribute__((noinline)) static void free_adopted(void *p, aslab__slab *slab, u
 
 /* Kept without a stack frame of its own: everything rare is a tail call. */
 void aslab__free_other(void *p, aslab__slab *slab, unsigned cls, const char *fn) {
+    uint32_t index = aslab__slot_index(p, slab, cls);
     if (ASLAB__UNLIKELY(slab->magic != aslab__lent_magic_for(slab) ||
-                        aslab__off_slot(p, slab, cls))) {
+                        index >= aslab__checks[cls].capacity)) {
         aslab__free_invalid(p, cls, fn);
         return;
     }
     uintptr_t key = aslab__free_key;
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
+    if (ASLAB__UNLIKELY(
+            ((uintptr_t *)p)[1] == key ||
+            (aslab__class_is_medium(cls) && aslab__block_clean(aslab__mslab_of(slab), index)))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }

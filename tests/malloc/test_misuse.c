@@ -69,6 +69,58 @@ static void test_double_free_after_flush(void) {
     free(neighbour);
 }
 
+/* A medium block whose pages malloc_trim discarded: word 1, where a free block's key was, now
+ * reads 0, so the slab's own record of discarded blocks must catch the second free, from the
+ * owner or from another thread, and the other calls on a freed block. 64 KiB blocks start on a
+ * page, so their first page goes too. A neighbour stays live so that the slab stays. */
+#define DISCARDED_SIZE (64 * 1024)
+
+static void *free_elsewhere(void *p);
+
+static void discarded_double_free(void *arg) {
+    misuse *m = arg;
+    free(m->p);
+    malloc_trim(0);
+    free(m->p);
+}
+
+static void discarded_double_free_remote(void *arg) {
+    misuse *m = arg;
+    free(m->p);
+    malloc_trim(0);
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, free_elsewhere, m->p) == 0) pthread_join(thread, NULL);
+}
+
+static void discarded_usable_size(void *arg) {
+    misuse *m = arg;
+    free(m->p);
+    malloc_trim(0);
+    m->size = malloc_usable_size(m->p);
+}
+
+static void discarded_realloc(void *arg) {
+    misuse *m = arg;
+    free(m->p);
+    malloc_trim(0);
+    m->p = realloc(m->p, 100);
+}
+
+static void expect_discarded_fault(void (*fn)(void *), const char *call, const char *fault) {
+    void *neighbour = malloc(DISCARDED_SIZE);
+    misuse m = {malloc(DISCARDED_SIZE), DISCARDED_SIZE};
+    expect_fault(fn, m, call, fault, m.p);
+    free(m.p);
+    free(neighbour);
+}
+
+static void test_discarded_double_free(void) {
+    expect_discarded_fault(discarded_double_free, "free()", "double free detected");
+    expect_discarded_fault(discarded_double_free_remote, "free()", "double free detected");
+    expect_discarded_fault(discarded_usable_size, "malloc_usable_size()", "block already freed");
+    expect_discarded_fault(discarded_realloc, "realloc()", "block already freed");
+}
+
 static void free_address(void *arg) {
     free(((misuse *)arg)->p);
 }
@@ -220,6 +272,8 @@ CU_TestInfo test_misuse_tests[] = {
     {"realloc of a freed small block", test_realloc_freed},
     {"malloc_usable_size of a freed small block", test_usable_size_freed},
     {"double operator delete", test_double_delete},
+    {"double free, usable size and realloc of a discarded medium block",
+     test_discarded_double_free},
     {"a write after free plants a link: malloc stops, 16 B to 4 KiB", test_dangling_write},
     {"the same in a block freed by another thread", test_dangling_write_remote},
     CU_TEST_INFO_NULL,
