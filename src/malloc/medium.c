@@ -174,15 +174,74 @@ static void release_medium_reserves(void) {
     }
 }
 
-/* Past the budget: down to half of it where slabs are mostly free. What stays dirty in
- * fuller slabs raises the allowance, so that the next pass comes after another half budget
- * of frees rather than at the next free. */
+/* Most pages in one slab's residency vector: a 16 MiB slab's 4 KiB pages. */
+#define RESIDENCY_PAGES   4096
+/* Slabs whose residency one pass looks at: a sample, largest classes first. */
+#define RESIDENCY_SLABS   32
+/* The most the count may be taken to overstate what is resident: a program that freed large
+ * blocks it had barely touched may start to fill the next ones, and each pass raises the
+ * budget by this much at most. */
+#define MAX_OVERSTATEMENT 16
+
+/* Adds m's listed free blocks to *listed and their resident pages to *resident (all their
+ * bytes when the OS cannot say). */
+static void measure_slab(aslab__mslab *m, uint64_t *listed, uint64_t *resident) {
+    size_t page = aslab__os_page_size(), size = m->size;
+    uintptr_t first = (uintptr_t)first_slot(m), base = first & ~(page - 1);
+    size_t pages = (first + aslab__checks[m->cls].capacity * size - base + page - 1) / page;
+    unsigned char vec[RESIDENCY_PAGES];
+    int known =
+        pages <= RESIDENCY_PAGES && aslab__os_residency((void *)base, pages * page, vec) == 0;
+    for (uintptr_t *block = m->free; (void *)block != (void *)m; block = next_free(m, block)) {
+        *listed += size;
+        if (!known) {
+            *resident += size;
+            continue;
+        }
+        /* the pages that start inside the block */
+        size_t from = ((uintptr_t)block - base + page - 1) / page;
+        size_t to = ((uintptr_t)block + size - base + page - 1) / page;
+        for (size_t i = from; i < to; i++)
+            *resident += (vec[i] & 1) ? page : 0;
+    }
+}
+
+/* How many times the count of dirty bytes overstates what is resident, from a sample of the
+ * thread's medium slabs (1 to MAX_OVERSTATEMENT): a program that touches a few pages of each
+ * large buffer (a header, a last word) leaves blocks that count whole but hold a page or two,
+ * and discarding them at the full-count rate only faults those pages back in (randsize:
+ * docs/medium-classes.md). */
+static int64_t overstatement(void) {
+    aslab__heap *h = &aslab__thread_heap;
+    uint64_t listed = 0, resident = 0;
+    unsigned looked = 0;
+    aslab__rec_lock(h->rec);
+    for (unsigned cls = ASLAB_NUM_CLASSES; cls > ASLAB_SMALL_CLASSES; cls--) {
+        aslab__mslab *first = h->rec->classes[cls].partial, *m = first;
+        if (m != NULL) do {
+                measure_slab(m, &listed, &resident);
+                m = m->next;
+            } while (m != first && ++looked < RESIDENCY_SLABS);
+        if (h->cur[cls] != &aslab__no_slab) measure_slab(h->cur[cls], &listed, &resident);
+        if (++looked >= RESIDENCY_SLABS) break;
+    }
+    aslab__rec_unlock(h->rec);
+    if (resident * MAX_OVERSTATEMENT <= listed) return MAX_OVERSTATEMENT;
+    return (int64_t)(listed / resident); /* resident > 0 here; at least 1 */
+}
+
+/* Past the budget: down to half of it where slabs are mostly free, the budget scaled by how
+ * much the count overstates residency. What stays dirty in fuller slabs raises the
+ * allowance, so that the next pass comes after another half budget of frees rather than at
+ * the next free. */
 void aslab__medium_discard(void) {
     aslab__heap *h = &aslab__thread_heap;
-    int64_t half = aslab__medium_budget / 2;
+    int64_t budget = aslab__medium_budget;
+    if (budget > 0 && budget <= INT64_MAX / 4 / MAX_OVERSTATEMENT) budget *= overstatement();
+    int64_t half = budget / 2;
     discard_thread(half, 0);
     int64_t dirty = dirty_bytes(h);
     if (dirty > half) release_medium_reserves(); /* the blocks alone could not bring it down */
-    h->medium_allowance = dirty > half ? dirty - half : 0;
+    h->medium_allowance = (dirty > half ? dirty - half : 0) + budget - aslab__medium_budget;
     h->medium_room = aslab__medium_budget + h->medium_allowance - dirty;
 }

@@ -50,6 +50,10 @@ void aslab__os_discard(void *addr, size_t size) {
     madvise(addr, size, MADV_DONTNEED);
 }
 
+int aslab__os_residency(void *addr, size_t size, unsigned char *vec) {
+    return mincore(addr, size, vec);
+}
+
 uint64_t aslab__os_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -21,6 +21,9 @@ int aslab__os_remap_in_place(void *addr, size_t size, size_t new_size);
 int aslab__os_remap_to(void *addr, size_t size, size_t new_size, void *to);
 /* Gives the pages back; they read as zero when next touched. */
 void aslab__os_discard(void *addr, size_t size);
+/* Which pages of [addr, addr + size) are resident (addr page-aligned): vec[i] & 1 for page i.
+ * 0, or -1 when the OS cannot say. No page is touched. */
+int aslab__os_residency(void *addr, size_t size, unsigned char *vec);
 uint64_t aslab__os_now_ms(void);
 /* Milliseconds on the coarse monotonic clock: a read of the vDSO's page, no system call,
  * a few milliseconds of resolution. What the slow paths' memory-return checks read. */
