@@ -115,6 +115,13 @@ typedef struct aslab__heap_rec {
     aslab__class_heap classes[ASLAB_CLASS_SLOTS];
     aslab__heap *tls;                            /* the live owner's heap; NULL when free */
     struct aslab__heap_rec *reg_prev, *reg_next; /* the registry of records in use */
+    /* The current slab per class (or &aslab__no_slab): what the heap's `cur` names, except
+     * while `cur` names the class's kept list below. Changed by the owner only. */
+    aslab__mslab *current[ASLAB_CLASS_SLOTS];
+    /* Per small class, blocks of other threads' slabs that this thread freed, kept for its own
+     * mallocs (kept.c): a list shaped like a slab's, so that malloc's fast path pops it as it
+     * pops a slab's. Its `used` counts the room left. */
+    aslab__mslab kept[ASLAB_SMALL_CLASSES + 1];
 } aslab__heap_rec;
 
 /* Per class, what the free path needs to check a pointer without reading a slab's state. */
@@ -171,6 +178,18 @@ __attribute__((noreturn)) static inline void aslab__heap_fault(const char *fn, c
     aslab__heap_fault_at(fn, fault, p);
     __builtin_unreachable();
 }
+/* ---- kept.c: blocks of other threads' slabs kept for the calling thread's mallocs ---- */
+void aslab__kept_init(void); /* at set-up, once the classes are known */
+/* The most blocks a thread keeps of small class cls (0: none are kept). */
+uint32_t aslab__kept_room(unsigned cls);
+/* A new heap's lists, empty (rec is the calling thread's). */
+void aslab__kept_reset(aslab__heap_rec *rec);
+/* Gives every kept block of the calling thread back to its owner (exit, trim, the round). */
+void aslab__kept_flush(void);
+/* Gives back p, a checked free block of class cls of a slab the calling thread does not own
+ * as far as its free path saw (remote.c). */
+void aslab__give_back(void *p, unsigned cls);
+
 /* The calling thread gives back what it can (empty slabs) before a trim. */
 void aslab__heap_trim_thread(void);
 /* Hands every class cache's empty slabs (its reserve included) back to the arena; returns
@@ -255,6 +274,22 @@ static inline void *aslab__pop_block(aslab__mslab *m, void **block, unsigned cls
     }
     m->free = (void *)next;
     return aslab__handed_out(m, block, cls);
+}
+
+/* Keeps p, a checked block of small class cls of a slab another thread owns, for the calling
+ * thread's mallocs (kept.c); 0 when the list is full (the caller gives p back to its owner). */
+static inline int aslab__kept_add(void *p, unsigned cls) {
+    aslab__heap *h = &aslab__thread_heap;
+    if (ASLAB__UNLIKELY(h->state != ASLAB_HEAP_LIVE)) return 0;
+    aslab__mslab *k = &h->rec->kept[cls];
+    if (k->used == 0) return 0;
+    uintptr_t *obj = p;
+    obj[0] = aslab__link_encode((uintptr_t)k->free, p);
+    obj[1] = aslab__free_key;
+    k->free = p;
+    k->used--;
+    h->cur[cls] = k;
+    return 1;
 }
 
 /* ---- medium.c: the medium classes' free pages ---- */

@@ -171,6 +171,7 @@ static void init_once(void) {
     aslab__seen_key = random_key();
     class_checks_init();
     aslab__medium_init();
+    aslab__kept_init();
     aslab__api_init();
     if (!thread_key_made) thread_key_made = aslab__thread_global_init() == 0;
     if (!atfork_made) atfork_made = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
@@ -221,6 +222,7 @@ size_t aslab__heap_release_empty(void) {
  * so when no slow path ran for the decay time, the reserves idled that long and are
  * discarded at once rather than queued as freshly free. */
 static void heap_round(uint64_t now, int idle) {
+    if (aslab__thread_heap.state == ASLAB_HEAP_LIVE) aslab__kept_flush(); /* bounds what idles */
     aslab__arena_discard_frees(idle);
     aslab__heap_release_empty();
     aslab__arena_discard_frees(0);

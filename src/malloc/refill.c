@@ -149,25 +149,41 @@ static aslab__mslab *replace_current(unsigned cls, aslab__mslab *spent) {
     aslab__heap_rec *rec = aslab__thread_heap.rec;
     aslab__rec_lock(rec);
     if (spent != &aslab__no_slab) retire_current(cls, spent);
-    aslab__thread_heap.cur[cls] = &aslab__no_slab;
+    aslab__thread_heap.cur[cls] = rec->current[cls] = &aslab__no_slab;
     aslab__mslab *m = next_current(cls);
     if (m != NULL) {
         m->used++; /* the phantom use of the current slab */
-        aslab__thread_heap.cur[cls] = m;
+        aslab__thread_heap.cur[cls] = rec->current[cls] = m;
     }
     aslab__rec_unlock(rec);
     return m;
 }
 
+/* The kept list (kept.c) ran dry: malloc turns back to the current slab, before anything
+ * else the slow path does (a thread that frees others' blocks one at a time comes here every
+ * other malloc). NULL when the current slab's list is empty too. */
+static void *kept_ran_dry(size_t size) {
+    aslab__heap *h = &aslab__thread_heap;
+    unsigned cls = aslab__class_for(size);
+    aslab__mslab *m = h->rec->current[cls];
+    if (h->cur[cls] == m) return NULL;
+    h->cur[cls] = m;
+    return m->free != (void *)m ? aslab__pop_any(m, m->free, cls) : NULL;
+}
+
 void *aslab__malloc_slow(size_t size) {
+    void *block;
+    if (ASLAB__LIKELY(aslab__thread_heap.state == ASLAB_HEAP_LIVE) &&
+        (block = kept_ran_dry(size)) != NULL)
+        return block;
     if (!aslab__heap_init()) return from_fallback(size);
     if (ASLAB__UNLIKELY(aslab__thread_heap.state != ASLAB_HEAP_LIVE) && !aslab__thread_setup())
         return from_fallback(size); /* set-up nested in itself, or after the thread's exit */
     /* memory return (purge.h), before any lock is taken */
     aslab__heap_tick(1);
     unsigned cls = aslab__class_for(size);
-    aslab__mslab *m = aslab__thread_heap.cur[cls];
-    void *block;
+    aslab__mslab *m = aslab__thread_heap.rec->current[cls];
+    aslab__thread_heap.cur[cls] = m; /* it may have named the kept list */
     if (m != &aslab__no_slab && (block = refill(m, cls)) != NULL) return block;
     m = replace_current(cls, m);
     if (m == NULL) return from_fallback(aslab__classes[cls].size); /* no address space left */

@@ -70,6 +70,17 @@ __attribute__((noinline)) static void free_adopted(void *p, aslab__slab *slab, u
     if (over) aslab__medium_discard();
 }
 
+/* p, whose word 1 holds the free key, is a block of slab, which another thread owns or which
+ * is abandoned: onto its remote list, or under the class lock. */
+static inline __attribute__((always_inline)) void push_to_owner(void *p, aslab__slab *slab) {
+    aslab__mslab *m = aslab__mslab_of(slab);
+    uintptr_t next = push_remote(m, p);
+    if (ASLAB__UNLIKELY(next == 0))
+        free_to_abandoned(m, p);
+    else if (ASLAB__UNLIKELY(maybe_last(m, next)))
+        last_block_back(m);
+}
+
 /* Kept without a stack frame of its own: everything rare is a tail call. */
 void aslab__free_other(void *p, aslab__slab *slab, unsigned cls, const char *fn) {
     uint32_t index = aslab__slot_index(p, slab, cls);
@@ -85,18 +96,25 @@ void aslab__free_other(void *p, aslab__slab *slab, unsigned cls, const char *fn)
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
-    if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) ==
-                        aslab__owner_tag(slab))) {
+    void *owner = __atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE);
+    if (ASLAB__UNLIKELY(owner == aslab__owner_tag(slab))) {
         free_adopted(p, slab, cls);
         return;
     }
-    aslab__mslab *m = aslab__mslab_of(slab);
+    /* kept for this thread's mallocs, unless the owner has left (its slab may return) */
+    if (cls <= ASLAB_SMALL_CLASSES && owner != NULL && aslab__kept_add(p, cls)) return;
     ((uintptr_t *)p)[1] = key;
-    uintptr_t next = push_remote(m, p);
-    if (ASLAB__UNLIKELY(next == 0))
-        free_to_abandoned(m, p);
-    else if (ASLAB__UNLIKELY(maybe_last(m, next)))
-        last_block_back(m);
+    push_to_owner(p, slab);
+}
+
+void aslab__give_back(void *p, unsigned cls) {
+    aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
+    if (__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) == aslab__owner_tag(slab)) {
+        free_adopted(p, slab, cls); /* the calling thread adopted the slab since */
+        return;
+    }
+    ((uintptr_t *)p)[1] = aslab__free_key;
+    push_to_owner(p, slab);
 }
 
 /* m is on the partial list and now empty, or on the full list and gained a block. The current

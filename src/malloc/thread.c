@@ -80,6 +80,15 @@ static uint64_t slab_live(const aslab__mslab *m) {
     return used > remote ? used - remote : 0;
 }
 
+/* Blocks of other threads' slabs that rec's thread keeps (free, though their slabs count
+ * them as out), read as they are. */
+static uint64_t kept_blocks(aslab__heap_rec *rec, unsigned cls) {
+    if (cls > ASLAB_SMALL_CLASSES) return 0;
+    uint32_t room = __atomic_load_n(&rec->kept[cls].used, __ATOMIC_RELAXED);
+    uint32_t full = aslab__kept_room(cls);
+    return room < full ? full - room : 0;
+}
+
 /* Blocks out in one of a record's lists: at most a bounded number of slabs are looked at,
  * since the owner may be changing the list (every slab stays mapped, so reading one that left
  * the list is harmless). */
@@ -95,10 +104,11 @@ static uint64_t list_live(aslab__mslab *head) {
 }
 
 static uint64_t heap_live(aslab__heap_rec *rec, unsigned cls) {
-    aslab__mslab *cur = __atomic_load_n(&rec->tls->cur[cls], __ATOMIC_RELAXED);
+    aslab__mslab *cur = __atomic_load_n(&rec->current[cls], __ATOMIC_RELAXED);
     uint64_t live = cur != &aslab__no_slab ? slab_live(cur) - 1 : 0; /* its phantom use */
-    return live + list_live(__atomic_load_n(&rec->classes[cls].partial, __ATOMIC_RELAXED)) +
-           list_live(__atomic_load_n(&rec->classes[cls].full, __ATOMIC_RELAXED));
+    live += list_live(__atomic_load_n(&rec->classes[cls].partial, __ATOMIC_RELAXED)) +
+            list_live(__atomic_load_n(&rec->classes[cls].full, __ATOMIC_RELAXED));
+    return live - kept_blocks(rec, cls);
 }
 
 void aslab__thread_counts(unsigned cls, uint64_t out[3]) {
@@ -127,9 +137,9 @@ void aslab__rec_unlock(aslab__heap_rec *rec) {
 
 /* Every slab of class cls the exiting thread owns, abandoned. Record lock held. */
 static void abandon_class(aslab__heap_rec *rec, unsigned cls) {
-    aslab__mslab *m = aslab__thread_heap.cur[cls];
+    aslab__mslab *m = rec->current[cls];
     if (m != &aslab__no_slab) {
-        aslab__thread_heap.cur[cls] = &aslab__no_slab;
+        aslab__thread_heap.cur[cls] = rec->current[cls] = &aslab__no_slab;
         m->used--; /* its phantom use as the current slab */
         aslab__pool_abandon(m);
     }
@@ -151,6 +161,7 @@ static void abandon_class(aslab__heap_rec *rec, unsigned cls) {
 static void thread_exit(void *arg) {
     aslab__heap *h = arg;
     aslab__heap_rec *rec = h->rec;
+    aslab__kept_flush();
     h->state = ASLAB_HEAP_DEAD;
     aslab__rec_lock(rec);
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
@@ -179,6 +190,7 @@ int aslab__thread_setup(void) {
     aslab_futexlock.lock(registry_lock);
     aslab__heap_rec *rec = record_new();
     if (rec != NULL) {
+        aslab__kept_reset(rec);
         rec->tls = h;
         registry_add(rec);
     }
@@ -197,13 +209,14 @@ int aslab__thread_setup(void) {
 void aslab__heap_trim_thread(void) {
     aslab__heap *h = &aslab__thread_heap;
     if (h->state != ASLAB_HEAP_LIVE) return;
+    aslab__kept_flush();
     aslab__rec_lock(h->rec);
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
-        aslab__mslab *m = h->cur[cls];
+        aslab__mslab *m = h->rec->current[cls];
         if (m == &aslab__no_slab) continue;
         aslab__medium_took(m, (uint64_t)aslab__pool_collect(m, 0) * aslab__classes[cls].size);
         if (m->used != 1) continue; /* blocks are out */
-        h->cur[cls] = &aslab__no_slab;
+        h->cur[cls] = h->rec->current[cls] = &aslab__no_slab;
         m->used = 0;
         aslab__medium_gives(m);
         aslab__pool_return(m);

@@ -32,6 +32,7 @@ static CU_SuiteInfo suites[] = {
     SUITE("cxx", test_cxx_tests),
     SUITE("threads", test_threads_tests),
     SUITE("remote", test_remote_tests),
+    SUITE("kept", test_kept_tests),
     SUITE("fork", test_fork_tests),
     SUITE("misuse", test_misuse_tests),
     SUITE("direct", test_direct_tests),

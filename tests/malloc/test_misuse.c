@@ -262,6 +262,44 @@ static void test_dangling_write_remote(void) {
     free(m.p);
 }
 
+/* A block another thread frees is kept for that thread's own mallocs (kept.c): a second free
+ * by it, and a dangling write before its next malloc, must be caught there too. */
+static void *keep_and_free_twice(void *p) {
+    free(malloc(48)); /* a thread keeps blocks once its heap is set up */
+    free(p);
+    free(p);
+    return NULL;
+}
+
+static void *keep_and_plant(void *arg) {
+    misuse *m = arg;
+    free(malloc(m->size));
+    free(m->p);
+    *(void **)m->p = planted;
+    for (int i = 0; i < 2; i++)
+        if (malloc(m->size) == planted) fprintf(stderr, "malloc returned the planted address\n");
+    return NULL;
+}
+
+static void kept_double_free(void *arg) {
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, keep_and_free_twice, ((misuse *)arg)->p) == 0)
+        pthread_join(thread, NULL);
+}
+
+static void kept_dangling_write(void *arg) {
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, keep_and_plant, arg) == 0) pthread_join(thread, NULL);
+}
+
+static void test_kept_block(void) {
+    misuse m = {malloc(48), 48};
+    expect_fault(kept_double_free, m, "free()", "double free detected", m.p);
+    expect_fault(kept_dangling_write, m, "malloc()", "corrupted free list (a write after free?)",
+                 m.p);
+    free(m.p);
+}
+
 CU_TestInfo test_misuse_tests[] = {
     {"double free of a small block", test_double_free},
     {"double free of a block back in its slab", test_double_free_after_flush},
@@ -276,5 +314,6 @@ CU_TestInfo test_misuse_tests[] = {
      test_discarded_double_free},
     {"a write after free plants a link: malloc stops, 16 B to 4 KiB", test_dangling_write},
     {"the same in a block freed by another thread", test_dangling_write_remote},
+    {"double free and a write after free of a block another thread keeps", test_kept_block},
     CU_TEST_INFO_NULL,
 };

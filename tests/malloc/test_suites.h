@@ -15,6 +15,7 @@ extern CU_TestInfo test_foreign_tests[];        /* test_foreign.c: jemalloc's an
 extern CU_TestInfo test_cxx_tests[];            /* test_cxx.c: operator new and delete */
 extern CU_TestInfo test_threads_tests[];        /* test_threads.c: cross-thread free, exit */
 extern CU_TestInfo test_remote_tests[];  /* test_remote.c: thread-owned slabs across threads */
+extern CU_TestInfo test_kept_tests[];    /* test_kept.c: others' blocks kept by their freer */
 extern CU_TestInfo test_fork_tests[];    /* test_fork.c: fork under load */
 extern CU_TestInfo test_misuse_tests[];  /* test_misuse.c: faults that must abort */
 extern CU_TestInfo test_direct_tests[];  /* test_direct.c: directly mapped large blocks */

@@ -2,8 +2,9 @@
  * program's malloc with its own, so this program calls aslab's internal entry points
  * (src/malloc/api.h) directly, with the library's sources built with -fsanitize=thread:
  * producers allocate blocks of every small class, consumers check and free them (remote
- * frees onto the producers' slabs), producers exit while consumers still hold their blocks
- * (abandoned slabs, adopted by later producers). Exits 0 when every block checked out. */
+ * frees onto the producers' slabs, or kept by the consumer, whose next malloc takes them back),
+ * producers exit while consumers still hold their blocks (abandoned slabs, adopted by later
+ * producers). Exits 0 when every block checked out. */
 #include "../../src/malloc/api.h"
 #include "pc_queue.h"
 
@@ -57,6 +58,15 @@ static void *consumer(void *arg) {
                 break;
             }
         aslab__api_free(p, "free()");
+        /* the consumer's malloc of the class hands the block it just freed (kept: it is the
+         * producer's) straight back, to be written and freed again */
+        unsigned char *again = aslab__api_malloc(size);
+        if (again == NULL) {
+            __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        memset(again, 0x5a, size);
+        aslab__api_free(again, "free()");
     }
     return NULL;
 }

@@ -1,0 +1,90 @@
+/* kept.c - blocks of other threads' slabs that the calling thread frees, kept for its own
+ * mallocs.
+ *
+ * When memory crosses threads in a ring or a pipeline (a thread frees what another allocated,
+ * and allocates about as much itself: xthread, larson), giving each block back to its owner
+ * costs a compare-and-swap on the owner slab's remote word, and the owner's malloc of it then
+ * reads the line the freeing thread wrote last: two transfers between cores per block. So a
+ * thread keeps up to KEPT_BYTES of such blocks per small class (tcmalloc's thread caches hold
+ * blocks of any span the same way) and its malloc hands them out before its current slab's:
+ * the block stays on the core that freed it. Its slab still counts it as out, and stays lent
+ * while it is kept, so a list holds blocks of one slab at a time (frees that cross threads
+ * come in runs from the slab their maker allocated from; a block of another slab goes back
+ * at once): what a thread keeps pins at most one slab per class. Blocks of abandoned slabs
+ * go back too. The kept blocks go back to their owners when the thread exits, calls
+ * malloc_trim, or runs the memory-return round, and once a class's list is full further
+ * blocks go back at once.
+ *
+ * The list is shaped like a slab's (heap.h): links mangled with the key and the block's
+ * address, ending at the list's own state, whose `used` counts the room left. The heap's `cur`
+ * names it while it holds blocks, so malloc's fast path pops it unchanged; a popped link is
+ * checked for 16-byte alignment and a user-space address only (the next block may be in any
+ * slab of the class). When
+ * it runs dry the slow path turns `cur` back to the current slab. Blocks above KEPT_MAX_SIZE
+ * always go back: few of them make up KEPT_BYTES, and large blocks are rarely handed round.
+ */
+#include "heap.h"
+#include "thread.h"
+
+#define KEPT_BYTES      16384 /* per class and thread */
+#define KEPT_MAX_SIZE   2048
+#define KEPT_MIN_BLOCKS 8
+#define KEPT_MAX_BLOCKS 256
+
+/* What a popped link is checked against: 16-byte aligned and below 2^47, where Linux maps
+ * user space unless asked for more, so that a stray link passes one time in 2^21. */
+#define KEPT_LINK_MASK (~(((uintptr_t)1 << 47) - 1) | 15)
+
+/* Blocks a class's list holds at most; 0 for classes that are not kept. */
+static uint32_t room_of[ASLAB_SMALL_CLASSES + 1];
+
+void aslab__kept_init(void) {
+    for (unsigned cls = 1; cls <= ASLAB_SMALL_CLASSES; cls++) {
+        uint32_t size = aslab__classes[cls].size, n = KEPT_BYTES / size;
+        if (n < KEPT_MIN_BLOCKS) n = KEPT_MIN_BLOCKS;
+        if (n > KEPT_MAX_BLOCKS) n = KEPT_MAX_BLOCKS;
+        room_of[cls] = size <= KEPT_MAX_SIZE ? n : 0;
+    }
+}
+
+uint32_t aslab__kept_room(unsigned cls) {
+    return room_of[cls];
+}
+
+static void empty_list(aslab__mslab *k, unsigned cls) {
+    k->free = k;
+    k->used = room_of[cls];
+}
+
+void aslab__kept_reset(aslab__heap_rec *rec) {
+    for (unsigned cls = 0; cls <= ASLAB_SMALL_CLASSES; cls++) {
+        aslab__mslab *k = &rec->kept[cls];
+        empty_list(k, cls);
+        k->cls = (uint16_t)cls;
+        k->link_mask = KEPT_LINK_MASK;
+    }
+    for (unsigned cls = 0; cls < ASLAB_CLASS_SLOTS; cls++)
+        rec->current[cls] = &aslab__no_slab;
+}
+
+/* Gives class cls's kept blocks back; `cur` turns to the current slab. */
+static void flush_class(aslab__heap *h, unsigned cls) {
+    aslab__mslab *k = &h->rec->kept[cls];
+    uintptr_t *block = k->free;
+    h->cur[cls] = h->rec->current[cls];
+    empty_list(k, cls);
+    while ((void *)block != (void *)k) {
+        uintptr_t next = aslab__link_encode(block[0], block);
+        if (aslab__link_stray(next, k) != 0)
+            aslab__heap_fault("free()", "corrupted free list (a write after free?)", block);
+        aslab__give_back(block, cls);
+        block = (uintptr_t *)next;
+    }
+}
+
+void aslab__kept_flush(void) {
+    aslab__heap *h = &aslab__thread_heap;
+    if (h->rec == NULL) return; /* never set up */
+    for (unsigned cls = 1; cls <= ASLAB_SMALL_CLASSES; cls++)
+        if (h->rec->kept[cls].free != (void *)&h->rec->kept[cls]) flush_class(h, cls);
+}
