@@ -122,6 +122,9 @@ typedef struct aslab__heap_rec {
      * mallocs (kept.c): a list shaped like a slab's, so that malloc's fast path pops it as it
      * pops a slab's. Its `used` counts the room left. */
     aslab__mslab kept[ASLAB_SMALL_CLASSES + 1];
+    /* medium.c's record of which pages of a slab are resident (one byte a page, a 16 MiB slab
+     * of 4 KiB pages at most), here rather than on the stack of a free */
+    unsigned char resident[4096];
 } aslab__heap_rec;
 
 /* Per class, what the free path needs to check a pointer without reading a slab's state. */
