@@ -34,7 +34,8 @@ aslab__push_medium(void *p, aslab__slab *slab, uint32_t index, const char *fn) {
 }
 
 /* Frees p, in a region of medium class cls, on behalf of fn: as aslab__free_small. */
-static inline void aslab__free_medium(void *p, unsigned cls, const char *fn) {
+static inline __attribute__((always_inline)) void aslab__free_medium(void *p, unsigned cls,
+                                                                     const char *fn) {
     aslab__free_checked(p, cls, fn, aslab__push_medium);
 }
 
