@@ -122,6 +122,9 @@ typedef struct aslab__heap_rec {
      * mallocs (kept.c): a list shaped like a slab's, so that malloc's fast path pops it as it
      * pops a slab's. Its `used` counts the room left. */
     aslab__mslab kept[ASLAB_SMALL_CLASSES + 1];
+    /* Blocks this thread kept and handed out again, per class: counted as remote frees (the
+     * ones it gave back instead are counted by the owner that takes them). Owner-written. */
+    uint64_t kept_frees[ASLAB_SMALL_CLASSES + 1];
     /* medium.c's record of which pages of a slab are resident (one byte a page, a 16 MiB slab
      * of 4 KiB pages at most), here rather than on the stack of a free */
     unsigned char resident[4096];
@@ -291,6 +294,7 @@ static inline int aslab__kept_add(void *p, unsigned cls) {
     obj[1] = aslab__free_key;
     k->free = p;
     k->used--;
+    h->rec->kept_frees[cls]++;
     h->cur[cls] = k;
     return 1;
 }

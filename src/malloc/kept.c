@@ -59,6 +59,7 @@ static void empty_list(aslab__mslab *k, unsigned cls) {
 void aslab__kept_reset(aslab__heap_rec *rec) {
     for (unsigned cls = 0; cls <= ASLAB_SMALL_CLASSES; cls++) {
         aslab__mslab *k = &rec->kept[cls];
+        rec->kept_frees[cls] = 0;
         empty_list(k, cls);
         k->cls = (uint16_t)cls;
         k->link_mask = KEPT_LINK_MASK;
@@ -80,6 +81,7 @@ static void flush_class(aslab__heap_rec *rec, unsigned cls) {
         if (aslab__link_stray(next, k) != 0)
             aslab__heap_fault("free()", "corrupted free list (a write after free?)", block);
         aslab__give_back(block, cls);
+        rec->kept_frees[cls]--; /* the owner counts it when it takes it */
         block = (uintptr_t *)next;
     }
 }

@@ -61,12 +61,20 @@ static void registry_del(aslab__heap_rec *rec) {
 }
 
 /* Registry lock held: h's counters go into the globals. */
+/* Blocks rec's thread kept and handed out again, read as they are. */
+static uint64_t kept_frees(const aslab__heap_rec *rec, unsigned cls) {
+    return cls <= ASLAB_SMALL_CLASSES ? __atomic_load_n(&rec->kept_frees[cls], __ATOMIC_RELAXED)
+                                      : 0;
+}
+
 static void merge_counts(aslab__heap *h) {
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         aslab__class_stats *st = &aslab__pool_stats[cls];
         __atomic_add_fetch(&st->allocs, h->allocs[cls], __ATOMIC_RELAXED);
-        __atomic_add_fetch(&st->frees_remote, h->frees_remote[cls], __ATOMIC_RELAXED);
+        __atomic_add_fetch(&st->frees_remote, h->frees_remote[cls] + kept_frees(h->rec, cls),
+                           __ATOMIC_RELAXED);
         h->allocs[cls] = h->frees_remote[cls] = 0;
+        if (cls <= ASLAB_SMALL_CLASSES) h->rec->kept_frees[cls] = 0;
     }
 }
 
@@ -120,7 +128,8 @@ void aslab__thread_counts(unsigned cls, uint64_t out[3]) {
     aslab__heap_rec *rec = registry;
     if (rec != NULL) do { /* other threads' counters, read as they are */
             out[0] += __atomic_load_n(&rec->tls->allocs[cls], __ATOMIC_RELAXED);
-            out[1] += __atomic_load_n(&rec->tls->frees_remote[cls], __ATOMIC_RELAXED);
+            out[1] += __atomic_load_n(&rec->tls->frees_remote[cls], __ATOMIC_RELAXED) +
+                      kept_frees(rec, cls);
             out[2] += heap_live(rec, cls);
             rec = rec->reg_next;
         } while (rec != registry);
