@@ -119,9 +119,7 @@ void *aslab__api_calloc(size_t n, size_t size) {
 static size_t small_block_size(void *p, unsigned cls, const char *fn) {
     aslab__check_slot(p, cls, fn);
     aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
-    if (((uintptr_t *)p)[1] == aslab__free_key ||
-        (aslab__class_is_medium(cls) &&
-         aslab__block_clean(aslab__mslab_of(slab), aslab__slot_index(p, slab, cls))))
+    if (aslab__block_freed(p, slab, cls, aslab__slot_index(p, slab, cls)))
         aslab__heap_fault(fn, "block already freed", p);
     return aslab__classes[cls].size;
 }

@@ -219,6 +219,23 @@ static inline uintptr_t aslab__link_stray(uintptr_t link, const aslab__mslab *m)
     return (link ^ (uintptr_t)m) & m->link_mask;
 }
 
+/* Pushes block p onto m's free list (a slab's, or a kept list): its link, and key in word 1. */
+static inline void aslab__list_push_block(aslab__mslab *m, void *p, uintptr_t key) {
+    uintptr_t *obj = p;
+    obj[0] = aslab__link_encode((uintptr_t)m->free, p);
+    obj[1] = key;
+    m->free = p;
+}
+
+/* The block after `block` on m's free list, its link checked as malloc checks it; a slow
+ * path's walk (fn names the call for the fault). */
+static inline uintptr_t *aslab__list_next(aslab__mslab *m, uintptr_t *block, const char *fn) {
+    uintptr_t next = aslab__link_encode(block[0], block);
+    if (aslab__link_stray(next, m) != 0)
+        aslab__heap_fault(fn, "corrupted free list (a write after free?)", block);
+    return (uintptr_t *)next;
+}
+
 /* What a lent slab's header says as its owner when the calling thread owns it: the thread
  * pointer mixed with the slab's address, so that one compare checks both that the header is
  * a live lent slab's (a stale header says NULL, and a copied one names another address) and
@@ -248,6 +265,14 @@ static inline int aslab__off_slot(const void *p, const aslab__slab *slab, unsign
 /* Whether block `index` of medium slab m is free and discarded (on no list). */
 static inline int aslab__block_clean(const aslab__mslab *m, uint32_t index) {
     return (__atomic_load_n(&m->clean, __ATOMIC_RELAXED) >> index) & 1;
+}
+
+/* Whether p, slot `index` of slab (a live lent slab of class cls), is free: the key in its
+ * word 1, or for a medium block a discarded one's bit (its word 1 went with its page). */
+static inline int aslab__block_freed(const void *p, aslab__slab *slab, unsigned cls,
+                                     uint32_t index) {
+    return ((const uintptr_t *)p)[1] == aslab__free_key ||
+           (aslab__class_is_medium(cls) && aslab__block_clean(aslab__mslab_of(slab), index));
 }
 
 /* p, in a region of class cls, is the start of a block of a live lent slab. */
@@ -289,10 +314,7 @@ static inline int aslab__kept_add(void *p, unsigned cls) {
     if (ASLAB__UNLIKELY(h->state != ASLAB_HEAP_LIVE)) return 0;
     aslab__mslab *k = &h->rec->kept[cls];
     if (k->used == 0) return 0;
-    uintptr_t *obj = p;
-    obj[0] = aslab__link_encode((uintptr_t)k->free, p);
-    obj[1] = aslab__free_key;
-    k->free = p;
+    aslab__list_push_block(k, p, aslab__free_key);
     k->used--;
     h->rec->kept_frees[cls]++;
     h->cur[cls] = k;
@@ -380,11 +402,8 @@ low:
 /* Pushes p, a block of a slab the calling thread owns, onto the slab's free list; key is
  * aslab__free_key. */
 static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) {
-    uintptr_t *obj = p;
     aslab__mslab *m = aslab__mslab_of(slab);
-    obj[0] = aslab__link_encode((uintptr_t)m->free, p);
-    obj[1] = key;
-    m->free = p;
+    aslab__list_push_block(m, p, key);
     /* One test for both rare events: the slab is now empty (used 0), or it was on the full
      * list (ASLAB__FULL set: the count reads as negative). */
     if (ASLAB__UNLIKELY(aslab__drop_used(&m->used))) aslab__free_local_slow(m);

@@ -7,21 +7,20 @@
  * reads the line the freeing thread wrote last: two transfers between cores per block. So a
  * thread keeps up to KEPT_BYTES of such blocks per small class (tcmalloc's thread caches hold
  * blocks of any span the same way) and its malloc hands them out before its current slab's:
- * the block stays on the core that freed it. Its slab still counts it as out, and stays lent
- * while it is kept, so a list holds blocks of one slab at a time (frees that cross threads
- * come in runs from the slab their maker allocated from; a block of another slab goes back
- * at once): what a thread keeps pins at most one slab per class. Blocks of abandoned slabs
- * go back too. The kept blocks go back to their owners when the thread exits, calls
- * malloc_trim, or runs the memory-return round, and once a class's list is full further
- * blocks go back at once.
+ * the block stays on the core that freed it. Its slab still counts it as out and stays lent
+ * while it is kept, so a thread that goes quiet may pin as many of its owners' slabs as it
+ * keeps blocks (lists of one slab at a time lost what the lists won: docs/thread-owned-
+ * slabs.md). Blocks of abandoned slabs go back at once (their slab may then return). The kept
+ * blocks go back to their owners when the thread exits, calls malloc_trim, or runs the
+ * memory-return round, and once a class's list is full further blocks go back at once.
  *
  * The list is shaped like a slab's (heap.h): links mangled with the key and the block's
  * address, ending at the list's own state, whose `used` counts the room left. The heap's `cur`
  * names it while it holds blocks, so malloc's fast path pops it unchanged; a popped link is
  * checked for 16-byte alignment and a user-space address only (the next block may be in any
- * slab of the class). When
- * it runs dry the slow path turns `cur` back to the current slab. Blocks above KEPT_MAX_SIZE
- * always go back: few of them make up KEPT_BYTES, and large blocks are rarely handed round.
+ * slab of the class). When it runs dry the slow path turns `cur` back to the current slab. Blocks
+ * above KEPT_MAX_SIZE always go back: few of them make up KEPT_BYTES, and large blocks are rarely
+ * handed round.
  */
 #include "heap.h"
 #include "thread.h"
@@ -77,12 +76,10 @@ static void flush_class(aslab__heap_rec *rec, unsigned cls) {
     aslab__thread_heap.cur[cls] = rec->current[cls];
     empty_list(k, cls);
     while ((void *)block != (void *)k) {
-        uintptr_t next = aslab__link_encode(block[0], block);
-        if (aslab__link_stray(next, k) != 0)
-            aslab__heap_fault("free()", "corrupted free list (a write after free?)", block);
+        uintptr_t *next = aslab__list_next(k, block, "free()");
         aslab__give_back(block, cls);
         rec->kept_frees[cls]--; /* the owner counts it when it takes it */
-        block = (uintptr_t *)next;
+        block = next;
     }
 }
 

@@ -80,10 +80,7 @@ void *aslab__medium_take_clean(aslab__mslab *m) {
 
 /* The next block after `block` on m's free list, checked as malloc checks it. */
 static uintptr_t *next_free(aslab__mslab *m, uintptr_t *block) {
-    uintptr_t next = aslab__link_encode(block[0], block);
-    if (aslab__link_stray(next, m) != 0)
-        aslab__heap_fault("free()", "corrupted free list (a write after free?)", block);
-    return (uintptr_t *)next;
+    return aslab__list_next(m, block, "free()");
 }
 
 uint64_t aslab__medium_slab_dirty(aslab__mslab *m) {
@@ -181,42 +178,26 @@ static void release_medium_reserves(void) {
  * budget by this much at most. */
 #define MAX_OVERSTATEMENT 16
 
-/* Which pages of a slab's slots are resident, as the kernel said (the thread's record holds
- * the bytes). */
-typedef struct residency {
-    uintptr_t base; /* the page of the first slot */
-    size_t page;
-    int known; /* 0: the kernel could not say, or the slab has too many pages */
-    const unsigned char *vec;
-} residency;
-
-static residency residency_of(aslab__mslab *m) {
+/* Adds m's listed free blocks to *listed and the bytes of their pages that are resident
+ * (those that start inside a block) to *resident: all of them when the kernel cannot say.
+ * The thread's record holds the kernel's answer, a byte a page. */
+static void measure_slab(aslab__mslab *m, uint64_t *listed, uint64_t *resident) {
     unsigned char *vec = aslab__thread_heap.rec->resident;
-    size_t page = aslab__os_page_size(), size = m->size,
-           cap = sizeof aslab__thread_heap.rec->resident;
+    size_t page = aslab__os_page_size(), size = m->size;
     uintptr_t first = (uintptr_t)first_slot(m), base = first & ~(page - 1);
     size_t pages = (first + aslab__checks[m->cls].capacity * size - base + page - 1) / page;
-    int known = pages <= cap && aslab__os_residency((void *)base, pages * page, vec) == 0;
-    return (residency){base, page, known, vec};
-}
-
-/* The resident bytes of block, of `size` bytes: its pages that start inside it (all of it
- * when unknown). */
-static size_t resident_in(const residency *r, const void *block, size_t size) {
-    if (!r->known) return size;
-    size_t from = ((uintptr_t)block - r->base + r->page - 1) / r->page;
-    size_t to = ((uintptr_t)block + size - r->base + r->page - 1) / r->page, bytes = 0;
-    for (size_t i = from; i < to; i++)
-        bytes += (r->vec[i] & 1) ? r->page : 0;
-    return bytes;
-}
-
-/* Adds m's listed free blocks to *listed and their resident pages to *resident. */
-static void measure_slab(aslab__mslab *m, uint64_t *listed, uint64_t *resident) {
-    residency r = residency_of(m);
+    int known = pages <= sizeof aslab__thread_heap.rec->resident &&
+                aslab__os_residency((void *)base, pages * page, vec) == 0;
     for (uintptr_t *block = m->free; (void *)block != (void *)m; block = next_free(m, block)) {
-        *listed += m->size;
-        *resident += resident_in(&r, block, m->size);
+        *listed += size;
+        if (!known) {
+            *resident += size;
+            continue;
+        }
+        size_t from = ((uintptr_t)block - base + page - 1) / page;
+        size_t to = ((uintptr_t)block + size - base + page - 1) / page;
+        for (size_t i = from; i < to; i++)
+            *resident += (vec[i] & 1) ? page : 0;
     }
 }
 

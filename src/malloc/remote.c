@@ -70,10 +70,11 @@ __attribute__((noinline)) static void free_adopted(void *p, aslab__slab *slab, u
     if (over) aslab__medium_discard();
 }
 
-/* p, whose word 1 holds the free key, is a block of slab, which another thread owns or which
- * is abandoned: onto its remote list, or under the class lock. */
+/* p, a checked free block of slab, which another thread owns or which is abandoned, is marked
+ * free and goes onto the slab's remote list, or under the class lock. */
 static inline __attribute__((always_inline)) void push_to_owner(void *p, aslab__slab *slab) {
     aslab__mslab *m = aslab__mslab_of(slab);
+    ((uintptr_t *)p)[1] = aslab__free_key;
     uintptr_t next = push_remote(m, p);
     if (ASLAB__UNLIKELY(next == 0))
         free_to_abandoned(m, p);
@@ -89,10 +90,7 @@ void aslab__free_other(void *p, aslab__slab *slab, unsigned cls, const char *fn)
         aslab__free_invalid(p, cls, fn);
         return;
     }
-    uintptr_t key = aslab__free_key;
-    if (ASLAB__UNLIKELY(
-            ((uintptr_t *)p)[1] == key ||
-            (aslab__class_is_medium(cls) && aslab__block_clean(aslab__mslab_of(slab), index)))) {
+    if (ASLAB__UNLIKELY(aslab__block_freed(p, slab, cls, index))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
@@ -103,7 +101,6 @@ void aslab__free_other(void *p, aslab__slab *slab, unsigned cls, const char *fn)
     }
     /* kept for this thread's mallocs, unless the owner has left (its slab may return) */
     if (cls <= ASLAB_SMALL_CLASSES && owner != NULL && aslab__kept_add(p, cls)) return;
-    ((uintptr_t *)p)[1] = key;
     push_to_owner(p, slab);
 }
 
@@ -113,7 +110,6 @@ void aslab__give_back(void *p, unsigned cls) {
         free_adopted(p, slab, cls); /* the calling thread adopted the slab since */
         return;
     }
-    ((uintptr_t *)p)[1] = aslab__free_key;
     push_to_owner(p, slab);
 }
 

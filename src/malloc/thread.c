@@ -60,13 +60,13 @@ static void registry_del(aslab__heap_rec *rec) {
     }
 }
 
-/* Registry lock held: h's counters go into the globals. */
 /* Blocks rec's thread kept and handed out again, read as they are. */
 static uint64_t kept_frees(const aslab__heap_rec *rec, unsigned cls) {
     return cls <= ASLAB_SMALL_CLASSES ? __atomic_load_n(&rec->kept_frees[cls], __ATOMIC_RELAXED)
                                       : 0;
 }
 
+/* Registry lock held: h's counters go into the globals. */
 static void merge_counts(aslab__heap *h) {
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         aslab__class_stats *st = &aslab__pool_stats[cls];
