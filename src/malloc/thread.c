@@ -66,15 +66,18 @@ static uint64_t kept_frees(const aslab__heap_rec *rec, unsigned cls) {
                                       : 0;
 }
 
-/* Registry lock held: h's counters go into the globals. */
-static void merge_counts(aslab__heap *h) {
+/* Registry lock held: the counters of rec's heap go into the globals. Takes the record, not
+ * the heap: a fork child merges heaps whose thread was between registering its record and
+ * setting its heap's `rec` (thread_setup), whose `rec` is still NULL. */
+static void merge_counts(aslab__heap_rec *rec) {
+    aslab__heap *h = rec->tls;
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         aslab__class_stats *st = &aslab__pool_stats[cls];
         __atomic_add_fetch(&st->allocs, h->allocs[cls], __ATOMIC_RELAXED);
-        __atomic_add_fetch(&st->frees_remote, h->frees_remote[cls] + kept_frees(h->rec, cls),
+        __atomic_add_fetch(&st->frees_remote, h->frees_remote[cls] + kept_frees(rec, cls),
                            __ATOMIC_RELAXED);
         h->allocs[cls] = h->frees_remote[cls] = 0;
-        if (cls <= ASLAB_SMALL_CLASSES) h->rec->kept_frees[cls] = 0;
+        if (cls <= ASLAB_SMALL_CLASSES) rec->kept_frees[cls] = 0;
     }
 }
 
@@ -177,7 +180,7 @@ static void thread_exit(void *arg) {
         abandon_class(rec, cls);
     aslab__rec_unlock(rec);
     aslab_futexlock.lock(registry_lock);
-    merge_counts(h);
+    merge_counts(rec);
     registry_del(rec);
     rec->tls = NULL;
     rec->reg_next = spare;
@@ -265,7 +268,7 @@ void aslab__thread_fork_child(void) {
     aslab_futexlock.init(registry_lock);
     while (registry != NULL && !(registry == self && self->reg_next == self)) {
         aslab__heap_rec *other = registry == self ? self->reg_next : registry;
-        merge_counts(other->tls);
+        merge_counts(other);
         registry_del(other);
         other->tls = NULL; /* not reused: a remote free may still lock it */
     }
