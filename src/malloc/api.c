@@ -118,7 +118,7 @@ void *aslab__api_calloc(size_t n, size_t size) {
 /* The usable size of a block of ours, checked as a free would check it. */
 static size_t small_block_size(void *p, unsigned cls, const char *fn) {
     aslab__check_slot(p, cls, fn);
-    aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
+    aslab__slab *slab = aslab__slab_at(p, cls);
     if (aslab__block_freed(p, slab, cls, aslab__slot_index(p, slab, cls)))
         aslab__heap_fault(fn, "block already freed", p);
     return aslab__classes[cls].size;

@@ -8,7 +8,7 @@ void aslab__heap_fault_at(const char *fn, const char *fault, const void *p) {
 }
 
 void aslab__free_invalid(const void *p, unsigned cls, const char *fn) {
-    const aslab__slab *slab = (const aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
+    const aslab__slab *slab = aslab__slab_at(p, cls);
     if (slab->magic != aslab__lent_magic_for(slab))
         aslab__os_fatal(fn, "invalid pointer (no live aslab slab there)", p);
     aslab__os_fatal(fn, "invalid pointer (not the start of a block)", p);

@@ -54,28 +54,35 @@ enum aslab__list_id { ASLAB__ON_NONE, ASLAB__ON_PARTIAL, ASLAB__ON_FULL, ASLAB__
 
 /* The malloc's state of one lent slab, in the bytes the core reserves after its header. */
 typedef struct aslab__mslab {
-    /* line 1: the owner's alone */
+    /* line 1: the owner's alone; what its malloc and free read */
     void *free;
     uint32_t used;
     uint16_t cls;
     uint8_t on_list; /* enum aslab__list_id */
     uint8_t pad0;
-    char *bump, *bump_end;
-    struct aslab__mslab *prev, *next;
+    char *bump;
     uintptr_t link_mask; /* ~(slab size - 1) | 15: a decoded link must leave these bits as m's */
     uint32_t size;       /* of a block: the class's, here where the fast paths look anyway */
     /* Medium classes: bit i set when block i is free, on no list, and its pages discarded
      * (medium.c). The owner changes it; other threads' frees read it (relaxed). */
     uint32_t clean;
-    /* line 2: where other threads give blocks back */
+    /* The class's slot test (aslab__class_check), here in the line the owner's free writes
+     * anyway: slot_first is the low 32 bits of slot 0's address. */
+    uint32_t slot_first;
+    uint32_t pad1;
+    uint64_t slot_magic, slot_bound;
+    /* line 2: where other threads give blocks back; the owner's rarely used fields after */
     _Alignas(64) uintptr_t remote;
     struct aslab__heap_rec *heap; /* the owner's record; NULL once abandoned */
     uint32_t full_used;
+    char *bump_end;
+    struct aslab__mslab *prev, *next;
 } aslab__mslab;
 
 #define ASLAB__MSLAB_RESERVE 128
 
 _Static_assert(sizeof(aslab__mslab) <= ASLAB__MSLAB_RESERVE, "the slab state fits its reserve");
+_Static_assert(offsetof(aslab__mslab, slot_bound) < 64, "the free path's fields share line 1");
 
 static inline aslab__mslab *aslab__mslab_of(aslab__slab *slab) {
     return (aslab__mslab *)((char *)slab + ASLAB_SLAB_HEADER_SIZE);
@@ -130,15 +137,17 @@ typedef struct aslab__heap_rec {
     unsigned char resident[4096];
 } aslab__heap_rec;
 
-/* Per class, what the free path needs to check a pointer without reading a slab's state. */
+/* Per class, what the free path needs to check a pointer without reading a slab's state.
+ * The slot test: with x a pointer's offset from slot 0 (modulo 2^32), magic = (2^64 + c) / size
+ * for some 1 <= c <= size, and bound = capacity * c, the low 64 bits of x * magic are k * c when
+ * x = k * size, and at least magic otherwise (magic > 2^43 is far above any bound); the high 64
+ * bits are k. So one multiply and one compare say whether x is the start of a slot below the
+ * capacity, and which (Lemire, Kaser and Kurz, "Faster remainder by direct computation"). */
 typedef struct aslab__class_check {
-    uintptr_t slab_mask;  /* ~(slab size - 1) */
     uint32_t data_offset; /* of a lent (slave) slab's first slot */
     uint32_t capacity;    /* slots of a lent slab */
-    uint32_t odd_inverse; /* size = odd << shift: the odd part's inverse modulo 2^32 */
-    uint32_t shift;
-    uint32_t size;
-    uint32_t pad;
+    uint64_t slot_magic;
+    uint64_t slot_bound;
 } aslab__class_check;
 
 /* The empty list's stand-in for a class a thread has no slab of: its free list is empty, so
@@ -146,6 +155,9 @@ typedef struct aslab__class_check {
 extern aslab__mslab aslab__no_slab;
 extern __thread aslab__heap aslab__thread_heap ASLAB_TLS;
 extern aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
+/* Per class, ~(slab size - 1): an array of its own so that the free path indexes it by the
+ * class with no multiply. */
+extern uintptr_t aslab__slab_mask[ASLAB_CLASS_SLOTS];
 extern aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 extern uintptr_t aslab__free_key; /* word 1 of a free block */
 extern uintptr_t aslab__link_key; /* mixed into every stored free-list link */
@@ -236,25 +248,46 @@ static inline uintptr_t *aslab__list_next(aslab__mslab *m, uintptr_t *block, con
     return (uintptr_t *)next;
 }
 
+/* The slab p lies in, p being in a region of class cls. */
+static inline aslab__slab *aslab__slab_at(const void *p, unsigned cls) {
+    return (aslab__slab *)((uintptr_t)p & aslab__slab_mask[cls]);
+}
+
 /* What a lent slab's header says as its owner when the calling thread owns it: the thread
- * pointer mixed with the slab's address, so that one compare checks both that the header is
- * a live lent slab's (a stale header says NULL, and a copied one names another address) and
- * that the caller owns it. Threads are told apart by their thread pointers; a thread's slabs
- * are all abandoned (owner NULL) before its thread pointer can be reused. */
-static inline void *aslab__owner_tag(const aslab__slab *slab) {
-    return (void *)((uintptr_t)__builtin_thread_pointer() ^ (uintptr_t)slab);
+ * pointer, so that one compare checks both that the header is a live lent slab's (a stale
+ * header says NULL) and that the caller owns it. p masked is always a slab's start (a region
+ * holds only its class's slabs), so no header can be read from anywhere else. Threads are told
+ * apart by their thread pointers; a thread's slabs are all abandoned (owner NULL) before its
+ * thread pointer can be reused. */
+static inline void *aslab__owner_tag(void) {
+    return __builtin_thread_pointer();
+}
+
+/* The slot test's multiplier for blocks of `size` bytes (16 to 2^20): floor(2^64 / size) + 1,
+ * so that magic * size = 2^64 + c with 1 <= c <= size (a power of two gets c = size, not 0). */
+static inline uint64_t aslab__slot_magic(uint32_t size) {
+    return UINT64_MAX / size + 1 + ((size & (size - 1)) == 0);
+}
+
+/* The slot test's bound for `capacity` blocks of `size` bytes: capacity * c. */
+static inline uint64_t aslab__slot_bound(uint32_t size, uint32_t capacity) {
+    return capacity * (aslab__slot_magic(size) * size); /* magic * size wraps to c */
+}
+
+/* The slot test of aslab__class_check: x's slot index when x, an offset from slot 0, is the
+ * start of a slot below the capacity, and UINT32_MAX otherwise. */
+static inline uint32_t aslab__slot_at(uint32_t x, uint64_t magic, uint64_t bound) {
+    unsigned __int128 product = (unsigned __int128)x * magic;
+    return (uint64_t)product < bound ? (uint32_t)(product >> 64) : UINT32_MAX;
 }
 
 /* The index of p's slot when p, in a region of class cls, is the start of one, and at least
- * the capacity otherwise; slab is p masked. With size = odd << shift and x the offset from the
- * first slot, x * odd_inverse rotated right by shift is x / size when size divides x, and
- * above 2^32 / size otherwise, so one compare with the capacity checks both (a pointer below
- * the first slot wraps and fails it too). */
+ * the capacity otherwise; slab is p masked. A pointer below slot 0 wraps to an offset that
+ * fails the test too. */
 static inline uint32_t aslab__slot_index(const void *p, const aslab__slab *slab, unsigned cls) {
     const aslab__class_check *check = &aslab__checks[cls];
     uint32_t x = (uint32_t)((uintptr_t)p - (uintptr_t)slab) - check->data_offset;
-    uint32_t y = x * check->odd_inverse;
-    return (y >> check->shift) | (y << ((32 - check->shift) & 31));
+    return aslab__slot_at(x, check->slot_magic, check->slot_bound);
 }
 
 /* Nonzero when p, in a region of class cls, is not the start of a slot; slab is p masked. */
@@ -277,7 +310,7 @@ static inline int aslab__block_freed(const void *p, aslab__slab *slab, unsigned 
 
 /* p, in a region of class cls, is the start of a block of a live lent slab. */
 static inline int aslab__slot_ok(const void *p, unsigned cls) {
-    const aslab__slab *slab = (const aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
+    const aslab__slab *slab = aslab__slab_at(p, cls);
     return slab->magic == aslab__lent_magic_for(slab) && !aslab__off_slot(p, slab, cls);
 }
 
@@ -418,14 +451,15 @@ typedef void aslab__push_fn(void *p, aslab__slab *slab, uint32_t index, const ch
  * other way out is a tail call; `push` is a constant that always_inline folds in. */
 static inline __attribute__((always_inline)) void
 aslab__free_checked(void *p, unsigned cls, const char *fn, aslab__push_fn *push) {
-    aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
-    if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_RELAXED) !=
-                        aslab__owner_tag(slab))) {
+    aslab__slab *slab = aslab__slab_at(p, cls);
+    if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_RELAXED) != aslab__owner_tag())) {
         aslab__free_other(p, slab, cls, fn);
         return;
     }
-    uint32_t index = aslab__slot_index(p, slab, cls);
-    if (ASLAB__UNLIKELY(index >= aslab__checks[cls].capacity)) {
+    aslab__mslab *m = aslab__mslab_of(slab); /* the caller's own: read its copy of the test */
+    uint32_t index =
+        aslab__slot_at((uint32_t)(uintptr_t)p - m->slot_first, m->slot_magic, m->slot_bound);
+    if (ASLAB__UNLIKELY(index == UINT32_MAX)) {
         aslab__free_invalid(p, cls, fn);
         return;
     }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
+uintptr_t aslab__slab_mask[ASLAB_CLASS_SLOTS];
 aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 uintptr_t aslab__free_key;
 uintptr_t aslab__link_key;
@@ -46,13 +47,8 @@ static void class_checks_init(void) {
         const aslab__class_info *info = &aslab__classes[cls];
         size_t slab_size = (size_t)1 << info->slab_shift;
         aslab__class_check *check = &aslab__checks[cls];
-        check->slab_mask = ~(uintptr_t)(slab_size - 1);
-        check->size = info->size;
-        check->shift = (uint32_t)__builtin_ctz(info->size);
-        uint32_t odd = info->size >> check->shift, inverse = odd; /* Newton: 5 steps, 32 bits */
-        for (int i = 0; i < 5; i++)
-            inverse *= 2 - odd * inverse;
-        check->odd_inverse = inverse;
+        aslab__slab_mask[cls] = ~(uintptr_t)(slab_size - 1);
+        check->slot_magic = aslab__slot_magic(info->size);
     }
 }
 
@@ -64,6 +60,8 @@ static int class_geometry_learn(unsigned cls, aslab_cache *cache) {
     if (aslab_slab_lend(cache, NULL, &loan) != ASLAB_OK) return 0;
     aslab__checks[cls].data_offset = (uint32_t)((char *)loan.slots - (char *)loan.slab);
     aslab__checks[cls].capacity = (uint32_t)loan.capacity;
+    aslab__checks[cls].slot_bound =
+        aslab__slot_bound(aslab__classes[cls].size, (uint32_t)loan.capacity);
     return aslab_slab_return(loan.slab, (size_t)1 << aslab__classes[cls].slab_shift) == ASLAB_OK;
 }
 

@@ -73,10 +73,13 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     m->link_mask = ~(uintptr_t)(slab_size_of(cls) - 1) | 15;
     m->size = aslab__classes[cls].size;
     m->clean = 0;
+    m->slot_first = (uint32_t)(uintptr_t)loan.slots;
+    m->slot_magic = aslab__checks[cls].slot_magic;
+    m->slot_bound = aslab__checks[cls].slot_bound;
     __atomic_store_n(&m->remote, 0, __ATOMIC_RELAXED); /* nobody else sees the slab yet */
     m->full_used = 0;
     __atomic_store_n(&m->heap, aslab__thread_heap.rec, __ATOMIC_RELAXED);
-    set_owner(m, aslab__owner_tag(loan.slab));
+    set_owner(m, aslab__owner_tag());
     note_lent(cls);
     return m;
 }
@@ -151,7 +154,7 @@ aslab__mslab *aslab__pool_adopt(unsigned cls) {
         aslab__list_del(&pools[cls].abandoned, m);
         abandoned_changed(cls);
         __atomic_store_n(&m->heap, aslab__thread_heap.rec, __ATOMIC_RELEASE);
-        set_owner(m, aslab__owner_tag(aslab__slab_of(m)));
+        set_owner(m, aslab__owner_tag());
         __atomic_store_n(&m->remote, 0, __ATOMIC_RELEASE);
         count(&aslab__pool_stats[cls].adopted, 1);
     } else {

@@ -95,7 +95,7 @@ void aslab__free_other(void *p, aslab__slab *slab, unsigned cls, const char *fn)
         return;
     }
     void *owner = __atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE);
-    if (ASLAB__UNLIKELY(owner == aslab__owner_tag(slab))) {
+    if (ASLAB__UNLIKELY(owner == aslab__owner_tag())) {
         free_adopted(p, slab, cls);
         return;
     }
@@ -105,8 +105,8 @@ void aslab__free_other(void *p, aslab__slab *slab, unsigned cls, const char *fn)
 }
 
 void aslab__give_back(void *p, unsigned cls) {
-    aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__checks[cls].slab_mask);
-    if (__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) == aslab__owner_tag(slab)) {
+    aslab__slab *slab = aslab__slab_at(p, cls);
+    if (__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) == aslab__owner_tag()) {
         free_adopted(p, slab, cls); /* the calling thread adopted the slab since */
         return;
     }
