@@ -93,10 +93,10 @@ __attribute__((noinline)) static void direct_free(void *p, const char *fn) {
     aslab__heap_tick(0);
 }
 
-void aslab__free_cold(void *p, unsigned owner, const char *fn) {
-    if (ASLAB__LIKELY(is_class(owner))) {
-        aslab__free_medium(p, owner, fn);
-    } else if (owner == ASLAB_MAP_DIRECT) {
+void aslab__free_cold(void *p, unsigned byte, const char *fn) {
+    if (ASLAB__LIKELY(aslab__byte_is_medium(byte))) {
+        aslab__free_medium(p, byte, fn);
+    } else if (byte == ASLAB_MAP_DIRECT) {
         direct_free(p, fn);
     } else if (p != NULL) {
         aslab__large_free(p, fn);

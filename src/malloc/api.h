@@ -5,6 +5,7 @@
 
 #include "fallback.h"
 #include "heap.h"
+#include "medium.h"
 
 #include <stddef.h>
 
@@ -25,22 +26,28 @@ void aslab__api_free_sized(void *p, size_t size, const char *fn);
 
 static inline __attribute__((always_inline)) void *aslab__api_malloc(size_t size) {
     if (ASLAB__LIKELY(size <= ASLAB_SMALL_MAX)) return aslab__malloc_small(size);
+    if (ASLAB__LIKELY(size <= ASLAB_MEDIUM_MAX)) return aslab__malloc_medium(size);
     return aslab__malloc_cold(size);
 }
 
-/* Frees p, in no small class's region (owner is its map byte, 0 when none of ours): a
- * medium block, a directly mapped one, the fallback's, a foreign one, or NULL. */
-void aslab__free_cold(void *p, unsigned owner, const char *fn);
+/* Frees p, in no small class's region (byte is its map byte, 0 when none of ours): a medium
+ * block, a directly mapped one, the fallback's, a foreign one, or NULL. */
+void aslab__free_cold(void *p, unsigned byte, const char *fn);
 
 /* One compare sends every pointer outside the small classes (NULL and foreign ones
- * included) to the cold path: the small classes are the map's values 1..ASLAB_SMALL_CLASSES. */
+ * included) to the cold path: the small classes are the map's bytes above
+ * ASLAB_MAP_SMALL_BIAS, and every other byte is what aslab__owner_class says. */
 static inline __attribute__((always_inline)) void aslab__api_free(void *p, const char *fn) {
-    unsigned owner = aslab__owner_class(p);
-    if (ASLAB__LIKELY(owner - 1 < ASLAB_SMALL_CLASSES)) {
-        aslab__free_small(p, owner, fn);
+    unsigned byte = aslab__map_read(p);
+    if (ASLAB__LIKELY(byte > ASLAB_MAP_SMALL_BIAS)) {
+        aslab__free_small(p, byte, fn);
         return;
     }
-    aslab__free_cold(p, owner, fn);
+    if (ASLAB__LIKELY(aslab__byte_is_medium(byte))) {
+        aslab__free_medium(p, byte, fn);
+        return;
+    }
+    aslab__free_cold(p, byte, fn);
 }
 
 #endif

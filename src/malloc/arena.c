@@ -38,7 +38,7 @@ typedef struct dirty_node {
 #define NODE_OFFSET sizeof(uintptr_t)
 #define NODE_KEY    ((uintptr_t)0x3c6ef372fe94f82bull)
 
-uint8_t aslab__region_class[ASLAB_MAP_ENTRIES];
+aslab__region_index aslab__regions;
 
 static region regions[MAX_REGIONS];
 static size_t region_count;
@@ -144,7 +144,7 @@ static void region_assign(region *r, unsigned cls) {
     r->dirty_mask = 0;
     size_t first = (uintptr_t)r->base >> ASLAB_REGION_SHIFT;
     for (size_t i = 0; i < (size_t)1 << (r->shift - ASLAB_REGION_SHIFT); i++)
-        __atomic_store_n(&aslab__region_class[first + i], (uint8_t)cls, __ATOMIC_RELEASE);
+        __atomic_store_n(&aslab__regions.map[first + i], aslab__map_byte(cls), __ATOMIC_RELEASE);
     r->next_nonfull = nonfull[cls];
     nonfull[cls] = r;
     r->on_nonfull = 1;
@@ -316,7 +316,7 @@ static aslab_error arena_slab_free(void *slab, size_t size, size_t align) {
     (void)align;
     lock();
     uint64_t now = aslab__purge_now();
-    region *r = key < ASLAB_MAP_ENTRIES && aslab__region_class[key] ? hash_find(key) : NULL;
+    region *r = key < ASLAB_MAP_ENTRIES && aslab__regions.map[key] ? hash_find(key) : NULL;
     if (r == NULL || size != slab_bytes(r)) {
         unlock();
         return ASLAB_ERR_INVALID_POINTER;
@@ -352,7 +352,7 @@ void aslab__arena_map_set(const void *start, size_t size, uint8_t value) {
     uintptr_t first = (uintptr_t)start >> ASLAB_REGION_SHIFT;
     uintptr_t end = ((uintptr_t)start + size + ASLAB_REGION_SIZE - 1) >> ASLAB_REGION_SHIFT;
     for (uintptr_t index = first; index < end; index++)
-        __atomic_store_n(&aslab__region_class[index], value, __ATOMIC_RELEASE);
+        __atomic_store_n(&aslab__regions.map[index], value, __ATOMIC_RELEASE);
 }
 
 size_t aslab__arena_purge(uint64_t min_age) {

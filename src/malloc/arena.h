@@ -2,11 +2,12 @@
  *
  * The arena hands out slabs in regions of ASLAB_REGION_SIZE bytes, each mapped aligned to
  * its size and dedicated to one size class. A flat byte map, indexed by address >> 22 over
- * the 48-bit user address space, holds the class (1..64) of every region we own and 0 elsewhere:
- * so "is this pointer ours, and of which class" is one load that cannot fault, made before
- * any slab header is read. Regions are mapped one at a time as classes grow (no giant
- * reservation, so RLIMIT_AS limits are respected), and never unmapped, so a map entry never
- * goes stale. Directly mapped blocks (direct.h) mark their entries too, with their own value.
+ * the 48-bit user address space, holds a byte naming the class of every region we own
+ * (aslab__map_byte) and 0 elsewhere: so "is this pointer ours, and of which class" is one
+ * load that cannot fault, made before any slab header is read. Regions are mapped one at a time as
+ * classes grow (no giant reservation, so RLIMIT_AS limits are respected), and never unmapped, so a
+ * map entry never goes stale. Directly mapped blocks (direct.h) mark their entries too, with their
+ * own value.
  *
  * Slabs the core gives back are marked free and dirty and queued, oldest first, each with
  * the time it went free. Every call of the slab hooks then applies purge.h's policy to the
@@ -15,6 +16,8 @@
  */
 #ifndef ASLAB_MALLOC_ARENA_H
 #define ASLAB_MALLOC_ARENA_H
+
+#include "size_class.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -31,25 +34,63 @@
 #define ASLAB_ADDRESS_BITS 48
 #define ASLAB_MAP_ENTRIES  ((size_t)1 << (ASLAB_ADDRESS_BITS - ASLAB_REGION_SHIFT))
 
-extern uint8_t aslab__region_class[ASLAB_MAP_ENTRIES];
+/* Finding a pointer's slab: per region the map's byte, and per byte the mask that takes a
+ * pointer to its slab's start (~(slab size - 1) of the byte's class). One object, so that the
+ * free path reaches both from one base address, and indexes the masks with the byte it read. */
+typedef struct aslab__region_index {
+    uintptr_t slab_mask[256];
+    uint8_t map[ASLAB_MAP_ENTRIES];
+} aslab__region_index;
 
-/* The map's value for the entries of a directly mapped block (direct.h): no size class is
- * numbered so high. Unlike a region's, these entries go back to 0 when the block is unmapped
- * (before the munmap, so an entry never reads 255 over memory that is gone). */
-#define ASLAB_MAP_DIRECT 255
+extern aslab__region_index aslab__regions;
+
+/* The map's bytes, so that free sorts a pointer with one compare per kind: a small class's
+ * is its number plus ASLAB_MAP_SMALL_BIAS (192..255), a medium class's its number plus
+ * ASLAB_MAP_MEDIUM_BIAS (128..175); below them ASLAB_MAP_DIRECT for a directly mapped block
+ * (whose entries go back to 0 when the block is unmapped, before the munmap, so that an entry
+ * never reads it over memory that is gone), and 0, not ours. ASLAB_MAP_DIRECT is also what
+ * aslab__owner_class says for it: above every class's number. */
+#define ASLAB_MAP_SMALL_BIAS  (255 - ASLAB_SMALL_CLASSES)
+#define ASLAB_MAP_MEDIUM_BIAS (128 - ASLAB_SMALL_CLASSES - 1)
+#define ASLAB_MAP_MEDIUM_MIN  128
+#define ASLAB_MAP_DIRECT      127
+_Static_assert(ASLAB_NUM_CLASSES < ASLAB_MAP_DIRECT &&
+                   ASLAB_NUM_CLASSES + ASLAB_MAP_MEDIUM_BIAS <= ASLAB_MAP_SMALL_BIAS,
+               "the map's bytes name one thing each");
+
+static inline uint8_t aslab__map_byte(unsigned cls) {
+    return (uint8_t)(cls +
+                     (cls <= ASLAB_SMALL_CLASSES ? ASLAB_MAP_SMALL_BIAS : ASLAB_MAP_MEDIUM_BIAS));
+}
+
+/* Whether a map byte that is not a small class's names a medium class. */
+static inline int aslab__byte_is_medium(unsigned byte) {
+    return byte >= ASLAB_MAP_MEDIUM_MIN;
+}
+
+/* The class a map byte names (as aslab__owner_class). */
+static inline unsigned aslab__map_class(unsigned byte) {
+    if (byte > ASLAB_MAP_SMALL_BIAS) return byte - ASLAB_MAP_SMALL_BIAS;
+    return byte >= ASLAB_MAP_MEDIUM_MIN ? byte - ASLAB_MAP_MEDIUM_BIAS : byte;
+}
+
+/* p's byte in the map: 0 when p is none of ours (NULL included). One load that never faults. */
+static inline unsigned aslab__map_read(const void *p) {
+    uintptr_t index = (uintptr_t)p >> ASLAB_REGION_SHIFT;
+    return index < ASLAB_MAP_ENTRIES ? aslab__regions.map[index] : 0;
+}
+
+/* The class (1..) of the region p lies in, ASLAB_MAP_DIRECT for a directly mapped block, or
+ * 0 when it is none of ours. */
+static inline unsigned aslab__owner_class(const void *p) {
+    return aslab__map_class(aslab__map_read(p));
+}
 
 /* Sets every entry of [start, start + size) to `value` (start aligned to ASLAB_REGION_SIZE;
  * the whole range below 2^ASLAB_ADDRESS_BITS: see aslab__arena_map_covers). */
 void aslab__arena_map_set(const void *start, size_t size, uint8_t value);
 /* Nonzero when the map has entries for all of [start, start + size). */
 int aslab__arena_map_covers(const void *start, size_t size);
-
-/* The class (1..) of the region p lies in, or 0 when it is none of ours (NULL included).
- * One load that never faults. */
-static inline unsigned aslab__owner_class(const void *p) {
-    uintptr_t index = (uintptr_t)p >> ASLAB_REGION_SHIFT;
-    return index < ASLAB_MAP_ENTRIES ? aslab__region_class[index] : 0;
-}
 
 /* The class the calling thread is about to fetch slabs for; the core's hooks carry only a
  * size, so the malloc says which class before each core call that may grow a cache. */

@@ -155,9 +155,6 @@ typedef struct aslab__class_check {
 extern aslab__mslab aslab__no_slab;
 extern __thread aslab__heap aslab__thread_heap ASLAB_TLS;
 extern aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
-/* Per class, ~(slab size - 1): an array of its own so that the free path indexes it by the
- * class with no multiply. */
-extern uintptr_t aslab__slab_mask[ASLAB_CLASS_SLOTS];
 extern aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 extern uintptr_t aslab__free_key; /* word 1 of a free block */
 extern uintptr_t aslab__link_key; /* mixed into every stored free-list link */
@@ -186,6 +183,9 @@ __attribute__((noinline)) void aslab__free_other(void *p, aslab__slab *slab, uns
  * reach it by a tail jump and need no stack frame of their own. */
 __attribute__((noinline, cold)) void aslab__free_invalid(const void *p, unsigned cls,
                                                          const char *fn);
+/* malloc found a corrupted link after block: says so and aborts. Returns (NULL) only so that
+ * the fast path reaches it by a tail jump. */
+__attribute__((noinline, cold)) void *aslab__list_fault(const void *block);
 /* Heap corruption: prints "aslab: <fn>: <fault> <address>" and aborts. Not declared noreturn,
  * for the same reason; aslab__heap_fault is the same call for callers that need the compiler
  * to know it does not return. */
@@ -250,7 +250,7 @@ static inline uintptr_t *aslab__list_next(aslab__mslab *m, uintptr_t *block, con
 
 /* The slab p lies in, p being in a region of class cls. */
 static inline aslab__slab *aslab__slab_at(const void *p, unsigned cls) {
-    return (aslab__slab *)((uintptr_t)p & aslab__slab_mask[cls]);
+    return (aslab__slab *)((uintptr_t)p & aslab__regions.slab_mask[aslab__map_byte(cls)]);
 }
 
 /* What a lent slab's header says as its owner when the calling thread owns it: the thread
@@ -332,10 +332,7 @@ static inline void *aslab__handed_out(aslab__mslab *m, void **block, unsigned cl
  * thread owns m. */
 static inline void *aslab__pop_block(aslab__mslab *m, void **block, unsigned cls) {
     uintptr_t next = aslab__link_encode((uintptr_t)block[0], block);
-    if (ASLAB__UNLIKELY(aslab__link_stray(next, m) != 0)) {
-        aslab__heap_fault_at("malloc()", "corrupted free list (a write after free?)", block);
-        return NULL;
-    }
+    if (ASLAB__UNLIKELY(aslab__link_stray(next, m) != 0)) return aslab__list_fault(block);
     m->free = (void *)next;
     return aslab__handed_out(m, block, cls);
 }
@@ -372,10 +369,19 @@ static inline void aslab__medium_adopted(aslab__mslab *m) {
     if (aslab__class_is_medium(m->cls))
         aslab__thread_heap.medium_room -= (int64_t)aslab__medium_slab_dirty(m);
 }
-/* room -= n, and whether it went below 0 (compilers make it one read-modify-write and a
- * branch on its flags). */
+/* room -= n, and whether it went below 0: on x86-64 one read-modify-write and a branch on
+ * its flags (compilers load, subtract, store and test). No output operand: gcc 12 loses the
+ * jump's target when an asm goto has one here (the discard call vanished), so the write is
+ * declared by a memory clobber instead. */
 static inline int aslab__room_spent(int64_t *room, int64_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __asm__ goto("subq %1, %0\n\tjs %l[low]" : : "m"(*room), "er"(n) : "cc", "memory" : low);
+    return 0;
+low:
+    return 1;
+#else
     return (*room -= n) < 0;
+#endif
 }
 /* The owner frees p, a block of medium slab m: its pages are resident until discarded, and a
  * discard pass has not seen it free yet. Returns nonzero when the thread is past its budget. */
@@ -420,10 +426,11 @@ static inline void *aslab__malloc_small(size_t size) {
 }
 
 /* --*used, and whether the result is 0 or negative as a signed count. On x86-64 one
- * read-modify-write and a branch on its flags; compilers make a load, a store and a test of it. */
+ * read-modify-write and a branch on its flags; compilers make a load, a store and a test of it.
+ * The write is declared by a memory clobber, as in aslab__room_spent. */
 static inline int aslab__drop_used(uint32_t *used) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    __asm__ goto("subl $1, %0\n\tjle %l[low]" : "+m"(*used) : : "cc" : low);
+    __asm__ goto("subl $1, %0\n\tjle %l[low]" : : "m"(*used) : "cc", "memory" : low);
     return 0;
 low:
     return 1;
@@ -443,42 +450,45 @@ static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) 
 }
 
 /* How a checked free gives p, slot `index` of slab, back; the calling thread owns slab. */
-typedef void aslab__push_fn(void *p, aslab__slab *slab, uint32_t index, const char *fn);
+typedef void aslab__push_fn(void *p, aslab__slab *slab, uint32_t index, uintptr_t key,
+                            const char *fn);
 
-/* Frees p, known to be in a region of class cls, on behalf of function fn: the checks, then
- * `push` when the calling thread owns p's slab. The owner tag stands for the header's magic
- * on this path; any other owner takes aslab__free_other, which checks the magic itself. Every
- * other way out is a tail call; `push` is a constant that always_inline folds in. */
+/* Frees p, whose map byte (aslab__map_byte) names a small or medium class, on behalf of
+ * function fn: the checks, then `push` when the calling thread owns p's slab. The owner tag
+ * stands for the header's magic on this path; any other owner takes aslab__free_other, which
+ * checks the magic itself. Every other way out is a tail call; `push` is a constant that
+ * always_inline folds in. */
 static inline __attribute__((always_inline)) void
-aslab__free_checked(void *p, unsigned cls, const char *fn, aslab__push_fn *push) {
-    aslab__slab *slab = aslab__slab_at(p, cls);
+aslab__free_checked(void *p, unsigned byte, const char *fn, aslab__push_fn *push) {
+    aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__regions.slab_mask[byte]);
     if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_RELAXED) != aslab__owner_tag())) {
-        aslab__free_other(p, slab, cls, fn);
+        aslab__free_other(p, slab, aslab__map_class(byte), fn);
         return;
     }
     aslab__mslab *m = aslab__mslab_of(slab); /* the caller's own: read its copy of the test */
     uint32_t index =
         aslab__slot_at((uint32_t)(uintptr_t)p - m->slot_first, m->slot_magic, m->slot_bound);
     if (ASLAB__UNLIKELY(index == UINT32_MAX)) {
-        aslab__free_invalid(p, cls, fn);
+        aslab__free_invalid(p, aslab__map_class(byte), fn);
         return;
     }
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == aslab__free_key)) {
+    uintptr_t key = aslab__free_key; /* read once: the push's stores might alias it */
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
-    push(p, slab, index, fn);
+    push(p, slab, index, key, fn);
 }
 
 static inline __attribute__((always_inline)) void
-aslab__push_small(void *p, aslab__slab *slab, uint32_t index, const char *fn) {
+aslab__push_small(void *p, aslab__slab *slab, uint32_t index, uintptr_t key, const char *fn) {
     (void)index, (void)fn;
-    aslab__free_local(p, slab, aslab__free_key);
+    aslab__free_local(p, slab, key);
 }
 
-/* Frees p, known to be in a region of small class cls, on behalf of function fn. */
-static inline void aslab__free_small(void *p, unsigned cls, const char *fn) {
-    aslab__free_checked(p, cls, fn, aslab__push_small);
+/* Frees p, whose map byte names a small class, on behalf of function fn. */
+static inline void aslab__free_small(void *p, unsigned byte, const char *fn) {
+    aslab__free_checked(p, byte, fn, aslab__push_small);
 }
 
 #pragma GCC visibility pop

@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
-uintptr_t aslab__slab_mask[ASLAB_CLASS_SLOTS];
 aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
 uintptr_t aslab__free_key;
 uintptr_t aslab__link_key;
@@ -47,7 +46,7 @@ static void class_checks_init(void) {
         const aslab__class_info *info = &aslab__classes[cls];
         size_t slab_size = (size_t)1 << info->slab_shift;
         aslab__class_check *check = &aslab__checks[cls];
-        aslab__slab_mask[cls] = ~(uintptr_t)(slab_size - 1);
+        aslab__regions.slab_mask[aslab__map_byte(cls)] = ~(uintptr_t)(slab_size - 1);
         check->slot_magic = aslab__slot_magic(info->size);
     }
 }

@@ -20,23 +20,23 @@ static inline void *aslab__malloc_medium(size_t size) {
  * so its bit in `clean` says it is free; counted as dirty, and a discard pass when that takes
  * the thread past its budget. */
 static inline __attribute__((always_inline)) void
-aslab__push_medium(void *p, aslab__slab *slab, uint32_t index, const char *fn) {
+aslab__push_medium(void *p, aslab__slab *slab, uint32_t index, uintptr_t key, const char *fn) {
     if (ASLAB__UNLIKELY(aslab__block_clean(aslab__mslab_of(slab), index))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
     if (ASLAB__UNLIKELY(aslab__medium_freed(p, aslab__mslab_of(slab)))) {
-        aslab__free_local(p, slab, aslab__free_key);
+        aslab__free_local(p, slab, key);
         aslab__medium_discard();
         return;
     }
-    aslab__free_local(p, slab, aslab__free_key);
+    aslab__free_local(p, slab, key);
 }
 
-/* Frees p, in a region of medium class cls, on behalf of fn: as aslab__free_small. */
-static inline __attribute__((always_inline)) void aslab__free_medium(void *p, unsigned cls,
+/* Frees p, whose map byte names a medium class, on behalf of fn: as aslab__free_small. */
+static inline __attribute__((always_inline)) void aslab__free_medium(void *p, unsigned byte,
                                                                      const char *fn) {
-    aslab__free_checked(p, cls, fn, aslab__push_medium);
+    aslab__free_checked(p, byte, fn, aslab__push_medium);
 }
 
 #pragma GCC visibility pop
