@@ -272,7 +272,8 @@ static size_t discard_oldest(size_t down_to, uint64_t min_age, uint64_t now) {
 /* What every hook call does last: the cap, then the age. The clock is read under the lock,
  * so the queue's stamps never decrease. Lock held. */
 static void enforce(uint64_t now) {
-    if (dirty_bytes > aslab__purge_cap()) discard_oldest(aslab__purge_target(), UINT64_MAX, now);
+    if (dirty_bytes > aslab__purge_cap(slab_bytes_live))
+        discard_oldest(aslab__purge_target(slab_bytes_live), UINT64_MAX, now);
     if (oldest != NULL && now - oldest->since_ms >= aslab__purge_age())
         discard_oldest(SIZE_MAX, aslab__purge_age(), now);
 }

@@ -13,7 +13,8 @@ static size_t parked_size;       /* its usable size */
 static uint64_t parked_since_ms; /* when it was last freed */
 static uint64_t last_big_free_ms, cycle_until_ms;
 
-static size_t pool_bytes;      /* freed to the fallback and not taken since: an estimate */
+static size_t pool_bytes; /* freed to the fallback and not taken since: an estimate */
+static size_t live_bytes; /* the usable bytes of the fallback's blocks in the program's hands */
 static uint64_t pool_since_ms; /* when the pool last went from purged to dirty; 0 = purged */
 static int pool_checking;      /* one thread at a time asks the fallback for its true count */
 
@@ -46,8 +47,20 @@ static void free_discarded(void *p, size_t size) {
 
 /* ---- the pool ---- */
 
+/* The pool's cap, for as many bytes as the program holds. */
+static size_t pool_cap(void) {
+    return aslab__purge_cap(__atomic_load_n(&live_bytes, __ATOMIC_RELAXED));
+}
+
+static void live_add(size_t bytes) {
+    __atomic_add_fetch(&live_bytes, bytes, __ATOMIC_RELAXED);
+}
+static void live_sub(size_t bytes) {
+    __atomic_sub_fetch(&live_bytes, bytes, __ATOMIC_RELAXED);
+}
+
 static int pool_fits(size_t size) {
-    size_t cap = aslab__purge_cap(), held = __atomic_load_n(&pool_bytes, __ATOMIC_RELAXED);
+    size_t cap = pool_cap(), held = __atomic_load_n(&pool_bytes, __ATOMIC_RELAXED);
     return cap == SIZE_MAX || (size <= cap && held <= cap - size);
 }
 
@@ -66,7 +79,7 @@ static void pool_check(void) {
                                      __ATOMIC_RELAXED))
         return;
     size_t dirty = aslab__fb_dirty_bytes();
-    if (dirty > aslab__purge_target())
+    if (dirty > aslab__purge_target(__atomic_load_n(&live_bytes, __ATOMIC_RELAXED)))
         pool_purge();
     else
         __atomic_store_n(&pool_bytes, dirty, __ATOMIC_RELAXED);
@@ -80,7 +93,7 @@ static void pool_added(size_t size) {
                                     __ATOMIC_RELAXED);
     }
     size_t held = __atomic_add_fetch(&pool_bytes, size, __ATOMIC_RELAXED);
-    if (held > aslab__purge_cap()) pool_check();
+    if (held > pool_cap()) pool_check();
 }
 
 /* A block the fallback handed out came, we assume, from its free pages first. */
@@ -145,7 +158,10 @@ static void *park_evict(int all, uint64_t now, size_t *size) {
 void *aslab__large_get(size_t size) {
     if (size >= ASLAB_LARGE_PARK_MIN && !aslab__purge_at_once()) {
         void *p = park_take(size);
-        if (p != NULL) return p;
+        if (p != NULL) {
+            live_add(aslab__fb_usable_size(p, "malloc()"));
+            return p;
+        }
     }
     void *p = aslab__fb_malloc(size);
     size_t parked_bytes = 0;
@@ -154,7 +170,11 @@ void *aslab__large_get(size_t size) {
         free_discarded(spare, parked_bytes);
         p = aslab__fb_malloc(size);
     }
-    if (p != NULL) pool_taken(size);
+    if (p != NULL) {
+        size_t usable = aslab__fb_usable_size(p, "malloc()");
+        pool_taken(usable);
+        live_add(usable);
+    }
     return p;
 }
 
@@ -164,6 +184,8 @@ void *aslab__large_realloc(void *p, size_t size) {
     void *q = aslab__fb_realloc(p, size);
     if (q == NULL) return NULL;
     size_t after = aslab__fb_usable_size(q, "realloc()");
+    live_sub(before);
+    live_add(after);
     if (q != p) {
         pool_added(before);
         pool_taken(after);
@@ -182,6 +204,7 @@ void aslab__large_put(void *p, const char *fn) {
         return;
     }
     size_t size = aslab__fb_usable_size(p, fn);
+    live_sub(size);
     if (size >= ASLAB_LARGE_PARK_MIN) {
         int cycling;
         p = park_put(p, &size, &cycling);

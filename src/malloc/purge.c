@@ -9,6 +9,13 @@
 #define TARGET_NUM 3
 #define TARGET_DEN 4
 
+/* A pool may keep free pages up to this share of what it has in use, whatever the cap says:
+ * a program whose heap is large and churns (threads that come and go, each taking and giving
+ * back slabs) would otherwise fault its own free pages in again and again under a cap of a
+ * few MiB, and an eighth keeps the peak's overshoot small (jemalloc's old lg_dirty_mult of 3,
+ * active:dirty >= 8:1, is the same rule). */
+#define ACTIVE_SHARE_DEN 8
+
 static uint64_t next_round_ms;    /* when the round is due next; 0 before the first */
 static uint64_t last_activity_ms; /* the heap's last slow path */
 
@@ -25,13 +32,15 @@ uint64_t aslab__purge_age(void) {
     return decay < 0 ? UINT64_MAX : (uint64_t)decay;
 }
 
-size_t aslab__purge_cap(void) {
+size_t aslab__purge_cap(size_t active) {
     int64_t mb = aslab__options.dirty_max_mb;
-    return mb < 0 ? SIZE_MAX : (size_t)mb << 20;
+    if (mb <= 0) return mb < 0 ? SIZE_MAX : 0;
+    size_t cap = (size_t)mb << 20, share = active / ACTIVE_SHARE_DEN;
+    return share > cap ? share : cap;
 }
 
-size_t aslab__purge_target(void) {
-    size_t cap = aslab__purge_cap();
+size_t aslab__purge_target(size_t active) {
+    size_t cap = aslab__purge_cap(active);
     return cap == SIZE_MAX ? cap : cap / TARGET_DEN * TARGET_NUM;
 }
 

@@ -29,9 +29,11 @@ uint64_t aslab__purge_now(void);
 int aslab__purge_at_once(void);
 /* How long a page may stay free and resident, in ms: ASLAB_DECAY_MS, UINT64_MAX for -1. */
 uint64_t aslab__purge_age(void);
-/* A pool's most dirty bytes (SIZE_MAX: no cap), and what a batch brings it down to. */
-size_t aslab__purge_cap(void);
-size_t aslab__purge_target(void);
+/* A pool's most dirty bytes while `active` bytes of its memory are in use (SIZE_MAX: no cap):
+ * ASLAB_DIRTY_MAX_MB, or an eighth of the active bytes when that is more (a cap of 0 stays
+ * 0); and what a batch brings it down to. */
+size_t aslab__purge_cap(size_t active);
+size_t aslab__purge_target(size_t active);
 /* Whether the round is due at `now`: returns 1 to the one caller that should run it; then
  * *idle is 1 when the program ran no slow path for the decay time before this one (so what
  * the caches reserve has idled that long and may go at once). `program` says the caller is

@@ -300,6 +300,20 @@ static void test_dirty_max_option(void) {
     }
 }
 
+/* Under a cap of 4 MiB, a program that holds 128 MiB keeps 12 MiB it frees and allocates
+ * again resident (an eighth of what it holds: 16 MiB): four rounds fault almost nothing,
+ * where discarding them would fault 4 x 3072 pages. */
+static void test_dirty_share(void) {
+    static const char *const cap4[] = {"ASLAB_DECAY_MS=-1", "ASLAB_DIRTY_MAX_MB=4", NULL};
+    long large = -1, small = -1;
+    tm_child c;
+    if (scenario(&c, "dirty-share", cap4, 0)) {
+        CU_ASSERT_EQUAL(sscanf(c.out, "large %ld small %ld", &large, &small), 2);
+        CU_ASSERT(large >= 0 && large < 1000);
+        CU_ASSERT(small >= 0 && small < 1000);
+    }
+}
+
 /* Regions are mapped one at a time: a 1 GiB address-space limit leaves room for real work,
  * requests beyond it fail at once, and running into it is a clean ENOMEM. */
 static void test_address_space_limit(void) {
@@ -330,6 +344,7 @@ CU_TestInfo test_options_tests[] = {
     {"ASLAB_DECAY_MS: 0 at once, -1 on trim, 300 soon (thread) or at a call", test_decay_option},
     {"ASLAB_DECAY_MS: a slab freed again ages from then", test_decay_ages},
     {"ASLAB_DIRTY_MAX_MB: the cap, with no age", test_dirty_max_option},
+    {"ASLAB_DIRTY_MAX_MB: an eighth of what the program holds beyond the cap", test_dirty_share},
     {"under RLIMIT_AS = 1 GiB", test_address_space_limit},
     {"RLIMIT_AS raised and lowered with setrlimit", test_address_space_limit_raised},
     CU_TEST_INFO_NULL,

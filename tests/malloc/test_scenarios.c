@@ -302,6 +302,59 @@ static int exhaust(size_t *count) {
     return ok;
 }
 
+/* ---- dirty-share: a pool keeps free pages up to an eighth of what the program holds ---- */
+
+#define SHARE_LIVE   (128 * TM_MIB) /* held throughout */
+#define SHARE_CYCLED (12 * TM_MIB)  /* freed and allocated again, each round */
+#define SHARE_ROUNDS 4
+
+static long minor_faults(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return usage.ru_minflt;
+}
+
+/* Holds SHARE_LIVE in blocks of `size` (touched), then frees SHARE_CYCLED of them and
+ * allocates them again, touched, 1 + SHARE_ROUNDS times; returns the minor faults of the last
+ * SHARE_ROUNDS (-1 when malloc failed): freed pages that stayed resident fault no more. (The
+ * first round's big frees are discarded whatever the cap: no big malloc followed a big free
+ * yet, so the program does not cycle, large.c.) */
+static long cycled_faults(size_t size) {
+    size_t n = SHARE_LIVE / size, cycled = SHARE_CYCLED / size;
+    void **blocks = malloc(n * sizeof *blocks);
+    if (blocks == NULL) return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((blocks[i] = malloc(size)) == NULL)
+            return -1;
+        else
+            memset(blocks[i], 1, size);
+    long before = 0;
+    for (int round = 0; round <= SHARE_ROUNDS; round++) {
+        if (round == 1) before = minor_faults();
+        for (size_t i = 0; i < cycled; i++)
+            free(blocks[i]);
+        for (size_t i = 0; i < cycled; i++)
+            if ((blocks[i] = malloc(size)) == NULL)
+                return -1;
+            else
+                memset(blocks[i], 2, size);
+    }
+    long faults = minor_faults() - before;
+    for (size_t i = 0; i < n; i++)
+        free(blocks[i]);
+    free(blocks);
+    return faults;
+}
+
+/* Prints "large <faults> small <faults>": 2 MiB blocks (the fallback's pool) and 1 KiB ones,
+ * whose emptied slabs go to the arena. */
+static int scenario_dirty_share(void) {
+    long large = cycled_faults(2 * TM_MIB), small = cycled_faults(1024);
+    if (large < 0 || small < 0) return fail("malloc");
+    printf("large %ld small %ld\n", large, small);
+    return 0;
+}
+
 static int scenario_rlimit(void) {
     size_t count = 0;
     setvbuf(stdout, NULL, _IONBF, 0); /* no stdio buffer to allocate once memory is gone */
@@ -400,6 +453,7 @@ int tm_scenario_main(const char *name) {
         {"decay-call", scenario_decay_call},
         {"decay-ages", scenario_decay_ages},
         {"rlimit", scenario_rlimit},
+        {"dirty-share", scenario_dirty_share},
         {"rlimit-raise", scenario_rlimit_raise},
         {"fork", scenario_fork},
     };
