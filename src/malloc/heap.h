@@ -404,6 +404,24 @@ void aslab__medium_trim_thread(void);
 /* Hands out a clean block of medium slab m (m->clean not 0); the calling thread owns m. */
 void *aslab__medium_take_clean(aslab__mslab *m);
 
+/* malloc's fast path found m's list empty (block is m) or its head's link stray: the slow
+ * path, or the fault. Out of line, so that the fast path reaches it by a tail jump. */
+__attribute__((noinline)) void *aslab__pop_failed(size_t size, aslab__mslab *m, void **block);
+
+/* malloc's pop from m, the current list of class cls (a slab's, a kept list, or
+ * &aslab__no_slab): one test for an empty list and a corrupted link. An empty list's head is m
+ * itself, whose first word (`free`) is m: decoded as a link, that is m ^ key ^ (m >> 12), and
+ * the key's bit 63 (init.c) puts it outside every slab, so it fails the stray test too.
+ * `medium` (a constant) counts the block out of the thread's dirty bytes, as aslab__pop_medium. */
+static inline void *aslab__pop_fast(aslab__mslab *m, unsigned cls, size_t size, int medium) {
+    void **block = m->free;
+    uintptr_t next = aslab__link_encode((uintptr_t)block[0], block);
+    if (ASLAB__UNLIKELY(aslab__link_stray(next, m) != 0)) return aslab__pop_failed(size, m, block);
+    m->free = (void *)next;
+    if (medium) aslab__thread_heap.medium_room += m->size;
+    return aslab__handed_out(m, block, cls);
+}
+
 /* Pops block off m's free list as aslab__pop_block does: every listed medium block is dirty,
  * and leaves the thread's count. */
 static inline void *aslab__pop_medium(aslab__mslab *m, void **block, unsigned cls) {
@@ -419,10 +437,7 @@ static inline void *aslab__pop_any(aslab__mslab *m, void **block, unsigned cls) 
 
 static inline void *aslab__malloc_small(size_t size) {
     unsigned cls = aslab__class_of(size);
-    aslab__mslab *m = aslab__thread_heap.cur[cls];
-    void **block = m->free;
-    if (ASLAB__UNLIKELY((void *)block == (void *)m)) return aslab__malloc_slow(size);
-    return aslab__pop_block(m, block, cls);
+    return aslab__pop_fast(aslab__thread_heap.cur[cls], cls, size, 0);
 }
 
 /* --*used, and whether the result is 0 or negative as a signed count. On x86-64 one
@@ -449,9 +464,9 @@ static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) 
     if (ASLAB__UNLIKELY(aslab__drop_used(&m->used))) aslab__free_local_slow(m);
 }
 
-/* How a checked free gives p, slot `index` of slab, back; the calling thread owns slab. */
-typedef void aslab__push_fn(void *p, aslab__slab *slab, uint32_t index, uintptr_t key,
-                            const char *fn);
+/* How a checked free gives p, a block of slab, back (key is aslab__free_key); the calling
+ * thread owns slab. */
+typedef void aslab__push_fn(void *p, aslab__slab *slab, uintptr_t key);
 
 /* Frees p, whose map byte (aslab__map_byte) names a small or medium class, on behalf of
  * function fn: the checks, then `push` when the calling thread owns p's slab. The owner tag
@@ -472,17 +487,23 @@ aslab__free_checked(void *p, unsigned byte, const char *fn, aslab__push_fn *push
         aslab__free_invalid(p, aslab__map_class(byte), fn);
         return;
     }
+    /* A discarded medium block's word 1 went with its page: its bit in `clean` says it is
+     * free (tested first, while the index is at hand). */
+    if (aslab__class_is_medium(aslab__map_class(byte)) &&
+        ASLAB__UNLIKELY(aslab__block_clean(m, index))) {
+        aslab__heap_fault_at(fn, "double free detected", p);
+        return;
+    }
     uintptr_t key = aslab__free_key; /* read once: the push's stores might alias it */
     if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
-    push(p, slab, index, key, fn);
+    push(p, slab, key);
 }
 
-static inline __attribute__((always_inline)) void
-aslab__push_small(void *p, aslab__slab *slab, uint32_t index, uintptr_t key, const char *fn) {
-    (void)index, (void)fn;
+static inline __attribute__((always_inline)) void aslab__push_small(void *p, aslab__slab *slab,
+                                                                    uintptr_t key) {
     aslab__free_local(p, slab, key);
 }
 

@@ -164,7 +164,9 @@ static void init_once(void) {
     if (aslab__options.decay_ms == 0) aslab__fb_decay_now();
     aslab__size_classes_init();
     aslab__free_key = random_key();
-    aslab__link_key = random_key();
+    /* Bit 63 set: an empty list's own address (below 2^48) then decodes as a stray link,
+     * so that malloc's fast path tests emptiness and corruption at once (aslab__pop_fast). */
+    aslab__link_key = random_key() | (uintptr_t)1 << 63;
     aslab__seen_key = random_key();
     class_checks_init();
     aslab__medium_init();

@@ -10,21 +10,13 @@
 
 static inline void *aslab__malloc_medium(size_t size) {
     unsigned cls = aslab__medium_class_of(size);
-    aslab__mslab *m = aslab__thread_heap.cur[cls];
-    void **block = m->free;
-    if (ASLAB__UNLIKELY((void *)block == (void *)m)) return aslab__malloc_slow(size);
-    return aslab__pop_medium(m, block, cls);
+    return aslab__pop_fast(aslab__thread_heap.cur[cls], cls, size, 1);
 }
 
-/* The owner's push of a medium block: a discarded block's word 1 may have lost the free key,
- * so its bit in `clean` says it is free; counted as dirty, and a discard pass when that takes
+/* The owner's push of a medium block: counted as dirty, and a discard pass when that takes
  * the thread past its budget. */
-static inline __attribute__((always_inline)) void
-aslab__push_medium(void *p, aslab__slab *slab, uint32_t index, uintptr_t key, const char *fn) {
-    if (ASLAB__UNLIKELY(aslab__block_clean(aslab__mslab_of(slab), index))) {
-        aslab__heap_fault_at(fn, "double free detected", p);
-        return;
-    }
+static inline __attribute__((always_inline)) void aslab__push_medium(void *p, aslab__slab *slab,
+                                                                     uintptr_t key) {
     if (ASLAB__UNLIKELY(aslab__medium_freed(p, aslab__mslab_of(slab)))) {
         aslab__free_local(p, slab, key);
         aslab__medium_discard();

@@ -171,6 +171,11 @@ static void *kept_ran_dry(size_t size) {
     return m->free != (void *)m ? aslab__pop_any(m, m->free, cls) : NULL;
 }
 
+void *aslab__pop_failed(size_t size, aslab__mslab *m, void **block) {
+    if ((void *)block == (void *)m) return aslab__malloc_slow(size);
+    return aslab__list_fault(block);
+}
+
 void *aslab__malloc_slow(size_t size) {
     void *block;
     if (ASLAB__LIKELY(aslab__thread_heap.state == ASLAB_HEAP_LIVE) &&

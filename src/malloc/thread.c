@@ -10,7 +10,9 @@
 /* Every class starts at the stand-in slab: the first malloc of a class takes the slow path. */
 __thread aslab__heap aslab__thread_heap ASLAB_TLS = {
     .cur = {[0 ... ASLAB_CLASS_SLOTS - 1] = &aslab__no_slab}};
-aslab__mslab aslab__no_slab = {.free = &aslab__no_slab};
+/* Every bit in its link mask: its own address decodes as a stray link whatever the key (see
+ * aslab__pop_fast). */
+aslab__mslab aslab__no_slab = {.free = &aslab__no_slab, .link_mask = ~(uintptr_t)0};
 
 static pthread_key_t exit_key;
 
