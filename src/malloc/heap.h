@@ -281,9 +281,9 @@ static inline uint32_t aslab__slot_at(uint32_t x, uint64_t magic, uint64_t bound
     return (uint64_t)product < bound ? (uint32_t)(product >> 64) : UINT32_MAX;
 }
 
-/* The index of p's slot when p, in a region of class cls, is the start of one, and at least
- * the capacity otherwise; slab is p masked. A pointer below slot 0 wraps to an offset that
- * fails the test too. */
+/* The index of p's slot when p, in a region of class cls, is the start of one, and
+ * UINT32_MAX otherwise; slab is p masked. A pointer below slot 0 wraps to an offset that fails
+ * the test too. */
 static inline uint32_t aslab__slot_index(const void *p, const aslab__slab *slab, unsigned cls) {
     const aslab__class_check *check = &aslab__checks[cls];
     uint32_t x = (uint32_t)((uintptr_t)p - (uintptr_t)slab) - check->data_offset;
@@ -292,7 +292,7 @@ static inline uint32_t aslab__slot_index(const void *p, const aslab__slab *slab,
 
 /* Nonzero when p, in a region of class cls, is not the start of a slot; slab is p masked. */
 static inline int aslab__off_slot(const void *p, const aslab__slab *slab, unsigned cls) {
-    return aslab__slot_index(p, slab, cls) >= aslab__checks[cls].capacity;
+    return aslab__slot_index(p, slab, cls) == UINT32_MAX;
 }
 
 /* Whether block `index` of medium slab m is free and discarded (on no list). */
@@ -338,13 +338,14 @@ static inline void *aslab__pop_block(aslab__mslab *m, void **block, unsigned cls
 }
 
 /* Keeps p, a checked block of small class cls of a slab another thread owns, for the calling
- * thread's mallocs (kept.c); 0 when the list is full (the caller gives p back to its owner). */
-static inline int aslab__kept_add(void *p, unsigned cls) {
+ * thread's mallocs (kept.c); key is aslab__free_key. 0 when the list is full (the caller
+ * gives p back to its owner). */
+static inline int aslab__kept_add(void *p, unsigned cls, uintptr_t key) {
     aslab__heap *h = &aslab__thread_heap;
     if (ASLAB__UNLIKELY(h->state != ASLAB_HEAP_LIVE)) return 0;
     aslab__mslab *k = &h->rec->kept[cls];
     if (k->used == 0) return 0;
-    aslab__list_push_block(k, p, aslab__free_key);
+    aslab__list_push_block(k, p, key);
     k->used--;
     h->rec->kept_frees[cls]++;
     h->cur[cls] = k;

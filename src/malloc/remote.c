@@ -72,9 +72,10 @@ __attribute__((noinline)) static void free_adopted(void *p, aslab__slab *slab, u
 
 /* p, a checked free block of slab, which another thread owns or which is abandoned, is marked
  * free and goes onto the slab's remote list, or under the class lock. */
-static inline __attribute__((always_inline)) void push_to_owner(void *p, aslab__slab *slab) {
+static inline __attribute__((always_inline)) void push_to_owner(void *p, aslab__slab *slab,
+                                                                uintptr_t key) {
     aslab__mslab *m = aslab__mslab_of(slab);
-    ((uintptr_t *)p)[1] = aslab__free_key;
+    ((uintptr_t *)p)[1] = key;
     uintptr_t next = push_remote(m, p);
     if (ASLAB__UNLIKELY(next == 0))
         free_to_abandoned(m, p);
@@ -85,11 +86,11 @@ static inline __attribute__((always_inline)) void push_to_owner(void *p, aslab__
 /* Kept without a stack frame of its own: everything rare is a tail call. */
 void aslab__free_other(void *p, aslab__slab *slab, unsigned cls, const char *fn) {
     uint32_t index = aslab__slot_index(p, slab, cls);
-    if (ASLAB__UNLIKELY(slab->magic != aslab__lent_magic_for(slab) ||
-                        index >= aslab__checks[cls].capacity)) {
+    if (ASLAB__UNLIKELY(slab->magic != aslab__lent_magic_for(slab) || index == UINT32_MAX)) {
         aslab__free_invalid(p, cls, fn);
         return;
     }
+    uintptr_t key = aslab__free_key; /* read once, before the atomic load below */
     if (ASLAB__UNLIKELY(aslab__block_freed(p, slab, cls, index))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
@@ -100,8 +101,8 @@ void aslab__free_other(void *p, aslab__slab *slab, unsigned cls, const char *fn)
         return;
     }
     /* kept for this thread's mallocs, unless the owner has left (its slab may return) */
-    if (cls <= ASLAB_SMALL_CLASSES && owner != NULL && aslab__kept_add(p, cls)) return;
-    push_to_owner(p, slab);
+    if (cls <= ASLAB_SMALL_CLASSES && owner != NULL && aslab__kept_add(p, cls, key)) return;
+    push_to_owner(p, slab, key);
 }
 
 void aslab__give_back(void *p, unsigned cls) {
@@ -110,7 +111,7 @@ void aslab__give_back(void *p, unsigned cls) {
         free_adopted(p, slab, cls); /* the calling thread adopted the slab since */
         return;
     }
-    push_to_owner(p, slab);
+    push_to_owner(p, slab, aslab__free_key);
 }
 
 /* m is on the partial list and now empty, or on the full list and gained a block. The current
