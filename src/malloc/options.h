@@ -19,7 +19,7 @@
     OPTION(STATS, stats, STATS, ASLAB__STATS_OFF) /* a report at exit */                           \
     OPTION(STATS_FILE, stats_file, PATH, 0)       /* ... written there instead of stderr */        \
     OPTION(DECAY_MS, decay_ms, NUMBER, 1000)      /* age before a free slab goes back to the OS */ \
-    OPTION(DIRTY_MAX_MB, dirty_max_mb, NUMBER, 8) /* free MiB each pool keeps; -1 no cap */        \
+    OPTION(DIRTY_MAX_MB, dirty_max_mb, NUMBER, 8) /* free MiB a pool keeps (purge.h); -1 no cap */ \
     OPTION(BACKGROUND_THREAD, background, BOOL, 0) /* a thread returns memory when idle */
 
 /* ASLAB_STATS: who prints the report at exit. SELF is the process that read the option

@@ -4,9 +4,9 @@
  * Two pools keep free pages resident ("dirty") so that the program can have them again
  * without page faults: the arena's empty slabs (arena.c) and the large blocks freed to the
  * fallback (large.c). Each pool keeps its own "how" and asks here "when":
- * - the cap: a pool holds at most ASLAB_DIRTY_MAX_MB. The slow path that takes it past the
- *   cap discards a batch at once, down to aslab__purge_target(), oldest pages first where
- *   the pool can tell;
+ * - the cap: a pool holds at most ASLAB_DIRTY_MAX_MB, or an eighth of what the program
+ *   holds in it when that is more. The slow path that takes it past the cap discards a batch
+ *   at once, down to aslab__purge_target(), oldest pages first where the pool can tell;
  * - the age: a page free for ASLAB_DECAY_MS is discarded by the next slow path that looks
  *   (one read of the coarse clock); 0 discards at once, -1 never;
  * - the round: once per ASLAB_DECAY_MS, the first slow path of the heap that finds it due
