@@ -77,6 +77,7 @@ typedef struct aslab__mslab {
     uint32_t full_used;
     char *bump_end;
     struct aslab__mslab *prev, *next;
+    uint64_t kept; /* a kept list's (kept.c): blocks added, handed out or not, not given back */
 } aslab__mslab;
 
 #define ASLAB__MSLAB_RESERVE 128
@@ -105,6 +106,10 @@ typedef struct aslab__heap {
     aslab__mslab *cur[ASLAB_CLASS_SLOTS];     /* the slab malloc pops from, per class */
     uint64_t allocs[ASLAB_CLASS_SLOTS];       /* blocks malloc handed out */
     uint64_t frees_remote[ASLAB_CLASS_SLOTS]; /* blocks this thread took off remote lists */
+    /* Per small class, the kept list (kept.c) a free of another thread's block adds to: the
+     * record's while the heap is live, &aslab__no_slab (no room) otherwise, so that the free
+     * needs no test of the heap's state. */
+    struct aslab__mslab *keep[ASLAB_SMALL_CLASSES + 1];
     struct aslab__heap_rec *rec;
     int state;
     /* The dirty-byte budget (medium.c) less the dirty bytes of the medium slabs this thread
@@ -129,9 +134,6 @@ typedef struct aslab__heap_rec {
      * mallocs (kept.c): a list shaped like a slab's, so that malloc's fast path pops it as it
      * pops a slab's. Its `used` counts the room left. */
     aslab__mslab kept[ASLAB_SMALL_CLASSES + 1];
-    /* Blocks this thread kept and handed out again, per class: counted as remote frees (the
-     * ones it gave back instead are counted by the owner that takes them). Owner-written. */
-    uint64_t kept_frees[ASLAB_SMALL_CLASSES + 1];
     /* medium.c's record of which pages of a slab are resident (one byte a page, a 16 MiB slab
      * of 4 KiB pages at most), here rather than on the stack of a free */
     unsigned char resident[4096];
@@ -204,6 +206,10 @@ uint32_t aslab__kept_room(unsigned cls);
 void aslab__kept_reset(aslab__heap_rec *rec);
 /* Gives every kept block of the calling thread back to its owner (exit, trim, the round). */
 void aslab__kept_flush(void);
+/* The calling thread's frees start keeping blocks (its heap goes live), or stop (it exits):
+ * its `keep` pointers name its record's lists, or &aslab__no_slab. */
+void aslab__kept_enable(void);
+void aslab__kept_disable(void);
 /* Gives back p, a checked free block of class cls of a slab the calling thread does not own
  * as far as its free path saw (remote.c). */
 void aslab__give_back(void *p, unsigned cls);
@@ -342,12 +348,11 @@ static inline void *aslab__pop_block(aslab__mslab *m, void **block, unsigned cls
  * gives p back to its owner). */
 static inline int aslab__kept_add(void *p, unsigned cls, uintptr_t key) {
     aslab__heap *h = &aslab__thread_heap;
-    if (ASLAB__UNLIKELY(h->state != ASLAB_HEAP_LIVE)) return 0;
-    aslab__mslab *k = &h->rec->kept[cls];
+    aslab__mslab *k = h->keep[cls];
     if (k->used == 0) return 0;
     aslab__list_push_block(k, p, key);
     k->used--;
-    h->rec->kept_frees[cls]++;
+    k->kept++; /* counted as a remote free (the ones given back, by the owner that takes them) */
     h->cur[cls] = k;
     return 1;
 }

@@ -58,7 +58,7 @@ static void empty_list(aslab__mslab *k, unsigned cls) {
 void aslab__kept_reset(aslab__heap_rec *rec) {
     for (unsigned cls = 0; cls <= ASLAB_SMALL_CLASSES; cls++) {
         aslab__mslab *k = &rec->kept[cls];
-        rec->kept_frees[cls] = 0;
+        k->kept = 0;
         empty_list(k, cls);
         k->cls = (uint16_t)cls;
         k->link_mask = KEPT_LINK_MASK;
@@ -78,9 +78,22 @@ static void flush_class(aslab__heap_rec *rec, unsigned cls) {
     while ((void *)block != (void *)k) {
         uintptr_t *next = aslab__list_next(k, block, "free()");
         aslab__give_back(block, cls);
-        rec->kept_frees[cls]--; /* the owner counts it when it takes it */
+        k->kept--; /* the owner counts it when it takes it */
         block = next;
     }
+}
+
+void aslab__kept_enable(void) {
+    aslab__heap_rec *rec = aslab__thread_heap.rec;
+    for (unsigned cls = 1; cls <= ASLAB_SMALL_CLASSES; cls++)
+        aslab__thread_heap.keep[cls] = &rec->kept[cls];
+}
+
+/* Before the record can go to another thread: a free this thread makes after its exit
+ * (another key's destructor) must not add to it. */
+void aslab__kept_disable(void) {
+    for (unsigned cls = 0; cls <= ASLAB_SMALL_CLASSES; cls++)
+        aslab__thread_heap.keep[cls] = &aslab__no_slab;
 }
 
 void aslab__kept_flush(void) {

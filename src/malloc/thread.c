@@ -9,7 +9,8 @@
 
 /* Every class starts at the stand-in slab: the first malloc of a class takes the slow path. */
 __thread aslab__heap aslab__thread_heap ASLAB_TLS = {
-    .cur = {[0 ... ASLAB_CLASS_SLOTS - 1] = &aslab__no_slab}};
+    .cur = {[0 ... ASLAB_CLASS_SLOTS - 1] = &aslab__no_slab},
+    .keep = {[0 ... ASLAB_SMALL_CLASSES] = &aslab__no_slab}};
 /* Every bit in its link mask: its own address decodes as a stray link whatever the key (see
  * aslab__pop_fast). */
 aslab__mslab aslab__no_slab = {.free = &aslab__no_slab, .link_mask = ~(uintptr_t)0};
@@ -64,8 +65,7 @@ static void registry_del(aslab__heap_rec *rec) {
 
 /* Blocks rec's thread kept and handed out again, read as they are. */
 static uint64_t kept_frees(const aslab__heap_rec *rec, unsigned cls) {
-    return cls <= ASLAB_SMALL_CLASSES ? __atomic_load_n(&rec->kept_frees[cls], __ATOMIC_RELAXED)
-                                      : 0;
+    return cls <= ASLAB_SMALL_CLASSES ? __atomic_load_n(&rec->kept[cls].kept, __ATOMIC_RELAXED) : 0;
 }
 
 /* Registry lock held: the counters of rec's heap go into the globals. Takes the record, not
@@ -79,7 +79,7 @@ static void merge_counts(aslab__heap_rec *rec) {
         __atomic_add_fetch(&st->frees_remote, h->frees_remote[cls] + kept_frees(rec, cls),
                            __ATOMIC_RELAXED);
         h->allocs[cls] = h->frees_remote[cls] = 0;
-        if (cls <= ASLAB_SMALL_CLASSES) rec->kept_frees[cls] = 0;
+        if (cls <= ASLAB_SMALL_CLASSES) rec->kept[cls].kept = 0;
     }
 }
 
@@ -175,6 +175,7 @@ static void abandon_class(aslab__heap_rec *rec, unsigned cls) {
 static void thread_exit(void *arg) {
     aslab__heap *h = arg;
     aslab__heap_rec *rec = h->rec;
+    aslab__kept_disable();
     aslab__kept_flush();
     h->state = ASLAB_HEAP_DEAD;
     aslab__rec_lock(rec);
@@ -217,6 +218,7 @@ int aslab__thread_setup(void) {
     pthread_setspecific(exit_key, h);
     h->medium_room = aslab__medium_budget;
     h->state = ASLAB_HEAP_LIVE;
+    aslab__kept_enable();
     return 1;
 }
 
