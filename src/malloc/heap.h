@@ -470,21 +470,6 @@ static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) 
     if (ASLAB__UNLIKELY(aslab__drop_used(&m->used))) aslab__free_local_slow(m);
 }
 
-/* A free of p, a block of small class cls in slab, which `owner` (not the calling thread)
- * owns: keeps it for the calling thread's mallocs when it is plainly a free block of a live
- * lent slab (the magic, the slot, no double free) and there is room; 0 otherwise, and
- * aslab__free_other then checks it again and says what is wrong, or gives it back. Inline, so
- * that the commonest remote free (a block this thread had kept and handed out) makes no
- * call. */
-static inline __attribute__((always_inline)) int
-aslab__keep_foreign(void *p, aslab__slab *slab, unsigned cls, const void *owner) {
-    if (owner == NULL || slab->magic != aslab__lent_magic_for(slab) ||
-        aslab__off_slot(p, slab, cls))
-        return 0;
-    uintptr_t key = aslab__free_key;
-    return ((uintptr_t *)p)[1] != key && aslab__kept_add(p, cls, key);
-}
-
 /* How a checked free gives p, a block of slab, back (key is aslab__free_key); the calling
  * thread owns slab. */
 typedef void aslab__push_fn(void *p, aslab__slab *slab, uintptr_t key);
@@ -497,11 +482,8 @@ typedef void aslab__push_fn(void *p, aslab__slab *slab, uintptr_t key);
 static inline __attribute__((always_inline)) void
 aslab__free_checked(void *p, unsigned byte, const char *fn, aslab__push_fn *push) {
     aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__regions.slab_mask[byte]);
-    void *owner = __atomic_load_n(&slab->owner, __ATOMIC_RELAXED);
-    if (ASLAB__UNLIKELY(owner != aslab__owner_tag())) {
-        unsigned cls = aslab__map_class(byte);
-        if (!aslab__class_is_medium(cls) && aslab__keep_foreign(p, slab, cls, owner)) return;
-        aslab__free_other(p, slab, cls, fn);
+    if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_RELAXED) != aslab__owner_tag())) {
+        aslab__free_other(p, slab, aslab__map_class(byte), fn);
         return;
     }
     aslab__mslab *m = aslab__mslab_of(slab); /* the caller's own: read its copy of the test */
