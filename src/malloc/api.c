@@ -5,7 +5,6 @@
 
 #include "direct.h"
 #include "large.h"
-#include "medium.h"
 #include "os.h"
 
 #include <errno.h>
@@ -71,15 +70,10 @@ static void *large_block(size_t size, int zeroed) {
 }
 
 /* Above the classes: the fallback's or a directly mapped block. */
-__attribute__((noinline)) static void *large_malloc(size_t size) {
+void *aslab__malloc_cold(size_t size) {
     if (beyond_limit(size)) return no_memory(); /* never asked of the OS */
     aslab__heap_tick(1);
     return large_block(size, 0);
-}
-
-void *aslab__malloc_cold(size_t size) {
-    if (ASLAB__LIKELY(size <= ASLAB_MEDIUM_MAX)) return aslab__malloc_medium(size);
-    return large_malloc(size);
 }
 
 __attribute__((noinline)) void aslab__large_free(void *p, const char *fn) {
@@ -94,9 +88,7 @@ __attribute__((noinline)) static void direct_free(void *p, const char *fn) {
 }
 
 void aslab__free_cold(void *p, unsigned byte, const char *fn) {
-    if (ASLAB__LIKELY(aslab__byte_is_medium(byte))) {
-        aslab__free_medium(p, byte, fn);
-    } else if (byte == ASLAB_MAP_DIRECT) {
+    if (byte == ASLAB_MAP_DIRECT) {
         direct_free(p, fn);
     } else if (p != NULL) {
         aslab__large_free(p, fn);

@@ -11,7 +11,7 @@
 
 /* ---- api.c ---- */
 void aslab__api_init(void);                      /* once, at heap set-up */
-void *aslab__malloc_cold(size_t size);           /* above ASLAB_SMALL_MAX: medium or large */
+void *aslab__malloc_cold(size_t size);           /* above ASLAB_MEDIUM_MAX: large */
 void aslab__large_free(void *p, const char *fn); /* any pointer outside aslab's regions */
 void *aslab__api_calloc(size_t n, size_t size);
 void *aslab__api_realloc(void *p, size_t size);
@@ -30,13 +30,13 @@ static inline __attribute__((always_inline)) void *aslab__api_malloc(size_t size
     return aslab__malloc_cold(size);
 }
 
-/* Frees p, in no small class's region (byte is its map byte, 0 when none of ours): a medium
- * block, a directly mapped one, the fallback's, a foreign one, or NULL. */
+/* Frees p, in no class's region (byte is its map byte, 0 when none of ours): a directly
+ * mapped block, the fallback's, a foreign one, or NULL. */
 void aslab__free_cold(void *p, unsigned byte, const char *fn);
 
-/* One compare sends every pointer outside the small classes (NULL and foreign ones
- * included) to the cold path: the small classes are the map's bytes above
- * ASLAB_MAP_SMALL_BIAS, and every other byte is what aslab__owner_class says. */
+/* One compare finds the small classes (the map's bytes above ASLAB_MAP_SMALL_BIAS), a second
+ * the medium ones; every other pointer (NULL and foreign ones included) goes to the cold
+ * path. */
 static inline __attribute__((always_inline)) void aslab__api_free(void *p, const char *fn) {
     unsigned byte = aslab__map_read(p);
     if (ASLAB__LIKELY(byte > ASLAB_MAP_SMALL_BIAS)) {

@@ -4,10 +4,10 @@
  * its size and dedicated to one size class. A flat byte map, indexed by address >> 22 over
  * the 48-bit user address space, holds a byte naming the class of every region we own
  * (aslab__map_byte) and 0 elsewhere: so "is this pointer ours, and of which class" is one
- * load that cannot fault, made before any slab header is read. Regions are mapped one at a time as
- * classes grow (no giant reservation, so RLIMIT_AS limits are respected), and never unmapped, so a
- * map entry never goes stale. Directly mapped blocks (direct.h) mark their entries too, with their
- * own value.
+ * load that cannot fault, made before any slab header is read. Regions are mapped one at a
+ * time as classes grow (no giant reservation, so RLIMIT_AS limits are respected), and never
+ * unmapped, so a map entry never goes stale. Directly mapped blocks (direct.h) mark their
+ * entries too, with their own value.
  *
  * Slabs the core gives back are marked free and dirty and queued, oldest first, each with
  * the time it went free. Every call of the slab hooks then applies purge.h's policy to the

@@ -47,9 +47,13 @@ static void free_discarded(void *p, size_t size) {
 
 /* ---- the pool ---- */
 
-/* The pool's cap, for as many bytes as the program holds. */
+/* The pool's cap and the target of a purge, for as many bytes as the program holds. */
 static size_t pool_cap(void) {
     return aslab__purge_cap(__atomic_load_n(&live_bytes, __ATOMIC_RELAXED));
+}
+
+static size_t pool_target(void) {
+    return aslab__purge_target(__atomic_load_n(&live_bytes, __ATOMIC_RELAXED));
 }
 
 static void live_add(size_t bytes) {
@@ -79,7 +83,7 @@ static void pool_check(void) {
                                      __ATOMIC_RELAXED))
         return;
     size_t dirty = aslab__fb_dirty_bytes();
-    if (dirty > aslab__purge_target(__atomic_load_n(&live_bytes, __ATOMIC_RELAXED)))
+    if (dirty > pool_target())
         pool_purge();
     else
         __atomic_store_n(&pool_bytes, dirty, __ATOMIC_RELAXED);
