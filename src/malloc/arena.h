@@ -35,10 +35,13 @@
 #define ASLAB_MAP_ENTRIES  ((size_t)1 << (ASLAB_ADDRESS_BITS - ASLAB_REGION_SHIFT))
 
 /* Finding a pointer's slab: per region the map's byte, and per byte the mask that takes a
- * pointer to its slab's start (~(slab size - 1) of the byte's class). One object, so that the
- * free path reaches both from one base address, and indexes the masks with the byte it read. */
+ * pointer to its slab's start (~(slab size - 1) of the byte's class) and the class's slot test
+ * (heap.h, aslab__class_check). One object, so that the free path reaches them all from one
+ * base address, and indexes the tables with the byte it read. */
 typedef struct aslab__region_index {
     uintptr_t slab_mask[256];
+    uint64_t slot_magic[256];
+    uint64_t slot_bound[256];
     uint8_t map[ASLAB_MAP_ENTRIES];
 } aslab__region_index;
 

@@ -52,25 +52,38 @@ struct aslab__heap_rec;
 
 enum aslab__list_id { ASLAB__ON_NONE, ASLAB__ON_PARTIAL, ASLAB__ON_FULL, ASLAB__ON_ABANDONED };
 
+/* What malloc's and free's fast paths read of a free list, first in every list's state: a
+ * lent slab's (aslab__mslab), a kept list's, the stand-in's, and the thread's copy of the state
+ * of its current slab of each small class (aslab__heap.hot). A list ends at aslab__list_end. */
+#define ASLAB__HOT_FIELDS                                                                          \
+    void *free;                                                                                    \
+    uintptr_t base;      /* the slab's address; 0 for a list of blocks of any slab */              \
+    uintptr_t link_mask; /* ~(slab size - 1) | 15: a decoded link must leave these bits as base */ \
+    uint32_t used;                                                                                 \
+    uint32_t slot_first; /* the low 32 bits of slot 0's address, for the slot test */
+
+typedef struct aslab__hot {
+    ASLAB__HOT_FIELDS
+} aslab__hot;
+
 /* The malloc's state of one lent slab, in the bytes the core reserves after its header. */
 typedef struct aslab__mslab {
-    /* line 1: the owner's alone; what its malloc and free read */
-    void *free;
-    uint32_t used;
+    /* line 1: the owner's alone; what its malloc and free read, named either way */
+    union {
+        aslab__hot hot;
+        struct {
+            ASLAB__HOT_FIELDS
+        };
+    };
     uint16_t cls;
     uint8_t on_list; /* enum aslab__list_id */
     uint8_t pad0;
-    char *bump;
-    uintptr_t link_mask; /* ~(slab size - 1) | 15: a decoded link must leave these bits as m's */
-    uint32_t size;       /* of a block: the class's, here where the fast paths look anyway */
+    uint32_t size; /* of a block: the class's, here where the fast paths look anyway */
     /* Medium classes: bit i set when block i is free, on no list, and its pages discarded
      * (medium.c). The owner changes it; other threads' frees read it (relaxed). */
     uint32_t clean;
-    /* The class's slot test (aslab__class_check), here in the line the owner's free writes
-     * anyway: slot_first is the low 32 bits of slot 0's address. */
-    uint32_t slot_first;
     uint32_t pad1;
-    uint64_t slot_magic, slot_bound;
+    char *bump;
     /* line 2: where other threads give blocks back; the owner's rarely used fields after */
     _Alignas(64) uintptr_t remote;
     struct aslab__heap_rec *heap; /* the owner's record; NULL once abandoned */
@@ -83,13 +96,18 @@ typedef struct aslab__mslab {
 #define ASLAB__MSLAB_RESERVE 128
 
 _Static_assert(sizeof(aslab__mslab) <= ASLAB__MSLAB_RESERVE, "the slab state fits its reserve");
-_Static_assert(offsetof(aslab__mslab, slot_bound) < 64, "the free path's fields share line 1");
+_Static_assert(offsetof(aslab__mslab, clean) < 64, "the fast paths' fields share line 1");
+_Static_assert(sizeof(aslab__hot) == 32, "two copies of a list's state share a line");
 
 static inline aslab__mslab *aslab__mslab_of(aslab__slab *slab) {
     return (aslab__mslab *)((char *)slab + ASLAB_SLAB_HEADER_SIZE);
 }
 static inline aslab__slab *aslab__slab_of(aslab__mslab *m) {
     return (aslab__slab *)((char *)m - ASLAB_SLAB_HEADER_SIZE);
+}
+/* The slab state whose list state h is: valid where h is one (not the thread's copy). */
+static inline aslab__mslab *aslab__mslab_of_hot(aslab__hot *h) {
+    return (aslab__mslab *)h;
 }
 
 /* Per class, a thread's slabs besides the current one (slab_list.h lists). */
@@ -103,7 +121,9 @@ enum aslab__heap_state { ASLAB_HEAP_NEW, ASLAB_HEAP_SETUP, ASLAB_HEAP_LIVE, ASLA
 /* A thread's heap: in TLS, what the fast paths touch (cur first, so that they index it and
  * allocs from one TLS base); the counters are the thread's own (no atomics). */
 typedef struct aslab__heap {
-    aslab__mslab *cur[ASLAB_CLASS_SLOTS];     /* the slab malloc pops from, per class */
+    /* the list malloc pops per class: hot[cls] (the current small slab's), a slab's own state
+     * (medium classes), the class's kept list, or the stand-in &aslab__no_slab.hot */
+    aslab__hot *cur[ASLAB_CLASS_SLOTS];
     uint64_t allocs[ASLAB_CLASS_SLOTS];       /* blocks malloc handed out */
     uint64_t frees_remote[ASLAB_CLASS_SLOTS]; /* blocks this thread took off remote lists */
     /* Per small class, the kept list (kept.c) a free of another thread's block adds to: the
@@ -116,6 +136,10 @@ typedef struct aslab__heap {
      * owns: below 0, the thread discards. Set to the budget when the thread's heap is set up. */
     int64_t medium_room;
     int64_t medium_allowance; /* dirty bytes allowed beyond the budget for now (medium.c) */
+    /* Per small class, the list state of the current slab, moved here from the slab (hot.c):
+     * dense, so that malloc and free of a class touch no line of the slab but the block's.
+     * base is 0 while the class has none here. */
+    _Alignas(64) aslab__hot hot[ASLAB_SMALL_CLASSES + 1];
 } aslab__heap;
 
 /* The rest of a thread's heap, outside TLS and never unmapped, so that another thread may
@@ -127,8 +151,9 @@ typedef struct aslab__heap_rec {
     aslab__class_heap classes[ASLAB_CLASS_SLOTS];
     aslab__heap *tls;                            /* the live owner's heap; NULL when free */
     struct aslab__heap_rec *reg_prev, *reg_next; /* the registry of records in use */
-    /* The current slab per class (or &aslab__no_slab): what the heap's `cur` names, except
-     * while `cur` names the class's kept list below. Changed by the owner only. */
+    /* The current slab per class (or &aslab__no_slab): what the heap's `cur` names (a small
+     * class's through its copy in the heap's `hot`), except while `cur` names the class's kept
+     * list below. Changed by the owner only. */
     aslab__mslab *current[ASLAB_CLASS_SLOTS];
     /* Per small class, blocks of other threads' slabs that this thread freed, kept for its own
      * mallocs (kept.c): a list shaped like a slab's, so that malloc's fast path pops it as it
@@ -169,6 +194,18 @@ extern uintptr_t aslab__seen_key;
 int aslab__heap_init(void);
 /* The class's core cache, created on first use; NULL if it cannot be. */
 aslab_cache *aslab__class_cache_get(unsigned cls);
+
+/* ---- hot.c: the thread's copies of its current small slabs' list states ---- */
+/* The slow paths work on a slab's own state: aslab__hot_park moves class cls's copy back into
+ * its slab (and `cur` with it) before they look, aslab__hot_install moves the record's current
+ * slab's state into the copy after. Both do nothing where there is nothing to move. */
+void aslab__hot_park(unsigned cls);
+void aslab__hot_install(unsigned cls);
+void aslab__hot_park_all(void);
+void aslab__hot_install_all(void);
+/* The `used` of a slab whose state is the thread's copy: frees that reach the slab's own
+ * state meanwhile count down from it (hot.c). */
+#define ASLAB__HOT_USED ((uint32_t)1 << 30)
 
 /* ---- refill.c / remote.c / thread.c: the slow paths ---- */
 /* size <= ASLAB_MEDIUM_MAX; the class is recomputed after set-up (the lookup table is empty
@@ -232,24 +269,30 @@ static inline uintptr_t aslab__link_encode(uintptr_t next, const void *at) {
     return next ^ aslab__link_key ^ ((uintptr_t)at >> 12);
 }
 
-/* Nonzero unless `link` is 16-byte aligned and in the same slab as m. */
-static inline uintptr_t aslab__link_stray(uintptr_t link, const aslab__mslab *m) {
-    return (link ^ (uintptr_t)m) & m->link_mask;
+/* Where the list of state h ends: its slab's state (whose `free`, while the list is not its
+ * own, names itself), or for a list of blocks of any slab h itself. Never a block. */
+static inline void *aslab__list_end(aslab__hot *h) {
+    return h->base != 0 ? (void *)(h->base + ASLAB_SLAB_HEADER_SIZE) : (void *)h;
 }
 
-/* Pushes block p onto m's free list (a slab's, or a kept list): its link, and key in word 1. */
-static inline void aslab__list_push_block(aslab__mslab *m, void *p, uintptr_t key) {
+/* Nonzero unless `link` is 16-byte aligned and in the same slab as h's list. */
+static inline uintptr_t aslab__link_stray(uintptr_t link, const aslab__hot *h) {
+    return (link ^ h->base) & h->link_mask;
+}
+
+/* Pushes block p onto h's free list (a slab's, or a kept list): its link, and key in word 1. */
+static inline void aslab__list_push_block(aslab__hot *h, void *p, uintptr_t key) {
     uintptr_t *obj = p;
-    obj[0] = aslab__link_encode((uintptr_t)m->free, p);
+    obj[0] = aslab__link_encode((uintptr_t)h->free, p);
     obj[1] = key;
-    m->free = p;
+    h->free = p;
 }
 
-/* The block after `block` on m's free list, its link checked as malloc checks it; a slow
+/* The block after `block` on h's free list, its link checked as malloc checks it; a slow
  * path's walk (fn names the call for the fault). */
-static inline uintptr_t *aslab__list_next(aslab__mslab *m, uintptr_t *block, const char *fn) {
+static inline uintptr_t *aslab__list_next(aslab__hot *h, uintptr_t *block, const char *fn) {
     uintptr_t next = aslab__link_encode(block[0], block);
-    if (aslab__link_stray(next, m) != 0)
+    if (aslab__link_stray(next, h) != 0)
         aslab__heap_fault(fn, "corrupted free list (a write after free?)", block);
     return (uintptr_t *)next;
 }
@@ -325,22 +368,29 @@ static inline void aslab__check_slot(const void *p, unsigned cls, const char *fn
     if (ASLAB__UNLIKELY(!aslab__slot_ok(p, cls))) aslab__free_invalid(p, cls, fn);
 }
 
-/* Counts block, of m, as handed out by its owner, the calling thread, and clears its
+/* The list malloc pops for class cls when its kept list is empty (the heap is set up). */
+static inline aslab__hot *aslab__cur_home(unsigned cls) {
+    aslab__heap *h = &aslab__thread_heap;
+    if (cls <= ASLAB_SMALL_CLASSES && h->hot[cls].base != 0) return &h->hot[cls];
+    return &h->rec->current[cls]->hot;
+}
+
+/* Counts block, of h's list, as handed out by its owner, the calling thread, and clears its
  * double-free key. */
-static inline void *aslab__handed_out(aslab__mslab *m, void **block, unsigned cls) {
-    m->used++;
+static inline void *aslab__handed_out(aslab__hot *h, void **block, unsigned cls) {
+    h->used++;
     aslab__thread_heap.allocs[cls]++;
     block[1] = NULL; /* no longer free */
     return block;
 }
 
-/* Pops block, the head of m's free list (not empty), after checking its link; the calling
- * thread owns m. */
-static inline void *aslab__pop_block(aslab__mslab *m, void **block, unsigned cls) {
+/* Pops block, the head of h's free list (not empty), after checking its link; the calling
+ * thread owns the list. */
+static inline void *aslab__pop_block(aslab__hot *h, void **block, unsigned cls) {
     uintptr_t next = aslab__link_encode((uintptr_t)block[0], block);
-    if (ASLAB__UNLIKELY(aslab__link_stray(next, m) != 0)) return aslab__list_fault(block);
-    m->free = (void *)next;
-    return aslab__handed_out(m, block, cls);
+    if (ASLAB__UNLIKELY(aslab__link_stray(next, h) != 0)) return aslab__list_fault(block);
+    h->free = (void *)next;
+    return aslab__handed_out(h, block, cls);
 }
 
 /* Keeps p, a checked block of small class cls of a slab another thread owns, for the calling
@@ -350,10 +400,10 @@ static inline int aslab__kept_add(void *p, unsigned cls, uintptr_t key) {
     aslab__heap *h = &aslab__thread_heap;
     aslab__mslab *k = h->keep[cls];
     if (k->used == 0) return 0;
-    aslab__list_push_block(k, p, key);
+    aslab__list_push_block(&k->hot, p, key);
     k->used--;
     k->kept++; /* counted as a remote free (the ones given back, by the owner that takes them) */
-    h->cur[cls] = k;
+    h->cur[cls] = &k->hot;
     return 1;
 }
 
@@ -410,35 +460,36 @@ void aslab__medium_trim_thread(void);
 /* Hands out a clean block of medium slab m (m->clean not 0); the calling thread owns m. */
 void *aslab__medium_take_clean(aslab__mslab *m);
 
-/* malloc's fast path found m's list empty (block is m) or its head's link stray: the slow
- * path, or the fault. Out of line, so that the fast path reaches it by a tail jump. */
-__attribute__((noinline)) void *aslab__pop_failed(size_t size, aslab__mslab *m, void **block);
+/* malloc's fast path found h's list empty (block is its end) or its head's link stray: the
+ * slow path, or the fault. Out of line, so that the fast path reaches it by a tail jump. */
+__attribute__((noinline)) void *aslab__pop_failed(size_t size, aslab__hot *h, void **block);
 
-/* malloc's pop from m, the current list of class cls (a slab's, a kept list, or
- * &aslab__no_slab): one test for an empty list and a corrupted link. An empty list's head is m
- * itself, whose first word (`free`) is m: decoded as a link, that is m ^ key ^ (m >> 12), and
- * the key's bit 63 (init.c) puts it outside every slab, so it fails the stray test too.
- * `medium` (a constant) counts the block out of the thread's dirty bytes, as aslab__pop_medium. */
-static inline void *aslab__pop_fast(aslab__mslab *m, unsigned cls, size_t size, int medium) {
-    void **block = m->free;
+/* malloc's pop from h, the list of class cls that `cur` names: one test for an empty list and
+ * a corrupted link. An empty list's head is its end, whose first word (`free`) names itself:
+ * decoded as a link, that is end ^ key ^ (end >> 12), and the key's bit 63 (init.c) puts it
+ * outside every slab, so it fails the stray test too. `medium` (a constant) counts the block
+ * out of the thread's dirty bytes, as aslab__pop_medium; a medium class's list is always its
+ * slab's own. */
+static inline void *aslab__pop_fast(aslab__hot *h, unsigned cls, size_t size, int medium) {
+    void **block = h->free;
     uintptr_t next = aslab__link_encode((uintptr_t)block[0], block);
-    if (ASLAB__UNLIKELY(aslab__link_stray(next, m) != 0)) return aslab__pop_failed(size, m, block);
-    m->free = (void *)next;
-    if (medium) aslab__thread_heap.medium_room += m->size;
-    return aslab__handed_out(m, block, cls);
+    if (ASLAB__UNLIKELY(aslab__link_stray(next, h) != 0)) return aslab__pop_failed(size, h, block);
+    h->free = (void *)next;
+    if (medium) aslab__thread_heap.medium_room += aslab__mslab_of_hot(h)->size;
+    return aslab__handed_out(h, block, cls);
 }
 
-/* Pops block off m's free list as aslab__pop_block does: every listed medium block is dirty,
- * and leaves the thread's count. */
+/* Pops block off medium slab m's free list as aslab__pop_block does: every listed medium
+ * block is dirty, and leaves the thread's count. */
 static inline void *aslab__pop_medium(aslab__mslab *m, void **block, unsigned cls) {
     aslab__thread_heap.medium_room += m->size;
-    return aslab__pop_block(m, block, cls); /* last, so that its fault path is a tail call */
+    return aslab__pop_block(&m->hot, block, cls); /* last, so that its fault is a tail call */
 }
 
 /* Either pop, by class: the slow path serves both. */
-static inline void *aslab__pop_any(aslab__mslab *m, void **block, unsigned cls) {
-    if (aslab__class_is_medium(cls)) return aslab__pop_medium(m, block, cls);
-    return aslab__pop_block(m, block, cls);
+static inline void *aslab__pop_any(aslab__hot *h, void **block, unsigned cls) {
+    if (aslab__class_is_medium(cls)) return aslab__pop_medium(aslab__mslab_of_hot(h), block, cls);
+    return aslab__pop_block(h, block, cls);
 }
 
 static inline void *aslab__malloc_small(size_t size) {
@@ -460,42 +511,55 @@ low:
 #endif
 }
 
-/* Pushes p, a block of a slab the calling thread owns, onto the slab's free list; key is
- * aslab__free_key. */
+/* Pushes p, a block of a slab the calling thread owns, onto the free list of the slab's own
+ * state; key is aslab__free_key. */
 static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) {
     aslab__mslab *m = aslab__mslab_of(slab);
-    aslab__list_push_block(m, p, key);
+    aslab__list_push_block(&m->hot, p, key);
     /* One test for both rare events: the slab is now empty (used 0), or it was on the full
      * list (ASLAB__FULL set: the count reads as negative). */
     if (ASLAB__UNLIKELY(aslab__drop_used(&m->used))) aslab__free_local_slow(m);
+}
+
+/* The index of p's slot when it starts one below the capacity of a slab whose slot 0 starts
+ * at slot_first, the class's slot test taken by p's map byte; UINT32_MAX otherwise. */
+static inline uint32_t aslab__slot_by_byte(const void *p, uint32_t slot_first, uintptr_t byte) {
+    return aslab__slot_at((uint32_t)(uintptr_t)p - slot_first, aslab__regions.slot_magic[byte],
+                          aslab__regions.slot_bound[byte]);
 }
 
 /* How a checked free gives p, a block of slab, back (key is aslab__free_key); the calling
  * thread owns slab. */
 typedef void aslab__push_fn(void *p, aslab__slab *slab, uintptr_t key);
 
+/* The slab of p, whose map byte names a small or medium class. */
+static inline aslab__slab *aslab__slab_by_byte(const void *p, uintptr_t byte) {
+    return (aslab__slab *)((uintptr_t)p & aslab__regions.slab_mask[byte]);
+}
+
 /* Frees p, whose map byte (aslab__map_byte) names a small or medium class, on behalf of
- * function fn: the checks, then `push` when the calling thread owns p's slab. The owner tag
- * stands for the header's magic on this path; any other owner takes aslab__free_other, which
- * checks the magic itself. Every other way out is a tail call; `push` is a constant that
- * always_inline folds in. */
-static inline __attribute__((always_inline)) void
-aslab__free_checked(void *p, unsigned byte, const char *fn, aslab__push_fn *push) {
-    aslab__slab *slab = (aslab__slab *)((uintptr_t)p & aslab__regions.slab_mask[byte]);
+ * function fn, into the own state of its slab (p masked): the checks, then `push` when the
+ * calling thread owns the slab. The owner tag stands for the header's magic on this path; any
+ * other owner takes aslab__free_other, which checks the magic itself. Every other way out is
+ * a tail call; `push` is a constant that always_inline folds in. The byte is a uintptr_t, so
+ * that gcc indexes the tables with the register it loaded it into. */
+static inline __attribute__((always_inline)) void aslab__free_checked(void *p, aslab__slab *slab,
+                                                                      uintptr_t byte,
+                                                                      const char *fn,
+                                                                      aslab__push_fn *push) {
     if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_RELAXED) != aslab__owner_tag())) {
-        aslab__free_other(p, slab, aslab__map_class(byte), fn);
+        aslab__free_other(p, slab, aslab__map_class((unsigned)byte), fn);
         return;
     }
-    aslab__mslab *m = aslab__mslab_of(slab); /* the caller's own: read its copy of the test */
-    uint32_t index =
-        aslab__slot_at((uint32_t)(uintptr_t)p - m->slot_first, m->slot_magic, m->slot_bound);
+    aslab__mslab *m = aslab__mslab_of(slab); /* the caller's own: read its slot 0 */
+    uint32_t index = aslab__slot_by_byte(p, m->slot_first, byte);
     if (ASLAB__UNLIKELY(index == UINT32_MAX)) {
-        aslab__free_invalid(p, aslab__map_class(byte), fn);
+        aslab__free_invalid(p, aslab__map_class((unsigned)byte), fn);
         return;
     }
     /* A discarded medium block's word 1 went with its page: its bit in `clean` says it is
      * free (tested first, while the index is at hand). */
-    if (aslab__class_is_medium(aslab__map_class(byte)) &&
+    if (aslab__class_is_medium(aslab__map_class((unsigned)byte)) &&
         ASLAB__UNLIKELY(aslab__block_clean(m, index))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
@@ -513,9 +577,38 @@ static inline __attribute__((always_inline)) void aslab__push_small(void *p, asl
     aslab__free_local(p, slab, key);
 }
 
-/* Frees p, whose map byte names a small class, on behalf of function fn. */
+/* The owner's free of p, a block of its current slab of a small class, whose state is h, the
+ * thread's copy: the slot test and the double-free key, then the push. Its count cannot reach
+ * 0 (the current slab's phantom use) unless blocks were freed that were never handed out. */
+static inline __attribute__((always_inline)) void aslab__free_hot(void *p, aslab__hot *h,
+                                                                  uintptr_t byte, const char *fn) {
+    if (ASLAB__UNLIKELY(aslab__slot_by_byte(p, h->slot_first, byte) == UINT32_MAX)) {
+        aslab__free_invalid(p, aslab__map_class((unsigned)byte), fn);
+        return;
+    }
+    uintptr_t key = aslab__free_key;
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
+        aslab__heap_fault_at(fn, "double free detected", p);
+        return;
+    }
+    aslab__list_push_block(h, p, key);
+    if (ASLAB__UNLIKELY(aslab__drop_used(&h->used)))
+        aslab__heap_fault_at(fn, "more blocks freed than allocated in this slab", p);
+}
+
+/* Frees p, whose map byte names a small class, on behalf of function fn. The list `cur` names
+ * for the class says whether p's slab is the calling thread's current one: its base is the
+ * slab's address only then (a kept list's and the stand-in's is 0), so no line of the slab is
+ * read. Any other slab goes by its header's owner. */
 static inline void aslab__free_small(void *p, unsigned byte, const char *fn) {
-    aslab__free_checked(p, byte, fn, aslab__push_small);
+    intptr_t index = (intptr_t)byte; /* signed, so that the bias below folds into the load */
+    aslab__slab *slab = aslab__slab_by_byte(p, (uintptr_t)index);
+    aslab__hot *h = aslab__thread_heap.cur[index - ASLAB_MAP_SMALL_BIAS];
+    if (ASLAB__LIKELY(h->base == (uintptr_t)slab)) {
+        aslab__free_hot(p, h, (uintptr_t)index, fn);
+        return;
+    }
+    aslab__free_checked(p, slab, (uintptr_t)index, fn, aslab__push_small);
 }
 
 #pragma GCC visibility pop

@@ -48,6 +48,7 @@ static void class_checks_init(void) {
         aslab__class_check *check = &aslab__checks[cls];
         aslab__regions.slab_mask[aslab__map_byte(cls)] = ~(uintptr_t)(slab_size - 1);
         check->slot_magic = aslab__slot_magic(info->size);
+        aslab__regions.slot_magic[aslab__map_byte(cls)] = check->slot_magic;
     }
 }
 
@@ -61,6 +62,7 @@ static int class_geometry_learn(unsigned cls, aslab_cache *cache) {
     aslab__checks[cls].capacity = (uint32_t)loan.capacity;
     aslab__checks[cls].slot_bound =
         aslab__slot_bound(aslab__classes[cls].size, (uint32_t)loan.capacity);
+    aslab__regions.slot_bound[aslab__map_byte(cls)] = aslab__checks[cls].slot_bound;
     return aslab_slab_return(loan.slab, (size_t)1 << aslab__classes[cls].slab_shift) == ASLAB_OK;
 }
 

@@ -59,6 +59,7 @@ void aslab__kept_reset(aslab__heap_rec *rec) {
     for (unsigned cls = 0; cls <= ASLAB_SMALL_CLASSES; cls++) {
         aslab__mslab *k = &rec->kept[cls];
         k->kept = 0;
+        k->base = 0; /* blocks of any slab: the end is the list's own state */
         empty_list(k, cls);
         k->cls = (uint16_t)cls;
         k->link_mask = KEPT_LINK_MASK;
@@ -73,10 +74,10 @@ void aslab__kept_reset(aslab__heap_rec *rec) {
 static void flush_class(aslab__heap_rec *rec, unsigned cls) {
     aslab__mslab *k = &rec->kept[cls];
     uintptr_t *block = k->free;
-    aslab__thread_heap.cur[cls] = rec->current[cls];
+    aslab__thread_heap.cur[cls] = aslab__cur_home(cls);
     empty_list(k, cls);
     while ((void *)block != (void *)k) {
-        uintptr_t *next = aslab__list_next(k, block, "free()");
+        uintptr_t *next = aslab__list_next(&k->hot, block, "free()");
         aslab__give_back(block, cls);
         k->kept--; /* the owner counts it when it takes it */
         block = next;

@@ -75,12 +75,12 @@ static void discard_runs(aslab__mslab *m, uint32_t fresh) {
 void *aslab__medium_take_clean(aslab__mslab *m) {
     unsigned i = (unsigned)__builtin_ctz(m->clean);
     __atomic_store_n(&m->clean, m->clean & ~((uint32_t)1 << i), __ATOMIC_RELAXED);
-    return aslab__handed_out(m, (void **)(first_slot(m) + (size_t)i * m->size), m->cls);
+    return aslab__handed_out(&m->hot, (void **)(first_slot(m) + (size_t)i * m->size), m->cls);
 }
 
 /* The next block after `block` on m's free list, checked as malloc checks it. */
 static uintptr_t *next_free(aslab__mslab *m, uintptr_t *block) {
-    return aslab__list_next(m, block, "free()");
+    return aslab__list_next(&m->hot, block, "free()");
 }
 
 uint64_t aslab__medium_slab_dirty(aslab__mslab *m) {
@@ -149,7 +149,7 @@ static void discard_thread(int64_t target, int all) {
                 if (worth_discarding(m, 0, all)) discard_slab(m, 0, target, all);
                 m = m->next;
             } while (m != first && dirty_bytes(h) > target);
-        aslab__mslab *cur = h->cur[cls];
+        aslab__mslab *cur = h->rec->current[cls];
         if (cur != &aslab__no_slab && worth_discarding(cur, 1, all))
             discard_slab(cur, all ? 0 : 1, target, all);
         if (dirty_bytes(h) <= target) break;
@@ -217,7 +217,8 @@ static int64_t overstatement(void) {
                 measure_slab(m, &listed, &resident);
                 m = m->next;
             } while (m != first && ++looked < RESIDENCY_SLABS);
-        if (h->cur[cls] != &aslab__no_slab) measure_slab(h->cur[cls], &listed, &resident);
+        aslab__mslab *cur = h->rec->current[cls];
+        if (cur != &aslab__no_slab) measure_slab(cur, &listed, &resident);
         if (++looked >= RESIDENCY_SLABS) break;
     }
     aslab__rec_unlock(h->rec);

@@ -28,7 +28,8 @@ static inline __attribute__((always_inline)) void aslab__push_medium(void *p, as
 /* Frees p, whose map byte names a medium class, on behalf of fn: as aslab__free_small. */
 static inline __attribute__((always_inline)) void aslab__free_medium(void *p, unsigned byte,
                                                                      const char *fn) {
-    aslab__free_checked(p, byte, fn, aslab__push_medium);
+    uintptr_t index = byte;
+    aslab__free_checked(p, aslab__slab_by_byte(p, index), index, fn, aslab__push_medium);
 }
 
 #pragma GCC visibility pop

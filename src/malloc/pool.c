@@ -64,6 +64,7 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     if (aslab_slab_lend(cache, NULL, &loan) != ASLAB_OK) return NULL;
     aslab__mslab *m = loan.reserve;
     m->free = m;
+    m->base = (uintptr_t)aslab__slab_of(m);
     m->used = 0;
     m->cls = (uint16_t)cls;
     m->on_list = ASLAB__ON_NONE;
@@ -74,8 +75,6 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     m->size = aslab__classes[cls].size;
     m->clean = 0;
     m->slot_first = (uint32_t)(uintptr_t)loan.slots;
-    m->slot_magic = aslab__checks[cls].slot_magic;
-    m->slot_bound = aslab__checks[cls].slot_bound;
     __atomic_store_n(&m->remote, 0, __ATOMIC_RELAXED); /* nobody else sees the slab yet */
     m->full_used = 0;
     __atomic_store_n(&m->heap, aslab__thread_heap.rec, __ATOMIC_RELAXED);
@@ -104,7 +103,7 @@ uint32_t aslab__pool_collect(aslab__mslab *m, uintptr_t mark) {
         for (uint32_t i = 1;; i++) { /* exactly n blocks, each link checked */
             uintptr_t next = aslab__link_encode(*(uintptr_t *)block, (void *)block);
             if (i == n && next == (uintptr_t)m) break;
-            if (i == n || aslab__link_stray(next, m) != 0)
+            if (i == n || aslab__link_stray(next, &m->hot) != 0)
                 aslab__heap_fault("malloc()", "corrupted remote free list (a write after free?)",
                                   (void *)block);
             block = next;

@@ -56,14 +56,14 @@ static void *take_fresh(aslab__mslab *m, unsigned cls) {
     if (m->bump == m->bump_end) return NULL;
     void **block = (void **)m->bump;
     m->bump += m->size;
-    return aslab__handed_out(m, block, cls);
+    return aslab__handed_out(&m->hot, block, cls);
 }
 
 /* A block of m that is on no list: a medium slab's discarded block or never-used one, or a
  * small slab's never-used tail threaded onto the free list; NULL when m has none. */
 static void *take_unlisted(aslab__mslab *m, unsigned cls) {
     if (!aslab__class_is_medium(cls))
-        return extend(m, cls) ? aslab__pop_block(m, m->free, cls) : NULL;
+        return extend(m, cls) ? aslab__pop_block(&m->hot, m->free, cls) : NULL;
     if (m->clean != 0) return aslab__medium_take_clean(m);
     return take_fresh(m, cls);
 }
@@ -78,7 +78,7 @@ static uint32_t take_remote(aslab__mslab *m, unsigned cls) {
 /* A block of m, the current slab, whose free list is empty; NULL when m has none. */
 static void *refill(aslab__mslab *m, unsigned cls) {
     if (__atomic_load_n(&m->remote, __ATOMIC_RELAXED) != 0 && take_remote(m, cls) != 0)
-        return aslab__pop_any(m, m->free, cls);
+        return aslab__pop_any(&m->hot, m->free, cls);
     return take_unlisted(m, cls);
 }
 
@@ -149,11 +149,13 @@ static aslab__mslab *replace_current(unsigned cls, aslab__mslab *spent) {
     aslab__heap_rec *rec = aslab__thread_heap.rec;
     aslab__rec_lock(rec);
     if (spent != &aslab__no_slab) retire_current(cls, spent);
-    aslab__thread_heap.cur[cls] = rec->current[cls] = &aslab__no_slab;
+    aslab__thread_heap.cur[cls] = &aslab__no_slab.hot;
+    rec->current[cls] = &aslab__no_slab;
     aslab__mslab *m = next_current(cls);
     if (m != NULL) {
         m->used++; /* the phantom use of the current slab */
-        aslab__thread_heap.cur[cls] = rec->current[cls] = m;
+        aslab__thread_heap.cur[cls] = &m->hot;
+        rec->current[cls] = m;
     }
     aslab__rec_unlock(rec);
     return m;
@@ -165,15 +167,28 @@ static aslab__mslab *replace_current(unsigned cls, aslab__mslab *spent) {
 static void *kept_ran_dry(size_t size) {
     aslab__heap *h = &aslab__thread_heap;
     unsigned cls = aslab__class_for(size);
-    aslab__mslab *m = h->rec->current[cls];
-    if (h->cur[cls] == m) return NULL;
-    h->cur[cls] = m;
-    return m->free != (void *)m ? aslab__pop_any(m, m->free, cls) : NULL;
+    aslab__hot *home = aslab__cur_home(cls);
+    if (h->cur[cls] == home) return NULL;
+    h->cur[cls] = home;
+    return home->free != aslab__list_end(home) ? aslab__pop_any(home, home->free, cls) : NULL;
 }
 
-void *aslab__pop_failed(size_t size, aslab__mslab *m, void **block) {
-    if ((void *)block == (void *)m) return aslab__malloc_slow(size);
+void *aslab__pop_failed(size_t size, aslab__hot *h, void **block) {
+    if ((void *)block == aslab__list_end(h)) return aslab__malloc_slow(size);
     return aslab__list_fault(block);
+}
+
+/* A block of class cls from the slow path, the current slab's state its own. */
+static void *take_block(unsigned cls) {
+    void *block;
+    aslab__mslab *m = aslab__thread_heap.rec->current[cls];
+    aslab__thread_heap.cur[cls] = &m->hot; /* it may have named the kept list */
+    if (m->free != (void *)m) return aslab__pop_any(&m->hot, m->free, cls); /* hot.c's frees */
+    if (m != &aslab__no_slab && (block = refill(m, cls)) != NULL) return block;
+    m = replace_current(cls, m);
+    if (m == NULL) return from_fallback(aslab__classes[cls].size); /* no address space left */
+    if (m->free != (void *)m) return aslab__pop_any(&m->hot, m->free, cls);
+    return take_unlisted(m, cls); /* never NULL: next_current's slabs have a block */
 }
 
 void *aslab__malloc_slow(size_t size) {
@@ -187,11 +202,8 @@ void *aslab__malloc_slow(size_t size) {
     /* memory return (purge.h), before any lock is taken */
     aslab__heap_tick(1);
     unsigned cls = aslab__class_for(size);
-    aslab__mslab *m = aslab__thread_heap.rec->current[cls];
-    aslab__thread_heap.cur[cls] = m; /* it may have named the kept list */
-    if (m != &aslab__no_slab && (block = refill(m, cls)) != NULL) return block;
-    m = replace_current(cls, m);
-    if (m == NULL) return from_fallback(aslab__classes[cls].size); /* no address space left */
-    if (m->free != (void *)m) return aslab__pop_any(m, m->free, cls);
-    return take_unlisted(m, cls); /* never NULL: next_current's slabs have a block */
+    aslab__hot_park(cls);
+    block = take_block(cls);
+    aslab__hot_install(cls);
+    return block;
 }

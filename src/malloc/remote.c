@@ -115,7 +115,8 @@ void aslab__give_back(void *p, unsigned cls) {
 }
 
 /* m is on the partial list and now empty, or on the full list and gained a block. The current
- * slab never gets here: its phantom use keeps `used` above 0. */
+ * slab never gets here: its phantom use keeps `used` above 0 (or its state is the thread's
+ * copy, and the slab's own count starts at ASLAB__HOT_USED: hot.c). */
 void aslab__free_local_slow(aslab__mslab *m) {
     unsigned cls = m->cls;
     aslab__heap_rec *rec = aslab__thread_heap.rec;

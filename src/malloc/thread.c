@@ -9,11 +9,11 @@
 
 /* Every class starts at the stand-in slab: the first malloc of a class takes the slow path. */
 __thread aslab__heap aslab__thread_heap ASLAB_TLS = {
-    .cur = {[0 ... ASLAB_CLASS_SLOTS - 1] = &aslab__no_slab},
+    .cur = {[0 ... ASLAB_CLASS_SLOTS - 1] = &aslab__no_slab.hot},
     .keep = {[0 ... ASLAB_SMALL_CLASSES] = &aslab__no_slab}};
 /* Every bit in its link mask: its own address decodes as a stray link whatever the key (see
  * aslab__pop_fast). */
-aslab__mslab aslab__no_slab = {.free = &aslab__no_slab, .link_mask = ~(uintptr_t)0};
+aslab__mslab aslab__no_slab = {.hot = {.free = &aslab__no_slab, .link_mask = ~(uintptr_t)0}};
 
 static pthread_key_t exit_key;
 
@@ -83,14 +83,29 @@ static void merge_counts(aslab__heap_rec *rec) {
     }
 }
 
-/* Blocks of m out and not freed: those on its remote list are counted in `used` until the
- * owner takes them, and the remote word says how many there are. */
-static uint64_t slab_live(const aslab__mslab *m) {
-    uint64_t used = __atomic_load_n(&m->used, __ATOMIC_RELAXED) & ~ASLAB__FULL;
+/* Blocks of m out and not freed, `used` being its count: those on its remote list are counted
+ * in it until the owner takes them, and the remote word says how many there are. */
+static uint64_t blocks_out(const aslab__mslab *m, uint32_t used_now) {
+    uint64_t used = used_now & ~ASLAB__FULL;
     uintptr_t word = __atomic_load_n(&m->remote, __ATOMIC_RELAXED);
     uint64_t remote =
         word & ASLAB__ABANDONED ? 0 : (word & ASLAB__REMOTE_COUNT) / ASLAB__REMOTE_ONE;
     return used > remote ? used - remote : 0;
+}
+
+static uint64_t slab_live(const aslab__mslab *m) {
+    return blocks_out(m, __atomic_load_n(&m->used, __ATOMIC_RELAXED));
+}
+
+/* The live blocks of rec's current slab m of class cls, whose count may be in the owner's
+ * copy (hot.c, less the frees onto m's own list meanwhile), read as it is. */
+static uint64_t current_live(aslab__heap_rec *rec, unsigned cls, aslab__mslab *m) {
+    aslab__heap *tls = rec->tls;
+    uint32_t used = __atomic_load_n(&m->used, __ATOMIC_RELAXED);
+    if (cls <= ASLAB_SMALL_CLASSES && tls != NULL &&
+        __atomic_load_n(&tls->hot[cls].base, __ATOMIC_RELAXED) == (uintptr_t)aslab__slab_of(m))
+        used = __atomic_load_n(&tls->hot[cls].used, __ATOMIC_RELAXED) - (ASLAB__HOT_USED - used);
+    return blocks_out(m, used);
 }
 
 /* Blocks of other threads' slabs that rec's thread keeps (free, though their slabs count
@@ -118,7 +133,7 @@ static uint64_t list_live(aslab__mslab *head) {
 
 static uint64_t heap_live(aslab__heap_rec *rec, unsigned cls) {
     aslab__mslab *cur = __atomic_load_n(&rec->current[cls], __ATOMIC_RELAXED);
-    uint64_t live = cur != &aslab__no_slab ? slab_live(cur) - 1 : 0; /* its phantom use */
+    uint64_t live = cur != &aslab__no_slab ? current_live(rec, cls, cur) - 1 : 0; /* phantom */
     live += list_live(__atomic_load_n(&rec->classes[cls].partial, __ATOMIC_RELAXED)) +
             list_live(__atomic_load_n(&rec->classes[cls].full, __ATOMIC_RELAXED));
     return live - kept_blocks(rec, cls);
@@ -153,7 +168,8 @@ void aslab__rec_unlock(aslab__heap_rec *rec) {
 static void abandon_class(aslab__heap_rec *rec, unsigned cls) {
     aslab__mslab *m = rec->current[cls];
     if (m != &aslab__no_slab) {
-        aslab__thread_heap.cur[cls] = rec->current[cls] = &aslab__no_slab;
+        aslab__thread_heap.cur[cls] = &aslab__no_slab.hot;
+        rec->current[cls] = &aslab__no_slab;
         m->used--; /* its phantom use as the current slab */
         aslab__pool_abandon(m);
     }
@@ -178,6 +194,7 @@ static void thread_exit(void *arg) {
     aslab__kept_disable();
     aslab__kept_flush();
     h->state = ASLAB_HEAP_DEAD;
+    aslab__hot_park_all();
     aslab__rec_lock(rec);
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         abandon_class(rec, cls);
@@ -226,18 +243,21 @@ void aslab__heap_trim_thread(void) {
     aslab__heap *h = &aslab__thread_heap;
     if (h->state != ASLAB_HEAP_LIVE) return;
     aslab__kept_flush();
+    aslab__hot_park_all();
     aslab__rec_lock(h->rec);
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         aslab__mslab *m = h->rec->current[cls];
         if (m == &aslab__no_slab) continue;
         aslab__medium_took(m, (uint64_t)aslab__pool_collect(m, 0) * aslab__classes[cls].size);
         if (m->used != 1) continue; /* blocks are out */
-        h->cur[cls] = h->rec->current[cls] = &aslab__no_slab;
+        h->cur[cls] = &aslab__no_slab.hot;
+        h->rec->current[cls] = &aslab__no_slab;
         m->used = 0;
         aslab__medium_gives(m);
         aslab__pool_return(m);
     }
     aslab__rec_unlock(h->rec);
+    aslab__hot_install_all();
     aslab__medium_trim_thread();
 }
 

@@ -147,6 +147,84 @@ static void test_keeper_trims(void) {
     keeper_gives_back(1);
 }
 
+/* ---- the keeper's own blocks, freed while its kept list is the one malloc pops ---- */
+
+#define OWN   40                  /* of the keeper's current slab, one kept live to the end */
+#define AFTER (BLOCKS + 64 + OWN) /* mallocs that must hand every freed one out again */
+
+typedef struct own_case {
+    handover h;
+    int trim; /* malloc_trim between the frees and the mallocs */
+    int bad, back;
+} own_case;
+
+/* Frees a block of its current slab with the kept list in front (src/malloc/hot.c: the free
+ * reaches the slab's own state while the thread's copy holds the list); the next mallocs must
+ * hand each such block out again, once, intact. */
+static void *free_own_while_keeping(void *arg) {
+    own_case *c = arg;
+    static void *own[OWN], *got[AFTER];
+    for (int i = 0; i < OWN; i++) {
+        own[i] = malloc(SIZE);
+        if (own[i] == NULL) c->bad++;
+        if (own[i] != NULL) tm_fill(own[i], SIZE, 2000 + (uint64_t)i);
+    }
+    for (int i = 0; i < BLOCKS; i++) { /* the maker's blocks: kept */
+        c->bad += !tm_intact(c->h.blocks[i], SIZE, (uint64_t)i);
+        free(c->h.blocks[i]);
+    }
+    for (int i = 0; i < OWN - 1; i++)
+        free(own[i]);
+    if (c->trim) malloc_trim(0);
+    for (int n = 0; n < AFTER; n++) {
+        got[n] = malloc(SIZE);
+        if (got[n] == NULL) {
+            c->bad++;
+            continue;
+        }
+        tm_fill(got[n], SIZE, 3000 + (uint64_t)n);
+        c->bad += got[n] == own[OWN - 1];
+        for (int j = 0; j < n; j++)
+            c->bad += got[j] == got[n];
+        for (int i = 0; i < OWN - 1; i++)
+            c->back += got[n] == own[i];
+    }
+    c->bad += !tm_intact(own[OWN - 1], SIZE, 2000 + OWN - 1);
+    for (int n = 0; n < AFTER; n++) {
+        c->bad += got[n] != NULL && !tm_intact(got[n], SIZE, 3000 + (uint64_t)n);
+        free(got[n]);
+    }
+    free(own[OWN - 1]);
+    return NULL;
+}
+
+static void own_blocks_come_back(int trim) {
+    static own_case c;
+    memset(&c, 0, sizeof c);
+    c.trim = trim;
+    pthread_t maker, keeper;
+    pthread_barrier_init(&made, NULL, 2);
+    pthread_barrier_init(&done, NULL, 2);
+    CU_ASSERT_FATAL(pthread_create(&maker, NULL, make_blocks, &c.h) == 0);
+    pthread_barrier_wait(&made);
+    CU_ASSERT_FATAL(pthread_create(&keeper, NULL, free_own_while_keeping, &c) == 0);
+    pthread_join(keeper, NULL);
+    pthread_barrier_wait(&done);
+    pthread_join(maker, NULL);
+    pthread_barrier_destroy(&made);
+    pthread_barrier_destroy(&done);
+    CU_ASSERT_EQUAL(c.bad, 0);
+    CU_ASSERT_EQUAL(c.back, OWN - 1);
+}
+
+static void test_own_while_keeping(void) {
+    own_blocks_come_back(0);
+}
+
+static void test_own_while_keeping_trim(void) {
+    own_blocks_come_back(1);
+}
+
 /* ---- a ring: each thread frees what the previous one made, and makes as many ---- */
 
 #define RING_THREADS 4
@@ -234,6 +312,8 @@ CU_TestInfo test_kept_tests[] = {
     {"a thread's mallocs reuse the blocks of others it freed, each once", test_keeper_reuses},
     {"kept blocks go back when the keeper exits: the owner's slabs return", test_keeper_exits},
     {"... and when it calls malloc_trim", test_keeper_trims},
+    {"its own blocks freed while it keeps come back, each once", test_own_while_keeping},
+    {"... with a malloc_trim between", test_own_while_keeping_trim},
     {"a ring of 4 threads, each freeing what the previous made, 1 B-2 KiB", test_ring},
     CU_TEST_INFO_NULL,
 };
