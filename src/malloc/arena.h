@@ -42,6 +42,7 @@ typedef struct aslab__region_index {
     uintptr_t slab_mask[256];
     uint64_t slot_magic[256];
     uint64_t slot_bound[256];
+    uint64_t slot_offset[256]; /* of a lent slab's slot 0 from its start */
     uint8_t map[ASLAB_MAP_ENTRIES];
 } aslab__region_index;
 

@@ -213,10 +213,10 @@ void aslab__hot_install_all(void);
 __attribute__((noinline)) void *aslab__malloc_slow(size_t size);
 /* After a local free made m empty or took it off the full list. */
 __attribute__((noinline)) void aslab__free_local_slow(aslab__mslab *m);
-/* p, in a region of class cls, is not in a slab the calling thread owns (slab is p masked):
- * checks it as the fast path does not (the magic, the slot, a double free), then gives it
- * back to its owner. */
-__attribute__((noinline)) void aslab__free_other(void *p, aslab__slab *slab, unsigned cls,
+/* p, in a region whose map byte is `byte` (a small or medium class's), is not in a slab the
+ * calling thread owns (slab is p masked): checks it as the fast path does not (the magic, the
+ * slot, a double free), then keeps it or gives it back to its owner. */
+__attribute__((noinline)) void aslab__free_other(void *p, aslab__slab *slab, uintptr_t byte,
                                                  const char *fn);
 /* p failed the free path's checks: says which and aborts. Not noreturn, so that fast paths
  * reach it by a tail jump and need no stack frame of their own. */
@@ -396,7 +396,7 @@ static inline void *aslab__pop_block(aslab__hot *h, void **block, unsigned cls) 
 /* Keeps p, a checked block of small class cls of a slab another thread owns, for the calling
  * thread's mallocs (kept.c); key is aslab__free_key. 0 when the list is full (the caller
  * gives p back to its owner). */
-static inline int aslab__kept_add(void *p, unsigned cls, uintptr_t key) {
+static inline int aslab__kept_add(void *p, intptr_t cls, uintptr_t key) {
     aslab__heap *h = &aslab__thread_heap;
     aslab__mslab *k = h->keep[cls];
     if (k->used == 0) return 0;
@@ -548,7 +548,7 @@ static inline __attribute__((always_inline)) void aslab__free_checked(void *p, a
                                                                       const char *fn,
                                                                       aslab__push_fn *push) {
     if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_RELAXED) != aslab__owner_tag())) {
-        aslab__free_other(p, slab, aslab__map_class((unsigned)byte), fn);
+        aslab__free_other(p, slab, byte, fn);
         return;
     }
     aslab__mslab *m = aslab__mslab_of(slab); /* the caller's own: read its slot 0 */

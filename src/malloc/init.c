@@ -63,6 +63,7 @@ static int class_geometry_learn(unsigned cls, aslab_cache *cache) {
     aslab__checks[cls].slot_bound =
         aslab__slot_bound(aslab__classes[cls].size, (uint32_t)loan.capacity);
     aslab__regions.slot_bound[aslab__map_byte(cls)] = aslab__checks[cls].slot_bound;
+    aslab__regions.slot_offset[aslab__map_byte(cls)] = aslab__checks[cls].data_offset;
     return aslab_slab_return(loan.slab, (size_t)1 << aslab__classes[cls].slab_shift) == ASLAB_OK;
 }
 

@@ -83,25 +83,30 @@ static inline __attribute__((always_inline)) void push_to_owner(void *p, aslab__
         last_block_back(m);
 }
 
-/* Kept without a stack frame of its own: everything rare is a tail call. */
-void aslab__free_other(void *p, aslab__slab *slab, unsigned cls, const char *fn) {
-    uint32_t index = aslab__slot_index(p, slab, cls);
+/* Kept without a stack frame of its own: everything rare is a tail call. The class is taken
+ * from the byte only where it is needed; the tables are indexed by the byte itself. */
+void aslab__free_other(void *p, aslab__slab *slab, uintptr_t byte, const char *fn) {
+    uint32_t first = (uint32_t)(uintptr_t)slab + (uint32_t)aslab__regions.slot_offset[byte];
+    uint32_t index = aslab__slot_by_byte(p, first, byte);
     if (ASLAB__UNLIKELY(slab->magic != aslab__lent_magic_for(slab) || index == UINT32_MAX)) {
-        aslab__free_invalid(p, cls, fn);
+        aslab__free_invalid(p, aslab__map_class((unsigned)byte), fn);
         return;
     }
+    int small = byte > ASLAB_MAP_SMALL_BIAS;
     uintptr_t key = aslab__free_key; /* read once, before the atomic load below */
-    if (ASLAB__UNLIKELY(aslab__block_freed(p, slab, cls, index))) {
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key ||
+                        (!small && aslab__block_clean(aslab__mslab_of(slab), index)))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
     void *owner = __atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE);
     if (ASLAB__UNLIKELY(owner == aslab__owner_tag())) {
-        free_adopted(p, slab, cls);
+        free_adopted(p, slab, aslab__map_class((unsigned)byte));
         return;
     }
     /* kept for this thread's mallocs, unless the owner has left (its slab may return) */
-    if (cls <= ASLAB_SMALL_CLASSES && owner != NULL && aslab__kept_add(p, cls, key)) return;
+    if (small && owner != NULL && aslab__kept_add(p, (intptr_t)byte - ASLAB_MAP_SMALL_BIAS, key))
+        return;
     push_to_owner(p, slab, key);
 }
 
