@@ -18,25 +18,26 @@ aslab__mslab aslab__no_slab = {.hot = {.free = &aslab__no_slab, .link_mask = ~(u
 static pthread_key_t exit_key;
 
 /* The registry: records in use, circular through reg_prev/reg_next; and free records, chained
- * through reg_next. Both under registry_lock. Records come from chunks mapped as needed. */
+ * through reg_next. Both under registry_lock. Records come from chunks mapped as needed, taken
+ * in order (a record is about 15 KiB: chaining a new chunk's records would touch a page of
+ * each, 256 KiB of RSS in a process with one thread). */
 static uint64_t registry_lock[2];
-static aslab__heap_rec *registry, *spare;
+static aslab__heap_rec *registry, *spare, *chunk_next, *chunk_end;
 
 #define RECORDS_PER_CHUNK 64
 
 static aslab__heap_rec *record_new(void) {
-    if (spare == NULL) {
-        aslab__heap_rec *chunk =
-            aslab__os_map_aligned(RECORDS_PER_CHUNK * sizeof *chunk, aslab__os_page_size());
-        if (chunk == NULL) return NULL;
-        for (int i = 0; i < RECORDS_PER_CHUNK; i++) {
-            chunk[i].reg_next = spare;
-            spare = &chunk[i];
-        }
-    }
     aslab__heap_rec *rec = spare;
-    spare = rec->reg_next;
-    return rec; /* its lists are empty: a record goes back only with every slab abandoned */
+    if (rec != NULL) {
+        spare = rec->reg_next;
+        return rec; /* its lists are empty: a record goes back only with every slab abandoned */
+    }
+    if (chunk_next == chunk_end) {
+        chunk_next = aslab__os_map_aligned(RECORDS_PER_CHUNK * sizeof *rec, aslab__os_page_size());
+        if (chunk_next == NULL) return chunk_end = NULL;
+        chunk_end = chunk_next + RECORDS_PER_CHUNK;
+    }
+    return chunk_next++; /* zeroed by the mapping */
 }
 
 /* Registry lock held. */
