@@ -2,7 +2,7 @@
  * the inline fast paths of malloc and free (docs/thread-owned-slabs.md has the design).
  *
  * A thread allocates from slabs it borrowed from its class's core cache (aslab_slab_lend).
- * Per class it has a current slab (aslab__cur), whose free list malloc pops; free pushes onto
+ * Per class it has a current slab (the heap's `cur`), whose free list malloc pops; free pushes onto
  * the free list of the block's own slab when the calling thread owns it, with no lock and no
  * atomic instruction, and otherwise onto the slab's `remote` list with one compare-and-swap.
  *
@@ -13,6 +13,9 @@
  * - `used` counts blocks handed out and not yet back on `free` (those on `remote` included),
  *   plus 1 while the slab is current (so a malloc/free loop never sees 0), plus ASLAB__FULL
  *   while the slab is on its owner's full list. It is below ASLAB__FULL otherwise.
+ * - While a small slab is current, its list state (aslab__hot: `free`, `used` and what the
+ *   fast paths check them with) is the thread's copy (hot.c), and the slab's own `free` and
+ *   `used` hold only the frees that reached it meanwhile, counted down from ASLAB__HOT_USED.
  * - `remote` packs the list other threads push onto: the head block's offset in the slab
  *   (bits 32-63; 0 when empty), how many blocks it holds (bits 1-31), and ASLAB__ABANDONED
  *   (bit 0) once the owner has left. Blocks are linked like `free` and end like it, at the
@@ -164,17 +167,17 @@ typedef struct aslab__heap_rec {
     unsigned char resident[4096];
 } aslab__heap_rec;
 
-/* Per class, what the free path needs to check a pointer without reading a slab's state.
- * The slot test: with x a pointer's offset from slot 0 (modulo 2^32), magic = (2^64 + c) / size
- * for some 1 <= c <= size, and bound = capacity * c, the low 64 bits of x * magic are k * c when
- * x = k * size, and at least magic otherwise (magic > 2^43 is far above any bound); the high 64
- * bits are k. So one multiply and one compare say whether x is the start of a slot below the
- * capacity, and which (Lemire, Kaser and Kurz, "Faster remainder by direct computation"). */
+/* Per class, the geometry of a lent slab. The slot test's constants are in per-byte tables
+ * beside the slab masks (arena.h: aslab__regions.slot_magic, slot_bound, slot_offset), where
+ * the free path indexes them with the map byte it read. The slot test: with x a pointer's
+ * offset from slot 0 (modulo 2^32), magic = (2^64 + c) / size for some 1 <= c <= size, and
+ * bound = capacity * c, the low 64 bits of x * magic are k * c when x = k * size, and at least
+ * magic otherwise (magic > 2^43 is far above any bound); the high 64 bits are k. So one
+ * multiply and one compare say whether x is the start of a slot below the capacity, and which
+ * (Lemire, Kaser and Kurz, "Faster remainder by direct computation"). */
 typedef struct aslab__class_check {
     uint32_t data_offset; /* of a lent (slave) slab's first slot */
     uint32_t capacity;    /* slots of a lent slab */
-    uint64_t slot_magic;
-    uint64_t slot_bound;
 } aslab__class_check;
 
 /* The empty list's stand-in for a class a thread has no slab of: its free list is empty, so
@@ -334,9 +337,9 @@ static inline uint32_t aslab__slot_at(uint32_t x, uint64_t magic, uint64_t bound
  * UINT32_MAX otherwise; slab is p masked. A pointer below slot 0 wraps to an offset that fails
  * the test too. */
 static inline uint32_t aslab__slot_index(const void *p, const aslab__slab *slab, unsigned cls) {
-    const aslab__class_check *check = &aslab__checks[cls];
-    uint32_t x = (uint32_t)((uintptr_t)p - (uintptr_t)slab) - check->data_offset;
-    return aslab__slot_at(x, check->slot_magic, check->slot_bound);
+    uintptr_t byte = aslab__map_byte(cls);
+    uint32_t x = (uint32_t)((uintptr_t)p - (uintptr_t)slab) - aslab__checks[cls].data_offset;
+    return aslab__slot_at(x, aslab__regions.slot_magic[byte], aslab__regions.slot_bound[byte]);
 }
 
 /* Nonzero when p, in a region of class cls, is not the start of a slot; slab is p masked. */

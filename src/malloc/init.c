@@ -45,10 +45,8 @@ static void class_checks_init(void) {
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         const aslab__class_info *info = &aslab__classes[cls];
         size_t slab_size = (size_t)1 << info->slab_shift;
-        aslab__class_check *check = &aslab__checks[cls];
         aslab__regions.slab_mask[aslab__map_byte(cls)] = ~(uintptr_t)(slab_size - 1);
-        check->slot_magic = aslab__slot_magic(info->size);
-        aslab__regions.slot_magic[aslab__map_byte(cls)] = check->slot_magic;
+        aslab__regions.slot_magic[aslab__map_byte(cls)] = aslab__slot_magic(info->size);
     }
 }
 
@@ -60,9 +58,8 @@ static int class_geometry_learn(unsigned cls, aslab_cache *cache) {
     if (aslab_slab_lend(cache, NULL, &loan) != ASLAB_OK) return 0;
     aslab__checks[cls].data_offset = (uint32_t)((char *)loan.slots - (char *)loan.slab);
     aslab__checks[cls].capacity = (uint32_t)loan.capacity;
-    aslab__checks[cls].slot_bound =
+    aslab__regions.slot_bound[aslab__map_byte(cls)] =
         aslab__slot_bound(aslab__classes[cls].size, (uint32_t)loan.capacity);
-    aslab__regions.slot_bound[aslab__map_byte(cls)] = aslab__checks[cls].slot_bound;
     aslab__regions.slot_offset[aslab__map_byte(cls)] = aslab__checks[cls].data_offset;
     return aslab_slab_return(loan.slab, (size_t)1 << aslab__classes[cls].slab_shift) == ASLAB_OK;
 }
