@@ -83,29 +83,60 @@ static inline __attribute__((always_inline)) void push_to_owner(void *p, aslab__
         last_block_back(m);
 }
 
-/* Kept without a stack frame of its own: everything rare is a tail call. The class is taken
- * from the byte only where it is needed; the tables are indexed by the byte itself. */
-void aslab__free_other(void *p, aslab__slab *slab, uintptr_t byte, const char *fn) {
+/* The checks of a free of p, a block of slab (map byte `byte`), that the owner's path does
+ * not make: the slot, and a double free. 0 when p fails them (the fault is reported). */
+static inline int checked_other(void *p, aslab__slab *slab, uintptr_t byte, const char *fn) {
     uint32_t first = (uint32_t)(uintptr_t)slab + (uint32_t)aslab__regions.slot_offset[byte];
     uint32_t index = aslab__slot_by_byte(p, first, byte);
-    if (ASLAB__UNLIKELY(slab->magic != aslab__lent_magic_for(slab) || index == UINT32_MAX)) {
+    if (ASLAB__UNLIKELY(index == UINT32_MAX)) {
+        aslab__free_invalid(p, aslab__map_class((unsigned)byte), fn);
+        return 0;
+    }
+    if (ASLAB__UNLIKELY(
+            ((uintptr_t *)p)[1] == aslab__free_key ||
+            (byte <= ASLAB_MAP_SMALL_BIAS && aslab__block_clean(aslab__mslab_of(slab), index)))) {
+        aslab__heap_fault_at(fn, "double free detected", p);
+        return 0;
+    }
+    return 1;
+}
+
+/* A free of p into a slab whose owner word said NULL: an abandoned slab's block, or no lent
+ * slab's at all (the lent magic decides), or a slab adopted since. */
+__attribute__((noinline)) static void free_ownerless(void *p, aslab__slab *slab, uintptr_t byte,
+                                                     const char *fn) {
+    if (ASLAB__UNLIKELY(slab->magic != aslab__lent_magic_for(slab))) {
         aslab__free_invalid(p, aslab__map_class((unsigned)byte), fn);
         return;
     }
-    int small = byte > ASLAB_MAP_SMALL_BIAS;
-    uintptr_t key = aslab__free_key; /* read once, before the atomic load below */
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key ||
-                        (!small && aslab__block_clean(aslab__mslab_of(slab), index)))) {
-        aslab__heap_fault_at(fn, "double free detected", p);
-        return;
-    }
-    void *owner = __atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE);
-    if (ASLAB__UNLIKELY(owner == aslab__owner_tag())) {
+    if (!checked_other(p, slab, byte, fn)) return;
+    if (__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) == aslab__owner_tag()) {
         free_adopted(p, slab, aslab__map_class((unsigned)byte));
         return;
     }
-    /* kept for this thread's mallocs, unless the owner has left (its slab may return) */
-    if (small && owner != NULL && aslab__kept_add(p, (intptr_t)byte - ASLAB_MAP_SMALL_BIAS, key))
+    push_to_owner(p, slab, aslab__free_key);
+}
+
+/* Kept without a stack frame of its own: everything rare is a tail call. A non-NULL owner
+ * word stands for the lent magic, as on the owner's own path (heap.h): the core sets it on a
+ * lent slab only and clears it when the slab comes back, and a slab's header holds nothing
+ * else of the malloc's. The class is taken from the byte only where it is needed; the tables
+ * are indexed by the byte itself. */
+void aslab__free_other(void *p, aslab__slab *slab, uintptr_t byte, const char *fn) {
+    void *owner = __atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE);
+    if (ASLAB__UNLIKELY(owner == NULL)) {
+        free_ownerless(p, slab, byte, fn);
+        return;
+    }
+    if (!checked_other(p, slab, byte, fn)) return;
+    if (ASLAB__UNLIKELY(owner == aslab__owner_tag())) { /* adopted by a signal handler's malloc */
+        free_adopted(p, slab, aslab__map_class((unsigned)byte));
+        return;
+    }
+    /* kept for this thread's mallocs */
+    uintptr_t key = aslab__free_key;
+    if (byte > ASLAB_MAP_SMALL_BIAS &&
+        aslab__kept_add(p, (intptr_t)byte - ASLAB_MAP_SMALL_BIAS, key))
         return;
     push_to_owner(p, slab, key);
 }
