@@ -18,7 +18,8 @@
  * address, ending at the list's own state, whose `used` counts the room left. The heap's `cur`
  * names it while it holds blocks, so malloc's fast path pops it unchanged; a popped link is
  * checked for 16-byte alignment and a user-space address only (the next block may be in any
- * slab of the class). When it runs dry the slow path turns `cur` back to the current slab. Blocks
+ * slab of the class). When it runs dry, malloc's failed pop (refill.c) turns `cur` back to the
+ * current slab's list. Blocks
  * above KEPT_MAX_SIZE always go back: few of them make up KEPT_BYTES, and large blocks are rarely
  * handed round.
  */

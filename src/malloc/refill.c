@@ -173,9 +173,18 @@ static void *kept_ran_dry(size_t size) {
     return home->free != aslab__list_end(home) ? aslab__pop_any(home, home->free, cls) : NULL;
 }
 
+/* A kept list's end: the first thing to try is the current slab's list, here rather than in
+ * the slow path (a thread that frees others' blocks one at a time, as in larson, comes here
+ * every other malloc). Kept lists are of small classes and name their class. */
 void *aslab__pop_failed(size_t size, aslab__hot *h, void **block) {
-    if ((void *)block == aslab__list_end(h)) return aslab__malloc_slow(size);
-    return aslab__list_fault(block);
+    if ((void *)block != aslab__list_end(h)) return aslab__list_fault(block);
+    if (h->base == 0 && h != &aslab__no_slab.hot) { /* the heap is live: a dead one names none */
+        unsigned cls = aslab__mslab_of_hot(h)->cls;
+        aslab__hot *home = aslab__cur_home(cls);
+        aslab__thread_heap.cur[cls] = home;
+        if (home->free != aslab__list_end(home)) return aslab__pop_block(home, home->free, cls);
+    }
+    return aslab__malloc_slow(size);
 }
 
 /* A block of class cls from the slow path, the current slab's state its own. */

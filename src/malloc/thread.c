@@ -200,6 +200,10 @@ static void thread_exit(void *arg) {
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         abandon_class(rec, cls);
     aslab__rec_unlock(rec);
+    /* No list of the record stays named: an empty kept list could be `cur` still, and the
+     * record goes to the next thread. */
+    for (unsigned cls = 0; cls < ASLAB_CLASS_SLOTS; cls++)
+        h->cur[cls] = &aslab__no_slab.hot;
     aslab_futexlock.lock(registry_lock);
     merge_counts(rec);
     registry_del(rec);
