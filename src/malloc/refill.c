@@ -161,21 +161,9 @@ static aslab__mslab *replace_current(unsigned cls, aslab__mslab *spent) {
     return m;
 }
 
-/* The kept list (kept.c) ran dry: malloc turns back to the current slab, before anything
- * else the slow path does (a thread that frees others' blocks one at a time comes here every
- * other malloc). NULL when the current slab's list is empty too. */
-static void *kept_ran_dry(size_t size) {
-    aslab__heap *h = &aslab__thread_heap;
-    unsigned cls = aslab__class_for(size);
-    aslab__hot *home = aslab__cur_home(cls);
-    if (h->cur[cls] == home) return NULL;
-    h->cur[cls] = home;
-    return home->free != aslab__list_end(home) ? aslab__pop_any(home, home->free, cls) : NULL;
-}
-
-/* A kept list's end: the first thing to try is the current slab's list, here rather than in
- * the slow path (a thread that frees others' blocks one at a time, as in larson, comes here
- * every other malloc). Kept lists are of small classes and name their class. */
+/* At a kept list's end (kept.c) malloc turns back to the current slab's list, here rather
+ * than in the slow path (a thread that frees others' blocks one at a time, as in larson,
+ * comes here every other malloc). Kept lists are of small classes and name their class. */
 void *aslab__pop_failed(size_t size, aslab__hot *h, void **block) {
     if ((void *)block != aslab__list_end(h)) return aslab__list_fault(block);
     if (h->base == 0 && h != &aslab__no_slab.hot) { /* the heap is live: a dead one names none */
@@ -202,9 +190,6 @@ static void *take_block(unsigned cls) {
 
 void *aslab__malloc_slow(size_t size) {
     void *block;
-    if (ASLAB__LIKELY(aslab__thread_heap.state == ASLAB_HEAP_LIVE) &&
-        (block = kept_ran_dry(size)) != NULL)
-        return block;
     if (!aslab__heap_init()) return from_fallback(size);
     if (ASLAB__UNLIKELY(aslab__thread_heap.state != ASLAB_HEAP_LIVE) && !aslab__thread_setup())
         return from_fallback(size); /* set-up nested in itself, or after the thread's exit */
