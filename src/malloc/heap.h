@@ -217,10 +217,11 @@ __attribute__((noinline)) void *aslab__malloc_slow(size_t size);
 /* After a local free made m empty or took it off the full list. */
 __attribute__((noinline)) void aslab__free_local_slow(aslab__mslab *m);
 /* p, in a region whose map byte is `byte` (a small or medium class's), is not in a slab the
- * calling thread owns (slab is p masked): checks it as the fast path does not (the magic, the
- * slot, a double free), then keeps it or gives it back to its owner. */
+ * calling thread owns (slab is p masked; owner is its owner word as the caller read it, not
+ * the calling thread): checks it as the fast path does not (the magic, the slot, a double
+ * free), then keeps it or gives it back to its owner. */
 __attribute__((noinline)) void aslab__free_other(void *p, aslab__slab *slab, uintptr_t byte,
-                                                 const char *fn);
+                                                 const char *fn, void *owner);
 /* p failed the free path's checks: says which and aborts. Not noreturn, so that fast paths
  * reach it by a tail jump and need no stack frame of their own. */
 __attribute__((noinline, cold)) void aslab__free_invalid(const void *p, unsigned cls,
@@ -550,8 +551,10 @@ static inline __attribute__((always_inline)) void aslab__free_checked(void *p, a
                                                                       uintptr_t byte,
                                                                       const char *fn,
                                                                       aslab__push_fn *push) {
-    if (ASLAB__UNLIKELY(__atomic_load_n(&slab->owner, __ATOMIC_RELAXED) != aslab__owner_tag())) {
-        aslab__free_other(p, slab, byte, fn);
+    /* acquire: aslab__free_other goes on to the slab's state with it (a plain load on x86) */
+    void *owner = __atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE);
+    if (ASLAB__UNLIKELY(owner != aslab__owner_tag())) {
+        aslab__free_other(p, slab, byte, fn, owner);
         return;
     }
     aslab__mslab *m = aslab__mslab_of(slab); /* the caller's own: read its slot 0 */

@@ -122,18 +122,15 @@ __attribute__((noinline)) static void free_ownerless(void *p, aslab__slab *slab,
  * lent slab only and clears it when the slab comes back, and a slab's header holds nothing
  * else of the malloc's. The class is taken from the byte only where it is needed; the tables
  * are indexed by the byte itself. */
-void aslab__free_other(void *p, aslab__slab *slab, uintptr_t byte, const char *fn) {
-    void *owner = __atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE);
+void aslab__free_other(void *p, aslab__slab *slab, uintptr_t byte, const char *fn, void *owner) {
     if (ASLAB__UNLIKELY(owner == NULL)) {
         free_ownerless(p, slab, byte, fn);
         return;
     }
     if (!checked_other(p, slab, byte, fn)) return;
-    if (ASLAB__UNLIKELY(owner == aslab__owner_tag())) { /* adopted by a signal handler's malloc */
-        free_adopted(p, slab, aslab__map_class((unsigned)byte));
-        return;
-    }
-    /* kept for this thread's mallocs */
+    /* Kept for this thread's mallocs. Had the thread adopted the slab since the caller read the
+     * owner (a malloc in a signal handler between the two), the block would be kept, or pushed
+     * onto a remote list of the thread's own: both are taken back correctly. */
     uintptr_t key = aslab__free_key;
     if (byte > ASLAB_MAP_SMALL_BIAS &&
         aslab__kept_add(p, (intptr_t)byte - ASLAB_MAP_SMALL_BIAS, key))
