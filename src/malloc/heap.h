@@ -167,8 +167,9 @@ typedef struct aslab__heap_rec {
     unsigned char resident[4096];
 } aslab__heap_rec;
 
-/* Per class, the geometry of a lent slab. The slot test's constants are in per-byte tables
- * beside the slab masks (arena.h: aslab__regions.slot_magic, slot_bound, slot_offset), where
+/* Per class, the capacity of a lent slab. Where its slots start, and the slot test's
+ * constants, are in per-byte tables beside the slab masks (arena.h: aslab__regions.slot_offset,
+ * slot_magic, slot_bound), where
  * the free path indexes them with the map byte it read. The slot test: with x a pointer's
  * offset from slot 0 (modulo 2^32), magic = (2^64 + c) / size for some 1 <= c <= size, and
  * bound = capacity * c, the low 64 bits of x * magic are k * c when x = k * size, and at least
@@ -176,8 +177,7 @@ typedef struct aslab__heap_rec {
  * multiply and one compare say whether x is the start of a slot below the capacity, and which
  * (Lemire, Kaser and Kurz, "Faster remainder by direct computation"). */
 typedef struct aslab__class_check {
-    uint32_t data_offset; /* of a lent (slave) slab's first slot */
-    uint32_t capacity;    /* slots of a lent slab */
+    uint32_t capacity; /* slots of a lent slab */
 } aslab__class_check;
 
 /* The empty list's stand-in for a class a thread has no slab of: its free list is empty, so
@@ -334,13 +334,24 @@ static inline uint32_t aslab__slot_at(uint32_t x, uint64_t magic, uint64_t bound
     return (uint64_t)product < bound ? (uint32_t)(product >> 64) : UINT32_MAX;
 }
 
-/* The index of p's slot when p, in a region of class cls, is the start of one, and
- * UINT32_MAX otherwise; slab is p masked. A pointer below slot 0 wraps to an offset that fails
- * the test too. */
+/* The index of p's slot when it starts one below the capacity of a slab whose slot 0 starts
+ * at slot_first, the class's slot test taken by p's map byte; UINT32_MAX otherwise. */
+static inline uint32_t aslab__slot_by_byte(const void *p, uint32_t slot_first, uintptr_t byte) {
+    return aslab__slot_at((uint32_t)(uintptr_t)p - slot_first, aslab__regions.slot_magic[byte],
+                          aslab__regions.slot_bound[byte]);
+}
+
+/* The index of p's slot when p, in a region whose map byte is `byte`, is the start of one,
+ * and UINT32_MAX otherwise; slab is p masked. A pointer below slot 0 wraps to an offset that
+ * fails the test too. */
+static inline uint32_t aslab__slot_in(const void *p, const aslab__slab *slab, uintptr_t byte) {
+    uint32_t first = (uint32_t)(uintptr_t)slab + (uint32_t)aslab__regions.slot_offset[byte];
+    return aslab__slot_by_byte(p, first, byte);
+}
+
+/* As aslab__slot_in, for p in a region of class cls. */
 static inline uint32_t aslab__slot_index(const void *p, const aslab__slab *slab, unsigned cls) {
-    uintptr_t byte = aslab__map_byte(cls);
-    uint32_t x = (uint32_t)((uintptr_t)p - (uintptr_t)slab) - aslab__checks[cls].data_offset;
-    return aslab__slot_at(x, aslab__regions.slot_magic[byte], aslab__regions.slot_bound[byte]);
+    return aslab__slot_in(p, slab, aslab__map_byte(cls));
 }
 
 /* Nonzero when p, in a region of class cls, is not the start of a slot; slab is p masked. */
@@ -523,13 +534,6 @@ static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) 
     /* One test for both rare events: the slab is now empty (used 0), or it was on the full
      * list (ASLAB__FULL set: the count reads as negative). */
     if (ASLAB__UNLIKELY(aslab__drop_used(&m->used))) aslab__free_local_slow(m);
-}
-
-/* The index of p's slot when it starts one below the capacity of a slab whose slot 0 starts
- * at slot_first, the class's slot test taken by p's map byte; UINT32_MAX otherwise. */
-static inline uint32_t aslab__slot_by_byte(const void *p, uint32_t slot_first, uintptr_t byte) {
-    return aslab__slot_at((uint32_t)(uintptr_t)p - slot_first, aslab__regions.slot_magic[byte],
-                          aslab__regions.slot_bound[byte]);
 }
 
 /* How a checked free gives p, a block of slab, back (key is aslab__free_key); the calling

@@ -56,11 +56,12 @@ static void class_checks_init(void) {
 static int class_geometry_learn(unsigned cls, aslab_cache *cache) {
     aslab_slab_loan loan;
     if (aslab_slab_lend(cache, NULL, &loan) != ASLAB_OK) return 0;
-    aslab__checks[cls].data_offset = (uint32_t)((char *)loan.slots - (char *)loan.slab);
+
     aslab__checks[cls].capacity = (uint32_t)loan.capacity;
     aslab__regions.slot_bound[aslab__map_byte(cls)] =
         aslab__slot_bound(aslab__classes[cls].size, (uint32_t)loan.capacity);
-    aslab__regions.slot_offset[aslab__map_byte(cls)] = aslab__checks[cls].data_offset;
+    aslab__regions.slot_offset[aslab__map_byte(cls)] =
+        (uint64_t)((char *)loan.slots - (char *)loan.slab);
     return aslab_slab_return(loan.slab, (size_t)1 << aslab__classes[cls].slab_shift) == ASLAB_OK;
 }
 

@@ -44,7 +44,7 @@ void aslab__medium_init(void) {
 
 /* The first slot of m's slab. */
 static char *first_slot(aslab__mslab *m) {
-    return (char *)aslab__slab_of(m) + aslab__checks[m->cls].data_offset;
+    return (char *)aslab__slab_of(m) + aslab__regions.slot_offset[aslab__map_byte(m->cls)];
 }
 
 /* Discards the whole pages in [start, end): a page it shares with a neighbour stays. */

@@ -86,8 +86,7 @@ static inline __attribute__((always_inline)) void push_to_owner(void *p, aslab__
 /* The checks of a free of p, a block of slab (map byte `byte`), that the owner's path does
  * not make: the slot, and a double free. 0 when p fails them (the fault is reported). */
 static inline int checked_other(void *p, aslab__slab *slab, uintptr_t byte, const char *fn) {
-    uint32_t first = (uint32_t)(uintptr_t)slab + (uint32_t)aslab__regions.slot_offset[byte];
-    uint32_t index = aslab__slot_by_byte(p, first, byte);
+    uint32_t index = aslab__slot_in(p, slab, byte);
     if (ASLAB__UNLIKELY(index == UINT32_MAX)) {
         aslab__free_invalid(p, aslab__map_class((unsigned)byte), fn);
         return 0;
