@@ -58,12 +58,13 @@ enum aslab__list_id { ASLAB__ON_NONE, ASLAB__ON_PARTIAL, ASLAB__ON_FULL, ASLAB__
 /* What malloc's and free's fast paths read of a free list, first in every list's state: a
  * lent slab's (aslab__mslab), a kept list's, the stand-in's, and the thread's copy of the state
  * of its current slab of each small class (aslab__heap.hot). A list ends at aslab__list_end. */
-#define ASLAB__HOT_FIELDS                                                                          \
-    void *free;                                                                                    \
-    uintptr_t base;      /* the slab's address; 0 for a list of blocks of any slab */              \
-    uintptr_t link_mask; /* ~(slab size - 1) | 15: a decoded link must leave these bits as base */ \
-    uint32_t used;                                                                                 \
-    uint32_t slot_first; /* the low 32 bits of slot 0's address, for the slot test */
+#define ASLAB__HOT_FIELDS                                                                     \
+    void *free;                                                                               \
+    uintptr_t first; /* slot 0's address; 0 for a list of blocks of any slab */               \
+    uintptr_t                                                                                 \
+        link_mask; /* ~(slab size - 1) | 15: a decoded link must leave these bits as first */ \
+    uint32_t used;                                                                            \
+    uint32_t pad_hot;
 
 typedef struct aslab__hot {
     ASLAB__HOT_FIELDS
@@ -141,7 +142,7 @@ typedef struct aslab__heap {
     int64_t medium_allowance; /* dirty bytes allowed beyond the budget for now (medium.c) */
     /* Per small class, the list state of the current slab, moved here from the slab (hot.c):
      * dense, so that malloc and free of a class touch no line of the slab but the block's.
-     * base is 0 while the class has none here. */
+     * `first` is 0 while the class has none here. */
     _Alignas(64) aslab__hot hot[ASLAB_SMALL_CLASSES + 1];
 } aslab__heap;
 
@@ -186,10 +187,14 @@ extern aslab__mslab aslab__no_slab;
 extern __thread aslab__heap aslab__thread_heap ASLAB_TLS;
 extern aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 extern aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
-extern uintptr_t aslab__free_key; /* word 1 of a free block */
-extern uintptr_t aslab__link_key; /* mixed into every stored free-list link */
-/* Word 2 of a free medium block that a discard pass has seen free (medium.c). */
-extern uintptr_t aslab__seen_key;
+/* The per-process secrets, set once at set-up (init.c); together, so that malloc and free
+ * read one line for both of theirs. */
+typedef struct aslab__key_set {
+    uintptr_t free; /* word 1 of a free block */
+    uintptr_t link; /* mixed into every stored free-list link */
+    uintptr_t seen; /* word 2 of a free medium block a discard pass has seen free (medium.c) */
+} aslab__key_set;
+extern aslab__key_set aslab__keys;
 
 /* ---- init.c: process set-up ---- */
 /* Sets the heap up once; 0 while the calling thread is itself inside the set-up (a malloc
@@ -220,7 +225,7 @@ __attribute__((noinline)) void aslab__free_local_slow(aslab__mslab *m);
  * calling thread owns (slab is p masked; owner is its owner word as the caller read it, not
  * the calling thread): checks it as the fast path does not (the magic, the slot, a double
  * free), then keeps it or gives it back to its owner. */
-__attribute__((noinline)) void aslab__free_other(void *p, aslab__slab *slab, uintptr_t byte,
+__attribute__((noinline)) void aslab__free_other(void *p, uintptr_t byte, aslab__slab *slab,
                                                  const char *fn, void *owner);
 /* p failed the free path's checks: says which and aborts. Not noreturn, so that fast paths
  * reach it by a tail jump and need no stack frame of their own. */
@@ -269,19 +274,30 @@ int aslab__trim(void);
 
 /* ---- inline helpers ---- */
 
+/* A link as stored at `at` (and back: the encoding is its own inverse): the block's whole
+ * address mixed in, not glibc's address >> 12, since the secret here is the key, not the
+ * address's random bits; unshifted, the decode is one XOR with the block's own address
+ * register (no copy and shift), in malloc and free alike. */
 static inline uintptr_t aslab__link_encode(uintptr_t next, const void *at) {
-    return next ^ aslab__link_key ^ ((uintptr_t)at >> 12);
+    return next ^ aslab__keys.link ^ (uintptr_t)at;
+}
+
+/* The slab of h's list, or 0 for a list of blocks of any slab (a kept list, the stand-in, a
+ * thread's copy that holds no list): slot 0 is 16-byte aligned inside the slab. */
+static inline uintptr_t aslab__hot_slab(const aslab__hot *h) {
+    return h->first & h->link_mask;
 }
 
 /* Where the list of state h ends: its slab's state (whose `free`, while the list is not its
  * own, names itself), or for a list of blocks of any slab h itself. Never a block. */
 static inline void *aslab__list_end(aslab__hot *h) {
-    return h->base != 0 ? (void *)(h->base + ASLAB_SLAB_HEADER_SIZE) : (void *)h;
+    uintptr_t slab = aslab__hot_slab(h);
+    return slab != 0 ? (void *)(slab + ASLAB_SLAB_HEADER_SIZE) : (void *)h;
 }
 
 /* Nonzero unless `link` is 16-byte aligned and in the same slab as h's list. */
 static inline uintptr_t aslab__link_stray(uintptr_t link, const aslab__hot *h) {
-    return (link ^ h->base) & h->link_mask;
+    return (link ^ h->first) & h->link_mask;
 }
 
 /* Pushes block p onto h's free list (a slab's, or a kept list): its link, and key in word 1. */
@@ -327,26 +343,41 @@ static inline uint64_t aslab__slot_bound(uint32_t size, uint32_t capacity) {
     return capacity * (aslab__slot_magic(size) * size); /* magic * size wraps to c */
 }
 
-/* The slot test of aslab__class_check: x's slot index when x, an offset from slot 0, is the
- * start of a slot below the capacity, and UINT32_MAX otherwise. */
-static inline uint32_t aslab__slot_at(uint32_t x, uint64_t magic, uint64_t bound) {
+/* The slot test of aslab__class_check: x's slot index when x, an offset from slot 0 taken
+ * modulo 2^64, is the start of a slot below the capacity, and UINT32_MAX otherwise. Exact
+ * whenever (|x| + (capacity + 1) * size) * size <= 2^64, x read as signed
+ * (docs/thread-owned-slabs.md, "The slot test"): for any x within a slab, and for a small
+ * class (size <= 16 KiB) for any two addresses below 2^48, which lets the free path test a
+ * pointer against its current slab's slot 0 without first finding the pointer's slab. */
+static inline uint32_t aslab__slot_at(uint64_t x, uint64_t magic, uint64_t bound) {
     unsigned __int128 product = (unsigned __int128)x * magic;
     return (uint64_t)product < bound ? (uint32_t)(product >> 64) : UINT32_MAX;
 }
 
 /* The index of p's slot when it starts one below the capacity of a slab whose slot 0 starts
- * at slot_first, the class's slot test taken by p's map byte; UINT32_MAX otherwise. */
-static inline uint32_t aslab__slot_by_byte(const void *p, uint32_t slot_first, uintptr_t byte) {
-    return aslab__slot_at((uint32_t)(uintptr_t)p - slot_first, aslab__regions.slot_magic[byte],
+ * at `first`, the class's slot test taken by p's map byte; UINT32_MAX otherwise. */
+static inline uint32_t aslab__slot_by_byte(const void *p, uintptr_t first, uintptr_t byte) {
+    return aslab__slot_at((uintptr_t)p - first, aslab__regions.slot_magic[byte],
                           aslab__regions.slot_bound[byte]);
+}
+
+/* Whether p starts a slot below the capacity of the slab whose slot 0 is `first`, for p in a
+ * small class's region (byte its map byte) and `first` below 2^48 (0 for a list of no slab:
+ * no region lies below 4 MiB, above every small slab's last slot). The test alone, in 64-bit
+ * arithmetic: a multiply and a compare. */
+static inline int aslab__slot_starts_at(uint64_t x, uint64_t magic, uint64_t bound) {
+    return x * magic < bound; /* the low 64 bits of aslab__slot_at's product */
+}
+static inline int aslab__slot_starts(const void *p, uintptr_t first, uintptr_t byte) {
+    return aslab__slot_starts_at((uintptr_t)p - first, aslab__regions.slot_magic[byte],
+                                 aslab__regions.slot_bound[byte]);
 }
 
 /* The index of p's slot when p, in a region whose map byte is `byte`, is the start of one,
  * and UINT32_MAX otherwise; slab is p masked. A pointer below slot 0 wraps to an offset that
  * fails the test too. */
 static inline uint32_t aslab__slot_in(const void *p, const aslab__slab *slab, uintptr_t byte) {
-    uint32_t first = (uint32_t)(uintptr_t)slab + (uint32_t)aslab__regions.slot_offset[byte];
-    return aslab__slot_by_byte(p, first, byte);
+    return aslab__slot_by_byte(p, (uintptr_t)slab + aslab__regions.slot_offset[byte], byte);
 }
 
 /* As aslab__slot_in, for p in a region of class cls. */
@@ -368,7 +399,7 @@ static inline int aslab__block_clean(const aslab__mslab *m, uint32_t index) {
  * word 1, or for a medium block a discarded one's bit (its word 1 went with its page). */
 static inline int aslab__block_freed(const void *p, aslab__slab *slab, unsigned cls,
                                      uint32_t index) {
-    return ((const uintptr_t *)p)[1] == aslab__free_key ||
+    return ((const uintptr_t *)p)[1] == aslab__keys.free ||
            (aslab__class_is_medium(cls) && aslab__block_clean(aslab__mslab_of(slab), index));
 }
 
@@ -386,7 +417,7 @@ static inline void aslab__check_slot(const void *p, unsigned cls, const char *fn
 /* The list malloc pops for class cls when its kept list is empty (the heap is set up). */
 static inline aslab__hot *aslab__cur_home(unsigned cls) {
     aslab__heap *h = &aslab__thread_heap;
-    if (cls <= ASLAB_SMALL_CLASSES && h->hot[cls].base != 0) return &h->hot[cls];
+    if (cls <= ASLAB_SMALL_CLASSES && h->hot[cls].first != 0) return &h->hot[cls];
     return &h->rec->current[cls]->hot;
 }
 
@@ -409,7 +440,7 @@ static inline void *aslab__pop_block(aslab__hot *h, void **block, unsigned cls) 
 }
 
 /* Keeps p, a checked block of small class cls of a slab another thread owns, for the calling
- * thread's mallocs (kept.c); key is aslab__free_key. 0 when the list is full (the caller
+ * thread's mallocs (kept.c); key is aslab__keys.free. 0 when the list is full (the caller
  * gives p back to its owner). */
 static inline int aslab__kept_add(void *p, intptr_t cls, uintptr_t key) {
     aslab__heap *h = &aslab__thread_heap;
@@ -457,7 +488,7 @@ low:
 /* The owner frees p, a block of medium slab m: its pages are resident until discarded, and a
  * discard pass has not seen it free yet. Returns nonzero when the thread is past its budget. */
 static inline int aslab__medium_freed(void *p, const aslab__mslab *m) {
-    ((uintptr_t *)p)[2] = 0; /* not aslab__seen_key */
+    ((uintptr_t *)p)[2] = 0; /* not aslab__keys.seen */
     return aslab__room_spent(&aslab__thread_heap.medium_room, m->size);
 }
 /* The owner gives medium slab m back to the pool: its free blocks leave the thread's count,
@@ -481,7 +512,7 @@ __attribute__((noinline)) void *aslab__pop_failed(size_t size, aslab__hot *h, vo
 
 /* malloc's pop from h, the list of class cls that `cur` names: one test for an empty list and
  * a corrupted link. An empty list's head is its end, whose first word (`free`) names itself:
- * decoded as a link, that is end ^ key ^ (end >> 12), and the key's bit 63 (init.c) puts it
+ * decoded as a link, that is end ^ key ^ end = key, and the key's bit 63 (init.c) puts it
  * outside every slab, so it fails the stray test too. `medium` (a constant) counts the block
  * out of the thread's dirty bytes, as aslab__pop_medium; a medium class's list is always its
  * slab's own. */
@@ -527,7 +558,7 @@ low:
 }
 
 /* Pushes p, a block of a slab the calling thread owns, onto the free list of the slab's own
- * state; key is aslab__free_key. */
+ * state; key is aslab__keys.free. */
 static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) {
     aslab__mslab *m = aslab__mslab_of(slab);
     aslab__list_push_block(&m->hot, p, key);
@@ -536,7 +567,7 @@ static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) 
     if (ASLAB__UNLIKELY(aslab__drop_used(&m->used))) aslab__free_local_slow(m);
 }
 
-/* How a checked free gives p, a block of slab, back (key is aslab__free_key); the calling
+/* How a checked free gives p, a block of slab, back (key is aslab__keys.free); the calling
  * thread owns slab. */
 typedef void aslab__push_fn(void *p, aslab__slab *slab, uintptr_t key);
 
@@ -545,36 +576,35 @@ static inline aslab__slab *aslab__slab_by_byte(const void *p, uintptr_t byte) {
     return (aslab__slab *)((uintptr_t)p & aslab__regions.slab_mask[byte]);
 }
 
-/* Frees p, whose map byte (aslab__map_byte) names a small or medium class, on behalf of
- * function fn, into the own state of its slab (p masked): the checks, then `push` when the
- * calling thread owns the slab. The owner tag stands for the header's magic on this path; any
- * other owner takes aslab__free_other, which checks the magic itself. Every other way out is
- * a tail call; `push` is a constant that always_inline folds in. The byte is a uintptr_t, so
- * that gcc indexes the tables with the register it loaded it into. */
-static inline __attribute__((always_inline)) void aslab__free_checked(void *p, aslab__slab *slab,
-                                                                      uintptr_t byte,
-                                                                      const char *fn,
-                                                                      aslab__push_fn *push) {
-    /* acquire: aslab__free_other goes on to the slab's state with it (a plain load on x86) */
-    void *owner = __atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE);
-    if (ASLAB__UNLIKELY(owner != aslab__owner_tag())) {
-        aslab__free_other(p, slab, byte, fn, owner);
-        return;
-    }
+/* The push of a small class's block (a medium class's is aslab__push_medium). */
+static inline __attribute__((always_inline)) void aslab__push_small(void *p, aslab__slab *slab,
+                                                                    uintptr_t key) {
+    aslab__free_local(p, slab, key);
+}
+
+/* The checks and the push of free_checked (below), once the calling thread is known to own
+ * slab. */
+static inline __attribute__((always_inline)) void aslab__free_owned(void *p, aslab__slab *slab,
+                                                                    uintptr_t byte, const char *fn,
+                                                                    aslab__push_fn *push) {
     aslab__mslab *m = aslab__mslab_of(slab); /* the caller's own: read its slot 0 */
-    uint32_t index = aslab__slot_by_byte(p, m->slot_first, byte);
-    if (ASLAB__UNLIKELY(index == UINT32_MAX)) {
+    if (push != aslab__push_small) {         /* a medium class's */
+        uint32_t index = aslab__slot_by_byte(p, m->first, byte);
+        if (ASLAB__UNLIKELY(index == UINT32_MAX)) {
+            aslab__free_invalid(p, aslab__map_class((unsigned)byte), fn);
+            return;
+        }
+        /* A discarded medium block's word 1 went with its page: its bit in `clean` says it
+         * is free (tested first, while the index is at hand). */
+        if (ASLAB__UNLIKELY(aslab__block_clean(m, index))) {
+            aslab__heap_fault_at(fn, "double free detected", p);
+            return;
+        }
+    } else if (ASLAB__UNLIKELY(!aslab__slot_starts(p, m->first, byte))) {
         aslab__free_invalid(p, aslab__map_class((unsigned)byte), fn);
         return;
     }
-    /* A discarded medium block's word 1 went with its page: its bit in `clean` says it is
-     * free (tested first, while the index is at hand). */
-    if (aslab__class_is_medium(aslab__map_class((unsigned)byte)) &&
-        ASLAB__UNLIKELY(aslab__block_clean(m, index))) {
-        aslab__heap_fault_at(fn, "double free detected", p);
-        return;
-    }
-    uintptr_t key = aslab__free_key; /* read once: the push's stores might alias it */
+    uintptr_t key = aslab__keys.free; /* read once: the push's stores might alias it */
     if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
@@ -582,21 +612,39 @@ static inline __attribute__((always_inline)) void aslab__free_checked(void *p, a
     push(p, slab, key);
 }
 
-static inline __attribute__((always_inline)) void aslab__push_small(void *p, aslab__slab *slab,
-                                                                    uintptr_t key) {
-    aslab__free_local(p, slab, key);
-}
-
-/* The owner's free of p, a block of its current slab of a small class, whose state is h, the
- * thread's copy: the slot test and the double-free key, then the push. Its count cannot reach
- * 0 (the current slab's phantom use) unless blocks were freed that were never handed out. */
-static inline __attribute__((always_inline)) void aslab__free_hot(void *p, aslab__hot *h,
-                                                                  uintptr_t byte, const char *fn) {
-    if (ASLAB__UNLIKELY(aslab__slot_by_byte(p, h->slot_first, byte) == UINT32_MAX)) {
-        aslab__free_invalid(p, aslab__map_class((unsigned)byte), fn);
+/* Frees p, whose map byte (aslab__map_byte) names a small or medium class, on behalf of
+ * function fn, into the own state of its slab (p masked): the checks, then `push` when the
+ * calling thread owns the slab. The owner tag stands for the header's magic on this path; any
+ * other owner takes aslab__free_other, which checks the magic itself. Every other way out is
+ * a tail call; `push` is a constant that always_inline folds in, and says the kind of class.
+ * The byte is a uintptr_t, so that gcc indexes the tables with the register it loaded it
+ * into. */
+static inline __attribute__((always_inline)) void aslab__free_checked(void *p, aslab__slab *slab,
+                                                                      uintptr_t byte,
+                                                                      const char *fn,
+                                                                      aslab__push_fn *push) {
+    /* acquire: aslab__free_other goes on to the slab's state with it (a plain load on x86) */
+    void *owner = __atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE);
+    if (ASLAB__UNLIKELY(owner != aslab__owner_tag())) {
+        aslab__free_other(p, byte, slab, fn, owner);
         return;
     }
-    uintptr_t key = aslab__free_key;
+    aslab__free_owned(p, slab, byte, fn, push);
+}
+
+/* Frees p, whose map byte `byte` names a small class, on behalf of fn: a block of slab, which
+ * the calling thread owns but which is not its current slab (free_owned). Out of line, so
+ * that the current slab's path keeps its registers to itself. */
+__attribute__((noinline)) void aslab__free_small_owned(void *p, uintptr_t byte, aslab__slab *slab,
+                                                       const char *fn);
+
+/* The owner's free of p, a block of its current slab of a small class (p starts one of its
+ * slots), whose state is h, the thread's copy: the double-free key, then the push. Its count
+ * cannot reach 0 (the current slab's phantom use) unless blocks were freed that were never
+ * handed out. */
+static inline __attribute__((always_inline)) void aslab__free_hot(void *p, aslab__hot *h,
+                                                                  const char *fn) {
+    uintptr_t key = aslab__keys.free;
     if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
@@ -607,18 +655,25 @@ static inline __attribute__((always_inline)) void aslab__free_hot(void *p, aslab
 }
 
 /* Frees p, whose map byte names a small class, on behalf of function fn. The list `cur` names
- * for the class says whether p's slab is the calling thread's current one: its base is the
- * slab's address only then (a kept list's and the stand-in's is 0), so no line of the slab is
- * read. Any other slab goes by its header's owner. */
-static inline void aslab__free_small(void *p, unsigned byte, const char *fn) {
+ * for the class says whether p is a block of the calling thread's current slab: the slot test
+ * against the list's slot 0 passes only then (a kept list's and the stand-in's `first` is 0,
+ * below every region), so neither p's slab nor any line of it is looked at. Any other slab
+ * goes by its header's owner. */
+static inline void aslab__free_small(void *p, uintptr_t byte, const char *fn) {
     intptr_t index = (intptr_t)byte; /* signed, so that the bias below folds into the load */
-    aslab__slab *slab = aslab__slab_by_byte(p, (uintptr_t)index);
     aslab__hot *h = aslab__thread_heap.cur[index - ASLAB_MAP_SMALL_BIAS];
-    if (ASLAB__LIKELY(h->base == (uintptr_t)slab)) {
-        aslab__free_hot(p, h, (uintptr_t)index, fn);
+    if (ASLAB__LIKELY(aslab__slot_starts(p, h->first, (uintptr_t)index))) {
+        aslab__free_hot(p, h, fn);
         return;
     }
-    aslab__free_checked(p, slab, (uintptr_t)index, fn, aslab__push_small);
+    aslab__slab *slab = aslab__slab_by_byte(p, (uintptr_t)index);
+    /* acquire: aslab__free_other goes on to the slab's state with it (a plain load on x86) */
+    void *owner = __atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE);
+    if (ASLAB__UNLIKELY(owner != aslab__owner_tag())) {
+        aslab__free_other(p, (uintptr_t)index, slab, fn, owner);
+        return;
+    }
+    aslab__free_small_owned(p, (uintptr_t)index, slab, fn);
 }
 
 #pragma GCC visibility pop

@@ -6,8 +6,8 @@
  * owner word besides: when a program streams more data than the L1 cache holds between two
  * uses of a class, both lines are gone (docs/thread-owned-slabs.md). So while a small slab is
  * current its list state lives in the thread's heap, 32 bytes a class side by side, and the
- * free path knows the slab is the caller's own by its address (the copy's base) without
- * reading the slab.
+ * free path knows a block is of that slab, the caller's own, by the slot test against the
+ * copy's slot 0 (`first`), without finding or reading the block's slab.
  *
  * Meanwhile the slab's own state holds a list of its own, empty at first (`free` names the
  * state, which is where the copy's list ends too), and a count of ASLAB__HOT_USED. A free can
@@ -22,7 +22,7 @@
 
 void aslab__hot_install(unsigned cls) {
     aslab__heap *h = &aslab__thread_heap;
-    if (cls > ASLAB_SMALL_CLASSES || h->hot[cls].base != 0) return;
+    if (cls > ASLAB_SMALL_CLASSES || h->hot[cls].first != 0) return;
     aslab__mslab *m = h->rec->current[cls];
     if (m == &aslab__no_slab) return;
     h->hot[cls] = m->hot;
@@ -45,13 +45,13 @@ static void join_lists(aslab__mslab *m, void *first) {
 
 void aslab__hot_park(unsigned cls) {
     aslab__heap *h = &aslab__thread_heap;
-    if (cls > ASLAB_SMALL_CLASSES || h->hot[cls].base == 0) return;
+    if (cls > ASLAB_SMALL_CLASSES || h->hot[cls].first == 0) return;
     aslab__hot *copy = &h->hot[cls];
-    aslab__mslab *m = aslab__mslab_of((aslab__slab *)copy->base);
+    aslab__mslab *m = aslab__mslab_of((aslab__slab *)aslab__hot_slab(copy));
     uint32_t freed_here = ASLAB__HOT_USED - m->used;
     if (copy->free != (void *)m) join_lists(m, copy->free);
     m->used = copy->used - freed_here;
-    copy->base = 0;
+    copy->first = 0;
     if (h->cur[cls] == copy) h->cur[cls] = &m->hot;
 }
 

@@ -22,9 +22,10 @@
 
 aslab__class_check aslab__checks[ASLAB_CLASS_SLOTS];
 aslab_cache *aslab__class_cache[ASLAB_CLASS_SLOTS];
-uintptr_t aslab__free_key;
-uintptr_t aslab__link_key;
-uintptr_t aslab__seen_key;
+/* The link key's bit 63 is set from the start: before set-up every class's list is the
+ * stand-in, whose head (its own address) decodes as the key, and must read as a stray link
+ * (aslab__pop_fast). */
+aslab__key_set aslab__keys = {.link = (uintptr_t)1 << 63};
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 static int init_state;
@@ -164,11 +165,12 @@ static void init_once(void) {
     if (aslab__options.stats) aslab__stats_prepare();
     if (aslab__options.decay_ms == 0) aslab__fb_decay_now();
     aslab__size_classes_init();
-    aslab__free_key = random_key();
-    /* Bit 63 set: an empty list's own address (below 2^48) then decodes as a stray link,
-     * so that malloc's fast path tests emptiness and corruption at once (aslab__pop_fast). */
-    aslab__link_key = random_key() | (uintptr_t)1 << 63;
-    aslab__seen_key = random_key();
+    aslab__keys.free = random_key();
+    /* Bit 63 set: an empty list's head, its own address, decodes as the key itself, a stray
+     * link, so that malloc's fast path tests emptiness and corruption at once
+     * (aslab__pop_fast). No list holds a link yet. */
+    aslab__keys.link = random_key() | (uintptr_t)1 << 63;
+    aslab__keys.seen = random_key();
     class_checks_init();
     aslab__medium_init();
     aslab__kept_init();

@@ -60,7 +60,7 @@ void aslab__kept_reset(aslab__heap_rec *rec) {
     for (unsigned cls = 0; cls <= ASLAB_SMALL_CLASSES; cls++) {
         aslab__mslab *k = &rec->kept[cls];
         k->kept = 0;
-        k->base = 0; /* blocks of any slab: the end is the list's own state */
+        k->first = 0; /* blocks of any slab: the end is the list's own state */
         empty_list(k, cls);
         k->cls = (uint16_t)cls;
         k->link_mask = KEPT_LINK_MASK;

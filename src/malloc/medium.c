@@ -18,7 +18,7 @@
  * slabs at most a sixth used, where the program has freed most of what it had: the free
  * blocks of a fuller slab will be handed out again soon, and discarding them would only fault
  * their pages back in. A block is discarded by the second pass that finds it free (the first
- * marks its word 2 with aslab__seen_key; a free clears it): one handed out and freed again in
+ * marks its word 2 with aslab__keys.seen; a free clears it): one handed out and freed again in
  * between never is. The largest classes go first (fewest calls per byte); the head of a
  * current slab's list (the next block malloc returns) stays. What stays dirty in fuller slabs
  * becomes the allowance, so that the next pass comes after another half budget of frees; it
@@ -119,7 +119,7 @@ static void discard_slab(aslab__mslab *m, unsigned keep, int64_t target, int all
     uint32_t fresh = 0;
     for (unsigned n = 0; (void *)block != (void *)m && dirty_bytes(h) > target; n++) {
         uintptr_t *next = next_free(m, block);
-        if (n >= keep && (all || block[2] == aslab__seen_key)) {
+        if (n >= keep && (all || block[2] == aslab__keys.seen)) {
             if (prev == NULL)
                 m->free = next;
             else
@@ -127,7 +127,7 @@ static void discard_slab(aslab__mslab *m, unsigned keep, int64_t target, int all
             fresh |= (uint32_t)1 << (((char *)block - first) / m->size);
             h->medium_room += m->size;
         } else {
-            if (n >= keep) block[2] = aslab__seen_key; /* discarded at the next pass if free */
+            if (n >= keep) block[2] = aslab__keys.seen; /* discarded at the next pass if free */
             prev = block;
         }
         block = next;

@@ -26,10 +26,9 @@ static inline __attribute__((always_inline)) void aslab__push_medium(void *p, as
 }
 
 /* Frees p, whose map byte names a medium class, on behalf of fn: as aslab__free_small. */
-static inline __attribute__((always_inline)) void aslab__free_medium(void *p, unsigned byte,
+static inline __attribute__((always_inline)) void aslab__free_medium(void *p, uintptr_t byte,
                                                                      const char *fn) {
-    uintptr_t index = byte;
-    aslab__free_checked(p, aslab__slab_by_byte(p, index), index, fn, aslab__push_medium);
+    aslab__free_checked(p, aslab__slab_by_byte(p, byte), byte, fn, aslab__push_medium);
 }
 
 #pragma GCC visibility pop

@@ -64,7 +64,6 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     if (aslab_slab_lend(cache, NULL, &loan) != ASLAB_OK) return NULL;
     aslab__mslab *m = loan.reserve;
     m->free = m;
-    m->base = (uintptr_t)aslab__slab_of(m);
     m->used = 0;
     m->cls = (uint16_t)cls;
     m->on_list = ASLAB__ON_NONE;
@@ -74,7 +73,7 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     m->link_mask = ~(uintptr_t)(slab_size_of(cls) - 1) | 15;
     m->size = aslab__classes[cls].size;
     m->clean = 0;
-    m->slot_first = (uint32_t)(uintptr_t)loan.slots;
+    m->first = (uintptr_t)loan.slots;
     __atomic_store_n(&m->remote, 0, __ATOMIC_RELAXED); /* nobody else sees the slab yet */
     m->full_used = 0;
     __atomic_store_n(&m->heap, aslab__thread_heap.rec, __ATOMIC_RELAXED);

@@ -66,7 +66,7 @@ __attribute__((noinline)) static void free_to_abandoned(aslab__mslab *m, void *p
 /* The fast path raced with an adoption: the calling thread owns p's slab after all. */
 __attribute__((noinline)) static void free_adopted(void *p, aslab__slab *slab, unsigned cls) {
     int over = aslab__class_is_medium(cls) && aslab__medium_freed(p, aslab__mslab_of(slab));
-    aslab__free_local(p, slab, aslab__free_key);
+    aslab__free_local(p, slab, aslab__keys.free);
     if (over) aslab__medium_discard();
 }
 
@@ -86,14 +86,16 @@ static inline __attribute__((always_inline)) void push_to_owner(void *p, aslab__
 /* The checks of a free of p, a block of slab (map byte `byte`), that the owner's path does
  * not make: the slot, and a double free. 0 when p fails them (the fault is reported). */
 static inline int checked_other(void *p, aslab__slab *slab, uintptr_t byte, const char *fn) {
-    uint32_t index = aslab__slot_in(p, slab, byte);
-    if (ASLAB__UNLIKELY(index == UINT32_MAX)) {
+    int small = byte > ASLAB_MAP_SMALL_BIAS;
+    uintptr_t first = (uintptr_t)slab + aslab__regions.slot_offset[byte];
+    /* a small block needs the test alone; a medium one its index too, for its clean bit */
+    uint32_t index = small ? 0 : aslab__slot_by_byte(p, first, byte);
+    if (ASLAB__UNLIKELY(small ? !aslab__slot_starts(p, first, byte) : index == UINT32_MAX)) {
         aslab__free_invalid(p, aslab__map_class((unsigned)byte), fn);
         return 0;
     }
-    if (ASLAB__UNLIKELY(
-            ((uintptr_t *)p)[1] == aslab__free_key ||
-            (byte <= ASLAB_MAP_SMALL_BIAS && aslab__block_clean(aslab__mslab_of(slab), index)))) {
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == aslab__keys.free ||
+                        (!small && aslab__block_clean(aslab__mslab_of(slab), index)))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return 0;
     }
@@ -113,7 +115,7 @@ __attribute__((noinline)) static void free_ownerless(void *p, aslab__slab *slab,
         free_adopted(p, slab, aslab__map_class((unsigned)byte));
         return;
     }
-    push_to_owner(p, slab, aslab__free_key);
+    push_to_owner(p, slab, aslab__keys.free);
 }
 
 /* Kept without a stack frame of its own: everything rare is a tail call. A non-NULL owner
@@ -121,7 +123,7 @@ __attribute__((noinline)) static void free_ownerless(void *p, aslab__slab *slab,
  * lent slab only and clears it when the slab comes back, and a slab's header holds nothing
  * else of the malloc's. The class is taken from the byte only where it is needed; the tables
  * are indexed by the byte itself. */
-void aslab__free_other(void *p, aslab__slab *slab, uintptr_t byte, const char *fn, void *owner) {
+void aslab__free_other(void *p, uintptr_t byte, aslab__slab *slab, const char *fn, void *owner) {
     if (ASLAB__UNLIKELY(owner == NULL)) {
         free_ownerless(p, slab, byte, fn);
         return;
@@ -130,7 +132,7 @@ void aslab__free_other(void *p, aslab__slab *slab, uintptr_t byte, const char *f
     /* Kept for this thread's mallocs. Had the thread adopted the slab since the caller read the
      * owner (a malloc in a signal handler between the two), the block would be kept, or pushed
      * onto a remote list of the thread's own: both are taken back correctly. */
-    uintptr_t key = aslab__free_key;
+    uintptr_t key = aslab__keys.free;
     if (byte > ASLAB_MAP_SMALL_BIAS &&
         aslab__kept_add(p, (intptr_t)byte - ASLAB_MAP_SMALL_BIAS, key))
         return;
@@ -143,12 +145,16 @@ void aslab__give_back(void *p, unsigned cls) {
         free_adopted(p, slab, cls); /* the calling thread adopted the slab since */
         return;
     }
-    push_to_owner(p, slab, aslab__free_key);
+    push_to_owner(p, slab, aslab__keys.free);
 }
 
 /* m is on the partial list and now empty, or on the full list and gained a block. The current
  * slab never gets here: its phantom use keeps `used` above 0 (or its state is the thread's
  * copy, and the slab's own count starts at ASLAB__HOT_USED: hot.c). */
+void aslab__free_small_owned(void *p, uintptr_t byte, aslab__slab *slab, const char *fn) {
+    aslab__free_owned(p, slab, byte, fn, aslab__push_small);
+}
+
 void aslab__free_local_slow(aslab__mslab *m) {
     unsigned cls = m->cls;
     aslab__heap_rec *rec = aslab__thread_heap.rec;

@@ -2,7 +2,7 @@
 #include "size_class.h"
 
 aslab__class_info aslab__classes[ASLAB_CLASS_SLOTS];
-uint8_t aslab__class_lookup[ASLAB_SMALL_MAX / 16 + 1];
+uint8_t aslab__class_lookup[ASLAB_SMALL_MAX + 1];
 uint8_t aslab__medium_lookup[ASLAB_MEDIUM_MAX >> ASLAB_MEDIUM_STEP_SHIFT];
 
 static uint32_t class_size(unsigned index) {
@@ -48,7 +48,7 @@ void aslab__size_classes_init(void) {
         aslab__class_info *info = &aslab__classes[c];
         info->size = class_size(c - 1);
         info->slab_shift = slab_shift_for(c, info->size);
-        while (index <= info->size / 16 && index <= ASLAB_SMALL_MAX / 16)
+        while (index <= info->size && index <= ASLAB_SMALL_MAX)
             aslab__class_lookup[index++] = (uint8_t)c;
         /* step k holds the sizes 2^11 k + 1 .. 2^11 (k + 1) */
         for (size_t k = ASLAB_SMALL_MAX >> ASLAB_MEDIUM_STEP_SHIFT;

@@ -32,8 +32,11 @@ typedef struct aslab__class_info {
 } aslab__class_info;
 
 extern aslab__class_info aslab__classes[ASLAB_CLASS_SLOTS];
-/* class index for each request size rounded up to 16 bytes: lookup[(size + 15) >> 4] */
-extern uint8_t aslab__class_lookup[ASLAB_SMALL_MAX / 16 + 1];
+/* The class of each request size up to ASLAB_SMALL_MAX, indexed by the size itself: 16 KiB
+ * where one entry per 16 bytes would take 1 KiB, but malloc indexes it with its argument as
+ * is (no add and shift, two of its 21 instructions); a program's common sizes touch a few
+ * lines of it (docs/thread-owned-slabs.md, "What it costs"). */
+extern uint8_t aslab__class_lookup[ASLAB_SMALL_MAX + 1];
 /* medium class for each request size above ASLAB_SMALL_MAX: medium_lookup[(size - 1) >> 11]
  * (every medium class is a multiple of 2 KiB, so no class boundary falls inside a step) */
 #define ASLAB_MEDIUM_STEP_SHIFT 11
@@ -50,7 +53,7 @@ static inline size_t aslab__class_align(uint32_t size) {
 
 /* The small class of a request of at most ASLAB_SMALL_MAX bytes (0 before set-up). */
 static inline unsigned aslab__class_of(size_t size) {
-    return aslab__class_lookup[(size + 15) >> 4];
+    return aslab__class_lookup[size];
 }
 
 /* The medium class of a request above ASLAB_SMALL_MAX and at most ASLAB_MEDIUM_MAX (0 before

@@ -11,7 +11,7 @@
 __thread aslab__heap aslab__thread_heap ASLAB_TLS = {
     .cur = {[0 ... ASLAB_CLASS_SLOTS - 1] = &aslab__no_slab.hot},
     .keep = {[0 ... ASLAB_SMALL_CLASSES] = &aslab__no_slab}};
-/* Every bit in its link mask: its own address decodes as a stray link whatever the key (see
+/* Every bit in its link mask: its own address decodes as the link key, a stray link (see
  * aslab__pop_fast). */
 aslab__mslab aslab__no_slab = {.hot = {.free = &aslab__no_slab, .link_mask = ~(uintptr_t)0}};
 
@@ -104,7 +104,7 @@ static uint64_t current_live(aslab__heap_rec *rec, unsigned cls, aslab__mslab *m
     aslab__heap *tls = rec->tls;
     uint32_t used = __atomic_load_n(&m->used, __ATOMIC_RELAXED);
     if (cls <= ASLAB_SMALL_CLASSES && tls != NULL &&
-        __atomic_load_n(&tls->hot[cls].base, __ATOMIC_RELAXED) == (uintptr_t)aslab__slab_of(m))
+        __atomic_load_n(&tls->hot[cls].first, __ATOMIC_RELAXED) == m->first)
         used = __atomic_load_n(&tls->hot[cls].used, __ATOMIC_RELAXED) - (ASLAB__HOT_USED - used);
     return blocks_out(m, used);
 }
