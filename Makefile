@@ -93,8 +93,8 @@ MALLOC_OBJ  := $(patsubst %.c,$(MALLOC_DIR)/%.o,$(MALLOC_SRC) $(LIB_SRC))
 # The copy is aslab's alone (src/malloc/fallback_jemalloc.h). Its C++ operators are left out;
 # every public name N of it (mallocx, malloc_conf, malloc, ...) becomes aslab__je_N, so that a
 # program's own jemalloc keeps those names to itself, and its calls that read configuration
-# (secure_getenv of MALLOC_CONF, readlink of /etc/malloc.conf) or map memory (mmap, munmap)
-# go to aslab's functions of the same shape. Renaming the calls rather than patching the
+# (secure_getenv of MALLOC_CONF, readlink of /etc/malloc.conf), map memory (mmap, munmap) or
+# use libm (exp, log, round: its profiler's) go to aslab's functions of the same shape. Renaming the calls rather than patching the
 # string "MALLOC_CONF" in place depends on no byte of jemalloc's data and also covers
 # /etc/malloc.conf. Its internal je_* names stay as they are: MALLOC_MERGED hides them.
 # The compiler's multiarch directory, asked quietly: before make deps installs a compiler,
@@ -104,9 +104,10 @@ MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null || \
 JEMALLOC_PIC := /usr/lib/$(MULTIARCH)/libjemalloc_pic.a
 JEMALLOC_EMBED := $(BUILD)/jemalloc/libjemalloc_private.a
 JEMALLOC_REDIRECT := secure_getenv:aslab__je_getenv readlink:aslab__je_readlink \
-                     mmap:aslab__je_mmap munmap:aslab__je_munmap
+                     mmap:aslab__je_mmap munmap:aslab__je_munmap \
+                     exp:aslab__je_exp log:aslab__je_log round:aslab__je_round
 # What the library's objects need besides themselves; MALLOC_LIBS, what its sources need.
-MALLOC_SYSLIBS_jemalloc := -lm -static-libgcc
+MALLOC_SYSLIBS_jemalloc := -static-libgcc # no -lm: fallback_jemalloc_math.c
 MALLOC_LIBS_jemalloc := $(JEMALLOC_EMBED) $(MALLOC_SYSLIBS_jemalloc)
 MALLOC_DEFS_libc     := -DASLAB_FALLBACK_LIBC
 # No builtin malloc knowledge: GCC would turn our own malloc+memset into a call to calloc.
@@ -166,7 +167,7 @@ $(BUILD)/libaslab_malloc.so.$(VERSION): $(MALLOC_MERGED) preload/exports.map $(B
 	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -o $@ $(MALLOC_MERGED) \
 	    $(MALLOC_SYSLIBS_$(FALLBACK)) -lpthread -Wl,-soname,libaslab_malloc.so.$(SO_MAJOR)
 
-# Link it with -lpthread -lm only; it holds the fallback and the public core too.
+# Link it with -lpthread only; it holds the fallback and the public core too.
 $(BUILD)/libaslab_malloc.a: $(MALLOC_MERGED) $(CORE_MERGED) $(BUILD)/fallback.stamp
 	rm -f $@ && ar rcs $@ $(MALLOC_MERGED) $(CORE_MERGED)
 

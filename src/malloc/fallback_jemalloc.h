@@ -3,8 +3,9 @@
  * memory it maps.
  *
  * The Makefile renames every public jemalloc name N in the copy to aslab__je_N and sends
- * the calls it makes to read its configuration (secure_getenv, readlink) and to map memory
- * (mmap, munmap) to the aslab__je_* functions below; the library then keeps all of it local.
+ * the calls it makes to read its configuration (secure_getenv, readlink), to map memory
+ * (mmap, munmap) and to libm (exp, log, round) to the aslab__je_* functions below; the
+ * library then keeps all of it local.
  * A program's own jemalloc (mallocx, malloc_conf, MALLOC_CONF) never meets this one.
  *
  * Every byte the copy hands out lies in a granule (2 MiB, aligned) that it mapped through
@@ -35,6 +36,10 @@ char *aslab__je_getenv(const char *name);
 ssize_t aslab__je_readlink(const char *path, char *buf, size_t size);
 void *aslab__je_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset);
 int aslab__je_munmap(void *addr, size_t len);
+/* libm's exp, log and round, for the copy's heap profiler (fallback_jemalloc_math.c) */
+double aslab__je_exp(double x);
+double aslab__je_log(double x);
+double aslab__je_round(double x);
 
 /* ---- the granules the copy has mapped ---- */
 #define ASLAB__JE_GRANULE_SHIFT 21

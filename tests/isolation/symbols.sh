@@ -32,6 +32,15 @@ if [ -n "$extra$missing$hooks" ]; then
     fail=1
 fi
 
+# The libraries it loads: libc (pthreads are in it) and the dynamic linker, not libm (0.3 MiB
+# of resident memory in every process; src/malloc/fallback_jemalloc_math.c).
+needed=$(readelf -d "$build/libaslab_malloc.so" | awk '/NEEDED/ {print $NF}' | tr -d '[]' |
+    grep -v -e '^libc\.so' -e '^ld-linux' || true)
+if [ -n "$needed" ]; then
+    echo "FAIL: libaslab_malloc.so needs more than libc: [${needed//$'\n'/ }]" >&2
+    fail=1
+fi
+
 echo "symbols: libaslab_malloc.so exports $(wc -l <<<"$so_names") names (the malloc API);" \
     "libaslab_malloc.a defines $(wc -l <<<"$a_names") global names" \
     "($(wc -l <<<"$core") of them the core's aslab_*)"

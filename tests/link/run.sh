@@ -5,7 +5,7 @@
 # malloc_stats() is aslab's), in a directory laid out like the repository's root (include/,
 # build/, prog.c), and runs each program:
 #   build-shared    from build/ with -Wl,-rpath,$PWD/build
-#   build-static    the archives (and -lpthread -lm for the malloc)
+#   build-static    the archives (and -lpthread for the malloc)
 #   prefix-shared   make install PREFIX=$prefix, pkg-config, LD_LIBRARY_PATH
 #   prefix-rpath    the same with the program's rpath instead of LD_LIBRARY_PATH
 #   prefix-static   pkg-config --static, cc -static
@@ -30,7 +30,7 @@ declare -A LINK=(
     [build-shared.core]='cc prog.c -Iinclude -Lbuild -Wl,-rpath,$PWD/build -laslab -o prog'
     [build-shared.malloc]='cc prog.c -Lbuild -Wl,-rpath,$PWD/build -laslab_malloc -o prog'
     [build-static.core]='cc prog.c -Iinclude build/libaslab.a -o prog'
-    [build-static.malloc]='cc prog.c build/libaslab_malloc.a -lpthread -lm -o prog'
+    [build-static.malloc]='cc prog.c build/libaslab_malloc.a -lpthread -o prog'
     [prefix-shared.core]='cc prog.c $(pkg-config --cflags --libs aslab) -o prog'
     [prefix-shared.malloc]='cc prog.c $(pkg-config --cflags --libs aslab-malloc) -o prog'
     [prefix-rpath.core]='cc prog.c $(pkg-config --cflags --libs aslab) -Wl,-rpath,$prefix/lib -o prog'
@@ -126,7 +126,7 @@ check_install() {
     done
     [ "$(pkg-config --libs aslab-malloc)" = "-L$prefix/lib -laslab_malloc " ] ||
         echo "pkg-config --libs aslab-malloc: $(pkg-config --libs aslab-malloc)"
-    [ "$(pkg-config --static --libs aslab-malloc)" = "-L$prefix/lib -laslab_malloc -lpthread -lm " ] ||
+    [ "$(pkg-config --static --libs aslab-malloc)" = "-L$prefix/lib -laslab_malloc -lpthread " ] ||
         echo "pkg-config --static --libs aslab-malloc: $(pkg-config --static --libs aslab-malloc)"
     [ "$(pkg-config --static --libs aslab)" = "-L$prefix/lib -laslab " ] ||
         echo "pkg-config --static --libs aslab: $(pkg-config --static --libs aslab)"

@@ -16,7 +16,7 @@ TM_HDR     := $(wildcard tests/malloc/*.h) tests/tools/rss.h
 TM_FLAGS   := $(CSTD) $(WARN) -O1 -g -fno-builtin -Iinclude -Itests/malloc \
               -DTM_FALLBACK=\"$(FALLBACK)\" $(MALLOC_DEFS_$(FALLBACK))
 # What the library's sources need for their fallback, as the top Makefile says for the
-# FALLBACK it builds (the embedded jemalloc and -lm); with jemalloc, test_foreign.c also links
+# FALLBACK it builds (the embedded jemalloc); with jemalloc, test_foreign.c also links
 # Debian's libjemalloc.so itself, as a program with its own jemalloc does: aslab's copy is
 # private. After the library on the command line, so that malloc stays aslab's.
 TM_OWN_JEMALLOC_jemalloc := -ljemalloc
