@@ -21,7 +21,7 @@
 #define LN2_LO    1.90821492927058770002e-10 /* ln 2 - LN2_HI */
 #define INV_LN2   1.44269504088896338700e+00
 #define SQRT2     1.41421356237309504880
-#define EXP_MAX   709.782712893383973096 /* above it e^x overflows */
+#define EXP_MAX   709.782712893383973096    /* above it e^x overflows */
 #define EXP_MIN   (-745.133219101941108420) /* below it e^x rounds to 0 */
 #define TWO_54    18014398509481984.0
 #define MANT_MASK ((uint64_t)0x000fffffffffffff)

@@ -58,13 +58,12 @@ enum aslab__list_id { ASLAB__ON_NONE, ASLAB__ON_PARTIAL, ASLAB__ON_FULL, ASLAB__
 /* What malloc's and free's fast paths read of a free list, first in every list's state: a
  * lent slab's (aslab__mslab), a kept list's, the stand-in's, and the thread's copy of the state
  * of its current slab of each small class (aslab__heap.hot). A list ends at aslab__list_end. */
-#define ASLAB__HOT_FIELDS                                                                     \
-    void *free;                                                                               \
-    uintptr_t first; /* slot 0's address; 0 for a list of blocks of any slab */               \
-    uintptr_t                                                                                 \
-        link_mask; /* ~(slab size - 1) | 15: a decoded link must leave these bits as first */ \
-    uint32_t used;                                                                            \
-    uint32_t pad_hot;
+#define ASLAB__HOT_FIELDS                                                               \
+    void *free;                                                                         \
+    uintptr_t first;     /* slot 0's address; 0 for a list of blocks of any slab */     \
+    uintptr_t link_mask; /* ~(slab size - 1) | 15: a link leaves these bits as first */ \
+    uint32_t used;                                                                      \
+    uint32_t pad_hot; /* unused: two states to a cache line */
 
 typedef struct aslab__hot {
     ASLAB__HOT_FIELDS
@@ -361,13 +360,15 @@ static inline uint32_t aslab__slot_by_byte(const void *p, uintptr_t first, uintp
                           aslab__regions.slot_bound[byte]);
 }
 
+/* aslab__slot_at's test alone, without the index: the low 64 bits of its product, one
+ * multiply and one compare. */
+static inline int aslab__slot_starts_at(uint64_t x, uint64_t magic, uint64_t bound) {
+    return x * magic < bound;
+}
+
 /* Whether p starts a slot below the capacity of the slab whose slot 0 is `first`, for p in a
  * small class's region (byte its map byte) and `first` below 2^48 (0 for a list of no slab:
- * no region lies below 4 MiB, above every small slab's last slot). The test alone, in 64-bit
- * arithmetic: a multiply and a compare. */
-static inline int aslab__slot_starts_at(uint64_t x, uint64_t magic, uint64_t bound) {
-    return x * magic < bound; /* the low 64 bits of aslab__slot_at's product */
-}
+ * every region lies at or above 4 MiB, beyond every small slab's last slot). */
 static inline int aslab__slot_starts(const void *p, uintptr_t first, uintptr_t byte) {
     return aslab__slot_starts_at((uintptr_t)p - first, aslab__regions.slot_magic[byte],
                                  aslab__regions.slot_bound[byte]);

@@ -166,8 +166,8 @@ static aslab__mslab *replace_current(unsigned cls, aslab__mslab *spent) {
  * comes here every other malloc). Kept lists are of small classes and name their class. */
 void *aslab__pop_failed(size_t size, aslab__hot *h, void **block) {
     if ((void *)block != aslab__list_end(h)) return aslab__list_fault(block);
-    if (aslab__hot_slab(h) == 0 &&
-        h != &aslab__no_slab.hot) { /* the heap is live: a dead one names none */
+    /* a kept list (of no slab), and the heap is live: a dead one names only the stand-in */
+    if (aslab__hot_slab(h) == 0 && h != &aslab__no_slab.hot) {
         unsigned cls = aslab__mslab_of_hot(h)->cls;
         aslab__hot *home = aslab__cur_home(cls);
         aslab__thread_heap.cur[cls] = home;

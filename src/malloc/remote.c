@@ -1,7 +1,8 @@
 /* remote.c - free's slow paths: a block of a slab the calling thread does not own (pushed onto
  * the slab's remote list with one compare-and-swap, or under the class lock once the owner has
  * left), the remote free that brings a full slab's last block back (it gives the slab back to
- * the pool), and the owner's own free that emptied a slab or took it off the full list. */
+ * the pool), the owner's own free of a block of a slab that is not its current one, and the
+ * one that emptied a slab or took it off the full list. */
 #include "heap.h"
 #include "pool.h"
 #include "slab_list.h"
@@ -148,13 +149,13 @@ void aslab__give_back(void *p, unsigned cls) {
     push_to_owner(p, slab, aslab__keys.free);
 }
 
-/* m is on the partial list and now empty, or on the full list and gained a block. The current
- * slab never gets here: its phantom use keeps `used` above 0 (or its state is the thread's
- * copy, and the slab's own count starts at ASLAB__HOT_USED: hot.c). */
 void aslab__free_small_owned(void *p, uintptr_t byte, aslab__slab *slab, const char *fn) {
     aslab__free_owned(p, slab, byte, fn, aslab__push_small);
 }
 
+/* m is on the partial list and now empty, or on the full list and gained a block. The current
+ * slab never gets here: its phantom use keeps `used` above 0 (or its state is the thread's
+ * copy, and the slab's own count starts at ASLAB__HOT_USED: hot.c). */
 void aslab__free_local_slow(aslab__mslab *m) {
     unsigned cls = m->cls;
     aslab__heap_rec *rec = aslab__thread_heap.rec;

@@ -73,8 +73,9 @@ static void test_exp(void) {
 }
 
 static void test_round(void) {
-    static const double cases[] = {0.5, -0.5, 1.5, 2.5, -2.5, 0.49999999999999994, -0.4, 0.0,
-                                   -0.0, 4503599627370495.5, 0x1p52, 1e300, -1e300};
+    static const double cases[] = {
+        0.5,    -0.5,  1.5,   2.5, -2.5, 0.49999999999999994, -0.4, 0.0, -0.0, 4503599627370495.5,
+        0x1p52, 1e300, -1e300};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         double a = tested_round(cases[i]), b = round(cases[i]);
         CU_ASSERT(a == b && signbit(a) == signbit(b));
