@@ -119,6 +119,13 @@ __attribute__((noinline)) static void free_ownerless(void *p, aslab__slab *slab,
     push_to_owner(p, slab, aslab__keys.free);
 }
 
+/* aslab__free_other of a medium block: out of line, so that the small blocks' path is
+ * straight. */
+__attribute__((noinline)) static void free_other_medium(void *p, uintptr_t byte, aslab__slab *slab,
+                                                        const char *fn) {
+    if (checked_other(p, slab, byte, fn)) push_to_owner(p, slab, aslab__keys.free);
+}
+
 /* Kept without a stack frame of its own: everything rare is a tail call. A non-NULL owner
  * word stands for the lent magic, as on the owner's own path (heap.h): the core sets it on a
  * lent slab only and clears it when the slab comes back, and a slab's header holds nothing
@@ -129,14 +136,16 @@ void aslab__free_other(void *p, uintptr_t byte, aslab__slab *slab, const char *f
         free_ownerless(p, slab, byte, fn);
         return;
     }
+    if (byte <= ASLAB_MAP_SMALL_BIAS) { /* a medium block: never kept */
+        free_other_medium(p, byte, slab, fn);
+        return;
+    }
     if (!checked_other(p, slab, byte, fn)) return;
     /* Kept for this thread's mallocs. Had the thread adopted the slab since the caller read the
      * owner (a malloc in a signal handler between the two), the block would be kept, or pushed
      * onto a remote list of the thread's own: both are taken back correctly. */
     uintptr_t key = aslab__keys.free;
-    if (byte > ASLAB_MAP_SMALL_BIAS &&
-        aslab__kept_add(p, (intptr_t)byte - ASLAB_MAP_SMALL_BIAS, key))
-        return;
+    if (aslab__kept_add(p, (intptr_t)byte - ASLAB_MAP_SMALL_BIAS, key)) return;
     push_to_owner(p, slab, key);
 }
 
