@@ -332,6 +332,15 @@ static void test_address_space_limit_raised(void) {
     }
 }
 
+/* The private jemalloc sets itself up at its first call: from 8 threads at once, and with
+ * the address space already taken by small blocks (NULL and ENOMEM, not a crash). */
+static void test_fallback_first_call(void) {
+    tm_child c;
+    if (scenario(&c, "fallback-first", NULL, 0)) CU_ASSERT_STRING_EQUAL(c.out, "ok\n");
+    if (scenario(&c, "fallback-exhausted", NULL, 1024 * TM_MIB))
+        CU_ASSERT_STRING_EQUAL(c.out, "ok\n");
+}
+
 CU_TestInfo test_options_tests[] = {
     {"blocks a thread freed are not in use", test_freed_blocks_not_held},
     {"ASLAB_STATS=1: a report at exit, even with stderr closed", test_stats_option},
@@ -347,5 +356,6 @@ CU_TestInfo test_options_tests[] = {
     {"ASLAB_DIRTY_MAX_MB: an eighth of what the program holds beyond the cap", test_dirty_share},
     {"under RLIMIT_AS = 1 GiB", test_address_space_limit},
     {"RLIMIT_AS raised and lowered with setrlimit", test_address_space_limit_raised},
+    {"the fallback's first call: 8 threads at once; at exhaustion", test_fallback_first_call},
     CU_TEST_INFO_NULL,
 };

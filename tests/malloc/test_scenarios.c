@@ -427,6 +427,66 @@ static int scenario_rlimit_raise(void) {
     return 0;
 }
 
+/* ---- fallback-first: the private jemalloc sets itself up at its first call (no constructor:
+ * Makefile), here made by 8 threads at once, each its first block above 1 MiB ---- */
+
+#define FIRST_THREADS 8
+static pthread_barrier_t first_start;
+
+static void *first_large(void *arg) {
+    size_t size = 2 * TM_MIB + (size_t)(uintptr_t)arg * 4096;
+    pthread_barrier_wait(&first_start);
+    unsigned char *p = malloc(size);
+    if (p == NULL) return (void *)1;
+    memset(p, (int)(uintptr_t)arg, size);
+    int ok = p[0] == (unsigned char)(uintptr_t)arg && p[size - 1] == p[0];
+    free(p);
+    return ok ? NULL : (void *)1;
+}
+
+static int scenario_fallback_first(void) {
+    pthread_t threads[FIRST_THREADS];
+    pthread_barrier_init(&first_start, NULL, FIRST_THREADS);
+    for (uintptr_t i = 0; i < FIRST_THREADS; i++)
+        if (pthread_create(&threads[i], NULL, first_large, (void *)i) != 0)
+            return fail("pthread_create");
+    int bad = 0;
+    for (int i = 0; i < FIRST_THREADS; i++) {
+        void *result;
+        pthread_join(threads[i], &result);
+        bad += result != NULL;
+    }
+    if (bad != 0) return fail("a first large block");
+    printf("ok\n");
+    return 0;
+}
+
+/* ---- fallback-exhausted: under RLIMIT_AS, small blocks take all the address space before
+ * the first block above 1 MiB: that one gets NULL and ENOMEM (the fallback cannot set itself
+ * up), and the process goes on ---- */
+
+static int scenario_fallback_exhausted(void) {
+    const size_t max = 2 * 1024 * TM_MIB / (16 * TM_KIB);
+    void **objs = malloc(max * sizeof *objs);
+    size_t n = 0;
+    if (objs == NULL) return fail("malloc");
+    setvbuf(stdout, NULL, _IONBF, 0);
+    while (n < max && (objs[n] = malloc(16 * TM_KIB)) != NULL)
+        n++;
+    errno = 0;
+    void *large = malloc(2 * TM_MIB);
+    int refused = large == NULL && errno == ENOMEM;
+    free(large);
+    for (size_t i = 0; i < n; i++)
+        free(objs[i]);
+    void *small = malloc(100);
+    free(objs);
+    if (!refused || n == max || small == NULL) return fail("the first large block at exhaustion");
+    free(small);
+    printf("ok\n");
+    return 0;
+}
+
 /* ---- fork: test_fork.c's storm, in a process with the options under test ---- */
 
 static int scenario_fork(void) {
@@ -456,6 +516,8 @@ int tm_scenario_main(const char *name) {
         {"dirty-share", scenario_dirty_share},
         {"rlimit-raise", scenario_rlimit_raise},
         {"fork", scenario_fork},
+        {"fallback-first", scenario_fallback_first},
+        {"fallback-exhausted", scenario_fallback_exhausted},
     };
     for (size_t i = 0; i < sizeof scenarios / sizeof *scenarios; i++)
         if (strcmp(name, scenarios[i].name) == 0) return scenarios[i].run();
