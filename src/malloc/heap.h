@@ -583,8 +583,8 @@ static inline __attribute__((always_inline)) void aslab__push_small(void *p, asl
     aslab__free_local(p, slab, key);
 }
 
-/* The checks and the push of free_checked (below), once the calling thread is known to own
- * slab. */
+/* The checks and the push of a free of p once the calling thread is known to own slab;
+ * `push` is a constant that always_inline folds in, and says the kind of class. */
 static inline __attribute__((always_inline)) void aslab__free_owned(void *p, aslab__slab *slab,
                                                                     uintptr_t byte, const char *fn,
                                                                     aslab__push_fn *push) {
@@ -613,31 +613,33 @@ static inline __attribute__((always_inline)) void aslab__free_owned(void *p, asl
     push(p, slab, key);
 }
 
-/* Frees p, whose map byte (aslab__map_byte) names a small or medium class, on behalf of
- * function fn, into the own state of its slab (p masked): the checks, then `push` when the
- * calling thread owns the slab. The owner tag stands for the header's magic on this path; any
- * other owner takes aslab__free_other, which checks the magic itself. Every other way out is
- * a tail call; `push` is a constant that always_inline folds in, and says the kind of class.
- * The byte is a uintptr_t, so that gcc indexes the tables with the register it loaded it
- * into. */
-static inline __attribute__((always_inline)) void aslab__free_checked(void *p, aslab__slab *slab,
-                                                                      uintptr_t byte,
-                                                                      const char *fn,
-                                                                      aslab__push_fn *push) {
-    /* acquire: aslab__free_other goes on to the slab's state with it (a plain load on x86) */
-    void *owner = __atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE);
-    if (ASLAB__UNLIKELY(owner != aslab__owner_tag())) {
-        aslab__free_other(p, byte, slab, fn, owner);
-        return;
-    }
-    aslab__free_owned(p, slab, byte, fn, push);
-}
+/* What free does with p, a block of slab, once the calling thread is known to own it. */
+typedef void aslab__owned_fn(void *p, uintptr_t byte, aslab__slab *slab, const char *fn);
 
 /* Frees p, whose map byte `byte` names a small class, on behalf of fn: a block of slab, which
  * the calling thread owns but which is not its current slab (free_owned). Out of line, so
  * that the current slab's path keeps its registers to itself. */
 __attribute__((noinline)) void aslab__free_small_owned(void *p, uintptr_t byte, aslab__slab *slab,
                                                        const char *fn);
+
+/* Frees p, whose map byte (aslab__map_byte) names a small or medium class, on behalf of
+ * function fn, by its slab (p masked): `owned` when the calling thread owns the slab. The
+ * owner tag stands for the header's magic on this path; any other owner takes
+ * aslab__free_other, which checks the magic itself. Every way out is a tail call; `owned` is
+ * a constant that always_inline folds in. The byte is a uintptr_t, so that gcc indexes the
+ * tables with the register it loaded it into. */
+static inline __attribute__((always_inline)) void aslab__free_checked(void *p, aslab__slab *slab,
+                                                                      uintptr_t byte,
+                                                                      const char *fn,
+                                                                      aslab__owned_fn *owned) {
+    /* acquire: aslab__free_other goes on to the slab's state with it (a plain load on x86) */
+    void *owner = __atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE);
+    if (ASLAB__UNLIKELY(owner != aslab__owner_tag())) {
+        aslab__free_other(p, byte, slab, fn, owner);
+        return;
+    }
+    owned(p, byte, slab, fn);
+}
 
 /* The owner's free of p, a block of its current slab of a small class (p starts one of its
  * slots), whose state is h, the thread's copy: the double-free key, then the push. Its count
@@ -667,14 +669,8 @@ static inline void aslab__free_small(void *p, uintptr_t byte, const char *fn) {
         aslab__free_hot(p, h, fn);
         return;
     }
-    aslab__slab *slab = aslab__slab_by_byte(p, (uintptr_t)index);
-    /* acquire: aslab__free_other goes on to the slab's state with it (a plain load on x86) */
-    void *owner = __atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE);
-    if (ASLAB__UNLIKELY(owner != aslab__owner_tag())) {
-        aslab__free_other(p, (uintptr_t)index, slab, fn, owner);
-        return;
-    }
-    aslab__free_small_owned(p, (uintptr_t)index, slab, fn);
+    aslab__free_checked(p, aslab__slab_by_byte(p, (uintptr_t)index), (uintptr_t)index, fn,
+                        aslab__free_small_owned);
 }
 
 #pragma GCC visibility pop

@@ -25,10 +25,16 @@ static inline __attribute__((always_inline)) void aslab__push_medium(void *p, as
     aslab__free_local(p, slab, key);
 }
 
+/* The owner's free of medium block p, inline. */
+static inline __attribute__((always_inline)) void
+aslab__free_medium_owned(void *p, uintptr_t byte, aslab__slab *slab, const char *fn) {
+    aslab__free_owned(p, slab, byte, fn, aslab__push_medium);
+}
+
 /* Frees p, whose map byte names a medium class, on behalf of fn: as aslab__free_small. */
 static inline __attribute__((always_inline)) void aslab__free_medium(void *p, uintptr_t byte,
                                                                      const char *fn) {
-    aslab__free_checked(p, aslab__slab_by_byte(p, byte), byte, fn, aslab__push_medium);
+    aslab__free_checked(p, aslab__slab_by_byte(p, byte), byte, fn, aslab__free_medium_owned);
 }
 
 #pragma GCC visibility pop
