@@ -47,7 +47,7 @@ RESULTS = ROOT / "bench" / "results"
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
 PYTHON = "/usr/bin/python3"
 MICRO_PROGRAMS = ("pairs", "mixed", "prodcons", "larson", "oversub", "frag", "xthread", "bulk",
-                  "pair_calls", "randsize")
+                  "pair_calls", "randsize", "mstress")
 
 
 def scudo_library():
@@ -148,6 +148,8 @@ def workloads():
               ["bulk", "40000000", "4", "4000", "25"], ["bulk", "4000000", "4", "4000", "25"]),
         micro("larson", "4 threads replace blocks in a shared array",
               ["larson", "4", "20000", "4000000"], ["larson", "4", "20000", "1000000"]),
+        micro("mstress", "rounds of 4 threads: calloc'd blocks of 8 B to 51 MiB cross threads",
+              ["mstress", "4", "50", "20"], ["mstress", "4", "20", "5"]),
         micro("oversub-8", "8 threads on the machine's cores",
               ["oversub", "8", "16000000"], ["oversub", "8", "4000000"]),
         micro("oversub-32", "32 threads on the machine's cores",
