@@ -66,7 +66,7 @@ static void *large_block(size_t size, int zeroed) {
         if (p != NULL) return p;
     }
     count_fallback();
-    return served(zeroed ? aslab__fb_calloc(size) : aslab__large_get(size));
+    return served(aslab__large_get(size, zeroed));
 }
 
 /* Above the classes: the fallback's or a directly mapped block. */
@@ -206,7 +206,7 @@ static void *aligned(size_t align, size_t size) {
     }
     if (beyond_limit(size) || beyond_limit(align)) return no_memory();
     count_fallback();
-    return served(aslab__fb_aligned(align, size != 0 ? size : 1));
+    return served(aslab__large_aligned(align, size != 0 ? size : 1));
 }
 
 void *aslab__api_memalign(size_t align, size_t size) {

@@ -7,6 +7,8 @@
 #include "os.h"
 #include "purge.h"
 
+#include <string.h>
+
 static uint64_t large_lock[2];   /* guards the four fields below */
 static void *parked;             /* a freed block kept aside, or NULL */
 static size_t parked_size;       /* its usable size */
@@ -158,28 +160,42 @@ static void *park_evict(int all, uint64_t now, size_t *size) {
 
 /* ---- the entry points ---- */
 
-/* A request the fallback refused may fit once the parked block is gone (RLIMIT_AS). */
-void *aslab__large_get(size_t size) {
-    if (size >= ASLAB_LARGE_PARK_MIN && !aslab__purge_at_once()) {
-        void *p = park_take(size);
-        if (p != NULL) {
-            live_add(aslab__fb_usable_size(p, "malloc()"));
-            return p;
-        }
-    }
-    void *p = aslab__fb_malloc(size);
-    size_t parked_bytes = 0;
-    void *spare = p == NULL ? park_evict(1, 0, &parked_bytes) : NULL;
-    if (spare != NULL) {
-        free_discarded(spare, parked_bytes);
-        p = aslab__fb_malloc(size);
-    }
+/* A block the fallback just handed out (or NULL), counted as the program's: it came, we
+ * assume, from the fallback's free pages first. */
+static void *counted(void *p) {
     if (p != NULL) {
         size_t usable = aslab__fb_usable_size(p, "malloc()");
         pool_taken(usable);
         live_add(usable);
     }
     return p;
+}
+
+static void *fb_get(size_t size, int zeroed) {
+    return zeroed ? aslab__fb_calloc(size) : aslab__fb_malloc(size);
+}
+
+/* A request the fallback refused may fit once the parked block is gone (RLIMIT_AS). */
+void *aslab__large_get(size_t size, int zeroed) {
+    if (size >= ASLAB_LARGE_PARK_MIN && !aslab__purge_at_once()) {
+        void *p = park_take(size);
+        if (p != NULL) {
+            live_add(aslab__fb_usable_size(p, "malloc()"));
+            return zeroed ? memset(p, 0, size) : p;
+        }
+    }
+    void *p = fb_get(size, zeroed);
+    size_t parked_bytes = 0;
+    void *spare = p == NULL ? park_evict(1, 0, &parked_bytes) : NULL;
+    if (spare != NULL) {
+        free_discarded(spare, parked_bytes);
+        p = fb_get(size, zeroed);
+    }
+    return counted(p);
+}
+
+void *aslab__large_aligned(size_t align, size_t size) {
+    return counted(aslab__fb_aligned(align, size));
 }
 
 void *aslab__large_realloc(void *p, size_t size) {

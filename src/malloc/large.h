@@ -33,8 +33,12 @@
  * threshold either, and a parked block holds address space (RLIMIT_AS) as well as pages. */
 #define ASLAB_LARGE_PARK_MAX ((size_t)32 << 20)
 
-/* A block of `size` bytes (not 0) from the parked block or the fallback; NULL if neither. */
-void *aslab__large_get(size_t size);
+/* A block of `size` bytes (not 0) from the parked block or the fallback, zeroed if asked;
+ * NULL if neither has one. Every block the fallback hands out comes through here or
+ * aslab__large_aligned, so that the bytes the program holds there are counted. */
+void *aslab__large_get(size_t size, int zeroed);
+/* The fallback's block of `size` bytes (not 0) aligned to `align`, or NULL. */
+void *aslab__large_aligned(size_t align, size_t size);
 /* The fallback's realloc of p (not NULL) to `size` (not 0); what it frees on the way (the
  * old block when it moves, the tail when it shrinks) is counted in the pool. A foreign
  * block is the fallback's business alone, here and in aslab__large_put. */

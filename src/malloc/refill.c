@@ -5,6 +5,7 @@
  */
 #include "fallback.h"
 #include "heap.h"
+#include "large.h"
 #include "pool.h"
 #include "slab_list.h"
 #include "thread.h"
@@ -139,7 +140,7 @@ static aslab__mslab *next_current(unsigned cls) {
 }
 
 static void *from_fallback(size_t size) {
-    void *p = aslab__fb_malloc(size != 0 ? size : 1);
+    void *p = aslab__large_get(size != 0 ? size : 1, 0);
     if (p == NULL) errno = ENOMEM;
     return p;
 }

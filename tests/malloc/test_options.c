@@ -314,6 +314,21 @@ static void test_dirty_share(void) {
     }
 }
 
+/* Every block of the fallback counts as the program's, calloc's and the aligned calls' too:
+ * with DIRTY_MAX_MB=4 and nothing held, 32 MiB of 2 MiB blocks freed after them leave at
+ * most the cap and the parked block resident (4 + 2 MiB, and 2 of slack). */
+static void test_fallback_count(void) {
+    static const char *const cap4[] = {"ASLAB_DECAY_MS=-1", "ASLAB_DIRTY_MAX_MB=4", NULL};
+    size_t start = 0, full = 0, freed = 0;
+    tm_child c;
+    if (scenario(&c, "fallback-count", cap4, 0)) {
+        CU_ASSERT_EQUAL_FATAL(sscanf(c.out, "start %zu full %zu freed %zu", &start, &full, &freed),
+                              3);
+        CU_ASSERT(full >= start + 32 * 1024);
+        CU_ASSERT(freed <= start + 8 * 1024);
+    }
+}
+
 /* Regions are mapped one at a time: a 1 GiB address-space limit leaves room for real work,
  * requests beyond it fail at once, and running into it is a clean ENOMEM. */
 static void test_address_space_limit(void) {
@@ -354,6 +369,7 @@ CU_TestInfo test_options_tests[] = {
     {"ASLAB_DECAY_MS: a slab freed again ages from then", test_decay_ages},
     {"ASLAB_DIRTY_MAX_MB: the cap, with no age", test_dirty_max_option},
     {"ASLAB_DIRTY_MAX_MB: an eighth of what the program holds beyond the cap", test_dirty_share},
+    {"ASLAB_DIRTY_MAX_MB: calloc's and aligned blocks count as held", test_fallback_count},
     {"under RLIMIT_AS = 1 GiB", test_address_space_limit},
     {"RLIMIT_AS raised and lowered with setrlimit", test_address_space_limit_raised},
     {"the fallback's first call: 8 threads at once; at exhaustion", test_fallback_first_call},

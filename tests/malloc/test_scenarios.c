@@ -355,6 +355,43 @@ static int scenario_dirty_share(void) {
     return 0;
 }
 
+/* ---- fallback-count: blocks from calloc and the aligned calls count as the program's ---- */
+
+#define COUNT_BLOCKS 16 /* of 2 MiB, touched */
+#define COUNT_EARLY  8  /* calloc'd blocks of 3 MiB, and as many aligned ones of 300 KiB */
+
+/* Frees calloc'd and over-aligned blocks of the fallback, then cycles through 32 MiB of 2 MiB
+ * blocks and frees them all. Prints the KiB resident at the start, before those last frees
+ * and after them: under the cap the pool keeps at most the cap and the parked block. (When
+ * calloc and the aligned calls went past the count, the first frees took it 26 MiB below
+ * zero; the last frees then took it below zero again, and a cap of an eighth of that kept
+ * everything they freed.) */
+static int scenario_fallback_count(void) {
+    size_t start = tm_rss_kib();
+    void *early[2 * COUNT_EARLY], *blocks[COUNT_BLOCKS];
+    for (int i = 0; i < COUNT_EARLY; i++) {
+        early[2 * i] = calloc(3, TM_MIB);
+        early[2 * i + 1] = aligned_alloc(128 * TM_KIB, 300 * TM_KIB);
+        if (early[2 * i] == NULL || early[2 * i + 1] == NULL)
+            return fail("calloc or aligned_alloc");
+    }
+    for (int i = 0; i < 2 * COUNT_EARLY; i++)
+        free(early[i]);
+    for (int i = 0; i < COUNT_BLOCKS; i++)
+        if ((blocks[i] = malloc(2 * TM_MIB)) == NULL)
+            return fail("malloc");
+        else
+            memset(blocks[i], 1, 2 * TM_MIB);
+    free(blocks[0]); /* a big free and a big malloc: the program cycles */
+    if ((blocks[0] = malloc(2 * TM_MIB)) == NULL) return fail("malloc");
+    memset(blocks[0], 2, 2 * TM_MIB);
+    size_t full = tm_rss_kib();
+    for (int i = 0; i < COUNT_BLOCKS; i++)
+        free(blocks[i]);
+    printf("start %zu full %zu freed %zu\n", start, full, tm_rss_kib());
+    return 0;
+}
+
 static int scenario_rlimit(void) {
     size_t count = 0;
     setvbuf(stdout, NULL, _IONBF, 0); /* no stdio buffer to allocate once memory is gone */
@@ -514,6 +551,7 @@ int tm_scenario_main(const char *name) {
         {"decay-ages", scenario_decay_ages},
         {"rlimit", scenario_rlimit},
         {"dirty-share", scenario_dirty_share},
+        {"fallback-count", scenario_fallback_count},
         {"rlimit-raise", scenario_rlimit_raise},
         {"fork", scenario_fork},
         {"fallback-first", scenario_fallback_first},
