@@ -6,6 +6,7 @@
 
 #include "fallback_jemalloc.h"
 #include "foreign.h"
+#include "os.h"
 
 #include <errno.h>
 #include <jemalloc/jemalloc.h> /* MALLOCX_* and MALLCTL_ARENAS_ALL only: the names are ours */
@@ -44,8 +45,46 @@ ssize_t aslab__je_readlink(const char *path, char *buf, size_t size) {
     return -1;
 }
 
+/* The copy sets itself up at its first call (its constructor is removed: Makefile), and the
+ * set-up maps a page to test MADV_DONTNEED and writes to it without checking that the mapping
+ * succeeded: with the address space exhausted (RLIMIT_AS) that first call crashed. So until a
+ * call has succeeded, one is made only when a probe finds room for the set-up (SETUP_ROOM of
+ * address space, mapped and unmapped at once; the set-up maps 2 MiB for the test and 2 MiB
+ * for its first base block), and the caller gets ENOMEM otherwise. */
+#define SETUP_ROOM ((size_t)4 << 20)
+
+static int ready; /* a call of the copy succeeded: it has set itself up */
+
+static int room_to_set_up(void) {
+    if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) return 1;
+    void *probe = aslab__os_reserve_aligned(SETUP_ROOM, aslab__os_page_size());
+    if (probe == NULL) {
+        errno = ENOMEM;
+        return 0;
+    }
+    aslab__os_unmap(probe, SETUP_ROOM);
+    return 1;
+}
+
+static void *settled(void *p) {
+    if (p != NULL) __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+    return p;
+}
+
+/* The copy's mallocx, only when it is set up or has room to set itself up. */
+static void *je_new(size_t size, int flags) {
+    return room_to_set_up() ? settled(aslab__je_mallocx(size, flags)) : NULL;
+}
+
+/* Its mallctl; the statistics and purges of a copy that never set itself up read 0 and do
+ * nothing (it holds nothing). */
+static int je_ctl(const char *name, void *old, size_t *old_len, void *new, size_t new_len) {
+    if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) return -1;
+    return aslab__je_mallctl(name, old, old_len, new, new_len);
+}
+
 void *aslab__fb_malloc(size_t size) {
-    return aslab__je_mallocx(size, 0);
+    return je_new(size, 0);
 }
 /* Zeroed by memset, as glibc's calloc zeroes a chunk of its heap: jemalloc's MALLOCX_ZERO
  * zeroes a reused block's pages by discarding them (MADV_DONTNEED), a system call and then a
@@ -53,18 +92,18 @@ void *aslab__fb_malloc(size_t size) {
  * over ASLAB_DIRECT_MALLOC_MIN is mapped directly, its pages fresh, and never comes here
  * unless that mapping failed. */
 void *aslab__fb_calloc(size_t size) {
-    void *p = aslab__je_mallocx(size, 0);
+    void *p = je_new(size, 0);
     if (p != NULL) memset(p, 0, size);
     return p;
 }
 void *aslab__fb_aligned(size_t align, size_t size) {
-    return aslab__je_mallocx(size, MALLOCX_ALIGN(align));
+    return je_new(size, MALLOCX_ALIGN(align));
 }
 
 /* A foreign block moves into the copy: its own allocator frees it. */
 static void *move_foreign(void *p, size_t size) {
     size_t old = aslab__foreign_usable_size(p, "realloc()");
-    void *fresh = aslab__je_mallocx(size, 0);
+    void *fresh = je_new(size, 0);
     if (fresh == NULL) return NULL;
     memcpy(fresh, p, old < size ? old : size);
     aslab__foreign_free(p, "realloc()");
@@ -94,35 +133,39 @@ void aslab__fb_stats(size_t *allocated, size_t *mapped) {
     uint64_t epoch = 1;
     size_t len = sizeof epoch;
     *allocated = *mapped = 0;
-    aslab__je_mallctl("epoch", &epoch, &len, &epoch, len); /* refresh the statistics */
+    je_ctl("epoch", &epoch, &len, &epoch, len); /* refresh the statistics */
     len = sizeof(size_t);
-    aslab__je_mallctl("stats.allocated", allocated, &len, NULL, 0);
+    je_ctl("stats.allocated", allocated, &len, NULL, 0);
     len = sizeof(size_t);
-    aslab__je_mallctl("stats.mapped", mapped, &len, NULL, 0);
+    je_ctl("stats.mapped", mapped, &len, NULL, 0);
 }
 
 size_t aslab__fb_dirty_bytes(void) {
     char name[64];
     uint64_t epoch = 1;
     size_t len = sizeof epoch, pages = 0;
-    aslab__je_mallctl("epoch", &epoch, &len, &epoch, len); /* refresh the statistics */
+    je_ctl("epoch", &epoch, &len, &epoch, len); /* refresh the statistics */
     snprintf(name, sizeof name, "stats.arenas.%u.pdirty", (unsigned)MALLCTL_ARENAS_ALL);
     len = sizeof pages;
-    if (aslab__je_mallctl(name, &pages, &len, NULL, 0) != 0) return 0;
+    if (je_ctl(name, &pages, &len, NULL, 0) != 0) return 0;
     return pages * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 int aslab__fb_trim(void) {
     char name[64];
     snprintf(name, sizeof name, "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
-    return aslab__je_mallctl(name, NULL, NULL, NULL, 0) == 0;
+    return je_ctl(name, NULL, NULL, NULL, 0) == 0;
 }
 
+/* At start-up, with room to set the copy up. */
 void aslab__fb_decay_now(void) {
     ssize_t zero = 0;
     unsigned arenas = 0;
     size_t len = sizeof arenas;
-    aslab__je_mallctl("arenas.dirty_decay_ms", NULL, NULL, &zero, sizeof zero); /* arenas to come */
+    if (!room_to_set_up()) return;
+    /* arenas to come */
+    if (aslab__je_mallctl("arenas.dirty_decay_ms", NULL, NULL, &zero, sizeof zero) == 0)
+        __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
     aslab__je_mallctl("arenas.muzzy_decay_ms", NULL, NULL, &zero, sizeof zero);
     aslab__je_mallctl("arenas.narenas", &arenas, &len, NULL, 0);
     for (unsigned i = 0; i < arenas; i++) { /* arenas that exist (the others fail: fine) */
