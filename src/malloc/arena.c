@@ -20,6 +20,8 @@ typedef struct region {
     struct region *next_nonfull; /* the class's regions that have a free slab */
     uint64_t free_mask;          /* slabs not held by the core */
     uint64_t dirty_mask;         /* free slabs whose pages may be resident, each queued */
+    uint64_t squeezed_mask;      /* free slabs the cap discarded young, not taken since */
+    uint64_t squeezed_ms;        /* when the cap last discarded one of them */
     uint8_t cls, slab_shift, on_nonfull;
     uint8_t shift; /* log2 of the region's size: ASLAB_REGION_SHIFT, or a larger slab's */
 } region;
@@ -231,11 +233,23 @@ static void dirty_unlink(region *r, unsigned bit) {
     dirty_bytes -= slab_bytes(r);
 }
 
+/* Slab `bit` of r, taken clean at `now`: if the cap discarded it within the decay time, the
+ * cap was too tight for this program (purge.h, the refault allowance). Lock held. */
+static void squeeze_check(region *r, unsigned bit, uint64_t now) {
+    uint64_t one = (uint64_t)1 << bit;
+    if (!(r->squeezed_mask & one)) return;
+    r->squeezed_mask &= ~one;
+    if (now - r->squeezed_ms < aslab__purge_age()) aslab__purge_refault(slab_bytes(r), now);
+}
+
 /* Takes a free slab of r, preferring one whose pages are still resident. Lock held. */
-static void *region_take(region *r) {
+static void *region_take(region *r, uint64_t now) {
     int dirty = r->dirty_mask != 0;
     unsigned bit = (unsigned)__builtin_ctzll(dirty ? r->dirty_mask : r->free_mask);
-    if (dirty) dirty_unlink(r, bit);
+    if (dirty)
+        dirty_unlink(r, bit);
+    else
+        squeeze_check(r, bit, now);
     r->free_mask &= ~((uint64_t)1 << bit);
     if (r->free_mask == 0) { /* r is the head of its class's list */
         nonfull[r->cls] = r->next_nonfull;
@@ -257,7 +271,12 @@ static size_t discard_oldest(size_t down_to, uint64_t min_age, uint64_t now) {
         region *r = oldest->owner;
         char *slab = (char *)oldest - NODE_OFFSET;
         size_t size = slab_bytes(r);
-        dirty_unlink(r, (unsigned)((size_t)(slab - r->base) >> r->slab_shift));
+        unsigned bit = (unsigned)((size_t)(slab - r->base) >> r->slab_shift);
+        if (now - oldest->since_ms < aslab__purge_age()) { /* the cap's, not the age's */
+            r->squeezed_mask |= (uint64_t)1 << bit;
+            r->squeezed_ms = now;
+        }
+        dirty_unlink(r, bit);
         if (run_bytes == 0 || run + run_bytes != slab) {
             if (run_bytes != 0) aslab__os_discard(run, run_bytes);
             run = slab, run_bytes = 0;
@@ -286,7 +305,7 @@ static void *arena_slab_alloc(size_t size, size_t align) {
     lock();
     uint64_t now = aslab__purge_now();
     region *r = nonfull[cls] != NULL ? nonfull[cls] : region_new(cls);
-    void *slab = r != NULL ? region_take(r) : NULL;
+    void *slab = r != NULL ? region_take(r, now) : NULL;
     enforce(now);
     unlock();
     return slab;

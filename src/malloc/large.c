@@ -14,6 +14,8 @@ static void *parked;             /* a freed block kept aside, or NULL */
 static size_t parked_size;       /* its usable size */
 static uint64_t parked_since_ms; /* when it was last freed */
 static uint64_t last_big_free_ms, cycle_until_ms;
+static size_t squeezed_bytes; /* big blocks discarded for want of room under the cap ... */
+static uint64_t squeezed_ms;  /* ... while the program cycled, and the last such discard */
 
 static size_t pool_bytes; /* freed to the fallback and not taken since: an estimate */
 static size_t live_bytes; /* the usable bytes of the fallback's blocks in the program's hands */
@@ -158,6 +160,30 @@ static void *park_evict(int all, uint64_t now, size_t *size) {
     return p;
 }
 
+/* A big block discarded at its free, while the program cycled, because the pool had no
+ * room for it under the cap. */
+static void squeezed(size_t size) {
+    lock();
+    squeezed_bytes += size;
+    squeezed_ms = aslab__purge_now();
+    unlock();
+}
+
+/* A big request the parked block could not serve: if big blocks were discarded for the cap
+ * within the decay time, the fallback is about to fault in pages like those the program just
+ * had, and the cap learns (purge.h, the refault allowance). */
+static void refault_check(size_t size) {
+    uint64_t now = aslab__purge_now();
+    size_t bytes = 0;
+    lock();
+    if (squeezed_bytes != 0 && now - squeezed_ms < aslab__purge_age()) {
+        bytes = size < squeezed_bytes ? size : squeezed_bytes;
+        squeezed_bytes -= bytes;
+    }
+    unlock();
+    if (bytes != 0) aslab__purge_refault(bytes, now);
+}
+
 /* ---- the entry points ---- */
 
 /* A block the fallback just handed out (or NULL), counted as the program's: it came, we
@@ -183,6 +209,7 @@ void *aslab__large_get(size_t size, int zeroed) {
             live_add(aslab__fb_usable_size(p, "malloc()"));
             return zeroed ? memset(p, 0, size) : p;
         }
+        refault_check(size);
     }
     void *p = fb_get(size, zeroed);
     size_t parked_bytes = 0;
@@ -230,6 +257,7 @@ void aslab__large_put(void *p, const char *fn) {
         p = park_put(p, &size, &cycling);
         if (p == NULL) return;
         if (!cycling || !pool_fits(size)) {
+            if (cycling) squeezed(size);
             free_discarded(p, size);
             return;
         }

@@ -16,6 +16,17 @@
  * active:dirty >= 8:1, is the same rule). */
 #define ACTIVE_SHARE_DEN 8
 
+/* The refault allowance (purge.h): memory the cap discarded young and the program asked for
+ * again within the decay time raises the cap by as much, up to BOOST_MAX, until BOOST_HOLD
+ * decay times pass without such a refault. 64 MiB is where glibc's trim threshold stops
+ * rising (twice its largest dynamic mmap threshold, which rises as a program frees mmapped
+ * chunks it then asks for again): a program that shows it reuses what was returned keeps up
+ * to that much more. */
+#define BOOST_MAX  ((size_t)64 << 20)
+#define BOOST_HOLD 4
+
+static size_t boost;              /* bytes the cap grows by while it holds */
+static uint64_t boost_ms;         /* the last refault */
 static uint64_t next_round_ms;    /* when the round is due next; 0 before the first */
 static uint64_t last_activity_ms; /* the heap's last slow path */
 
@@ -32,11 +43,29 @@ uint64_t aslab__purge_age(void) {
     return decay < 0 ? UINT64_MAX : (uint64_t)decay;
 }
 
+/* With no age (ASLAB_DECAY_MS 0 or -1) the cap is the only rule and stays as set. */
+void aslab__purge_refault(size_t bytes, uint64_t now) {
+    int64_t decay = aslab__options.decay_ms;
+    if (decay <= 0) return;
+    size_t was = __atomic_load_n(&boost, __ATOMIC_RELAXED);
+    if (now - __atomic_load_n(&boost_ms, __ATOMIC_RELAXED) >= BOOST_HOLD * (uint64_t)decay) was = 0;
+    __atomic_store_n(&boost, was + bytes < BOOST_MAX ? was + bytes : BOOST_MAX, __ATOMIC_RELAXED);
+    __atomic_store_n(&boost_ms, now, __ATOMIC_RELAXED);
+}
+
+/* The allowance now: 0 once it has held BOOST_HOLD decay times since the last refault. */
+static size_t allowance(void) {
+    size_t bytes = __atomic_load_n(&boost, __ATOMIC_RELAXED);
+    if (bytes == 0) return 0;
+    uint64_t since = aslab__purge_now() - __atomic_load_n(&boost_ms, __ATOMIC_RELAXED);
+    return since < BOOST_HOLD * (uint64_t)aslab__options.decay_ms ? bytes : 0;
+}
+
 size_t aslab__purge_cap(size_t active) {
     int64_t mb = aslab__options.dirty_max_mb;
     if (mb <= 0) return mb < 0 ? SIZE_MAX : 0;
     size_t cap = (size_t)mb << 20, share = active / ACTIVE_SHARE_DEN;
-    return share > cap ? share : cap;
+    return (share > cap ? share : cap) + allowance();
 }
 
 size_t aslab__purge_target(size_t active) {

@@ -7,6 +7,10 @@
  * - the cap: a pool holds at most ASLAB_DIRTY_MAX_MB, or an eighth of what the program
  *   holds in it when that is more. The slow path that takes it past the cap discards a batch
  *   at once, down to aslab__purge_target(), oldest pages first where the pool can tell;
+ * - the refault allowance: when a pool hands out again memory that the cap discarded within
+ *   the decay time, the cap was too tight for this program (threads that come and go and
+ *   take back what the ones before them gave): every pool's cap grows by what was taken
+ *   again, up to 64 MiB, for four decay times after the last such refault;
  * - the age: a page free for ASLAB_DECAY_MS is discarded by the next slow path that looks
  *   (one read of the coarse clock); 0 discards at once, -1 never;
  * - the round: once per ASLAB_DECAY_MS, the first slow path of the heap that finds it due
@@ -34,6 +38,9 @@ uint64_t aslab__purge_age(void);
  * 0); and what a batch brings it down to. */
 size_t aslab__purge_cap(size_t active);
 size_t aslab__purge_target(size_t active);
+/* A pool is handing out again, at `now`, `bytes` that the cap discarded within the decay
+ * time: the refault allowance grows by as much (nothing without an age). */
+void aslab__purge_refault(size_t bytes, uint64_t now);
 /* Whether the round is due at `now`: returns 1 to the one caller that should run it; then
  * *idle is 1 when the program ran no slow path for the decay time before this one (so what
  * the caches reserve has idled that long and may go at once). `program` says the caller is

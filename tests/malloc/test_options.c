@@ -329,6 +329,29 @@ static void test_fallback_count(void) {
     }
 }
 
+/* The refault allowance (purge.h): under a cap of 4 MiB, a program that allocates 24 MiB,
+ * frees it and allocates it again faults the discarded pages in once; then the cap has grown
+ * by what it took again, and the next rounds fault almost nothing. Without an age
+ * (ASLAB_DECAY_MS=-1) the cap stays as set and every round faults. */
+static void test_refault_allowance(void) {
+    static const char *const cap4[] = {"ASLAB_DIRTY_MAX_MB=4", NULL};
+    static const char *const no_age[] = {"ASLAB_DIRTY_MAX_MB=4", "ASLAB_DECAY_MS=-1", NULL};
+    static const char *const names[] = {"refault-small", "refault-large"};
+    for (int i = 0; i < 2; i++) {
+        long second = -1, last = -1;
+        tm_child c;
+        if (scenario(&c, names[i], cap4, 0)) {
+            CU_ASSERT_EQUAL(sscanf(c.out, "%ld %ld", &second, &last), 2);
+            CU_ASSERT(second > 2000); /* 16 MiB or more over the cap went, and came back */
+            CU_ASSERT(last >= 0 && last < 500);
+        }
+        if (scenario(&c, names[i], no_age, 0)) {
+            CU_ASSERT_EQUAL(sscanf(c.out, "%ld %ld", &second, &last), 2);
+            CU_ASSERT(last > 2000);
+        }
+    }
+}
+
 /* Regions are mapped one at a time: a 1 GiB address-space limit leaves room for real work,
  * requests beyond it fail at once, and running into it is a clean ENOMEM. */
 static void test_address_space_limit(void) {
@@ -370,6 +393,8 @@ CU_TestInfo test_options_tests[] = {
     {"ASLAB_DIRTY_MAX_MB: the cap, with no age", test_dirty_max_option},
     {"ASLAB_DIRTY_MAX_MB: an eighth of what the program holds beyond the cap", test_dirty_share},
     {"ASLAB_DIRTY_MAX_MB: calloc's and aligned blocks count as held", test_fallback_count},
+    {"ASLAB_DIRTY_MAX_MB grows by what the program takes again after a discard",
+     test_refault_allowance},
     {"under RLIMIT_AS = 1 GiB", test_address_space_limit},
     {"RLIMIT_AS raised and lowered with setrlimit", test_address_space_limit_raised},
     {"the fallback's first call: 8 threads at once; at exhaustion", test_fallback_first_call},

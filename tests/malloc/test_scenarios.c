@@ -355,6 +355,55 @@ static int scenario_dirty_share(void) {
     return 0;
 }
 
+/* ---- refault: what the cap discarded and the program took again raises the cap ---- */
+
+#define REFAULT_BYTES  (24 * TM_MIB) /* allocated, touched and freed each round */
+#define REFAULT_ROUNDS 5
+
+/* Allocates REFAULT_BYTES in blocks of `size`, touched, and frees them all, REFAULT_ROUNDS
+ * times; prints the minor faults of the second round (the cap discarded most of the first
+ * round's memory, and the program takes it again) and of the last. -1 when malloc failed. */
+static int refault_rounds(size_t size, long *second, long *last) {
+    size_t n = REFAULT_BYTES / size;
+    void **blocks = malloc(n * sizeof *blocks);
+    if (blocks == NULL) return -1;
+    for (int round = 0; round < REFAULT_ROUNDS; round++) {
+        long before = minor_faults();
+        for (size_t i = 0; i < n; i++)
+            if ((blocks[i] = malloc(size)) == NULL)
+                return -1;
+            else
+                memset(blocks[i], round, size);
+        if (round == 1) *second = minor_faults() - before;
+        if (round == REFAULT_ROUNDS - 1) *last = minor_faults() - before;
+        for (size_t i = 0; i < n; i++)
+            free(blocks[i]);
+    }
+    free(blocks);
+    return 0;
+}
+
+/* Prints "<second> <last>" for 1 KiB blocks, whose emptied slabs go to the arena. */
+static int scenario_refault_small(void) {
+    long second = -1, last = -1;
+    if (refault_rounds(1024, &second, &last) != 0) return fail("malloc");
+    printf("%ld %ld\n", second, last);
+    return 0;
+}
+
+/* ... and for 2 MiB ones, the fallback's pool (a first big free and malloc make the program
+ * cycle). */
+static int scenario_refault_large(void) {
+    long second = -1, last = -1;
+    void *cycle = malloc(2 * TM_MIB);
+    free(cycle);
+    cycle = malloc(2 * TM_MIB);
+    free(cycle);
+    if (refault_rounds(2 * TM_MIB, &second, &last) != 0) return fail("malloc");
+    printf("%ld %ld\n", second, last);
+    return 0;
+}
+
 /* ---- fallback-count: blocks from calloc and the aligned calls count as the program's ---- */
 
 #define COUNT_BLOCKS 16 /* of 2 MiB, touched */
@@ -552,6 +601,8 @@ int tm_scenario_main(const char *name) {
         {"rlimit", scenario_rlimit},
         {"dirty-share", scenario_dirty_share},
         {"fallback-count", scenario_fallback_count},
+        {"refault-small", scenario_refault_small},
+        {"refault-large", scenario_refault_large},
         {"rlimit-raise", scenario_rlimit_raise},
         {"fork", scenario_fork},
         {"fallback-first", scenario_fallback_first},
