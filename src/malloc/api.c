@@ -62,7 +62,7 @@ static int is_class(unsigned owner) {
  * fallback may still serve (it may hold free memory). */
 static void *large_block(size_t size, int zeroed) {
     if (size > ASLAB_DIRECT_MALLOC_MIN) {
-        void *p = aslab__direct_malloc(size); /* fresh pages: zeroed */
+        void *p = aslab__direct_malloc(size, zeroed);
         if (p != NULL) return p;
     }
     count_fallback();
@@ -120,7 +120,7 @@ static size_t small_block_size(void *p, unsigned cls, const char *fn) {
  * whose later growth is an mremap, not a copy. */
 static void *realloc_target(size_t size) {
     if (size > aslab__direct_realloc_min() && !beyond_limit(size)) {
-        void *p = aslab__direct_malloc(size);
+        void *p = aslab__direct_malloc(size, 0);
         if (p != NULL) return p;
     }
     return aslab__api_malloc(size);
@@ -169,7 +169,7 @@ void *aslab__api_realloc(void *p, size_t size) {
     aslab__heap_tick(1);
     if (size > aslab__direct_realloc_min()) { /* else, or if the OS refuses, the fallback's */
         size_t keep = aslab__fb_usable_size(p, "realloc()");
-        void *q = moved(aslab__direct_malloc(size), p, keep, size, "realloc()");
+        void *q = moved(aslab__direct_malloc(size, 0), p, keep, size, "realloc()");
         if (q != NULL) return q;
     }
     count_fallback();

@@ -4,24 +4,31 @@
 
 #include "arena.h"
 #include "os.h"
+#include "purge.h"
 
 #include <errno.h>
+#include <string.h>
 
 typedef struct direct_header {
-    uintptr_t magic; /* DIRECT_KEY ^ the header's own address: a copied header is told apart */
-    size_t map_size; /* bytes mapped, whole map entries, the header's included */
-    size_t asked;    /* the size last asked for: what a shrink discards the pages beyond */
+    uintptr_t magic;   /* DIRECT_KEY ^ the header's own address: a copied header is told apart */
+    size_t map_size;   /* bytes mapped, whole map entries, the header's included */
+    size_t asked;      /* the size last asked for: what a shrink discards the pages beyond */
+    uint64_t since_ms; /* the spare's: when it was freed */
 } direct_header;
 
 _Static_assert(sizeof(direct_header) <= ASLAB_DIRECT_HEADER, "the header fits before the block");
 _Static_assert(ASLAB_DIRECT_HEADER % 64 == 0, "blocks are 64-byte aligned");
 
 #define DIRECT_KEY ((uintptr_t)0x6a09e667f3bcc909ull)
+#define SPARE_KEY  ((uintptr_t)0xbb67ae8584caa73bull) /* the spare's header: no block */
 #define ENTRY_MASK ((uintptr_t)ASLAB_REGION_SIZE - 1)
 
 static size_t blocks, mapped;
 static uint64_t requests, resized, moved;
 static size_t realloc_min = ASLAB_DIRECT_REALLOC_MIN; /* aslab__direct_realloc_min */
+static direct_header *spare;  /* a freed block's mapping kept for the next request, or NULL */
+static size_t unmapped_bytes; /* mappings unmapped at their free since the last request ... */
+static uint64_t unmapped_ms;  /* ... and when the last of them was */
 
 static uintptr_t magic_for(const direct_header *h) {
     return DIRECT_KEY ^ (uintptr_t)h;
@@ -48,27 +55,111 @@ static direct_header *header_of(void *p, const char *fn) {
     direct_header *h = (direct_header *)((uintptr_t)p & ~ENTRY_MASK);
     if ((char *)p != block_of(h))
         aslab__os_fatal(fn, "invalid pointer (not the start of a block)", p);
+    if (h->magic == (SPARE_KEY ^ (uintptr_t)h)) aslab__os_fatal(fn, "block already freed", p);
     if (h->magic != magic_for(h))
         aslab__os_fatal(fn, "invalid pointer (no directly mapped block starts there)", p);
     return h;
 }
 
-void *aslab__direct_malloc(size_t size) {
-    size_t map = map_size_for(size);
-    if (map == 0) return NULL;
+/* ---- the spare mapping ----
+ * A program that frees a direct block and soon asks for another faults every page of the new
+ * one in (13,000 for a 51 MiB block). When the refault allowance (purge.h) says the program
+ * takes back what was returned, the freed mapping is kept, pages and all, as the spare: its
+ * map entries stay (reading ASLAB_MAP_DIRECT, so a stale pointer into it is checked, not
+ * followed elsewhere) and its header says it holds no block. The next request it fits takes
+ * it (shrunk to size, cleared where it was written if asked zeroed); the round unmaps it once
+ * it has been spare for the decay time, malloc_trim at once. One slot, swapped atomically:
+ * no lock to hold across fork. */
+
+static void unmap_mapping(direct_header *h) {
+    size_t map = h->map_size;
+    aslab__arena_map_set(h, map, 0);
+    aslab__os_unmap(h, map);
+    count_mapped(0, 0, map);
+}
+
+/* Puts h in the slot; a spare it displaces is unmapped. */
+static void spare_put(direct_header *h) {
+    direct_header *old = __atomic_exchange_n(&spare, h, __ATOMIC_ACQ_REL);
+    if (old != NULL) unmap_mapping(old);
+}
+
+/* The spare if it can hold a block needing `map` bytes and is at most twice that, else
+ * NULL (and the spare stays). */
+static direct_header *spare_take(size_t map) {
+    direct_header *h = __atomic_exchange_n(&spare, NULL, __ATOMIC_ACQ_REL);
+    if (h == NULL || (h->map_size >= map && h->map_size / 2 <= map)) return h;
+    spare_put(h);
+    return NULL;
+}
+
+/* The block of the spare h, sized and cleared for a request of `size` (map bytes). */
+static void *spare_reuse(direct_header *h, size_t map, size_t size, int zeroed) {
+    size_t written = h->asked;
+    if (map < h->map_size) {
+        aslab__arena_map_set((char *)h + map, h->map_size - map, 0);
+        aslab__os_remap_in_place(h, h->map_size, map); /* a shrink cannot fail */
+        count_mapped(0, 0, h->map_size - map);
+        h->map_size = map;
+    }
+    if (zeroed) memset(block_of(h), 0, written < size ? written : size);
+    h->magic = magic_for(h);
+    h->asked = size;
+    count_mapped(1, 0, 0);
+    __atomic_add_fetch(&requests, 1, __ATOMIC_RELAXED);
+    return block_of(h);
+}
+
+/* A request after mappings were unmapped within the decay time: the program takes back what
+ * was returned (the refault allowance). */
+static void note_request(size_t map) {
+    size_t gone = __atomic_exchange_n(&unmapped_bytes, 0, __ATOMIC_RELAXED);
+    uint64_t now = aslab__purge_now();
+    if (gone != 0 && now - __atomic_load_n(&unmapped_ms, __ATOMIC_RELAXED) < aslab__purge_age())
+        aslab__purge_refault(gone < map ? gone : map, now);
+}
+
+void aslab__direct_round(uint64_t now) {
+    direct_header *h = __atomic_exchange_n(&spare, NULL, __ATOMIC_ACQ_REL);
+    if (h == NULL) return;
+    if (now - h->since_ms >= aslab__purge_age())
+        unmap_mapping(h);
+    else
+        spare_put(h);
+}
+
+int aslab__direct_trim(void) {
+    direct_header *h = __atomic_exchange_n(&spare, NULL, __ATOMIC_ACQ_REL);
+    if (h != NULL) unmap_mapping(h);
+    return h != NULL;
+}
+
+/* ---- blocks ---- */
+
+static void *map_new(size_t map, size_t size) {
     int saved_errno = errno; /* a refusal is the caller's to report, or to recover from */
     direct_header *h = aslab__os_map_aligned(map, ASLAB_REGION_SIZE);
+    if (h == NULL && aslab__direct_trim()) /* the spare's address space, under RLIMIT_AS */
+        h = aslab__os_map_aligned(map, ASLAB_REGION_SIZE);
     errno = saved_errno;
     if (h == NULL) return NULL;
     if (!aslab__arena_map_covers(h, map)) { /* beyond the map: could not be told apart */
         aslab__os_unmap(h, map);
         return NULL;
     }
-    *h = (direct_header){magic_for(h), map, size};
+    *h = (direct_header){magic_for(h), map, size, 0};
     aslab__arena_map_set(h, map, ASLAB_MAP_DIRECT);
     count_mapped(1, map, 0);
     __atomic_add_fetch(&requests, 1, __ATOMIC_RELAXED);
     return block_of(h);
+}
+
+void *aslab__direct_malloc(size_t size, int zeroed) {
+    size_t map = map_size_for(size);
+    if (map == 0) return NULL;
+    note_request(map);
+    direct_header *h = spare_take(map);
+    return h != NULL ? spare_reuse(h, map, size, zeroed) : map_new(map, size);
 }
 
 size_t aslab__direct_realloc_min(void) {
@@ -84,13 +175,20 @@ static void raise_realloc_min(size_t size) {
         ;
 }
 
+/* Kept as the spare while the refault allowance has room for its pages, else unmapped. */
 void aslab__direct_free(void *p, const char *fn) {
     direct_header *h = header_of(p, fn);
     raise_realloc_min(h->asked);
-    size_t map = h->map_size;
-    aslab__arena_map_set(h, map, 0);
-    aslab__os_unmap(h, map);
-    count_mapped(-1, 0, map);
+    count_mapped(-1, 0, 0);
+    if (h->asked <= aslab__purge_allowance()) {
+        h->magic = SPARE_KEY ^ (uintptr_t)h;
+        h->since_ms = aslab__purge_now();
+        spare_put(h);
+        return;
+    }
+    __atomic_add_fetch(&unmapped_bytes, h->map_size, __ATOMIC_RELAXED);
+    __atomic_store_n(&unmapped_ms, aslab__purge_now(), __ATOMIC_RELAXED);
+    unmap_mapping(h);
 }
 
 size_t aslab__direct_usable_size(void *p, const char *fn) {

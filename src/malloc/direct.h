@@ -1,6 +1,8 @@
 /* direct.h - directly mapped blocks: a large block in a mapping of its own, which realloc
  * resizes with mremap (the pages move with their page tables, nothing is copied) and free
- * unmaps (nothing stays resident). glibc serves its mmapped chunks the same way.
+ * unmaps (nothing stays resident). glibc serves its mmapped chunks the same way. A program
+ * that takes back what it frees (the refault allowance, purge.h) has its last freed mapping
+ * kept as the spare for its next request, for at most the decay time (direct.c).
  *
  * Layout: the mapping starts on an entry of the arena's map (ASLAB_REGION_SIZE) and covers
  * whole entries; a header of ASLAB_DIRECT_HEADER bytes opens it and the block fills the rest
@@ -50,10 +52,16 @@
 /* realloc's threshold now: a block grown beyond it is moved into a direct one. */
 size_t aslab__direct_realloc_min(void);
 
-/* A zero-filled block of `size` bytes (> ASLAB_DIRECT_MIN), or NULL when the OS refuses. */
-void *aslab__direct_malloc(size_t size);
-/* p's map entry reads ASLAB_MAP_DIRECT: checks p (see above) on behalf of fn, unmaps it. */
+/* A block of `size` bytes (> ASLAB_DIRECT_MIN), zero-filled if `zeroed` (a new mapping always
+ * is), or NULL when the OS refuses. */
+void *aslab__direct_malloc(size_t size, int zeroed);
+/* p's map entry reads ASLAB_MAP_DIRECT: checks p (see above) on behalf of fn, and unmaps it,
+ * or keeps its mapping as the spare (direct.c) while the program takes back what it frees. */
 void aslab__direct_free(void *p, const char *fn);
+/* The round: the spare goes once it has been spare for the decay time. */
+void aslab__direct_round(uint64_t now);
+/* malloc_trim: the spare goes now; nonzero if there was one. */
+int aslab__direct_trim(void);
 /* p's map entry reads ASLAB_MAP_DIRECT: checks p, returns the bytes it may use. */
 size_t aslab__direct_usable_size(void *p, const char *fn);
 /* Resizes the direct block p to `size` (> ASLAB_DIRECT_MIN) with mremap: in place when the

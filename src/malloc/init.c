@@ -6,6 +6,7 @@
 
 #include "api.h"
 #include "decay.h"
+#include "direct.h"
 #include "fallback.h"
 #include "large.h"
 #include "options.h"
@@ -230,6 +231,7 @@ static void heap_round(uint64_t now, int idle) {
     aslab__arena_discard_frees(0);
     aslab__arena_purge(aslab__purge_age());
     aslab__large_round(now);
+    aslab__direct_round(now);
 }
 
 /* The background thread's turn: the round when due, old slabs in between; its own calls
@@ -273,5 +275,6 @@ int aslab__trim(void) {
     aslab__heap_trim_thread();
     size_t released = aslab__heap_release_empty();
     released += aslab__arena_purge(0);
-    return aslab__large_trim() || released != 0;
+    int spare = aslab__direct_trim();
+    return aslab__large_trim() || spare || released != 0;
 }

@@ -54,7 +54,7 @@ void aslab__purge_refault(size_t bytes, uint64_t now) {
 }
 
 /* The allowance now: 0 once it has held BOOST_HOLD decay times since the last refault. */
-static size_t allowance(void) {
+size_t aslab__purge_allowance(void) {
     size_t bytes = __atomic_load_n(&boost, __ATOMIC_RELAXED);
     if (bytes == 0) return 0;
     uint64_t since = aslab__purge_now() - __atomic_load_n(&boost_ms, __ATOMIC_RELAXED);
@@ -65,7 +65,7 @@ size_t aslab__purge_cap(size_t active) {
     int64_t mb = aslab__options.dirty_max_mb;
     if (mb <= 0) return mb < 0 ? SIZE_MAX : 0;
     size_t cap = (size_t)mb << 20, share = active / ACTIVE_SHARE_DEN;
-    return (share > cap ? share : cap) + allowance();
+    return (share > cap ? share : cap) + aslab__purge_allowance();
 }
 
 size_t aslab__purge_target(size_t active) {

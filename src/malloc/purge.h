@@ -41,6 +41,8 @@ size_t aslab__purge_target(size_t active);
 /* A pool is handing out again, at `now`, `bytes` that the cap discarded within the decay
  * time: the refault allowance grows by as much (nothing without an age). */
 void aslab__purge_refault(size_t bytes, uint64_t now);
+/* The allowance now, in bytes (0 when it has lapsed). */
+size_t aslab__purge_allowance(void);
 /* Whether the round is due at `now`: returns 1 to the one caller that should run it; then
  * *idle is 1 when the program ran no slow path for the decay time before this one (so what
  * the caches reserve has idled that long and may go at once). `program` says the caller is

@@ -208,28 +208,43 @@ static void test_calloc_zero(void) {
     free(q);
 }
 
-/* Freed, or shrunk, a direct block's pages are gone at once: no decay, no call needed. */
+/* Freed, or shrunk, a direct block's pages are gone at once: no decay, no call needed. In a
+ * fresh process (the scenario direct-pages): one that took back blocks it freed keeps a
+ * spare mapping (the test below). */
 static void test_pages_go_at_once(void) {
-    size_t start = tm_rss_kib();
-    char *p = malloc(DIRECT_SIZE);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    memset(p, 1, DIRECT_SIZE);
-    size_t full = tm_rss_kib();
-    p = realloc(p, 43 * TM_MIB); /* its mapping: 44 MiB of the 64 */
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    size_t shrunk = tm_rss_kib();
-    CU_ASSERT_PTR_EQUAL(realloc(p, 40 * TM_MIB + 100), p); /* the same mapping: pages discarded */
-    size_t within = tm_rss_kib();
-    free(p);
-    size_t freed = tm_rss_kib();
-    tm_check(full > start + 60 * 1024 && shrunk + 20 * 1024 < full && within + 2 * 1024 < shrunk &&
-                 freed + 30 * 1024 < within,
-             "RSS KiB: start %zu, full %zu, shrunk %zu, within %zu, freed %zu", start, full, shrunk,
-             within, freed);
+    size_t start = 0, full = 0, shrunk = 0, within = 0, freed = 0;
+    tm_child c;
+    tm_child_scenario(&c, "direct-pages", NULL, 0, TM_CHILD_TIMEOUT_MS);
+    if (!tm_child_exited(&c, 0)) tm_child_dump(&c, "direct-pages");
+    CU_ASSERT_FATAL(tm_child_exited(&c, 0));
+    CU_ASSERT_EQUAL_FATAL(sscanf(c.out, "start %zu full %zu shrunk %zu within %zu freed %zu",
+                                 &start, &full, &shrunk, &within, &freed),
+                          5);
     CU_ASSERT(full > start + 60 * 1024);
     CU_ASSERT(shrunk + 20 * 1024 < full);
     CU_ASSERT(within + 2 * 1024 < shrunk);
     CU_ASSERT(freed + 30 * 1024 < within);
+}
+
+/* A program that frees a 40 MiB block and asks for another within the decay time takes back
+ * what it returned (the refault allowance): from then on the freed mapping is kept as the
+ * spare, and the next block comes from it, cleared for calloc, with no page faulted in.
+ * malloc_trim unmaps it. */
+static void test_spare_mapping(void) {
+    long first = -1, last = -1;
+    int zeroed = 0;
+    size_t kept = 0, trimmed = 0;
+    tm_child c;
+    tm_child_scenario(&c, "direct-spare", NULL, 0, TM_CHILD_TIMEOUT_MS);
+    if (!tm_child_exited(&c, 0)) tm_child_dump(&c, "direct-spare");
+    CU_ASSERT_FATAL(tm_child_exited(&c, 0));
+    CU_ASSERT_EQUAL_FATAL(sscanf(c.out, "first %ld last %ld zeroed %d kept %zu trimmed %zu", &first,
+                                 &last, &zeroed, &kept, &trimmed),
+                          5);
+    CU_ASSERT(first > 9000); /* 10,240 pages */
+    CU_ASSERT(last >= 0 && last < 200);
+    CU_ASSERT(zeroed == 1);
+    CU_ASSERT(trimmed + 30 * 1024 < kept);
 }
 
 /* ---- misuse: one line, then SIGABRT ---- */
@@ -263,6 +278,28 @@ static void usable_size_of_it(void *arg) {
 }
 static void free_sized_it(void *arg) {
     free_sized(((misuse *)arg)->p, ((misuse *)arg)->size);
+}
+
+/* Frees a 40 MiB block three times over (the third mapping is kept as the spare), then
+ * frees the last one again. */
+static void free_spare_twice(void *arg) {
+    char *p = NULL;
+    (void)arg;
+    for (int round = 0; round < 3; round++) {
+        p = malloc(40 * TM_MIB);
+        memset(p, 1, 40 * TM_MIB);
+        free(p);
+    }
+    free(p);
+}
+
+/* A block whose mapping became the spare is not a block: a second free aborts, naming the
+ * fault. */
+static void test_spare_double_free(void) {
+    tm_child c;
+    tm_child_run(&c, free_spare_twice, NULL, TM_CHILD_TIMEOUT_MS);
+    CU_ASSERT(tm_child_killed_by(&c, SIGABRT));
+    CU_ASSERT_PTR_NOT_NULL(strstr(c.err, "aslab: free(): block already freed 0x"));
 }
 
 /* Inside the mapping's first entry the position alone gives it away; in a later entry the
@@ -382,6 +419,9 @@ CU_TestInfo test_direct_tests[] = {
     {"sizes no system could grant: NULL and ENOMEM, the block kept", test_impossible_sizes},
     {"calloc beyond the threshold is zero", test_calloc_zero},
     {"a freed or shrunk direct block's pages go at once", test_pages_go_at_once},
+    {"a program that takes back what it frees gets a spare mapping, zeroed for calloc",
+     test_spare_mapping},
+    {"a second free of a block whose mapping is the spare aborts", test_spare_double_free},
     {"interior pointers of a direct block abort with one line", test_interior_pointers},
     {"a copied header does not pass", test_copied_header},
     {"fork with a direct block live: the child resizes and frees its copy",

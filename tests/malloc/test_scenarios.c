@@ -404,6 +404,59 @@ static int scenario_refault_large(void) {
     return 0;
 }
 
+/* ---- direct-pages: a freed or shrunk direct block's pages go at once ---- */
+
+#define PAGES_SIZE (64 * TM_MIB) /* mapped directly (test_direct.c) */
+
+/* In a fresh process, where the program has taken back nothing it freed (no refault
+ * allowance, so no spare mapping): prints the KiB resident at the start, with 64 MiB
+ * written, shrunk to 43 MiB (its mapping: 44 MiB of the 64), shrunk within the mapping to
+ * 40 MiB, and freed. */
+static int scenario_direct_pages(void) {
+    size_t start = tm_rss_kib();
+    char *p = malloc(PAGES_SIZE);
+    if (p == NULL) return fail("malloc");
+    memset(p, 1, PAGES_SIZE);
+    size_t full = tm_rss_kib();
+    if ((p = realloc(p, 43 * TM_MIB)) == NULL) return fail("realloc");
+    size_t shrunk = tm_rss_kib();
+    if (realloc(p, 40 * TM_MIB + 100) != p) return fail("realloc within the mapping");
+    size_t within = tm_rss_kib();
+    free(p);
+    printf("start %zu full %zu shrunk %zu within %zu freed %zu\n", start, full, shrunk, within,
+           tm_rss_kib());
+    return 0;
+}
+
+/* ---- direct-spare: a program that frees a direct block and asks for another ---- */
+
+#define SPARE_SIZE   (40 * TM_MIB)
+#define SPARE_ROUNDS 6
+
+/* calloc's a 40 MiB block, checks that it is zero, writes it whole and frees it, SPARE_ROUNDS
+ * times; prints the minor faults of the first round and of the last, whether every block
+ * came zeroed, and the KiB resident before and after malloc_trim. */
+static int scenario_direct_spare(void) {
+    long first = -1, last = -1;
+    int zeroed = 1;
+    for (int round = 0; round < SPARE_ROUNDS; round++) {
+        long before = minor_faults();
+        unsigned char *p = calloc(1, SPARE_SIZE);
+        if (p == NULL) return fail("calloc");
+        zeroed &= tm_all_zero(p, SPARE_SIZE);
+        memset(p, round + 1, SPARE_SIZE);
+        long faults = minor_faults() - before;
+        if (round == 0) first = faults;
+        last = faults;
+        free(p);
+    }
+    size_t kept = tm_rss_kib();
+    malloc_trim(0);
+    printf("first %ld last %ld zeroed %d kept %zu trimmed %zu\n", first, last, zeroed, kept,
+           tm_rss_kib());
+    return 0;
+}
+
 /* ---- fallback-count: blocks from calloc and the aligned calls count as the program's ---- */
 
 #define COUNT_BLOCKS 16 /* of 2 MiB, touched */
@@ -601,6 +654,8 @@ int tm_scenario_main(const char *name) {
         {"rlimit", scenario_rlimit},
         {"dirty-share", scenario_dirty_share},
         {"fallback-count", scenario_fallback_count},
+        {"direct-pages", scenario_direct_pages},
+        {"direct-spare", scenario_direct_spare},
         {"refault-small", scenario_refault_small},
         {"refault-large", scenario_refault_large},
         {"rlimit-raise", scenario_rlimit_raise},
