@@ -93,15 +93,20 @@ static direct_header *spare_take(size_t map) {
     return NULL;
 }
 
-/* The block of the spare h, sized and cleared for a request of `size` (map bytes). */
+static void shrink(direct_header *h, size_t map, size_t size);
+
+/* The bytes of h's block that may not be zero: to the end of the page holding the last byte
+ * its last size asked for. The pages past it are (a shrink discards what it leaves behind). */
+static size_t maybe_written(direct_header *h) {
+    uintptr_t page = aslab__os_page_size(), block = (uintptr_t)block_of(h);
+    return ((block + h->asked + page - 1) & ~(page - 1)) - block;
+}
+
+/* The block of the spare h, sized and cleared for a request of `size` (map bytes): calloc
+ * clears only what may have been written. */
 static void *spare_reuse(direct_header *h, size_t map, size_t size, int zeroed) {
-    size_t written = h->asked;
-    if (map < h->map_size) {
-        aslab__arena_map_set((char *)h + map, h->map_size - map, 0);
-        aslab__os_remap_in_place(h, h->map_size, map); /* a shrink cannot fail */
-        count_mapped(0, 0, h->map_size - map);
-        h->map_size = map;
-    }
+    size_t written = maybe_written(h);
+    shrink(h, map, size);
     if (zeroed) memset(block_of(h), 0, written < size ? written : size);
     h->magic = magic_for(h);
     h->asked = size;

@@ -434,8 +434,9 @@ static int scenario_direct_pages(void) {
 #define SPARE_ROUNDS 6
 
 /* calloc's a 40 MiB block, checks that it is zero, writes it whole and frees it, SPARE_ROUNDS
- * times; prints the minor faults of the first round and of the last, whether every block
- * came zeroed, and the KiB resident before and after malloc_trim. */
+ * times, then takes a 33 MiB block and a 35 MiB calloc'd one from the spare; prints the minor
+ * faults of the first round and of the last, whether every calloc'd block came zeroed, and
+ * the KiB resident before and after malloc_trim. */
 static int scenario_direct_spare(void) {
     long first = -1, last = -1;
     int zeroed = 1;
@@ -450,6 +451,15 @@ static int scenario_direct_spare(void) {
         last = faults;
         free(p);
     }
+    /* A smaller block from the spare (its mapping shrunk), written and freed, then a calloc
+     * that needs more than that block wrote but less than the first one did: zero too. */
+    unsigned char *less = malloc(33 * TM_MIB), *more;
+    if (less == NULL) return fail("malloc");
+    memset(less, 9, 33 * TM_MIB);
+    free(less);
+    if ((more = calloc(1, 35 * TM_MIB)) == NULL) return fail("calloc");
+    zeroed &= tm_all_zero(more, 35 * TM_MIB);
+    free(more);
     size_t kept = tm_rss_kib();
     malloc_trim(0);
     printf("first %ld last %ld zeroed %d kept %zu trimmed %zu\n", first, last, zeroed, kept,
