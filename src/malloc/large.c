@@ -79,6 +79,31 @@ static void pool_purge(void) {
     __atomic_store_n(&pool_bytes, 0, __ATOMIC_RELAXED);
 }
 
+/* Big blocks' pages discarded for the cap: a block freed while the program cycled that the
+ * pool had no room for, or the pool's free pages purged past the cap. */
+static void squeezed(size_t size) {
+    lock();
+    squeezed_bytes += size;
+    squeezed_ms = aslab__purge_now();
+    unlock();
+}
+
+/* A big request the parked block could not serve, or a realloc that grows a block by `size`:
+ * if big blocks' pages were discarded for the cap within the decay time, the fallback is about
+ * to fault in pages like those the program just had, and the cap learns (purge.h, the refault
+ * allowance). */
+static void refault_check(size_t size) {
+    uint64_t now = aslab__purge_now();
+    size_t bytes = 0;
+    lock();
+    if (squeezed_bytes != 0 && now - squeezed_ms < aslab__purge_age()) {
+        bytes = size < squeezed_bytes ? size : squeezed_bytes;
+        squeezed_bytes -= bytes;
+    }
+    unlock();
+    if (bytes != 0) aslab__purge_refault(bytes, now);
+}
+
 /* The estimate passed the cap: the fallback's own count decides (about 15 us with
  * jemalloc, once per quarter of the cap freed). Down to the target it keeps its pages. */
 static void pool_check(void) {
@@ -87,9 +112,10 @@ static void pool_check(void) {
                                      __ATOMIC_RELAXED))
         return;
     size_t dirty = aslab__fb_dirty_bytes();
-    if (dirty > pool_target())
+    if (dirty > pool_target()) {
         pool_purge();
-    else
+        squeezed(dirty);
+    } else
         __atomic_store_n(&pool_bytes, dirty, __ATOMIC_RELAXED);
     __atomic_store_n(&pool_checking, 0, __ATOMIC_RELEASE);
 }
@@ -160,30 +186,6 @@ static void *park_evict(int all, uint64_t now, size_t *size) {
     return p;
 }
 
-/* A big block discarded at its free, while the program cycled, because the pool had no
- * room for it under the cap. */
-static void squeezed(size_t size) {
-    lock();
-    squeezed_bytes += size;
-    squeezed_ms = aslab__purge_now();
-    unlock();
-}
-
-/* A big request the parked block could not serve: if big blocks were discarded for the cap
- * within the decay time, the fallback is about to fault in pages like those the program just
- * had, and the cap learns (purge.h, the refault allowance). */
-static void refault_check(size_t size) {
-    uint64_t now = aslab__purge_now();
-    size_t bytes = 0;
-    lock();
-    if (squeezed_bytes != 0 && now - squeezed_ms < aslab__purge_age()) {
-        bytes = size < squeezed_bytes ? size : squeezed_bytes;
-        squeezed_bytes -= bytes;
-    }
-    unlock();
-    if (bytes != 0) aslab__purge_refault(bytes, now);
-}
-
 /* ---- the entry points ---- */
 
 /* A block the fallback just handed out (or NULL), counted as the program's: it came, we
@@ -241,6 +243,7 @@ void *aslab__large_realloc(void *p, size_t size) {
     } else {
         pool_taken(after - before);
     }
+    if (after > before && after >= ASLAB_LARGE_PARK_MIN) refault_check(after - before);
     return q;
 }
 

@@ -467,6 +467,34 @@ static int scenario_direct_spare(void) {
     return 0;
 }
 
+/* ---- grow-chain: a block grown by realloc from 1 to 16 MiB a MiB at a time, and freed ---- */
+
+#define CHAIN_TOP  (16 * TM_MIB)
+#define CHAIN_REPS 8
+
+/* Runs the chain CHAIN_REPS times, each step's new bytes written; prints the minor faults of
+ * the second chain and of the last. The fallback moves the block as it grows and its pool
+ * purges the old copies past the cap: the next chain faulted all 16 MiB in again until the
+ * purges counted for the refault allowance. */
+static int scenario_grow_chain(void) {
+    long second = -1, last = -1;
+    for (int rep = 0; rep < CHAIN_REPS; rep++) {
+        long before = minor_faults();
+        char *p = NULL;
+        for (size_t size = TM_MIB, had = 0; size <= CHAIN_TOP; had = size, size += TM_MIB) {
+            char *q = realloc(p, size);
+            if (q == NULL) return fail("realloc");
+            memset(q + had, rep + 1, size - had);
+            p = q;
+        }
+        free(p);
+        if (rep == 1) second = minor_faults() - before;
+        last = minor_faults() - before;
+    }
+    printf("%ld %ld\n", second, last);
+    return 0;
+}
+
 /* ---- fallback-count: blocks from calloc and the aligned calls count as the program's ---- */
 
 #define COUNT_BLOCKS 16 /* of 2 MiB, touched */
@@ -666,6 +694,7 @@ int tm_scenario_main(const char *name) {
         {"fallback-count", scenario_fallback_count},
         {"direct-pages", scenario_direct_pages},
         {"direct-spare", scenario_direct_spare},
+        {"grow-chain", scenario_grow_chain},
         {"refault-small", scenario_refault_small},
         {"refault-large", scenario_refault_large},
         {"rlimit-raise", scenario_rlimit_raise},
