@@ -26,9 +26,9 @@ _Static_assert(ASLAB_DIRECT_HEADER % 64 == 0, "blocks are 64-byte aligned");
 static size_t blocks, mapped;
 static uint64_t requests, resized, moved;
 static size_t realloc_min = ASLAB_DIRECT_REALLOC_MIN; /* aslab__direct_realloc_min */
-static direct_header *spare;  /* a freed block's mapping kept for the next request, or NULL */
-static size_t unmapped_bytes; /* mappings unmapped at their free since the last request ... */
-static uint64_t unmapped_ms;  /* ... and when the last of them was */
+static direct_header *spare;     /* a freed block's mapping kept for the next request, or NULL */
+static aslab__squeezed unmapped; /* mappings unmapped at their free: a request soon after
+                                  * takes back what they held (the refault allowance) */
 
 static uintptr_t magic_for(const direct_header *h) {
     return DIRECT_KEY ^ (uintptr_t)h;
@@ -115,15 +115,6 @@ static void *spare_reuse(direct_header *h, size_t map, size_t size, int zeroed) 
     return block_of(h);
 }
 
-/* A request after mappings were unmapped within the decay time: the program takes back what
- * was returned (the refault allowance). */
-static void note_request(size_t map) {
-    size_t gone = __atomic_exchange_n(&unmapped_bytes, 0, __ATOMIC_RELAXED);
-    uint64_t now = aslab__purge_now();
-    if (gone != 0 && now - __atomic_load_n(&unmapped_ms, __ATOMIC_RELAXED) < aslab__purge_age())
-        aslab__purge_refault(gone < map ? gone : map, now);
-}
-
 void aslab__direct_round(uint64_t now) {
     direct_header *h = __atomic_exchange_n(&spare, NULL, __ATOMIC_ACQ_REL);
     if (h == NULL) return;
@@ -162,7 +153,7 @@ static void *map_new(size_t map, size_t size) {
 void *aslab__direct_malloc(size_t size, int zeroed) {
     size_t map = map_size_for(size);
     if (map == 0) return NULL;
-    note_request(map);
+    aslab__squeezed_take(&unmapped, map);
     direct_header *h = spare_take(map);
     return h != NULL ? spare_reuse(h, map, size, zeroed) : map_new(map, size);
 }
@@ -191,8 +182,7 @@ void aslab__direct_free(void *p, const char *fn) {
         spare_put(h);
         return;
     }
-    __atomic_add_fetch(&unmapped_bytes, h->map_size, __ATOMIC_RELAXED);
-    __atomic_store_n(&unmapped_ms, aslab__purge_now(), __ATOMIC_RELAXED);
+    aslab__squeezed_add(&unmapped, h->map_size);
     unmap_mapping(h);
 }
 

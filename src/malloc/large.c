@@ -14,8 +14,12 @@ static void *parked;             /* a freed block kept aside, or NULL */
 static size_t parked_size;       /* its usable size */
 static uint64_t parked_since_ms; /* when it was last freed */
 static uint64_t last_big_free_ms, cycle_until_ms;
-static size_t squeezed_bytes; /* big blocks discarded for want of room under the cap ... */
-static uint64_t squeezed_ms;  /* ... while the program cycled, and the last such discard */
+
+/* Big blocks' pages discarded for the cap: a block freed while the program cycled that the
+ * pool had no room for, or the pool's free pages purged past the cap. A big request the
+ * parked block cannot serve, or a realloc that grows a big block, may fault such pages in
+ * again: then the cap learns (purge.h, the refault allowance). */
+static aslab__squeezed squeezed;
 
 static size_t pool_bytes; /* freed to the fallback and not taken since: an estimate */
 static size_t live_bytes; /* the usable bytes of the fallback's blocks in the program's hands */
@@ -79,31 +83,6 @@ static void pool_purge(void) {
     __atomic_store_n(&pool_bytes, 0, __ATOMIC_RELAXED);
 }
 
-/* Big blocks' pages discarded for the cap: a block freed while the program cycled that the
- * pool had no room for, or the pool's free pages purged past the cap. */
-static void squeezed(size_t size) {
-    lock();
-    squeezed_bytes += size;
-    squeezed_ms = aslab__purge_now();
-    unlock();
-}
-
-/* A big request the parked block could not serve, or a realloc that grows a block by `size`:
- * if big blocks' pages were discarded for the cap within the decay time, the fallback is about
- * to fault in pages like those the program just had, and the cap learns (purge.h, the refault
- * allowance). */
-static void refault_check(size_t size) {
-    uint64_t now = aslab__purge_now();
-    size_t bytes = 0;
-    lock();
-    if (squeezed_bytes != 0 && now - squeezed_ms < aslab__purge_age()) {
-        bytes = size < squeezed_bytes ? size : squeezed_bytes;
-        squeezed_bytes -= bytes;
-    }
-    unlock();
-    if (bytes != 0) aslab__purge_refault(bytes, now);
-}
-
 /* The estimate passed the cap: the fallback's own count decides (about 15 us with
  * jemalloc, once per quarter of the cap freed). Down to the target it keeps its pages. */
 static void pool_check(void) {
@@ -114,7 +93,7 @@ static void pool_check(void) {
     size_t dirty = aslab__fb_dirty_bytes();
     if (dirty > pool_target()) {
         pool_purge();
-        squeezed(dirty);
+        aslab__squeezed_add(&squeezed, dirty);
     } else
         __atomic_store_n(&pool_bytes, dirty, __ATOMIC_RELAXED);
     __atomic_store_n(&pool_checking, 0, __ATOMIC_RELEASE);
@@ -211,7 +190,7 @@ void *aslab__large_get(size_t size, int zeroed) {
             live_add(aslab__fb_usable_size(p, "malloc()"));
             return zeroed ? memset(p, 0, size) : p;
         }
-        refault_check(size);
+        aslab__squeezed_take(&squeezed, size);
     }
     void *p = fb_get(size, zeroed);
     size_t parked_bytes = 0;
@@ -243,7 +222,8 @@ void *aslab__large_realloc(void *p, size_t size) {
     } else {
         pool_taken(after - before);
     }
-    if (after > before && after >= ASLAB_LARGE_PARK_MIN) refault_check(after - before);
+    if (after > before && after >= ASLAB_LARGE_PARK_MIN)
+        aslab__squeezed_take(&squeezed, after - before);
     return q;
 }
 
@@ -260,7 +240,7 @@ void aslab__large_put(void *p, const char *fn) {
         p = park_put(p, &size, &cycling);
         if (p == NULL) return;
         if (!cycling || !pool_fits(size)) {
-            if (cycling) squeezed(size);
+            if (cycling) aslab__squeezed_add(&squeezed, size);
             free_discarded(p, size);
             return;
         }

@@ -61,6 +61,23 @@ size_t aslab__purge_allowance(void) {
     return since < BOOST_HOLD * (uint64_t)aslab__options.decay_ms ? bytes : 0;
 }
 
+void aslab__squeezed_add(aslab__squeezed *s, size_t bytes) {
+    __atomic_add_fetch(&s->bytes, bytes, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->ms, aslab__purge_now(), __ATOMIC_RELAXED);
+}
+
+void aslab__squeezed_take(aslab__squeezed *s, size_t bytes) {
+    uint64_t now = aslab__purge_now();
+    size_t had = __atomic_load_n(&s->bytes, __ATOMIC_RELAXED), taken;
+    do {
+        if (had == 0 || now - __atomic_load_n(&s->ms, __ATOMIC_RELAXED) >= aslab__purge_age())
+            return;
+        taken = bytes < had ? bytes : had;
+    } while (!__atomic_compare_exchange_n(&s->bytes, &had, had - taken, 1, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    aslab__purge_refault(taken, now);
+}
+
 size_t aslab__purge_cap(size_t active) {
     int64_t mb = aslab__options.dirty_max_mb;
     if (mb <= 0) return mb < 0 ? SIZE_MAX : 0;

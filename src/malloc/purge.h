@@ -43,6 +43,18 @@ size_t aslab__purge_target(size_t active);
 void aslab__purge_refault(size_t bytes, uint64_t now);
 /* The allowance now, in bytes (0 when it has lapsed). */
 size_t aslab__purge_allowance(void);
+
+/* Bytes a pool discarded for its cap and when it last did, for pools that cannot tell which
+ * memory comes back (large.c's big blocks, direct.c's mappings; the arena marks its slabs
+ * one by one). Zero-initialised; relaxed atomics, no lock. */
+typedef struct aslab__squeezed {
+    size_t bytes;
+    uint64_t ms;
+} aslab__squeezed;
+void aslab__squeezed_add(aslab__squeezed *s, size_t bytes);
+/* The pool is about to hand out `bytes` that may fault in: as much of what it discarded
+ * within the decay time counts as taken back (aslab__purge_refault) and leaves the count. */
+void aslab__squeezed_take(aslab__squeezed *s, size_t bytes);
 /* Whether the round is due at `now`: returns 1 to the one caller that should run it; then
  * *idle is 1 when the program ran no slow path for the decay time before this one (so what
  * the caches reserve has idled that long and may go at once). `program` says the caller is

@@ -314,6 +314,21 @@ static long minor_faults(void) {
     return usage.ru_minflt;
 }
 
+/* One round of a fault-counting scenario: 0, or nonzero when an allocation failed. */
+typedef int (*fault_round)(int round, void *arg);
+
+/* Runs round(i, arg) for i from 0 to rounds - 1 and stores the minor faults of each in
+ * faults[i]; stops at the first round that fails and returns its result. */
+static int count_faults(int rounds, fault_round round, void *arg, long *faults) {
+    for (int i = 0; i < rounds; i++) {
+        long before = minor_faults();
+        int failed = round(i, arg);
+        if (failed) return failed;
+        faults[i] = minor_faults() - before;
+    }
+    return 0;
+}
+
 /* Holds SHARE_LIVE in blocks of `size` (touched), then frees SHARE_CYCLED of them and
  * allocates them again, touched, 1 + SHARE_ROUNDS times; returns the minor faults of the last
  * SHARE_ROUNDS (-1 when malloc failed): freed pages that stayed resident fault no more. (The
@@ -360,26 +375,34 @@ static int scenario_dirty_share(void) {
 #define REFAULT_BYTES  (24 * TM_MIB) /* allocated, touched and freed each round */
 #define REFAULT_ROUNDS 5
 
-/* Allocates REFAULT_BYTES in blocks of `size`, touched, and frees them all, REFAULT_ROUNDS
- * times; prints the minor faults of the second round (the cap discarded most of the first
- * round's memory, and the program takes it again) and of the last. -1 when malloc failed. */
+typedef struct refault_arg {
+    size_t size, n;
+    void **blocks;
+} refault_arg;
+
+/* Allocates REFAULT_BYTES in blocks of a->size, touched, and frees them all. */
+static int refault_round(int round, void *arg) {
+    refault_arg *a = arg;
+    for (size_t i = 0; i < a->n; i++)
+        if ((a->blocks[i] = malloc(a->size)) == NULL)
+            return -1;
+        else
+            memset(a->blocks[i], round, a->size);
+    for (size_t i = 0; i < a->n; i++)
+        free(a->blocks[i]);
+    return 0;
+}
+
+/* Runs that REFAULT_ROUNDS times; the minor faults of the second round (the cap discarded
+ * most of the first round's memory, and the program takes it again) and of the last. -1 when
+ * malloc failed. */
 static int refault_rounds(size_t size, long *second, long *last) {
-    size_t n = REFAULT_BYTES / size;
-    void **blocks = malloc(n * sizeof *blocks);
-    if (blocks == NULL) return -1;
-    for (int round = 0; round < REFAULT_ROUNDS; round++) {
-        long before = minor_faults();
-        for (size_t i = 0; i < n; i++)
-            if ((blocks[i] = malloc(size)) == NULL)
-                return -1;
-            else
-                memset(blocks[i], round, size);
-        if (round == 1) *second = minor_faults() - before;
-        if (round == REFAULT_ROUNDS - 1) *last = minor_faults() - before;
-        for (size_t i = 0; i < n; i++)
-            free(blocks[i]);
-    }
-    free(blocks);
+    long faults[REFAULT_ROUNDS];
+    refault_arg a = {size, REFAULT_BYTES / size, malloc(REFAULT_BYTES / size * sizeof(void *))};
+    if (a.blocks == NULL || count_faults(REFAULT_ROUNDS, refault_round, &a, faults) != 0) return -1;
+    free(a.blocks);
+    *second = faults[1];
+    *last = faults[REFAULT_ROUNDS - 1];
     return 0;
 }
 
@@ -433,24 +456,24 @@ static int scenario_direct_pages(void) {
 #define SPARE_SIZE   (40 * TM_MIB)
 #define SPARE_ROUNDS 6
 
-/* calloc's a 40 MiB block, checks that it is zero, writes it whole and frees it, SPARE_ROUNDS
- * times, then takes a 33 MiB block and a 35 MiB calloc'd one from the spare; prints the minor
- * faults of the first round and of the last, whether every calloc'd block came zeroed, and
- * the KiB resident before and after malloc_trim. */
+/* calloc's a 40 MiB block, checks that it is zero (*arg is cleared if not), writes it whole
+ * and frees it. */
+static int spare_round(int round, void *arg) {
+    unsigned char *p = calloc(1, SPARE_SIZE);
+    if (p == NULL) return -1;
+    *(int *)arg &= tm_all_zero(p, SPARE_SIZE);
+    memset(p, round + 1, SPARE_SIZE);
+    free(p);
+    return 0;
+}
+
+/* Runs that SPARE_ROUNDS times, then takes a 33 MiB block and a 35 MiB calloc'd one from the
+ * spare; prints the minor faults of the first round and of the last, whether every calloc'd
+ * block came zeroed, and the KiB resident before and after malloc_trim. */
 static int scenario_direct_spare(void) {
-    long first = -1, last = -1;
+    long faults[SPARE_ROUNDS];
     int zeroed = 1;
-    for (int round = 0; round < SPARE_ROUNDS; round++) {
-        long before = minor_faults();
-        unsigned char *p = calloc(1, SPARE_SIZE);
-        if (p == NULL) return fail("calloc");
-        zeroed &= tm_all_zero(p, SPARE_SIZE);
-        memset(p, round + 1, SPARE_SIZE);
-        long faults = minor_faults() - before;
-        if (round == 0) first = faults;
-        last = faults;
-        free(p);
-    }
+    if (count_faults(SPARE_ROUNDS, spare_round, &zeroed, faults) != 0) return fail("calloc");
     /* A smaller block from the spare (its mapping shrunk), written and freed, then a calloc
      * that needs more than that block wrote but less than the first one did: zero too. */
     unsigned char *less = malloc(33 * TM_MIB), *more;
@@ -462,8 +485,8 @@ static int scenario_direct_spare(void) {
     free(more);
     size_t kept = tm_rss_kib();
     malloc_trim(0);
-    printf("first %ld last %ld zeroed %d kept %zu trimmed %zu\n", first, last, zeroed, kept,
-           tm_rss_kib());
+    printf("first %ld last %ld zeroed %d kept %zu trimmed %zu\n", faults[0],
+           faults[SPARE_ROUNDS - 1], zeroed, kept, tm_rss_kib());
     return 0;
 }
 
@@ -472,26 +495,28 @@ static int scenario_direct_spare(void) {
 #define CHAIN_TOP  (16 * TM_MIB)
 #define CHAIN_REPS 8
 
-/* Runs the chain CHAIN_REPS times, each step's new bytes written; prints the minor faults of
- * the second chain and of the last. The fallback moves the block as it grows and its pool
- * purges the old copies past the cap: the next chain faulted all 16 MiB in again until the
- * purges counted for the refault allowance. */
-static int scenario_grow_chain(void) {
-    long second = -1, last = -1;
-    for (int rep = 0; rep < CHAIN_REPS; rep++) {
-        long before = minor_faults();
-        char *p = NULL;
-        for (size_t size = TM_MIB, had = 0; size <= CHAIN_TOP; had = size, size += TM_MIB) {
-            char *q = realloc(p, size);
-            if (q == NULL) return fail("realloc");
-            memset(q + had, rep + 1, size - had);
-            p = q;
-        }
-        free(p);
-        if (rep == 1) second = minor_faults() - before;
-        last = minor_faults() - before;
+/* One chain, each step's new bytes written, then the block freed. */
+static int chain_round(int round, void *arg) {
+    char *p = NULL;
+    (void)arg;
+    for (size_t size = TM_MIB, had = 0; size <= CHAIN_TOP; had = size, size += TM_MIB) {
+        char *q = realloc(p, size);
+        if (q == NULL) return -1;
+        memset(q + had, round + 1, size - had);
+        p = q;
     }
-    printf("%ld %ld\n", second, last);
+    free(p);
+    return 0;
+}
+
+/* Runs the chain CHAIN_REPS times; prints the minor faults of the second chain and of the
+ * last. The fallback moves the block as it grows and its pool purges the old copies past the
+ * cap: the next chain faulted all 16 MiB in again until the purges counted for the refault
+ * allowance. */
+static int scenario_grow_chain(void) {
+    long faults[CHAIN_REPS];
+    if (count_faults(CHAIN_REPS, chain_round, NULL, faults) != 0) return fail("realloc");
+    printf("%ld %ld\n", faults[1], faults[CHAIN_REPS - 1]);
     return 0;
 }
 
