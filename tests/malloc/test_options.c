@@ -329,6 +329,19 @@ static void test_fallback_count(void) {
     }
 }
 
+/* Big blocks one thread freed, kept resident under the cap, serve another thread's requests:
+ * the fallback's free pages are not split by thread (one jemalloc arena; with one per thread
+ * the taker faulted in about 1,560 pages, three fresh blocks of 2 MiB). */
+static void test_large_threads(void) {
+    long faults = -1;
+    tm_child c;
+    if (strcmp(TM_FALLBACK, "jemalloc") != 0) return; /* glibc's arenas are per thread */
+    if (scenario(&c, "large-threads", NULL, 0)) {
+        CU_ASSERT_EQUAL_FATAL(sscanf(c.out, "%ld", &faults), 1);
+        CU_ASSERT(faults >= 0 && faults < 100);
+    }
+}
+
 /* The refault allowance (purge.h): under a cap of 4 MiB, a program that allocates 24 MiB,
  * frees it and allocates it again faults the discarded pages in once; then the cap has grown
  * by what it took again, and the next rounds fault almost nothing. Without an age
@@ -406,6 +419,7 @@ CU_TestInfo test_options_tests[] = {
     {"ASLAB_DIRTY_MAX_MB: the cap, with no age", test_dirty_max_option},
     {"ASLAB_DIRTY_MAX_MB: an eighth of what the program holds beyond the cap", test_dirty_share},
     {"ASLAB_DIRTY_MAX_MB: calloc's and aligned blocks count as held", test_fallback_count},
+    {"a big block one thread freed serves another thread", test_large_threads},
     {"ASLAB_DIRTY_MAX_MB grows by what the program takes again after a discard",
      test_refault_allowance},
     {"a block grown to 16 MiB and freed, again and again, stays resident", test_grow_chain},

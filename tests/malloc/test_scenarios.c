@@ -2,6 +2,7 @@
  * re-executed as `test_malloc --scenario name`), because what they observe is fixed when
  * the process starts: the ASLAB_* options and the address-space limit. Each prints what it
  * measured on stdout, or "FAIL <what>", and returns its exit status. */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include "test_suites.h"
 #include "test_util.h"
 
@@ -557,6 +558,83 @@ static int scenario_fallback_count(void) {
     return 0;
 }
 
+/* ---- large-threads: a big block one thread freed serves another thread's request ---- */
+
+#define SHARED_BLOCKS 4 /* of 2 MiB, touched */
+
+static pthread_barrier_t handover;
+static long taker_faults = -1;
+
+static long thread_faults(void) {
+    struct rusage usage;
+    getrusage(RUSAGE_THREAD, &usage);
+    return usage.ru_minflt;
+}
+
+/* Allocates and touches SHARED_BLOCKS blocks, waits until the taker has made its first
+ * fallback call, and frees them while it waits. */
+static void *giver(void *arg) {
+    void *blocks[SHARED_BLOCKS];
+    int failed = 0;
+    (void)arg;
+    for (int i = 0; i < SHARED_BLOCKS; i++)
+        if ((blocks[i] = malloc(2 * TM_MIB)) == NULL)
+            failed = 1;
+        else
+            memset(blocks[i], 1, 2 * TM_MIB);
+    pthread_barrier_wait(&handover);
+    for (int i = 0; i < SHARED_BLOCKS && !failed; i++)
+        free(blocks[i]);
+    pthread_barrier_wait(&handover);
+    return failed ? NULL : arg;
+}
+
+/* Holds a big block from before the giver's frees (with a fallback that gives each thread
+ * an arena of its own, it is bound to another one than the giver's), then allocates and
+ * touches SHARED_BLOCKS blocks, counting the page faults of this thread alone. */
+static void *taker(void *arg) {
+    void *first = malloc(2 * TM_MIB), *blocks[SHARED_BLOCKS];
+    pthread_barrier_wait(&handover);
+    pthread_barrier_wait(&handover);
+    long before = thread_faults();
+    for (int i = 0; i < SHARED_BLOCKS; i++)
+        if ((blocks[i] = malloc(2 * TM_MIB)) == NULL)
+            return NULL;
+        else
+            memset(blocks[i], 2, 2 * TM_MIB);
+    taker_faults = thread_faults() - before;
+    for (int i = 0; i < SHARED_BLOCKS; i++)
+        free(blocks[i]);
+    free(first);
+    return first != NULL ? arg : NULL;
+}
+
+/* After a big malloc, free and malloc (the program cycles, so freed big blocks are kept
+ * resident under the cap), one thread frees 8 MiB of 2 MiB blocks and another, alive all
+ * along, asks for as many: prints the page faults of those requests (a fallback arena per
+ * thread: 3 fresh blocks, about 1,560). */
+static int scenario_large_threads(void) {
+    char *volatile cycle = malloc(2 * TM_MIB);
+    if (cycle == NULL) return fail("malloc");
+    cycle[0] = 1;
+    free(cycle);
+    if ((cycle = malloc(2 * TM_MIB)) == NULL) return fail("malloc");
+    cycle[0] = 1;
+    free(cycle);
+    pthread_t give, take;
+    void *gave = NULL, *took = NULL;
+    pthread_barrier_init(&handover, NULL, 2);
+    if (pthread_create(&give, NULL, giver, &handover) != 0 ||
+        pthread_create(&take, NULL, taker, &handover) != 0)
+        return fail("pthread_create");
+    pthread_join(give, &gave);
+    pthread_join(take, &took);
+    pthread_barrier_destroy(&handover);
+    if (gave == NULL || took == NULL) return fail("malloc in a thread");
+    printf("%ld\n", taker_faults);
+    return 0;
+}
+
 static int scenario_rlimit(void) {
     size_t count = 0;
     setvbuf(stdout, NULL, _IONBF, 0); /* no stdio buffer to allocate once memory is gone */
@@ -717,6 +795,7 @@ int tm_scenario_main(const char *name) {
         {"rlimit", scenario_rlimit},
         {"dirty-share", scenario_dirty_share},
         {"fallback-count", scenario_fallback_count},
+        {"large-threads", scenario_large_threads},
         {"direct-pages", scenario_direct_pages},
         {"direct-spare", scenario_direct_spare},
         {"grow-chain", scenario_grow_chain},
