@@ -238,6 +238,32 @@ static void test_dangling_write(void) {
     }
 }
 
+/* The same in a slab that is not the current one, the block deep in its list: the pop that
+ * reaches it, once the slab is current again, stops. */
+#define SPREAD_BLOCKS 5000 /* of 48 B: p's slab is full and left behind */
+#define FREED_AFTER   10   /* blocks freed after p, in front of it on the list */
+static void *spread[SPREAD_BLOCKS];
+
+static void dangling_write_not_current(void *arg) {
+    misuse *m = arg;
+    free(m->p);
+    *(void **)m->p = planted;
+    for (int i = 1; i <= FREED_AFTER; i++)
+        free(spread[i]);
+    for (int i = 0; i < SPREAD_BLOCKS; i++)
+        if (malloc(m->size) == planted) fprintf(stderr, "malloc returned the planted address\n");
+}
+
+static void test_dangling_write_not_current(void) {
+    for (int i = 0; i < SPREAD_BLOCKS; i++)
+        spread[i] = malloc(48);
+    misuse m = {spread[0], 48};
+    expect_fault(dangling_write_not_current, m, "malloc()",
+                 "corrupted free list (a write after free?)", m.p);
+    for (int i = 0; i < SPREAD_BLOCKS; i++)
+        free(spread[i]);
+}
+
 static void *free_elsewhere(void *p) {
     free(p);
     return NULL;
@@ -313,6 +339,7 @@ CU_TestInfo test_misuse_tests[] = {
     {"double free, usable size and realloc of a discarded medium block",
      test_discarded_double_free},
     {"a write after free plants a link: malloc stops, 16 B to 4 KiB", test_dangling_write},
+    {"the same in a slab that is not the current one", test_dangling_write_not_current},
     {"the same in a block freed by another thread", test_dangling_write_remote},
     {"double free and a write after free of a block another thread keeps", test_kept_block},
     CU_TEST_INFO_NULL,
