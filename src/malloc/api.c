@@ -164,11 +164,11 @@ void *aslab__api_realloc(void *p, size_t size) {
         return move_block(p, old, size, "realloc()");
     }
     if (size <= ASLAB_MEDIUM_MAX)
-        return move_block(p, aslab__fb_usable_size(p, "realloc()"), size, "realloc()");
+        return move_block(p, aslab__large_usable_size(p, "realloc()"), size, "realloc()");
     if (beyond_limit(size)) return no_memory();
     aslab__heap_tick(1);
     if (size > aslab__direct_realloc_min()) { /* else, or if the OS refuses, the fallback's */
-        size_t keep = aslab__fb_usable_size(p, "realloc()");
+        size_t keep = aslab__large_usable_size(p, "realloc()");
         void *q = moved(aslab__direct_malloc(size, 0), p, keep, size, "realloc()");
         if (q != NULL) return q;
     }
@@ -256,7 +256,7 @@ size_t aslab__api_usable_size(void *p) {
     unsigned owner = aslab__owner_class(p);
     if (owner == ASLAB_MAP_DIRECT) return aslab__direct_usable_size(p, "malloc_usable_size()");
     if (is_class(owner)) return small_block_size(p, owner, "malloc_usable_size()");
-    return aslab__fb_usable_size(p, "malloc_usable_size()");
+    return aslab__large_usable_size(p, "malloc_usable_size()");
 }
 
 /* free_sized / free_aligned_sized: a size larger than the block is a misuse that would
@@ -277,6 +277,7 @@ void aslab__api_free_sized(void *p, size_t size, const char *fn) {
         return;
     }
     if (p == NULL) return;
-    if (size > aslab__fb_usable_size(p, fn)) aslab__heap_fault(fn, "size larger than the block", p);
+    if (size > aslab__large_usable_size(p, fn))
+        aslab__heap_fault(fn, "size larger than the block", p);
     aslab__large_free(p, fn);
 }

@@ -4,6 +4,7 @@
 
 #include "aslab.h"
 #include "fallback.h"
+#include "heap.h"
 #include "os.h"
 #include "purge.h"
 
@@ -47,10 +48,46 @@ static void discard_pages(void *p, size_t size) {
     if (end > start) aslab__os_discard((void *)start, end - start);
 }
 
-/* Frees one of the fallback's own blocks with its pages discarded first. */
+/* Frees one of the fallback's own blocks with its pages discarded first, all but the page
+ * that holds its freed mark (below). */
 static void free_discarded(void *p, size_t size) {
-    discard_pages(p, size);
+    uintptr_t page = aslab__os_page_size();
+    uintptr_t after_mark = ((uintptr_t)p + sizeof(uintptr_t) + page - 1) & ~(page - 1);
+    if ((uintptr_t)p + size > after_mark)
+        discard_pages((void *)after_mark, (uintptr_t)p + size - after_mark);
     aslab__fb_free(p, "free()");
+}
+
+/* ---- the freed mark: a second free of a fallback block ----
+ * jemalloc checks nothing when a block is freed twice: the second free corrupts its extent
+ * heaps, and two later requests get overlapping blocks. So a fallback block the program frees
+ * gets word 0 set to the free key mixed with its address (a value the program cannot write by
+ * chance), and a free that finds it there aborts. The mark lives while the block's first page
+ * does: a purge of the fallback's pool, or the block handed out again (whose word 0 is then
+ * cleared or overwritten), ends it. Not before set-up, while the key is still 0. */
+
+static uintptr_t freed_mark(const void *p) {
+    return aslab__keys.free ^ (uintptr_t)p;
+}
+
+/* Aborts if p (a fallback block the program frees) carries the mark; marks it. */
+static void mark_freed(void *p, const char *fn) {
+    if (aslab__keys.free == 0) return;
+    uintptr_t *word = p;
+    if (*word == freed_mark(p)) aslab__heap_fault(fn, "double free detected", p);
+    *word = freed_mark(p);
+}
+
+size_t aslab__large_usable_size(void *p, const char *fn) {
+    if (aslab__keys.free != 0 && aslab__fb_owns(p) && *(uintptr_t *)p == freed_mark(p))
+        aslab__heap_fault(fn, "block already freed", p);
+    return aslab__fb_usable_size(p, fn);
+}
+
+/* A block the fallback or the parked slot hands out: no mark, as calloc's zeroes say. */
+static void *unmarked(void *p) {
+    if (p != NULL) *(uintptr_t *)p = 0;
+    return p;
 }
 
 /* ---- the pool ---- */
@@ -179,7 +216,7 @@ static void *counted(void *p) {
 }
 
 static void *fb_get(size_t size, int zeroed) {
-    return zeroed ? aslab__fb_calloc(size) : aslab__fb_malloc(size);
+    return zeroed ? aslab__fb_calloc(size) : unmarked(aslab__fb_malloc(size));
 }
 
 /* A request the fallback refused may fit once the parked block is gone (RLIMIT_AS). */
@@ -188,7 +225,7 @@ void *aslab__large_get(size_t size, int zeroed) {
         void *p = park_take(size);
         if (p != NULL) {
             live_add(aslab__fb_usable_size(p, "malloc()"));
-            return zeroed ? memset(p, 0, size) : p;
+            return zeroed ? memset(p, 0, size) : unmarked(p);
         }
         aslab__squeezed_take(&squeezed, size);
     }
@@ -203,12 +240,12 @@ void *aslab__large_get(size_t size, int zeroed) {
 }
 
 void *aslab__large_aligned(size_t align, size_t size) {
-    return counted(aslab__fb_aligned(align, size));
+    return counted(unmarked(aslab__fb_aligned(align, size)));
 }
 
 void *aslab__large_realloc(void *p, size_t size) {
     if (!aslab__fb_owns(p)) return aslab__fb_realloc(p, size);
-    size_t before = aslab__fb_usable_size(p, "realloc()");
+    size_t before = aslab__large_usable_size(p, "realloc()");
     void *q = aslab__fb_realloc(p, size);
     if (q == NULL) return NULL;
     size_t after = aslab__fb_usable_size(q, "realloc()");
@@ -233,6 +270,7 @@ void aslab__large_put(void *p, const char *fn) {
         aslab__fb_free(p, fn);
         return;
     }
+    mark_freed(p, fn);
     size_t size = aslab__fb_usable_size(p, fn);
     live_sub(size);
     if (size >= ASLAB_LARGE_PARK_MIN) {

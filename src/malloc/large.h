@@ -17,6 +17,10 @@
  * - A block of PARK_MIN or more that is not parked has its pages discarded as it is freed,
  *   as glibc unmaps its mmapped chunks; while the program cycles, one that fits under the
  *   cap goes to the pool instead.
+ * - The freed mark: a block the program frees gets its first word set to the free key mixed
+ *   with its address, so that a second free, realloc or malloc_usable_size of it aborts
+ *   instead of letting jemalloc take it back twice (it checks nothing, and would later hand
+ *   out overlapping blocks). A discarded block keeps the page that holds the mark.
  * One lock guards the parked block and the cycle's times; the pool's count is atomic.
  */
 #ifndef ASLAB_MALLOC_LARGE_H
@@ -43,7 +47,12 @@ void *aslab__large_aligned(size_t align, size_t size);
  * old block when it moves, the tail when it shrinks) is counted in the pool. A foreign
  * block is the fallback's business alone, here and in aslab__large_put. */
 void *aslab__large_realloc(void *p, size_t size);
-/* Frees p (not NULL, not aslab's) on behalf of fn: parked, pooled or discarded. */
+/* The usable size of p (not aslab's) for fn (realloc, malloc_usable_size, free_sized):
+ * aborts with "block already freed" when p is a fallback block the program freed and whose
+ * freed mark is still there (large.c). */
+size_t aslab__large_usable_size(void *p, const char *fn);
+/* Frees p (not NULL, not aslab's) on behalf of fn: parked, pooled or discarded; aborts with
+ * "double free detected" when p carries the freed mark. */
 void aslab__large_put(void *p, const char *fn);
 /* The round: the parked block and the pool, if old by `now`, go back to the OS. */
 void aslab__large_round(uint64_t now);

@@ -204,6 +204,52 @@ static void test_usable_size_freed(void) {
     free(m.p);
 }
 
+/* A block of the fallback (over 1 MiB, or aligned beyond 64 KiB) freed twice: jemalloc
+ * would take it back twice and later hand out overlapping blocks; its freed mark (large.c)
+ * stops the second free, whether the first one parked the block, pooled it or discarded its
+ * pages. */
+#define BIG_BLOCK (2 * TM_MIB)
+
+static void big_double_free(void *arg) {
+    misuse *m = arg;
+    free(m->p);
+    free(m->p);
+}
+
+/* The same once the program cycles through big blocks: the first free parks the block. */
+static void big_double_free_parked(void *arg) {
+    for (int i = 0; i < 2; i++) {
+        char *volatile cycle = malloc(BIG_BLOCK);
+        if (cycle != NULL) cycle[0] = 1;
+        free(cycle);
+    }
+    big_double_free(arg);
+}
+
+static void big_realloc_freed(void *arg) {
+    misuse *m = arg;
+    free(m->p);
+    m->p = realloc(m->p, 3 * TM_MIB);
+}
+
+static void big_usable_size_freed(void *arg) {
+    misuse *m = arg;
+    free(m->p);
+    m->size = malloc_usable_size(m->p);
+}
+
+static void test_big_block_freed(void) {
+    misuse m = {malloc(BIG_BLOCK), BIG_BLOCK};
+    expect_fault(big_double_free, m, "free()", "double free detected", m.p);
+    expect_fault(big_double_free_parked, m, "free()", "double free detected", m.p);
+    expect_fault(big_realloc_freed, m, "realloc()", "block already freed", m.p);
+    expect_fault(big_usable_size_freed, m, "malloc_usable_size()", "block already freed", m.p);
+    free(m.p);
+    misuse aligned = {aligned_alloc(128 * TM_KIB, 4096), 4096};
+    expect_fault(big_double_free, aligned, "free()", "double free detected", aligned.p);
+    free(aligned.p);
+}
+
 static void double_delete(void *arg) {
     misuse *m = arg;
     _ZdlPv(m->p);
@@ -336,6 +382,7 @@ CU_TestInfo test_misuse_tests[] = {
     {"realloc of a freed small block", test_realloc_freed},
     {"malloc_usable_size of a freed small block", test_usable_size_freed},
     {"double operator delete", test_double_delete},
+    {"double free, realloc and usable size of a freed block of the fallback", test_big_block_freed},
     {"double free, usable size and realloc of a discarded medium block",
      test_discarded_double_free},
     {"a write after free plants a link: malloc stops, 16 B to 4 KiB", test_dangling_write},
