@@ -70,17 +70,20 @@ static uintptr_t freed_mark(const void *p) {
     return aslab__keys.free ^ (uintptr_t)p;
 }
 
+/* Whether p, one of the fallback's own blocks, carries the mark (never before set-up). */
+static int carries_mark(const void *p) {
+    return aslab__keys.free != 0 && *(const uintptr_t *)p == freed_mark(p);
+}
+
 /* Aborts if p (a fallback block the program frees) carries the mark; marks it. */
 static void mark_freed(void *p, const char *fn) {
     if (aslab__keys.free == 0) return;
-    uintptr_t *word = p;
-    if (*word == freed_mark(p)) aslab__heap_fault(fn, "double free detected", p);
-    *word = freed_mark(p);
+    if (carries_mark(p)) aslab__heap_fault(fn, "double free detected", p);
+    *(uintptr_t *)p = freed_mark(p);
 }
 
 size_t aslab__large_usable_size(void *p, const char *fn) {
-    if (aslab__keys.free != 0 && aslab__fb_owns(p) && *(uintptr_t *)p == freed_mark(p))
-        aslab__heap_fault(fn, "block already freed", p);
+    if (aslab__fb_owns(p) && carries_mark(p)) aslab__heap_fault(fn, "block already freed", p);
     return aslab__fb_usable_size(p, fn);
 }
 
