@@ -47,7 +47,7 @@ RESULTS = ROOT / "bench" / "results"
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
 PYTHON = "/usr/bin/python3"
 MICRO_PROGRAMS = ("pairs", "mixed", "prodcons", "larson", "oversub", "frag", "xthread", "bulk",
-                  "pair_calls", "randsize", "mstress")
+                  "pair_calls", "randsize", "mstress", "walk")
 
 
 def scudo_library():
@@ -156,6 +156,8 @@ def workloads():
               ["oversub", "32", "16000000"], ["oversub", "32", "4000000"]),
         micro("frag", "1 GiB of small blocks, 90% freed at random; RSS after",
               ["frag", "1024", "2000"], ["frag", "256", "0"]),
+        micro("walk", "1 M blocks of 48 B, half replaced at random, then read in array order",
+              ["walk", "1000000", "10"], ["walk", "250000", "5"]),
         Workload("python", "real", [PYTHON, str(WORKLOADS / "python_objects.py"), "5"],
                  [PYTHON, str(WORKLOADS / "python_objects.py"), "1"],
                  "CPython object churn, PYTHONMALLOC=malloc",
