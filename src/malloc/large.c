@@ -51,10 +51,7 @@ static void discard_pages(void *p, size_t size) {
 /* Frees one of the fallback's own blocks with its pages discarded first, all but the page
  * that holds its freed mark (below). */
 static void free_discarded(void *p, size_t size) {
-    uintptr_t page = aslab__os_page_size();
-    uintptr_t after_mark = ((uintptr_t)p + sizeof(uintptr_t) + page - 1) & ~(page - 1);
-    if ((uintptr_t)p + size > after_mark)
-        discard_pages((void *)after_mark, (uintptr_t)p + size - after_mark);
+    discard_pages((char *)p + sizeof(uintptr_t), size - sizeof(uintptr_t));
     aslab__fb_free(p, "free()");
 }
 
@@ -248,7 +245,8 @@ void *aslab__large_aligned(size_t align, size_t size) {
 
 void *aslab__large_realloc(void *p, size_t size) {
     if (!aslab__fb_owns(p)) return aslab__fb_realloc(p, size);
-    size_t before = aslab__large_usable_size(p, "realloc()");
+    if (carries_mark(p)) aslab__heap_fault("realloc()", "block already freed", p);
+    size_t before = aslab__fb_usable_size(p, "realloc()");
     void *q = aslab__fb_realloc(p, size);
     if (q == NULL) return NULL;
     size_t after = aslab__fb_usable_size(q, "realloc()");

@@ -309,10 +309,16 @@ static int exhaust(size_t *count) {
 #define SHARE_CYCLED (12 * TM_MIB)  /* freed and allocated again, each round */
 #define SHARE_ROUNDS 4
 
-static long minor_faults(void) {
+/* The minor faults so far of the process (RUSAGE_SELF) or the calling thread
+ * (RUSAGE_THREAD). */
+static long minor_faults_of(int who) {
     struct rusage usage;
-    getrusage(RUSAGE_SELF, &usage);
+    getrusage(who, &usage);
     return usage.ru_minflt;
+}
+
+static long minor_faults(void) {
+    return minor_faults_of(RUSAGE_SELF);
 }
 
 /* One round of a fault-counting scenario: 0, or nonzero when an allocation failed. */
@@ -565,12 +571,6 @@ static int scenario_fallback_count(void) {
 static pthread_barrier_t handover;
 static long taker_faults = -1;
 
-static long thread_faults(void) {
-    struct rusage usage;
-    getrusage(RUSAGE_THREAD, &usage);
-    return usage.ru_minflt;
-}
-
 /* Allocates and touches SHARED_BLOCKS blocks, waits until the taker has made its first
  * fallback call, and frees them while it waits. */
 static void *giver(void *arg) {
@@ -596,13 +596,13 @@ static void *taker(void *arg) {
     void *first = malloc(2 * TM_MIB), *blocks[SHARED_BLOCKS];
     pthread_barrier_wait(&handover);
     pthread_barrier_wait(&handover);
-    long before = thread_faults();
+    long before = minor_faults_of(RUSAGE_THREAD);
     for (int i = 0; i < SHARED_BLOCKS; i++)
         if ((blocks[i] = malloc(2 * TM_MIB)) == NULL)
             return NULL;
         else
             memset(blocks[i], 2, 2 * TM_MIB);
-    taker_faults = thread_faults() - before;
+    taker_faults = minor_faults_of(RUSAGE_THREAD) - before;
     for (int i = 0; i < SHARED_BLOCKS; i++)
         free(blocks[i]);
     free(first);
