@@ -10,10 +10,26 @@
 
 #include <string.h>
 
-static uint64_t large_lock[2];   /* guards the four fields below */
-static void *parked;             /* a freed block kept aside, or NULL */
-static size_t parked_size;       /* its usable size */
-static uint64_t parked_since_ms; /* when it was last freed */
+/* The parked blocks, one slot per thread (threads beyond PARK_SLOTS share slots in turn):
+ * each thread cycles through its own big blocks under its own slot's lock, so that two
+ * threads doing so never wait for each other, as glibc's threads each reuse the top of their
+ * own arena. A thread that exits leaves its block to the round, as one that goes quiet does. */
+#define PARK_SLOTS 32
+
+typedef struct park_slot {
+    uint64_t lock[2];         /* guards the fields below */
+    void *parked;             /* a freed block kept aside, or NULL */
+    size_t parked_size;       /* its usable size */
+    uint64_t parked_since_ms; /* when it was last freed */
+} __attribute__((aligned(64))) park_slot;
+
+static park_slot slots[PARK_SLOTS];
+static unsigned slots_handed;                   /* slots given to threads so far */
+static __thread unsigned thread_slot ASLAB_TLS; /* the thread's slot + 1; 0 before its first */
+
+/* Whether the process cycles through big blocks is the process's, not a thread's: threads
+ * that come and go free big blocks that the next ones ask for. Relaxed atomics written only
+ * when the coarse clock has moved, so that threads share the line without bouncing it. */
 static uint64_t last_big_free_ms, cycle_until_ms;
 
 /* Big blocks' pages discarded for the cap: a block freed while the program cycled that the
@@ -23,15 +39,26 @@ static uint64_t last_big_free_ms, cycle_until_ms;
 static aslab__squeezed squeezed;
 
 static size_t pool_bytes; /* freed to the fallback and not taken since: an estimate */
-static size_t live_bytes; /* the usable bytes of the fallback's blocks in the program's hands */
+/* The usable bytes of the fallback's blocks in the program's hands or parked: a parked block
+ * stays counted, so that a thread cycling through its own big blocks writes no shared line. */
+static size_t live_bytes;
 static uint64_t pool_since_ms; /* when the pool last went from purged to dirty; 0 = purged */
 static int pool_checking;      /* one thread at a time asks the fallback for its true count */
 
-static void lock(void) {
-    aslab_futexlock.lock(large_lock);
+static void lock(park_slot *slot) {
+    aslab_futexlock.lock(slot->lock);
 }
-static void unlock(void) {
-    aslab_futexlock.unlock(large_lock);
+static void unlock(park_slot *slot) {
+    aslab_futexlock.unlock(slot->lock);
+}
+
+/* The calling thread's slot, handed out round robin at its first big block. */
+static park_slot *own_slot(void) {
+    unsigned slot = thread_slot;
+    if (slot == 0)
+        thread_slot = slot =
+            __atomic_fetch_add(&slots_handed, 1, __ATOMIC_RELAXED) % PARK_SLOTS + 1;
+    return &slots[slot - 1];
 }
 
 static uint64_t plus(uint64_t now, uint64_t ms) {
@@ -155,51 +182,113 @@ static void pool_taken(size_t size) {
                                         __ATOMIC_RELAXED));
 }
 
-/* ---- the parked block ---- */
+/* ---- the parked blocks ---- */
+
+static void store_if_changed(uint64_t *ms, uint64_t value) {
+    if (__atomic_load_n(ms, __ATOMIC_RELAXED) != value)
+        __atomic_store_n(ms, value, __ATOMIC_RELAXED);
+}
 
 /* A request for a big block within the decay time of a big free: the program cycles, and
- * does so for at least the decay time more. */
-static void *park_take(size_t size) {
-    uint64_t now = aslab__purge_now(), window = aslab__purge_age();
+ * does so for at least the decay time more. (Another thread's free may be stamped later
+ * than this thread's `now`.) */
+static void note_request(uint64_t now) {
+    uint64_t window = aslab__purge_age(),
+             last = __atomic_load_n(&last_big_free_ms, __ATOMIC_RELAXED);
+    if (last != 0 && (now <= last || now - last <= window))
+        store_if_changed(&cycle_until_ms, plus(now, window));
+}
+
+/* A slot's fields are written under its lock, and parked and parked_size are also read
+ * without it (a peek from another thread, fits_at): hence relaxed atomics. */
+static void *parked_at(const park_slot *slot, size_t *size) {
+    *size = __atomic_load_n(&slot->parked_size, __ATOMIC_RELAXED);
+    return __atomic_load_n(&slot->parked, __ATOMIC_RELAXED);
+}
+static void set_parked(park_slot *slot, void *p, size_t size, uint64_t since) {
+    __atomic_store_n(&slot->parked_size, size, __ATOMIC_RELAXED);
+    __atomic_store_n(&slot->parked, p, __ATOMIC_RELAXED);
+    slot->parked_since_ms = since;
+}
+
+/* Whether the slot's parked block serves `size` bytes without wasting most of it. */
+static int fits_at(const park_slot *slot, size_t size) {
+    size_t parked_size;
+    return parked_at(slot, &parked_size) != NULL && size <= parked_size && size >= parked_size / 8;
+}
+
+static void *take_from(park_slot *slot, size_t size) {
     void *p = NULL;
-    lock();
-    if (last_big_free_ms != 0 && now - last_big_free_ms <= window)
-        cycle_until_ms = plus(now, window);
-    if (parked != NULL && size <= parked_size && size >= parked_size / 8) {
-        p = parked;
-        parked = NULL;
+    lock(slot);
+    if (fits_at(slot, size)) {
+        size_t unused;
+        p = parked_at(slot, &unused);
+        set_parked(slot, NULL, 0, 0);
     }
-    unlock();
+    unlock(slot);
     return p;
 }
 
-/* Parks p if the program cycles and p is at least as large as the parked block. Returns the
- * block that is not parked (p, or the one it displaced, or NULL) with its size in *size. */
+/* The calling thread's parked block if it serves `size` bytes; else another thread's, one
+ * that exited or went quiet perhaps (a peek at each slot handed out, locking only one that
+ * fits): cheap next to the fallback's call and the page faults of a fresh block. */
+static void *park_take(size_t size) {
+    park_slot *own = own_slot();
+    note_request(aslab__purge_now());
+    void *p = take_from(own, size);
+    unsigned handed = __atomic_load_n(&slots_handed, __ATOMIC_RELAXED);
+    for (unsigned i = 0; p == NULL && i < PARK_SLOTS && i < handed; i++)
+        if (&slots[i] != own && fits_at(&slots[i], size)) p = take_from(&slots[i], size);
+    return p;
+}
+
+/* Parks p if the program cycles and p is at least as large as the thread's parked block.
+ * Returns the block that is not parked (p, or the one it displaced, or NULL) with its size
+ * in *size. */
 static void *park_put(void *p, size_t *size, int *cycling) {
     uint64_t now = aslab__purge_now();
-    lock();
-    last_big_free_ms = now;
-    *cycling = now <= cycle_until_ms;
-    if (*cycling && *size <= ASLAB_LARGE_PARK_MAX && (parked == NULL || *size >= parked_size)) {
-        void *out = parked;
-        size_t out_size = parked_size;
-        parked = p, parked_size = *size, parked_since_ms = now;
+    park_slot *slot = own_slot();
+    store_if_changed(&last_big_free_ms, now);
+    *cycling = now <= __atomic_load_n(&cycle_until_ms, __ATOMIC_RELAXED);
+    if (!*cycling || *size > ASLAB_LARGE_PARK_MAX) return p;
+    lock(slot);
+    size_t out_size;
+    void *out = parked_at(slot, &out_size);
+    if (out == NULL || *size >= out_size) {
+        set_parked(slot, p, *size, now);
         p = out, *size = out_size;
     }
-    unlock();
+    unlock(slot);
     return p;
 }
 
-/* Takes the parked block if `all`, or if it has idled for the decay time by `now`. */
-static void *park_evict(int all, uint64_t now, size_t *size) {
+/* Takes the slot's parked block if `all`, or if it has idled for the decay time by `now`. */
+static void *park_evict(park_slot *slot, int all, uint64_t now, size_t *size) {
     void *p = NULL;
-    lock();
-    if (parked != NULL && (all || now - parked_since_ms >= aslab__purge_age())) {
-        p = parked, *size = parked_size;
-        parked = NULL;
+    lock(slot);
+    if (parked_at(slot, size) != NULL &&
+        (all || now - slot->parked_since_ms >= aslab__purge_age())) {
+        p = parked_at(slot, size);
+        set_parked(slot, NULL, 0, 0);
     }
-    unlock();
+    unlock(slot);
     return p;
+}
+
+/* Frees every slot's parked block (all), or those idle for the decay time by `now`, with
+ * their pages discarded; nonzero if there was one. */
+static int park_evict_all(int all, uint64_t now) {
+    int any = 0;
+    for (unsigned i = 0; i < PARK_SLOTS; i++) {
+        size_t size = 0;
+        void *p = park_evict(&slots[i], all, now, &size);
+        if (p != NULL) {
+            live_sub(size);
+            free_discarded(p, size);
+            any = 1;
+        }
+    }
+    return any;
 }
 
 /* ---- the entry points ---- */
@@ -224,18 +313,12 @@ void *aslab__large_get(size_t size, int zeroed) {
     if (size >= ASLAB_LARGE_PARK_MIN && !aslab__purge_at_once()) {
         void *p = park_take(size);
         if (p != NULL) {
-            live_add(aslab__fb_usable_size(p, "malloc()"));
             return zeroed ? memset(p, 0, size) : unmarked(p);
         }
         aslab__squeezed_take(&squeezed, size);
     }
     void *p = fb_get(size, zeroed);
-    size_t parked_bytes = 0;
-    void *spare = p == NULL ? park_evict(1, 0, &parked_bytes) : NULL;
-    if (spare != NULL) {
-        free_discarded(spare, parked_bytes);
-        p = fb_get(size, zeroed);
-    }
+    if (p == NULL && park_evict_all(1, 0)) p = fb_get(size, zeroed);
     return counted(p);
 }
 
@@ -273,52 +356,56 @@ void aslab__large_put(void *p, const char *fn) {
     }
     mark_freed(p, fn);
     size_t size = aslab__fb_usable_size(p, fn);
-    live_sub(size);
     if (size >= ASLAB_LARGE_PARK_MIN) {
         int cycling;
-        p = park_put(p, &size, &cycling);
+        p = park_put(p, &size, &cycling); /* parked, p stays counted as the program's */
         if (p == NULL) return;
+        live_sub(size);
         if (!cycling || !pool_fits(size)) {
             if (cycling) aslab__squeezed_add(&squeezed, size);
             free_discarded(p, size);
             return;
         }
-    }
+    } else
+        live_sub(size);
     aslab__fb_free(p, fn);
     pool_added(size);
 }
 
 void aslab__large_round(uint64_t now) {
-    size_t size = 0;
-    void *p = park_evict(0, now, &size);
-    if (p != NULL) free_discarded(p, size);
+    park_evict_all(0, now);
     uint64_t since = __atomic_load_n(&pool_since_ms, __ATOMIC_RELAXED);
     if (since != 0 && now - since >= aslab__purge_age()) pool_purge();
 }
 
 size_t aslab__large_parked_bytes(void) {
-    lock();
-    size_t bytes = parked != NULL ? parked_size : 0;
-    unlock();
+    size_t bytes = 0;
+    for (unsigned i = 0; i < PARK_SLOTS; i++) {
+        size_t size;
+        lock(&slots[i]);
+        if (parked_at(&slots[i], &size) != NULL) bytes += size;
+        unlock(&slots[i]);
+    }
     return bytes;
 }
 
 int aslab__large_trim(void) {
-    size_t size = 0;
-    void *p = park_evict(1, 0, &size);
-    if (p != NULL) free_discarded(p, size);
+    int parked = park_evict_all(1, 0);
     __atomic_store_n(&pool_since_ms, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&pool_bytes, 0, __ATOMIC_RELAXED);
-    return aslab__fb_trim() || p != NULL;
+    return aslab__fb_trim() || parked;
 }
 
 void aslab__large_fork_prepare(void) {
-    lock();
+    for (unsigned i = 0; i < PARK_SLOTS; i++)
+        lock(&slots[i]);
 }
 void aslab__large_fork_parent(void) {
-    unlock();
+    for (unsigned i = PARK_SLOTS; i-- > 0;)
+        unlock(&slots[i]);
 }
 void aslab__large_fork_child(void) {
-    aslab_futexlock.init(large_lock);
+    for (unsigned i = 0; i < PARK_SLOTS; i++)
+        aslab_futexlock.init(slots[i].lock);
     pool_checking = 0;
 }

@@ -8,12 +8,14 @@
  *   and not yet taken again are counted; past the cap the fallback's free pages are purged
  *   in one call (after a check of its own count), and at a round once the oldest of them is
  *   ASLAB_DECAY_MS old.
- * - The parked block: a program that frees a block of PARK_MIN or more and soon after asks
- *   for another is cycling through big blocks. While it does, the largest block it freed is
- *   kept aside (parked, not freed) and handed to the next request it fits, its pages and
- *   cache lines still warm, as glibc's heap top is. It may exceed the cap while the program
- *   cycles (up to ASLAB_LARGE_PARK_MAX); unused for ASLAB_DECAY_MS, it is freed with its
- *   pages discarded at a round, and at once when the fallback cannot serve a request.
+ * - The parked blocks: a program that frees a block of PARK_MIN or more and soon after asks
+ *   for another is cycling through big blocks. While it does, the largest block a thread
+ *   freed is kept aside in the thread's slot (parked, not freed) and handed to its next
+ *   request that it fits, its pages and cache lines still warm, as the top of glibc's
+ *   per-thread arenas is; a request its own cannot serve takes another thread's that fits
+ *   (a thread that exited leaves its block). A parked block may exceed the cap while the
+ *   program cycles (up to ASLAB_LARGE_PARK_MAX); unused for ASLAB_DECAY_MS, it is freed with
+ *   its pages discarded at a round, and at once when the fallback cannot serve a request.
  * - A block of PARK_MIN or more that is not parked has its pages discarded as it is freed,
  *   as glibc unmaps its mmapped chunks; while the program cycles, one that fits under the
  *   cap goes to the pool instead.
@@ -21,7 +23,7 @@
  *   with its address, so that a second free, realloc or malloc_usable_size of it aborts
  *   instead of letting jemalloc take it back twice (it checks nothing, and would later hand
  *   out overlapping blocks). A discarded block keeps the page that holds the mark.
- * One lock guards the parked block and the cycle's times; the pool's count is atomic.
+ * Each slot has its own lock; the cycle's times and the pool's counts are relaxed atomics.
  */
 #ifndef ASLAB_MALLOC_LARGE_H
 #define ASLAB_MALLOC_LARGE_H

@@ -342,6 +342,30 @@ static void test_large_threads(void) {
     }
 }
 
+/* Threads cycling through big blocks each park their own (large.c): two threads that each
+ * free a 2 MiB block, one after the other, get each its own block back, with no lock or
+ * block shared between them (with one parked block for the process, the second free
+ * displaced the first and the first thread got the second's block). */
+static void test_large_own(void) {
+    tm_child c;
+    if (scenario(&c, "large-own", NULL, 0)) CU_ASSERT_STRING_EQUAL(c.out, "own\n");
+}
+
+/* A block parked by a thread that then exited stays resident while the process idles (no
+ * background thread) and goes at the first call after the decay time: the round looks at
+ * every thread's parked block, not the caller's alone. */
+static void test_large_quiet(void) {
+    static const char *const quiet[] = {"ASLAB_DECAY_MS=300", "ASLAB_DIRTY_MAX_MB=-1", NULL};
+    size_t parked = 0, idle = 0, called = 0;
+    tm_child c;
+    if (scenario(&c, "large-quiet", quiet, 0)) {
+        CU_ASSERT_EQUAL_FATAL(
+            sscanf(c.out, "parked %zu idle %zu called %zu", &parked, &idle, &called), 3);
+        CU_ASSERT(idle + 1024 > parked);
+        CU_ASSERT(called + 6 * 1024 < parked);
+    }
+}
+
 /* The refault allowance (purge.h): under a cap of 4 MiB, a program that allocates 24 MiB,
  * frees it and allocates it again faults the discarded pages in once; then the cap has grown
  * by what it took again, and the next rounds fault almost nothing. Without an age
@@ -420,6 +444,8 @@ CU_TestInfo test_options_tests[] = {
     {"ASLAB_DIRTY_MAX_MB: an eighth of what the program holds beyond the cap", test_dirty_share},
     {"ASLAB_DIRTY_MAX_MB: calloc's and aligned blocks count as held", test_fallback_count},
     {"a big block one thread freed serves another thread", test_large_threads},
+    {"threads cycling big blocks each reuse their own", test_large_own},
+    {"a quiet thread's parked block goes at a round", test_large_quiet},
     {"ASLAB_DIRTY_MAX_MB grows by what the program takes again after a discard",
      test_refault_allowance},
     {"a block grown to 16 MiB and freed, again and again, stays resident", test_grow_chain},

@@ -635,6 +635,94 @@ static int scenario_large_threads(void) {
     return 0;
 }
 
+/* ---- large-own: two threads cycling big blocks each get their own block back ---- */
+
+static pthread_barrier_t cycling;
+
+struct own_cycle {
+    void *freed, *again; /* the block the thread freed, and what its next request got */
+};
+
+/* Holds a 2 MiB block while the other thread takes one, frees it in turn (first the thread
+ * given arg 0, then the other), and asks for 2 MiB once both are free. */
+static void *own_cycle(void *arg) {
+    struct own_cycle *c = arg;
+    int second = c->freed != NULL;
+    char *volatile p = malloc(2 * TM_MIB);
+    if (p != NULL) p[0] = 1;
+    pthread_barrier_wait(&cycling);
+    if (second) pthread_barrier_wait(&cycling);
+    c->freed = p;
+    free(p);
+    if (!second) pthread_barrier_wait(&cycling);
+    pthread_barrier_wait(&cycling);
+    c->again = malloc(2 * TM_MIB);
+    return NULL;
+}
+
+/* Once the program cycles, two threads each free a 2 MiB block, one after the other, and
+ * then each asks for 2 MiB: prints "own" when each got back the block it freed (its own
+ * parked block), else what each got. With one parked block for the process the second
+ * free displaced the first, and the first thread got the second thread's block. */
+static int scenario_large_own(void) {
+    char *volatile cycle = malloc(2 * TM_MIB);
+    if (cycle == NULL) return fail("malloc");
+    free(cycle);
+    if ((cycle = malloc(2 * TM_MIB)) == NULL) return fail("malloc");
+    free(cycle);
+    struct own_cycle first = {NULL, NULL}, second = {&second, NULL};
+    pthread_t a, b;
+    pthread_barrier_init(&cycling, NULL, 2);
+    if (pthread_create(&a, NULL, own_cycle, &first) != 0 ||
+        pthread_create(&b, NULL, own_cycle, &second) != 0)
+        return fail("pthread_create");
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    pthread_barrier_destroy(&cycling);
+    if (first.freed == NULL || second.freed == NULL) return fail("malloc in a thread");
+    if (first.again == first.freed && second.again == second.freed)
+        printf("own\n");
+    else
+        printf("first %p got %p, second %p got %p\n", first.freed, first.again, second.freed,
+               second.again);
+    free(first.again);
+    free(second.again);
+    return 0;
+}
+
+/* ---- large-quiet: a block parked by a thread that exited goes at a round ---- */
+
+#define QUIET_BLOCK (8 * TM_MIB)
+
+static void *park_and_exit(void *arg) {
+    char *p = malloc(QUIET_BLOCK);
+    if (p == NULL) return NULL;
+    memset(p, 1, QUIET_BLOCK);
+    free(p); /* the program cycles: parked in this thread's slot */
+    return arg;
+}
+
+/* Once the program cycles (two big blocks freed and asked for again), a thread frees a
+ * touched block of 8 MiB and exits; then the process idles for three decay times
+ * (ASLAB_DECAY_MS=300) and makes one call. Prints "parked <KiB> idle <KiB> called <KiB>":
+ * the RSS once the thread is gone, before the call and after it. */
+static int scenario_large_quiet(void) {
+    for (int i = 0; i < 2; i++)
+        free(malloc(tm_opaque(2 * TM_MIB)));
+    static int token;
+    pthread_t t;
+    void *ok = NULL;
+    if (pthread_create(&t, NULL, park_and_exit, &token) != 0) return fail("pthread_create");
+    pthread_join(t, &ok);
+    if (ok == NULL) return fail("malloc in a thread");
+    size_t parked = tm_rss_kib();
+    usleep(900 * 1000);
+    size_t idle = tm_rss_kib();
+    slow_call();
+    printf("parked %zu idle %zu called %zu\n", parked, idle, tm_rss_kib());
+    return 0;
+}
+
 static int scenario_rlimit(void) {
     size_t count = 0;
     setvbuf(stdout, NULL, _IONBF, 0); /* no stdio buffer to allocate once memory is gone */
@@ -796,6 +884,8 @@ int tm_scenario_main(const char *name) {
         {"dirty-share", scenario_dirty_share},
         {"fallback-count", scenario_fallback_count},
         {"large-threads", scenario_large_threads},
+        {"large-own", scenario_large_own},
+        {"large-quiet", scenario_large_quiet},
         {"direct-pages", scenario_direct_pages},
         {"direct-spare", scenario_direct_spare},
         {"grow-chain", scenario_grow_chain},
