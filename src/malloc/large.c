@@ -266,8 +266,9 @@ static void *park_put(void *p, size_t *size, int *cycling) {
 static void *park_evict(park_slot *slot, int all, uint64_t now, size_t *size) {
     void *p = NULL;
     lock(slot);
+    uint64_t since = slot->parked_since_ms; /* another thread's clock may be ahead of `now` */
     if (parked_at(slot, size) != NULL &&
-        (all || now - slot->parked_since_ms >= aslab__purge_age())) {
+        (all || (now >= since && now - since >= aslab__purge_age()))) {
         p = parked_at(slot, size);
         set_parked(slot, NULL, 0, 0);
     }
