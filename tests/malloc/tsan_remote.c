@@ -4,7 +4,9 @@
  * producers allocate blocks of every small class, consumers check and free them (remote
  * frees onto the producers' slabs, or kept by the consumer, whose next malloc takes them back),
  * producers exit while consumers still hold their blocks (abandoned slabs, adopted by later
- * producers). Exits 0 when every block checked out. */
+ * producers). Then threads cycle through big blocks (each parks its own, large.c; a thread of
+ * the next round takes what one of the last left), while one of them trims (every parked
+ * block evicted under the others' feet). Exits 0 when every block checked out. */
 #include "../../src/malloc/api.h"
 #include "pc_queue.h"
 
@@ -71,6 +73,38 @@ static void *consumer(void *arg) {
     return NULL;
 }
 
+#define CYCLERS 3
+#define CYCLES  2000
+
+/* Cycles through blocks of 1-4 MiB (the thread's own sizes), writing the first and last
+ * bytes; thread 0 calls malloc_trim's entry now and then. */
+static void *cycler(void *arg) {
+    size_t id = (size_t)arg, base = (id % CYCLERS + 1) << 20;
+    for (size_t i = 0; i < CYCLES; i++) {
+        size_t size = base + (i % 4) * 4096;
+        unsigned char *p = aslab__api_malloc(size);
+        if (p == NULL) {
+            __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        p[0] = p[size - 1] = (unsigned char)i;
+        if (p[0] != p[size - 1]) __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+        aslab__api_free(p, "free()");
+        if (id == 0 && i % 256 == 0) aslab__trim();
+    }
+    return NULL;
+}
+
+static void cycle_rounds(void) {
+    for (int round = 0; round < 2; round++) {
+        pthread_t t[CYCLERS];
+        for (size_t i = 0; i < CYCLERS; i++)
+            pthread_create(&t[i], NULL, cycler, (void *)(i + (size_t)round * CYCLERS));
+        for (int i = 0; i < CYCLERS; i++)
+            pthread_join(t[i], NULL);
+    }
+}
+
 int main(void) {
     for (int round = 0; round < ROUNDS; round++) {
         pthread_t p[PRODUCERS], c[CONSUMERS];
@@ -85,7 +119,9 @@ int main(void) {
         for (int i = 0; i < CONSUMERS; i++)
             pthread_join(c[i], NULL);
     }
-    printf("tsan_remote: %d rounds of %d producers and %d consumers, %zu bad blocks\n", ROUNDS,
-           PRODUCERS, CONSUMERS, bad);
+    cycle_rounds();
+    printf("tsan_remote: %d rounds of %d producers and %d consumers, 2 rounds of %d threads "
+           "cycling big blocks, %zu bad blocks\n",
+           ROUNDS, PRODUCERS, CONSUMERS, CYCLERS, bad);
     return bad != 0;
 }
