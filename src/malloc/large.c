@@ -217,14 +217,23 @@ static int fits_at(const park_slot *slot, size_t size) {
     return parked_at(slot, &parked_size) != NULL && size <= parked_size && size >= parked_size / 8;
 }
 
+/* Its lock held: the slot's parked block and its size, the slot left empty. */
+static void *unpark(park_slot *slot, size_t *size) {
+    void *p = parked_at(slot, size);
+    set_parked(slot, NULL, 0, 0);
+    return p;
+}
+
+/* The slots handed to threads so far: only those can hold a block. */
+static unsigned slots_in_use(void) {
+    unsigned handed = __atomic_load_n(&slots_handed, __ATOMIC_RELAXED);
+    return handed < PARK_SLOTS ? handed : PARK_SLOTS;
+}
+
 static void *take_from(park_slot *slot, size_t size) {
-    void *p = NULL;
+    size_t unused;
     lock(slot);
-    if (fits_at(slot, size)) {
-        size_t unused;
-        p = parked_at(slot, &unused);
-        set_parked(slot, NULL, 0, 0);
-    }
+    void *p = fits_at(slot, size) ? unpark(slot, &unused) : NULL;
     unlock(slot);
     return p;
 }
@@ -236,8 +245,7 @@ static void *park_take(size_t size) {
     park_slot *own = own_slot();
     note_request(aslab__purge_now());
     void *p = take_from(own, size);
-    unsigned handed = __atomic_load_n(&slots_handed, __ATOMIC_RELAXED);
-    for (unsigned i = 0; p == NULL && i < PARK_SLOTS && i < handed; i++)
+    for (unsigned i = 0, n = slots_in_use(); p == NULL && i < n; i++)
         if (&slots[i] != own && fits_at(&slots[i], size)) p = take_from(&slots[i], size);
     return p;
 }
@@ -268,10 +276,8 @@ static void *park_evict(park_slot *slot, int all, uint64_t now, size_t *size) {
     lock(slot);
     uint64_t since = slot->parked_since_ms; /* another thread's clock may be ahead of `now` */
     if (parked_at(slot, size) != NULL &&
-        (all || (now >= since && now - since >= aslab__purge_age()))) {
-        p = parked_at(slot, size);
-        set_parked(slot, NULL, 0, 0);
-    }
+        (all || (now >= since && now - since >= aslab__purge_age())))
+        p = unpark(slot, size);
     unlock(slot);
     return p;
 }
@@ -280,7 +286,7 @@ static void *park_evict(park_slot *slot, int all, uint64_t now, size_t *size) {
  * their pages discarded; nonzero if there was one. */
 static int park_evict_all(int all, uint64_t now) {
     int any = 0;
-    for (unsigned i = 0; i < PARK_SLOTS; i++) {
+    for (unsigned i = 0, n = slots_in_use(); i < n; i++) {
         size_t size = 0;
         void *p = park_evict(&slots[i], all, now, &size);
         if (p != NULL) {
@@ -381,7 +387,7 @@ void aslab__large_round(uint64_t now) {
 
 size_t aslab__large_parked_bytes(void) {
     size_t bytes = 0;
-    for (unsigned i = 0; i < PARK_SLOTS; i++) {
+    for (unsigned i = 0, n = slots_in_use(); i < n; i++) {
         size_t size;
         lock(&slots[i]);
         if (parked_at(&slots[i], &size) != NULL) bytes += size;

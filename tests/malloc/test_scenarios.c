@@ -640,14 +640,15 @@ static int scenario_large_threads(void) {
 static pthread_barrier_t cycling;
 
 struct own_cycle {
+    int second;          /* frees after the other thread */
     void *freed, *again; /* the block the thread freed, and what its next request got */
 };
 
-/* Holds a 2 MiB block while the other thread takes one, frees it in turn (first the thread
- * given arg 0, then the other), and asks for 2 MiB once both are free. */
+/* Holds a 2 MiB block while the other thread takes one, frees it in its turn, and asks for
+ * 2 MiB once both are free. */
 static void *own_cycle(void *arg) {
     struct own_cycle *c = arg;
-    int second = c->freed != NULL;
+    int second = c->second;
     char *volatile p = malloc(2 * TM_MIB);
     if (p != NULL) p[0] = 1;
     pthread_barrier_wait(&cycling);
@@ -670,7 +671,7 @@ static int scenario_large_own(void) {
     free(cycle);
     if ((cycle = malloc(2 * TM_MIB)) == NULL) return fail("malloc");
     free(cycle);
-    struct own_cycle first = {NULL, NULL}, second = {&second, NULL};
+    struct own_cycle first = {0, NULL, NULL}, second = {1, NULL, NULL};
     pthread_t a, b;
     pthread_barrier_init(&cycling, NULL, 2);
     if (pthread_create(&a, NULL, own_cycle, &first) != 0 ||
