@@ -95,9 +95,39 @@ void aslab__free_cold(void *p, unsigned byte, const char *fn) {
     }
 }
 
+/* Clears [p, p + total) but for what z says reads zero already. */
+static void clear_outside(char *p, size_t total, const aslab__zeroed *z) {
+    char *end = p + total;
+    if (z->lo == z->hi || z->lo >= end) {
+        memset(p, 0, total);
+        return;
+    }
+    memset(p, 0, (size_t)(z->lo - p));
+    if (z->hi < end) memset(z->hi, 0, (size_t)(end - z->hi));
+}
+
+/* A medium calloc: a block from the class's list is cleared whole; one from the slow path
+ * only where it may not read zero (a never-used block of a slab that came zeroed, or the
+ * pages inside a discarded one, are left untouched: no write, no page fault before the
+ * program's own). */
+static void *calloc_medium(size_t total) {
+    unsigned cls = aslab__medium_class_of(total);
+    aslab__hot *h = aslab__thread_heap.cur[cls];
+    if (h->free != aslab__list_end(h)) {
+        void *p = aslab__pop_fast(h, cls, total, 1);
+        memset(p, 0, total);
+        return p;
+    }
+    aslab__zeroed z = {NULL, NULL};
+    char *p = aslab__calloc_slow(total, &z);
+    if (p != NULL) clear_outside(p, total, &z);
+    return p;
+}
+
 void *aslab__api_calloc(size_t n, size_t size) {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) return no_memory();
+    if (total > ASLAB_SMALL_MAX && total <= ASLAB_MEDIUM_MAX) return calloc_medium(total);
     if (total <= ASLAB_MEDIUM_MAX) {
         void *p = aslab__api_malloc(total);
         if (p != NULL) memset(p, 0, total);

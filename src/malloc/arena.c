@@ -51,6 +51,8 @@ static size_t slabs_live, slab_bytes_live, dirty_bytes, mapped_bytes;
 static uint64_t arena_lock[2];
 static __thread unsigned hint_class __attribute__((tls_model("initial-exec")));
 static __thread int discard_frees __attribute__((tls_model("initial-exec")));
+/* The last slab this thread's core calls took that reads zero (aslab__arena_zero_note). */
+static __thread void *zero_slab __attribute__((tls_model("initial-exec")));
 
 static void lock(void) {
     aslab_futexlock.lock(arena_lock);
@@ -65,6 +67,12 @@ void aslab__arena_set_class(unsigned cls) {
 
 void aslab__arena_discard_frees(int on) {
     discard_frees = on;
+}
+
+void *aslab__arena_zero_note(void) {
+    void *slab = zero_slab;
+    zero_slab = NULL;
+    return slab;
 }
 
 static size_t hash_slot(uintptr_t key) {
@@ -242,7 +250,9 @@ static void squeeze_check(region *r, unsigned bit, uint64_t now) {
     if (now - r->squeezed_ms < aslab__purge_age()) aslab__purge_refault(slab_bytes(r), now);
 }
 
-/* Takes a free slab of r, preferring one whose pages are still resident. Lock held. */
+/* Takes a free slab of r, preferring one whose pages are still resident. A slab that is not
+ * dirty was never written since its region was mapped, or was discarded since (os.h): it
+ * reads zero, and the calling thread's note says so. Lock held. */
 static void *region_take(region *r, uint64_t now) {
     int dirty = r->dirty_mask != 0;
     unsigned bit = (unsigned)__builtin_ctzll(dirty ? r->dirty_mask : r->free_mask);
@@ -257,7 +267,9 @@ static void *region_take(region *r, uint64_t now) {
     }
     slabs_live++;
     slab_bytes_live += slab_bytes(r);
-    return r->base + ((size_t)bit << r->slab_shift);
+    char *slab = r->base + ((size_t)bit << r->slab_shift);
+    zero_slab = dirty ? NULL : slab;
+    return slab;
 }
 
 /* Discards the oldest dirty slabs while there are more than `down_to` bytes of them, or the

@@ -100,6 +100,13 @@ int aslab__arena_map_covers(const void *start, size_t size);
  * size, so the malloc says which class before each core call that may grow a cache. */
 void aslab__arena_set_class(unsigned cls);
 
+/* Takes the calling thread's note of the last slab its core calls took from the arena that
+ * reads zero (never written since mapped, or discarded since), and clears it; NULL when the
+ * last slab taken was dirty, or none was. A core call that grows a cache and lends the slab
+ * it grew in one hold of its lock (aslab_slab_lend) lends a slab that reads zero when the
+ * note names it: the malloc clears the note before such a call and reads it after. */
+void *aslab__arena_zero_note(void);
+
 /* While `on`, the slabs the calling thread hands back are discarded at once rather than
  * queued: the heap sets it when it gives back reserves that have idled for the decay time. */
 void aslab__arena_discard_frees(int on);

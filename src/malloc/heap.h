@@ -79,9 +79,9 @@ typedef struct aslab__mslab {
         };
     };
     uint16_t cls;
-    uint8_t on_list; /* enum aslab__list_id */
-    uint8_t pad0;
-    uint32_t size; /* of a block: the class's, here where the fast paths look anyway */
+    uint8_t on_list;   /* enum aslab__list_id */
+    uint8_t bump_zero; /* the never-used blocks [bump, bump_end) read zero (calloc) */
+    uint32_t size;     /* of a block: the class's, here where the fast paths look anyway */
     /* Medium classes: bit i set when block i is free, on no list, and its pages discarded
      * (medium.c). The owner changes it; other threads' frees read it (relaxed). */
     uint32_t clean;
@@ -218,6 +218,14 @@ void aslab__hot_install_all(void);
 /* size <= ASLAB_MEDIUM_MAX; the class is recomputed after set-up (the lookup table is empty
  * before it). */
 __attribute__((noinline)) void *aslab__malloc_slow(size_t size);
+/* Of a block the slow path hands out, the bytes [lo, hi) known to read zero (lo == hi: none):
+ * a medium slab's never-used block when the slab came zeroed, or the whole pages inside a
+ * discarded one. calloc clears only the rest. */
+typedef struct aslab__zeroed {
+    char *lo, *hi;
+} aslab__zeroed;
+/* As aslab__malloc_slow, for calloc: *z says what of the block reads zero. */
+void *aslab__calloc_slow(size_t size, aslab__zeroed *z);
 /* After a local free made m empty or took it off the full list. */
 __attribute__((noinline)) void aslab__free_local_slow(aslab__mslab *m);
 /* p, in a region whose map byte is `byte` (a small or medium class's), is not in a slab the
@@ -505,7 +513,7 @@ static inline void aslab__medium_gives(aslab__mslab *m) {
 /* Discards the pages of the calling thread's free medium blocks (malloc_trim). */
 void aslab__medium_trim_thread(void);
 /* Hands out a clean block of medium slab m (m->clean not 0); the calling thread owns m. */
-void *aslab__medium_take_clean(aslab__mslab *m);
+void *aslab__medium_take_clean(aslab__mslab *m, aslab__zeroed *z);
 
 /* malloc's fast path found h's list empty (block is its end) or its head's link stray: the
  * slow path, or the fault. Out of line, so that the fast path reaches it by a tail jump. */

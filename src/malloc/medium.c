@@ -72,10 +72,20 @@ static void discard_runs(aslab__mslab *m, uint32_t fresh) {
     }
 }
 
-void *aslab__medium_take_clean(aslab__mslab *m) {
+/* The whole pages inside a clean block were discarded and nothing wrote them since (os.h:
+ * they read zero); a page it shares with a neighbour may hold its old bytes or the
+ * neighbour's. z may be NULL. */
+void *aslab__medium_take_clean(aslab__mslab *m, aslab__zeroed *z) {
     unsigned i = (unsigned)__builtin_ctz(m->clean);
     __atomic_store_n(&m->clean, m->clean & ~((uint32_t)1 << i), __ATOMIC_RELAXED);
-    return aslab__handed_out(&m->hot, (void **)(first_slot(m) + (size_t)i * m->size), m->cls);
+    char *block = first_slot(m) + (size_t)i * m->size;
+    if (z != NULL) {
+        uintptr_t page = aslab__os_page_size();
+        uintptr_t lo = ((uintptr_t)block + page - 1) & ~(page - 1);
+        uintptr_t hi = ((uintptr_t)block + m->size) & ~(page - 1);
+        if (hi > lo) z->lo = (char *)lo, z->hi = (char *)hi;
+    }
+    return aslab__handed_out(&m->hot, (void **)block, m->cls);
 }
 
 /* The next block after `block` on m's free list, checked as malloc checks it. */

@@ -46,8 +46,12 @@ void aslab__os_unmap(void *addr, size_t size) {
     munmap(addr, size);
 }
 
+/* What the kernel refuses to drop (locked pages: mlock, EINVAL) is cleared instead, so that
+ * discarded memory reads zero either way: calloc counts on it (arena.h, medium.c). */
 void aslab__os_discard(void *addr, size_t size) {
-    madvise(addr, size, MADV_DONTNEED);
+    int saved_errno = errno;
+    if (madvise(addr, size, MADV_DONTNEED) != 0) memset(addr, 0, size);
+    errno = saved_errno;
 }
 
 int aslab__os_residency(void *addr, size_t size, unsigned char *vec) {

@@ -19,7 +19,8 @@ int aslab__os_remap_in_place(void *addr, size_t size, size_t new_size);
 /* Moves the mapping, resized to new_size, to `to` (replacing what is mapped there) with its
  * pages: the page tables move, the bytes are not copied. 0, or -1 with nothing changed. */
 int aslab__os_remap_to(void *addr, size_t size, size_t new_size, void *to);
-/* Gives the pages back; they read as zero when next touched. */
+/* Gives the pages back; they read as zero when next touched (cleared in place where the OS
+ * keeps them: locked pages). */
 void aslab__os_discard(void *addr, size_t size);
 /* Which pages of [addr, addr + size) are resident (addr page-aligned): vec[i] & 1 for page i.
  * 0, or -1 when the OS cannot say. No page is touched. */

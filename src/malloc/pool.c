@@ -61,8 +61,10 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     if (cache == NULL) return NULL;
     aslab_slab_loan loan;
     aslab__arena_set_class(cls);
+    (void)aslab__arena_zero_note(); /* from an earlier call: see aslab__arena_zero_note */
     if (aslab_slab_lend(cache, NULL, &loan) != ASLAB_OK) return NULL;
     aslab__mslab *m = loan.reserve;
+    m->bump_zero = aslab__arena_zero_note() == loan.slab; /* grown for this loan */
     m->free = m;
     m->used = 0;
     m->cls = (uint16_t)cls;

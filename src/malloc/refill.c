@@ -52,21 +52,23 @@ static int extend(aslab__mslab *m, unsigned cls) {
 }
 
 /* Hands out the next never-used block of medium slab m, or NULL. Medium blocks never join
- * the free list before their first use: every listed one counts as dirty (medium.c). */
-static void *take_fresh(aslab__mslab *m, unsigned cls) {
+ * the free list before their first use: every listed one counts as dirty (medium.c), and in
+ * a slab that came zeroed, every never-used one reads zero. z may be NULL. */
+static void *take_fresh(aslab__mslab *m, unsigned cls, aslab__zeroed *z) {
     if (m->bump == m->bump_end) return NULL;
     void **block = (void **)m->bump;
     m->bump += m->size;
+    if (z != NULL && m->bump_zero) z->lo = (char *)block, z->hi = m->bump;
     return aslab__handed_out(&m->hot, block, cls);
 }
 
 /* A block of m that is on no list: a medium slab's discarded block or never-used one, or a
  * small slab's never-used tail threaded onto the free list; NULL when m has none. */
-static void *take_unlisted(aslab__mslab *m, unsigned cls) {
+static void *take_unlisted(aslab__mslab *m, unsigned cls, aslab__zeroed *z) {
     if (!aslab__class_is_medium(cls))
         return extend(m, cls) ? aslab__pop_block(&m->hot, m->free, cls) : NULL;
-    if (m->clean != 0) return aslab__medium_take_clean(m);
-    return take_fresh(m, cls);
+    if (m->clean != 0) return aslab__medium_take_clean(m, z);
+    return take_fresh(m, cls, z);
 }
 
 /* The owner takes m's remote list (the blocks count in the thread's medium bytes). */
@@ -77,10 +79,10 @@ static uint32_t take_remote(aslab__mslab *m, unsigned cls) {
 }
 
 /* A block of m, the current slab, whose free list is empty; NULL when m has none. */
-static void *refill(aslab__mslab *m, unsigned cls) {
+static void *refill(aslab__mslab *m, unsigned cls, aslab__zeroed *z) {
     if (__atomic_load_n(&m->remote, __ATOMIC_RELAXED) != 0 && take_remote(m, cls) != 0)
         return aslab__pop_any(&m->hot, m->free, cls);
-    return take_unlisted(m, cls);
+    return take_unlisted(m, cls, z);
 }
 
 /* The current slab is spent: onto the full list, without its phantom use, its count of
@@ -178,19 +180,20 @@ void *aslab__pop_failed(size_t size, aslab__hot *h, void **block) {
 }
 
 /* A block of class cls from the slow path, the current slab's state its own. */
-static void *take_block(unsigned cls) {
+static void *take_block(unsigned cls, aslab__zeroed *z) {
     void *block;
     aslab__mslab *m = aslab__thread_heap.rec->current[cls];
     aslab__thread_heap.cur[cls] = &m->hot; /* it may have named the kept list */
     if (m->free != (void *)m) return aslab__pop_any(&m->hot, m->free, cls); /* hot.c's frees */
-    if (m != &aslab__no_slab && (block = refill(m, cls)) != NULL) return block;
+    if (m != &aslab__no_slab && (block = refill(m, cls, z)) != NULL) return block;
     m = replace_current(cls, m);
     if (m == NULL) return from_fallback(aslab__classes[cls].size); /* no address space left */
     if (m->free != (void *)m) return aslab__pop_any(&m->hot, m->free, cls);
-    return take_unlisted(m, cls); /* never NULL: next_current's slabs have a block */
+    return take_unlisted(m, cls, z); /* never NULL: next_current's slabs have a block */
 }
 
-void *aslab__malloc_slow(size_t size) {
+/* z: NULL, or what calloc need not clear (left empty where the block is the fallback's). */
+static void *slow_path(size_t size, aslab__zeroed *z) {
     void *block;
     if (!aslab__heap_init()) return from_fallback(size);
     if (ASLAB__UNLIKELY(aslab__thread_heap.state != ASLAB_HEAP_LIVE) && !aslab__thread_setup())
@@ -199,7 +202,15 @@ void *aslab__malloc_slow(size_t size) {
     aslab__heap_tick(1);
     unsigned cls = aslab__class_for(size);
     aslab__hot_park(cls);
-    block = take_block(cls);
+    block = take_block(cls, z);
     aslab__hot_install(cls);
     return block;
+}
+
+void *aslab__malloc_slow(size_t size) {
+    return slow_path(size, NULL);
+}
+
+void *aslab__calloc_slow(size_t size, aslab__zeroed *z) {
+    return slow_path(size, z);
 }

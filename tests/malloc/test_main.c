@@ -29,6 +29,7 @@ static CU_SuiteInfo suites[] = {
     SUITE("math", test_math_tests),
     SUITE("medium", test_medium_tests),
     SUITE("medium_threads", test_medium_threads_tests),
+    SUITE("calloc", test_calloc_tests),
     SUITE("stats", test_stats_tests),
     SUITE("foreign", test_foreign_tests),
     SUITE("cxx", test_cxx_tests),

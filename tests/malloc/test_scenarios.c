@@ -899,6 +899,8 @@ int tm_scenario_main(const char *name) {
     };
     for (size_t i = 0; i < sizeof scenarios / sizeof *scenarios; i++)
         if (strcmp(name, scenarios[i].name) == 0) return scenarios[i].run();
+    int status = tm_calloc_scenario(name);
+    if (status >= 0) return status;
     fprintf(stderr, "test_malloc: no scenario named %s\n", name);
     return 2;
 }

@@ -10,6 +10,7 @@ extern CU_TestInfo test_realloc_tests[];        /* test_realloc.c: realloc, real
 extern CU_TestInfo test_aligned_tests[];        /* test_aligned.c: the aligned family */
 extern CU_TestInfo test_medium_tests[];         /* test_medium.c: 16 KiB to 1 MiB, every entry */
 extern CU_TestInfo test_medium_threads_tests[]; /* test_medium_threads.c: ... across threads */
+extern CU_TestInfo test_calloc_tests[];         /* test_calloc.c: what medium calloc clears */
 extern CU_TestInfo test_stats_tests[];          /* test_stats.c: trim, mallinfo2, malloc_stats */
 extern CU_TestInfo test_foreign_tests[];        /* test_foreign.c: jemalloc's and glibc's names */
 extern CU_TestInfo test_cxx_tests[];            /* test_cxx.c: operator new and delete */
@@ -26,6 +27,8 @@ extern CU_TestInfo test_math_tests[];    /* test_math.c: the private jemalloc's 
 /* test_scenarios.c: `test_malloc --scenario name`, the programs that test_options.c and
  * test_fork.c run in a fresh process with chosen options; returns the exit status. */
 int tm_scenario_main(const char *name);
+/* test_calloc.c's scenarios: the exit status, or -1 when `name` is none of them. */
+int tm_calloc_scenario(const char *name);
 /* test_fork.c's fork storm, which the scenario "fork" runs under ASLAB_DECAY_MS=0; 0 if all
  * went well. */
 int tm_fork_under_load(int forks);
