@@ -199,8 +199,10 @@ extern aslab__key_set aslab__keys;
 /* Sets the heap up once; 0 while the calling thread is itself inside the set-up (a malloc
  * nested in it), when the caller must use the fallback. */
 int aslab__heap_init(void);
-/* The class's core cache, created on first use; NULL if it cannot be. */
-aslab_cache *aslab__class_cache_get(unsigned cls);
+/* The class's core cache, created on first use; NULL if it cannot be. The call that creates
+ * it also lends its first slab, to the caller: *first (first->slab NULL when this call did
+ * not create the cache), *zeroed as aslab__pool_lend_noting_zero says. */
+aslab_cache *aslab__class_cache_get(unsigned cls, aslab_slab_loan *first, int *zeroed);
 
 /* ---- hot.c: the thread's copies of its current small slabs' list states ---- */
 /* The slow paths work on a slab's own state: aslab__hot_park moves class cls's copy back into

@@ -52,24 +52,25 @@ static void class_checks_init(void) {
     }
 }
 
-/* Where a lent slab's slots start and how many it holds, for the free path's checks: from a
- * slab lent and given straight back (it waits in the cache's reserve for the first borrower),
- * before the cache is published, so that every later reader sees settled values. */
-static int class_geometry_learn(unsigned cls, aslab_cache *cache) {
-    aslab_slab_loan loan;
-    if (aslab_slab_lend(cache, NULL, &loan) != ASLAB_OK) return 0;
-
-    aslab__checks[cls].capacity = (uint32_t)loan.capacity;
+/* Where a lent slab's slots start and how many it holds, for the free path's checks: from the
+ * first slab the cache lends, before the cache is published, so that every later reader sees
+ * settled values. The slab stays lent: it goes to the caller, the class's first borrower,
+ * never written (so calloc still knows whether it reads zero). */
+static int class_geometry_learn(unsigned cls, aslab_cache *cache, aslab_slab_loan *loan,
+                                int *zeroed) {
+    if (!aslab__pool_lend_noting_zero(cache, loan, zeroed)) return 0;
+    aslab__checks[cls].capacity = (uint32_t)loan->capacity;
     aslab__regions.slot_bound[aslab__map_byte(cls)] =
-        aslab__slot_bound(aslab__classes[cls].size, (uint32_t)loan.capacity);
+        aslab__slot_bound(aslab__classes[cls].size, (uint32_t)loan->capacity);
     aslab__regions.slot_offset[aslab__map_byte(cls)] =
-        (uint64_t)((char *)loan.slots - (char *)loan.slab);
-    return aslab_slab_return(loan.slab, (size_t)1 << aslab__classes[cls].slab_shift) == ASLAB_OK;
+        (uint64_t)((char *)loan->slots - (char *)loan->slab);
+    return 1;
 }
 
 /* A class's cache (and its first region) comes into being on the class's first use, so a
  * program pays in address space and RSS only for the classes it uses. */
-aslab_cache *aslab__class_cache_get(unsigned cls) {
+aslab_cache *aslab__class_cache_get(unsigned cls, aslab_slab_loan *first, int *zeroed) {
+    first->slab = NULL;
     aslab_cache *cache = __atomic_load_n(&aslab__class_cache[cls], __ATOMIC_ACQUIRE);
     if (ASLAB__LIKELY(cache != NULL)) return cache;
     aslab_futexlock.lock(create_lock);
@@ -84,7 +85,7 @@ aslab_cache *aslab__class_cache_get(unsigned cls) {
         aslab__arena_set_class(cls);
         if (aslab_cache_create_config(&cache, &config) != ASLAB_OK) {
             cache = NULL;
-        } else if (!class_geometry_learn(cls, cache)) {
+        } else if (!class_geometry_learn(cls, cache, first, zeroed)) {
             aslab_cache_release(cache);
             cache = NULL;
         }

@@ -56,15 +56,22 @@ static void note_lent(unsigned cls) {
     }
 }
 
-aslab__mslab *aslab__pool_lend(unsigned cls) {
-    aslab_cache *cache = aslab__class_cache_get(cls);
-    if (cache == NULL) return NULL;
-    aslab_slab_loan loan;
-    aslab__arena_set_class(cls);
+int aslab__pool_lend_noting_zero(aslab_cache *cache, aslab_slab_loan *loan, int *zeroed) {
     (void)aslab__arena_zero_note(); /* from an earlier call: see aslab__arena_zero_note */
-    if (aslab_slab_lend(cache, NULL, &loan) != ASLAB_OK) return NULL;
+    if (aslab_slab_lend(cache, NULL, loan) != ASLAB_OK) return 0;
+    *zeroed = aslab__arena_zero_note() == loan->slab; /* grown for this loan */
+    return 1;
+}
+
+aslab__mslab *aslab__pool_lend(unsigned cls) {
+    aslab_slab_loan loan;
+    int zeroed = 0;
+    aslab__arena_set_class(cls);
+    aslab_cache *cache = aslab__class_cache_get(cls, &loan, &zeroed);
+    if (cache == NULL) return NULL;
+    if (loan.slab == NULL && !aslab__pool_lend_noting_zero(cache, &loan, &zeroed)) return NULL;
     aslab__mslab *m = loan.reserve;
-    m->bump_zero = aslab__arena_zero_note() == loan.slab; /* grown for this loan */
+    m->bump_zero = (uint8_t)zeroed;
     m->free = m;
     m->used = 0;
     m->cls = (uint16_t)cls;

@@ -24,6 +24,9 @@ typedef struct aslab__class_stats {
 
 extern aslab__class_stats aslab__pool_stats[ASLAB_CLASS_SLOTS];
 
+/* Lends a slab of `cache` (aslab_slab_lend); *zeroed says whether it reads zero: it was grown
+ * for this loan from a slab the arena noted as zero (aslab__arena_zero_note). 0 on failure. */
+int aslab__pool_lend_noting_zero(aslab_cache *cache, aslab_slab_loan *loan, int *zeroed);
 /* An empty slab of class cls from its core cache, owned by the calling thread, its state
  * set up; NULL when the arena cannot grow. */
 aslab__mslab *aslab__pool_lend(unsigned cls);
