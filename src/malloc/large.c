@@ -72,7 +72,7 @@ static void discard_pages(void *p, size_t size) {
     uintptr_t page = aslab__os_page_size();
     uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1);
     uintptr_t end = ((uintptr_t)p + size) & ~(page - 1);
-    if (end > start) aslab__os_discard((void *)start, end - start);
+    if (end > start) aslab__os_release((void *)start, end - start);
 }
 
 /* Frees one of the fallback's own blocks with its pages discarded first, all but the page

@@ -54,6 +54,12 @@ void aslab__os_discard(void *addr, size_t size) {
     errno = saved_errno;
 }
 
+void aslab__os_release(void *addr, size_t size) {
+    int saved_errno = errno;
+    (void)madvise(addr, size, MADV_DONTNEED);
+    errno = saved_errno;
+}
+
 int aslab__os_residency(void *addr, size_t size, unsigned char *vec) {
     return mincore(addr, size, vec);
 }

@@ -22,6 +22,9 @@ int aslab__os_remap_to(void *addr, size_t size, size_t new_size, void *to);
 /* Gives the pages back; they read as zero when next touched (cleared in place where the OS
  * keeps them: locked pages). */
 void aslab__os_discard(void *addr, size_t size);
+/* Gives the pages back where the OS lets it; what they read after is not known (memory that
+ * nothing reads as zero: the fallback's freed blocks). */
+void aslab__os_release(void *addr, size_t size);
 /* Which pages of [addr, addr + size) are resident (addr page-aligned): vec[i] & 1 for page i.
  * 0, or -1 when the OS cannot say. No page is touched. */
 int aslab__os_residency(void *addr, size_t size, unsigned char *vec);
