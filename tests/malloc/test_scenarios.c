@@ -896,11 +896,13 @@ int tm_scenario_main(const char *name) {
         {"fork", scenario_fork},
         {"fallback-first", scenario_fallback_first},
         {"fallback-exhausted", scenario_fallback_exhausted},
+        {"calloc-fresh", tm_calloc_fresh},
+        {"calloc-recycled", tm_calloc_recycled},
+        {"calloc-clean", tm_calloc_clean},
+        {"calloc-locked", tm_calloc_locked},
     };
     for (size_t i = 0; i < sizeof scenarios / sizeof *scenarios; i++)
         if (strcmp(name, scenarios[i].name) == 0) return scenarios[i].run();
-    int status = tm_calloc_scenario(name);
-    if (status >= 0) return status;
     fprintf(stderr, "test_malloc: no scenario named %s\n", name);
     return 2;
 }

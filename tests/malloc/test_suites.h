@@ -27,8 +27,11 @@ extern CU_TestInfo test_math_tests[];    /* test_math.c: the private jemalloc's 
 /* test_scenarios.c: `test_malloc --scenario name`, the programs that test_options.c and
  * test_fork.c run in a fresh process with chosen options; returns the exit status. */
 int tm_scenario_main(const char *name);
-/* test_calloc.c's scenarios: the exit status, or -1 when `name` is none of them. */
-int tm_calloc_scenario(const char *name);
+/* test_calloc.c's scenarios, which the table of test_scenarios.c names. */
+int tm_calloc_fresh(void);
+int tm_calloc_recycled(void);
+int tm_calloc_clean(void);
+int tm_calloc_locked(void);
 /* test_fork.c's fork storm, which the scenario "fork" runs under ASLAB_DECAY_MS=0; 0 if all
  * went well. */
 int tm_fork_under_load(int forks);
