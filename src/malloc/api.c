@@ -127,12 +127,12 @@ static void *calloc_medium(size_t total) {
 void *aslab__api_calloc(size_t n, size_t size) {
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) return no_memory();
-    if (total > ASLAB_SMALL_MAX && total <= ASLAB_MEDIUM_MAX) return calloc_medium(total);
-    if (total <= ASLAB_MEDIUM_MAX) {
-        void *p = aslab__api_malloc(total);
+    if (total <= ASLAB_SMALL_MAX) {
+        void *p = aslab__malloc_small(total);
         if (p != NULL) memset(p, 0, total);
         return p;
     }
+    if (total <= ASLAB_MEDIUM_MAX) return calloc_medium(total);
     if (beyond_limit(total)) return no_memory();
     return large_block(total, 1);
 }

@@ -69,10 +69,9 @@ static uint64_t plus(uint64_t now, uint64_t ms) {
  * fallback's to free. Only pages wholly inside [p, p + size) are touched: the fallback's
  * own words around the block stay. */
 static void discard_pages(void *p, size_t size) {
-    uintptr_t page = aslab__os_page_size();
-    uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1);
-    uintptr_t end = ((uintptr_t)p + size) & ~(page - 1);
-    if (end > start) aslab__os_release((void *)start, end - start);
+    uintptr_t lo, hi;
+    if (aslab__os_inner_pages((uintptr_t)p, (uintptr_t)p + size, &lo, &hi))
+        aslab__os_release((void *)lo, hi - lo);
 }
 
 /* Frees one of the fallback's own blocks with its pages discarded first, all but the page

@@ -49,10 +49,8 @@ static char *first_slot(aslab__mslab *m) {
 
 /* Discards the whole pages in [start, end): a page it shares with a neighbour stays. */
 static void discard_range(uintptr_t start, uintptr_t end) {
-    uintptr_t page = aslab__os_page_size();
-    start = (start + page - 1) & ~(page - 1);
-    end &= ~(page - 1);
-    if (end > start) aslab__os_discard((void *)start, end - start);
+    uintptr_t lo, hi;
+    if (aslab__os_inner_pages(start, end, &lo, &hi)) aslab__os_discard((void *)lo, hi - lo);
 }
 
 /* Discards each run of adjacent clean blocks of m that holds one of `fresh` (blocks cleaned
@@ -79,12 +77,9 @@ void *aslab__medium_take_clean(aslab__mslab *m, aslab__zeroed *z) {
     unsigned i = (unsigned)__builtin_ctz(m->clean);
     __atomic_store_n(&m->clean, m->clean & ~((uint32_t)1 << i), __ATOMIC_RELAXED);
     char *block = first_slot(m) + (size_t)i * m->size;
-    if (z != NULL) {
-        uintptr_t page = aslab__os_page_size();
-        uintptr_t lo = ((uintptr_t)block + page - 1) & ~(page - 1);
-        uintptr_t hi = ((uintptr_t)block + m->size) & ~(page - 1);
-        if (hi > lo) z->lo = (char *)lo, z->hi = (char *)hi;
-    }
+    uintptr_t lo, hi;
+    if (z != NULL && aslab__os_inner_pages((uintptr_t)block, (uintptr_t)block + m->size, &lo, &hi))
+        z->lo = (char *)lo, z->hi = (char *)hi;
     return aslab__handed_out(&m->hot, (void **)block, m->cls);
 }
 

@@ -46,6 +46,13 @@ void aslab__os_unmap(void *addr, size_t size) {
     munmap(addr, size);
 }
 
+int aslab__os_inner_pages(uintptr_t start, uintptr_t end, uintptr_t *lo, uintptr_t *hi) {
+    uintptr_t page = aslab__os_page_size();
+    *lo = (start + page - 1) & ~(page - 1);
+    *hi = end & ~(page - 1);
+    return *hi > *lo;
+}
+
 /* What the kernel refuses to drop (locked pages: mlock, EINVAL) is cleared instead, so that
  * discarded memory reads zero either way: calloc counts on it (arena.h, medium.c). */
 void aslab__os_discard(void *addr, size_t size) {

@@ -37,6 +37,9 @@ uint64_t aslab__os_coarse_ms(void);
  * refuses beyond). Larger requests fail at once with ENOMEM, touching nothing. */
 size_t aslab__os_request_limit(void);
 size_t aslab__os_page_size(void);
+/* The whole pages inside [start, end): *lo rounded up, *hi down to a page; 0 when there are
+ * none (the range's first and last pages may be shared with neighbours). */
+int aslab__os_inner_pages(uintptr_t start, uintptr_t end, uintptr_t *lo, uintptr_t *hi);
 /* Peak and current resident set of the process in KiB (0 when unknown). */
 size_t aslab__os_peak_rss_kib(void);
 size_t aslab__os_rss_kib(void);
