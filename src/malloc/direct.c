@@ -27,6 +27,7 @@ static size_t blocks, mapped;
 static uint64_t requests, resized, moved;
 static size_t realloc_min = ASLAB_DIRECT_REALLOC_MIN; /* aslab__direct_realloc_min */
 static direct_header *spare;     /* a freed block's mapping kept for the next request, or NULL */
+static size_t spare_bytes;       /* its mapping's bytes, counted in `mapped` too */
 static aslab__squeezed unmapped; /* mappings unmapped at their free: a request soon after
                                   * takes back what they held (the refault allowance) */
 
@@ -78,16 +79,25 @@ static void unmap_mapping(direct_header *h) {
     count_mapped(0, 0, map);
 }
 
+/* Puts h (or NULL) in the slot and returns what was there. spare_bytes follows with the
+ * sizes of the headers the caller owns: h before the exchange, the old one after it. */
+static direct_header *spare_swap(direct_header *h) {
+    if (h != NULL) __atomic_add_fetch(&spare_bytes, h->map_size, __ATOMIC_RELAXED);
+    direct_header *old = __atomic_exchange_n(&spare, h, __ATOMIC_ACQ_REL);
+    if (old != NULL) __atomic_sub_fetch(&spare_bytes, old->map_size, __ATOMIC_RELAXED);
+    return old;
+}
+
 /* Puts h in the slot; a spare it displaces is unmapped. */
 static void spare_put(direct_header *h) {
-    direct_header *old = __atomic_exchange_n(&spare, h, __ATOMIC_ACQ_REL);
+    direct_header *old = spare_swap(h);
     if (old != NULL) unmap_mapping(old);
 }
 
 /* The spare if it can hold a block needing `map` bytes and is at most twice that, else
  * NULL (and the spare stays). */
 static direct_header *spare_take(size_t map) {
-    direct_header *h = __atomic_exchange_n(&spare, NULL, __ATOMIC_ACQ_REL);
+    direct_header *h = spare_swap(NULL);
     if (h == NULL || (h->map_size >= map && h->map_size / 2 <= map)) return h;
     spare_put(h);
     return NULL;
@@ -116,7 +126,7 @@ static void *spare_reuse(direct_header *h, size_t map, size_t size, int zeroed) 
 }
 
 void aslab__direct_round(uint64_t now) {
-    direct_header *h = __atomic_exchange_n(&spare, NULL, __ATOMIC_ACQ_REL);
+    direct_header *h = spare_swap(NULL);
     if (h == NULL) return;
     if (now - h->since_ms >= aslab__purge_age())
         unmap_mapping(h);
@@ -125,7 +135,7 @@ void aslab__direct_round(uint64_t now) {
 }
 
 int aslab__direct_trim(void) {
-    direct_header *h = __atomic_exchange_n(&spare, NULL, __ATOMIC_ACQ_REL);
+    direct_header *h = spare_swap(NULL);
     if (h != NULL) unmap_mapping(h);
     return h != NULL;
 }
@@ -272,6 +282,7 @@ void *aslab__direct_realloc(void *p, size_t size) {
 void aslab__direct_stats_get(aslab__direct_stats *out) {
     out->blocks = __atomic_load_n(&blocks, __ATOMIC_RELAXED);
     out->mapped = __atomic_load_n(&mapped, __ATOMIC_RELAXED);
+    out->spare = __atomic_load_n(&spare_bytes, __ATOMIC_RELAXED);
     out->requests = __atomic_load_n(&requests, __ATOMIC_RELAXED);
     out->resized = __atomic_load_n(&resized, __ATOMIC_RELAXED);
     out->moved = __atomic_load_n(&moved, __ATOMIC_RELAXED);

@@ -70,7 +70,8 @@ size_t aslab__direct_usable_size(void *p, const char *fn);
 void *aslab__direct_realloc(void *p, size_t size);
 
 typedef struct aslab__direct_stats {
-    size_t blocks, mapped; /* live blocks and their mappings' bytes */
+    size_t blocks, mapped; /* live blocks, and the bytes of every mapping (the spare's too) */
+    size_t spare;          /* the spare mapping's bytes (no block: free memory) */
     uint64_t requests;     /* blocks mapped, ever */
     uint64_t resized;      /* reallocs served in place (the mapping grown, shrunk or kept) */
     uint64_t moved;        /* reallocs that moved the mapping to new addresses */

@@ -232,7 +232,11 @@ struct mallinfo2 aslab__mallinfo2(void) {
     info.fordblks += parked;
     aslab__direct_stats direct;
     aslab__direct_stats_get(&direct);
-    info.uordblks += direct.mapped - direct.blocks * ASLAB_DIRECT_HEADER;
+    size_t live_mapped = direct.mapped > direct.spare ? direct.mapped - direct.spare : 0;
+    info.uordblks += live_mapped > direct.blocks * ASLAB_DIRECT_HEADER
+                         ? live_mapped - direct.blocks * ASLAB_DIRECT_HEADER
+                         : 0;
+    info.fordblks += direct.spare; /* a freed block's mapping, kept */
     info.hblkhd = fb_mapped + direct.mapped;
     info.hblks = direct.blocks + (fb_mapped != 0);
     return info;

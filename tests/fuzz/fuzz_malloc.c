@@ -337,7 +337,8 @@ static void op_mallinfo(fuzz_input *in) {
     fb_allocated -= parked < fb_allocated ? parked : fb_allocated;
     aslab__direct_stats direct;
     aslab__direct_stats_get(&direct);
-    fb_allocated += direct.mapped - direct.blocks * ASLAB_DIRECT_HEADER; /* direct blocks' */
+    /* direct blocks', the spare mapping (a freed block's, kept) not among them */
+    fb_allocated += direct.mapped - direct.spare - direct.blocks * ASLAB_DIRECT_HEADER;
     for (size_t i = 0; i < nlive; i++) {
         if (in_class((void *)live[i].addr))
             small += live[i].usable;

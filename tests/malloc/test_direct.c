@@ -238,13 +238,17 @@ static void test_spare_mapping(void) {
     tm_child_scenario(&c, "direct-spare", NULL, 0, TM_CHILD_TIMEOUT_MS);
     if (!tm_child_exited(&c, 0)) tm_child_dump(&c, "direct-spare");
     CU_ASSERT_FATAL(tm_child_exited(&c, 0));
-    CU_ASSERT_EQUAL_FATAL(sscanf(c.out, "first %ld last %ld zeroed %d kept %zu trimmed %zu", &first,
-                                 &last, &zeroed, &kept, &trimmed),
-                          5);
+    size_t used = 0, used_after = 0;
+    CU_ASSERT_EQUAL_FATAL(sscanf(c.out,
+                                 "first %ld last %ld zeroed %d kept %zu trimmed %zu used %zu "
+                                 "after %zu",
+                                 &first, &last, &zeroed, &kept, &trimmed, &used, &used_after),
+                          7);
     CU_ASSERT(first > 9000); /* 10,240 pages */
     CU_ASSERT(last >= 0 && last < 200);
     CU_ASSERT(zeroed == 1);
     CU_ASSERT(trimmed + 30 * 1024 < kept);
+    CU_ASSERT(used_after + 30 * TM_MIB < used); /* mallinfo2 counts the spare as free */
 }
 
 /* ---- misuse: one line, then SIGABRT ---- */

@@ -489,11 +489,12 @@ static int scenario_direct_spare(void) {
     free(less);
     if ((more = calloc(1, 35 * TM_MIB)) == NULL) return fail("calloc");
     zeroed &= tm_all_zero(more, 35 * TM_MIB);
-    free(more);
-    size_t kept = tm_rss_kib();
+    size_t used = mallinfo2().uordblks;
+    free(more); /* kept as the spare: free memory, not the program's */
+    size_t used_after = mallinfo2().uordblks, kept = tm_rss_kib();
     malloc_trim(0);
-    printf("first %ld last %ld zeroed %d kept %zu trimmed %zu\n", faults[0],
-           faults[SPARE_ROUNDS - 1], zeroed, kept, tm_rss_kib());
+    printf("first %ld last %ld zeroed %d kept %zu trimmed %zu used %zu after %zu\n", faults[0],
+           faults[SPARE_ROUNDS - 1], zeroed, kept, tm_rss_kib(), used, used_after);
     return 0;
 }
 
