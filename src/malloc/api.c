@@ -106,12 +106,15 @@ static void clear_outside(char *p, size_t total, const aslab__zeroed *z) {
     if (z->hi < end) memset(z->hi, 0, (size_t)(end - z->hi));
 }
 
-/* A medium calloc: a block from the class's list is cleared whole; one from the slow path
+/* A medium calloc: the held last freed block or one from the class's list is cleared whole;
+ * one from the slow path
  * only where it may not read zero (a never-used block of a slab that came zeroed, or the
  * pages inside a discarded one, are left untouched: no write, no page fault before the
  * program's own). */
 static void *calloc_medium(size_t total) {
     unsigned cls = aslab__medium_class_of(total);
+    void **slot = aslab__recent_of(cls);
+    if (*slot != NULL) return memset(aslab__recent_take(slot, cls), 0, total);
     aslab__hot *h = aslab__thread_heap.cur[cls];
     if (h->free != aslab__list_end(h)) {
         void *p = aslab__pop_fast(h, cls, total, 1);

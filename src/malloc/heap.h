@@ -139,6 +139,11 @@ typedef struct aslab__heap {
      * owns: below 0, the thread discards. Set to the budget when the thread's heap is set up. */
     int64_t medium_room;
     int64_t medium_allowance; /* dirty bytes allowed beyond the budget for now (medium.c) */
+    /* Per medium class, the block of the thread's own that it freed last, held off its slab's
+     * list for the next malloc of the class, or NULL (medium.h, "the last freed block").
+     * Indexed by the class itself, so that malloc needs no arithmetic on it; the small
+     * classes' slots and slot 0 (every request's class before set-up) stay NULL. */
+    void *recent[ASLAB_CLASS_SLOTS];
     /* Per small class, the list state of the current slab, moved here from the slab (hot.c):
      * dense, so that malloc and free of a class touch no line of the slab but the block's.
      * `first` is 0 while the class has none here. */

@@ -231,12 +231,23 @@ static int64_t overstatement(void) {
     return (int64_t)(listed / resident); /* resident > 0 here; at least 1 */
 }
 
+void aslab__medium_release_recent(void) {
+    for (unsigned cls = ASLAB_SMALL_CLASSES + 1; cls <= ASLAB_NUM_CLASSES; cls++) {
+        void **slot = aslab__recent_of(cls);
+        void *p = *slot;
+        if (p == NULL) continue;
+        *slot = NULL;
+        aslab__free_local(p, aslab__slab_at(p, cls), aslab__keys.free);
+    }
+}
+
 /* Past the budget: down to half of it where slabs are mostly free, the budget scaled by how
  * much the count overstates residency. What stays dirty in fuller slabs raises the
  * allowance, so that the next pass comes after another half budget of frees rather than at
  * the next free. */
 void aslab__medium_discard(void) {
     aslab__heap *h = &aslab__thread_heap;
+    aslab__medium_release_recent(); /* so that the pass may take them, and counts them */
     int64_t budget = aslab__medium_budget, scale = 1;
     if (budget > 0 && budget <= INT64_MAX / 4 / MAX_OVERSTATEMENT)
         budget *= scale = overstatement();

@@ -2,6 +2,7 @@
  * TLS), the registry of those in use, set-up, and exit. */
 #include "thread.h"
 
+#include "medium.h"
 #include "os.h"
 #include "pool.h"
 
@@ -112,7 +113,8 @@ static uint64_t current_live(aslab__heap_rec *rec, unsigned cls, aslab__mslab *m
 /* Blocks of other threads' slabs that rec's thread keeps (free, though their slabs count
  * them as out), read as they are. */
 static uint64_t kept_blocks(aslab__heap_rec *rec, unsigned cls) {
-    if (cls > ASLAB_SMALL_CLASSES) return 0;
+    if (cls > ASLAB_SMALL_CLASSES) /* the last freed block (medium.h) */
+        return __atomic_load_n(&rec->tls->recent[cls], __ATOMIC_RELAXED) != NULL;
     uint32_t room = __atomic_load_n(&rec->kept[cls].used, __ATOMIC_RELAXED);
     uint32_t full = aslab__kept_room(cls);
     return room < full ? full - room : 0;
@@ -194,6 +196,7 @@ static void thread_exit(void *arg) {
     aslab__heap_rec *rec = h->rec;
     aslab__kept_disable();
     aslab__kept_flush();
+    aslab__medium_release_recent();
     h->state = ASLAB_HEAP_DEAD;
     aslab__hot_park_all();
     aslab__rec_lock(rec);
@@ -248,6 +251,7 @@ void aslab__heap_trim_thread(void) {
     aslab__heap *h = &aslab__thread_heap;
     if (h->state != ASLAB_HEAP_LIVE) return;
     aslab__kept_flush();
+    aslab__medium_release_recent();
     aslab__hot_park_all();
     aslab__rec_lock(h->rec);
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {

@@ -444,7 +444,39 @@ static void test_medium_realloc_in_place(void) {
     CU_ASSERT_EQUAL(bad, 0);
 }
 
+/* ---- the last freed block ---- */
+
+/* A thread's next malloc of a medium class returns the block of the class it freed last,
+ * whichever of its slabs holds it (medium.h, "the last freed block"), so that the program
+ * gets lines it touched last rather than a block of the current slab. The blocks span
+ * several slabs (at least 8 blocks a slab), so most freed here are not in the current one. */
+static void test_medium_last_freed_reused(void) {
+    enum { N = 40 };
+    const size_t size = 100 * TM_KIB;
+    void *blocks[N];
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        blocks[i] = malloc(size);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(blocks[i]);
+        tm_fill_words(blocks[i], size, (uint64_t)i);
+    }
+    for (int i = 0; i < N; i += 3) {
+        void *p = blocks[i];
+        free(p);
+        blocks[i] = malloc(size - 1024); /* the same class */
+        bad += tm_check(blocks[i] == p, "free(%p), block %d of %d: malloc gave %p", p, i, N,
+                        blocks[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        bad += tm_check(i % 3 == 0 || tm_intact_words(blocks[i], size, (uint64_t)i),
+                        "block %d changed", i);
+        free(blocks[i]);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
 CU_TestInfo test_medium_tests[] = {
+    {"a medium class's next malloc is the block it freed last", test_medium_last_freed_reused},
     {"the medium edges are issue 13's table", test_medium_edges_table},
     {"every entry point at every medium edge +-1, all live", test_medium_entry_points},
     {"aligned family: 32 B to 64 KiB at every medium edge", test_medium_alignments},

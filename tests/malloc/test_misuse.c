@@ -61,6 +61,27 @@ static void double_free_flushed(void *arg) {
     free(m->p);
 }
 
+/* A medium block's first free holds it as its class's last freed block (medium.h); the
+ * second must find it free there, and once a free of another block of the class has moved
+ * it onto its slab's list. (malloc_trim's move: double_free_flushed.) */
+static void medium_double_free_displaced(void *arg) {
+    misuse *m = arg;
+    void *other = malloc(m->size);
+    free(m->p);
+    free(other);
+    free(m->p);
+}
+
+static void test_medium_double_free(void) {
+    void *neighbour = malloc(100 * TM_KIB); /* keeps the slab lent through malloc_trim */
+    misuse m = {malloc(100 * TM_KIB), 100 * TM_KIB};
+    expect_fault(double_free, m, "free()", "double free detected", m.p);
+    expect_fault(medium_double_free_displaced, m, "free()", "double free detected", m.p);
+    expect_fault(double_free_flushed, m, "free()", "double free detected", m.p);
+    free(m.p);
+    free(neighbour);
+}
+
 static void test_double_free_after_flush(void) {
     void *neighbour = malloc(40);
     misuse m = {malloc(40), 0};
@@ -375,6 +396,8 @@ static void test_kept_block(void) {
 CU_TestInfo test_misuse_tests[] = {
     {"double free of a small block", test_double_free},
     {"double free of a block back in its slab", test_double_free_after_flush},
+    {"double free of a medium block: held as the last freed, displaced, given back",
+     test_medium_double_free},
     {"free of an interior pointer (p + 8)", test_interior_pointer},
     {"free of a pointer into a slab header", test_slab_header_pointer},
     {"free of a pointer into a dead slab of a region", test_dead_slab_pointer},
