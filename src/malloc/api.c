@@ -107,10 +107,9 @@ static void clear_outside(char *p, size_t total, const aslab__zeroed *z) {
 }
 
 /* A medium calloc: the held last freed block or one from the class's list is cleared whole;
- * one from the slow path
- * only where it may not read zero (a never-used block of a slab that came zeroed, or the
- * pages inside a discarded one, are left untouched: no write, no page fault before the
- * program's own). */
+ * one from the slow path only where it may not read zero (a never-used block of a slab that
+ * came zeroed, or the pages inside a discarded one, are left untouched: no write, no page
+ * fault before the program's own). */
 static void *calloc_medium(size_t total) {
     unsigned cls = aslab__medium_class_of(total);
     void **slot = aslab__recent_of(cls);

@@ -110,11 +110,13 @@ static uint64_t current_live(aslab__heap_rec *rec, unsigned cls, aslab__mslab *m
     return blocks_out(m, used);
 }
 
-/* Blocks of other threads' slabs that rec's thread keeps (free, though their slabs count
- * them as out), read as they are. */
+/* Free blocks that rec's thread keeps while their slabs count them as out, read as they are:
+ * its kept list's (blocks of other threads' slabs) for a small class, its last freed block
+ * for a medium one. */
 static uint64_t kept_blocks(aslab__heap_rec *rec, unsigned cls) {
     if (cls > ASLAB_SMALL_CLASSES) /* the last freed block (medium.h) */
-        return __atomic_load_n(&rec->tls->recent[cls], __ATOMIC_RELAXED) != NULL;
+        return cls < ASLAB_CLASS_SLOTS &&
+               __atomic_load_n(&rec->tls->recent[cls], __ATOMIC_RELAXED) != NULL;
     uint32_t room = __atomic_load_n(&rec->kept[cls].used, __ATOMIC_RELAXED);
     uint32_t full = aslab__kept_room(cls);
     return room < full ? full - room : 0;
