@@ -9,7 +9,6 @@
 #include "direct.h"
 #include "fallback.h"
 #include "large.h"
-#include "medium.h"
 #include "options.h"
 #include "os.h"
 #include "pool.h"
@@ -227,10 +226,8 @@ size_t aslab__heap_release_empty(void) {
  * so when no slow path ran for the decay time, the reserves idled that long and are
  * discarded at once rather than queued as freshly free. */
 static void heap_round(uint64_t now, int idle) {
-    if (aslab__thread_heap.state == ASLAB_HEAP_LIVE) { /* bounds what idles */
-        aslab__kept_flush();
-        aslab__medium_release_recent();
-    }
+    if (aslab__thread_heap.state == ASLAB_HEAP_LIVE)
+        aslab__heap_give_back_held(); /* bounds what idles */
     aslab__arena_discard_frees(idle);
     aslab__heap_release_empty();
     aslab__arena_discard_frees(0);

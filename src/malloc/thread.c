@@ -191,14 +191,18 @@ static void abandon_class(aslab__heap_rec *rec, unsigned cls) {
     }
 }
 
+void aslab__heap_give_back_held(void) {
+    aslab__kept_flush();
+    aslab__medium_release_recent();
+}
+
 /* From here on the thread's mallocs go to the fallback and its frees of its own blocks take
  * the abandoned path: other keys' destructors may still call both. */
 static void thread_exit(void *arg) {
     aslab__heap *h = arg;
     aslab__heap_rec *rec = h->rec;
     aslab__kept_disable();
-    aslab__kept_flush();
-    aslab__medium_release_recent();
+    aslab__heap_give_back_held();
     h->state = ASLAB_HEAP_DEAD;
     aslab__hot_park_all();
     aslab__rec_lock(rec);
@@ -252,8 +256,7 @@ int aslab__thread_setup(void) {
 void aslab__heap_trim_thread(void) {
     aslab__heap *h = &aslab__thread_heap;
     if (h->state != ASLAB_HEAP_LIVE) return;
-    aslab__kept_flush();
-    aslab__medium_release_recent();
+    aslab__heap_give_back_held();
     aslab__hot_park_all();
     aslab__rec_lock(h->rec);
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {

@@ -17,6 +17,10 @@ int aslab__thread_setup(void);
  * of live heaps and abandoned slabs (a walk of their lists, less what remote lists hold: exact
  * when the other threads are quiet, as at exit). */
 void aslab__thread_counts(unsigned cls, uint64_t out[3]);
+/* Gives back the free blocks the calling thread holds while their slabs count them out: its
+ * kept lists' to their owners (kept.c), its last freed medium blocks to their slabs
+ * (medium.h). At exit, malloc_trim and each memory-return round. */
+void aslab__heap_give_back_held(void);
 
 void aslab__rec_lock(aslab__heap_rec *rec);
 void aslab__rec_unlock(aslab__heap_rec *rec);
