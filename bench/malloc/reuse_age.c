@@ -4,12 +4,13 @@
  * array of SLOTS (default 2048), OPS times (default 2000000), and for each new block looks up
  * the replacement at which its address was last freed. A block freed a few replacements ago
  * is likely still in the cache; one freed thousands ago is not, and the program's first touch
- * of it misses (docs/STATUS.md, session 13: aslab hands out older blocks than tcmalloc on
- * this shape, and oversub on one thread runs that much slower). The histogram is printed in
- * powers of four; "fresh" counts addresses never freed before.
+ * of it misses. Whether that decides a timing is for a timed run to show: in session 13
+ * (docs/STATUS.md) aslab handed out older blocks than tcmalloc here, and a build that made
+ * its ages tcmalloc's ran no faster on the ring shapes. The histogram is printed in powers of
+ * four; "fresh" counts addresses never freed before.
  *
  * The bookkeeping (an open-addressing table of addresses) comes from mmap, outside the
- * allocator under test. */
+ * allocator under test; a run that would fill more than 3/4 of it stops with a message. */
 #include "bench_util.h"
 
 #define TABLE_BITS 22 /* 4 M entries: well above the distinct addresses of the default run */
@@ -21,6 +22,8 @@ typedef struct freed_at {
 } freed_at;
 
 static freed_at *table;
+static size_t used; /* entries taken */
+static long max_size;
 
 /* The entry of `address`, made empty (op 0) when it has none. */
 static freed_at *entry_of(uintptr_t address) {
@@ -28,8 +31,16 @@ static freed_at *entry_of(uintptr_t address) {
     size_t i = (size_t)((address * 0x9E3779B97F4A7C15ULL) >> (64 - TABLE_BITS));
     while (table[i].address != 0 && table[i].address != address)
         i = (i + 1) & mask;
-    table[i].address = address;
+    if (table[i].address == 0) {
+        if (++used > mask / 4 * 3) die("reuse_age: too many distinct addresses; fewer OPS");
+        table[i].address = address;
+    }
     return &table[i];
+}
+
+/* A request size, 16 B to max_size. */
+static size_t draw_size(uint64_t *rng) {
+    return 16 + rng_below(rng, (uint64_t)max_size - 15);
 }
 
 static unsigned bucket_of(long age) {
@@ -41,21 +52,19 @@ static unsigned bucket_of(long age) {
 
 int main(int argc, char **argv) {
     long slots = arg_long(argc, argv, 1, 2048), ops = arg_long(argc, argv, 2, 2000000);
-    long max_size = arg_long(argc, argv, 3, 2048);
+    max_size = arg_long(argc, argv, 3, 2048);
     if (max_size < 16) die("reuse_age: MAX_SIZE must be at least 16");
     table = bench_array(((size_t)1 << TABLE_BITS) * sizeof *table);
     void **slot = bench_array((size_t)slots * sizeof *slot);
     uint64_t rng = 0x9E3779B97F4A7C15ULL;
     long hist[BUCKETS] = {0}, fresh = 0;
     for (long i = 0; i < slots; i++)
-        if ((slot[i] = malloc(16 + rng_below(&rng, (uint64_t)max_size - 15))) == NULL)
-            die("reuse_age: malloc failed");
+        if ((slot[i] = malloc(draw_size(&rng))) == NULL) die("reuse_age: malloc failed");
     for (long k = 1; k <= ops; k++) {
         long i = (long)rng_below(&rng, (uint64_t)slots);
         free(slot[i]);
         entry_of((uintptr_t)slot[i])->op = k;
-        if ((slot[i] = malloc(16 + rng_below(&rng, (uint64_t)max_size - 15))) == NULL)
-            die("reuse_age: malloc failed");
+        if ((slot[i] = malloc(draw_size(&rng))) == NULL) die("reuse_age: malloc failed");
         freed_at *e = entry_of((uintptr_t)slot[i]);
         if (e->op == 0)
             fresh++;
