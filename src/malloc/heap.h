@@ -526,6 +526,22 @@ void *aslab__medium_take_clean(aslab__mslab *m, aslab__zeroed *z);
  * slow path, or the fault. Out of line, so that the fast path reaches it by a tail jump. */
 __attribute__((noinline)) void *aslab__pop_failed(size_t size, aslab__hot *h, void **block);
 
+/* Starts fetching `next`, the block the class's following malloc will hand out, with intent
+ * to write: that malloc reads its link and the program then writes it, and a block freed a
+ * batch ago, or on another core, is out of this core's cache. Fetched one malloc early, its
+ * miss overlaps the program's own work instead of stalling the pop (docs/thread-owned-slabs.md,
+ * "Prefetching the next block"). A prefetch never faults, so a list's end costs nothing. On
+ * x86-64 the asm also pins `block`, malloc's result, in rax: with __builtin_prefetch, gcc 12
+ * puts `next` there and pays a move, one instruction of the pair's 60. */
+static inline void aslab__prefetch_next(uintptr_t next, void **block) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __asm__("prefetchw (%1)" : : "a"(block), "r"(next));
+#else
+    (void)block;
+    __builtin_prefetch((void *)next, 1, 3);
+#endif
+}
+
 /* malloc's pop from h, the list of class cls that `cur` names: one test for an empty list and
  * a corrupted link. An empty list's head is its end, whose first word (`free`) names itself:
  * decoded as a link, that is end ^ key ^ end = key, and the key's bit 63 (init.c) puts it
@@ -537,6 +553,7 @@ static inline void *aslab__pop_fast(aslab__hot *h, unsigned cls, size_t size, in
     uintptr_t next = aslab__link_encode((uintptr_t)block[0], block);
     if (ASLAB__UNLIKELY(aslab__link_stray(next, h) != 0)) return aslab__pop_failed(size, h, block);
     h->free = (void *)next;
+    aslab__prefetch_next(next, block);
     if (medium) aslab__thread_heap.medium_room += aslab__mslab_of_hot(h)->size;
     return aslab__handed_out(h, block, cls);
 }
