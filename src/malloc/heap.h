@@ -130,9 +130,15 @@ typedef struct aslab__heap {
     uint64_t allocs[ASLAB_CLASS_SLOTS];       /* blocks malloc handed out */
     uint64_t frees_remote[ASLAB_CLASS_SLOTS]; /* blocks this thread took off remote lists */
     /* Per small class, the kept list (kept.c) a free of another thread's block adds to: the
-     * record's while the heap is live, &aslab__no_slab (no room) otherwise, so that the free
-     * needs no test of the heap's state. */
+     * record's while the thread keeps that class's blocks (its heap is live, and its last
+     * window of such frees said so), &aslab__no_slab (no room) otherwise, so that the free
+     * needs no test of either. */
     struct aslab__mslab *keep[ASLAB_SMALL_CLASSES + 1];
+    /* Per small class, the window that decides `keep` (kept.c): frees of other threads' blocks
+     * so far, and the low half of `allocs` when the window began. */
+    uint32_t foreign_frees[ASLAB_SMALL_CLASSES + 1];
+    uint32_t window_allocs[ASLAB_SMALL_CLASSES + 1];
+    int may_keep; /* between kept.c's enable and disable: the heap is live */
     struct aslab__heap_rec *rec;
     int state;
     /* The dirty-byte budget (medium.c) less the dirty bytes of the medium slabs this thread
@@ -266,10 +272,15 @@ uint32_t aslab__kept_room(unsigned cls);
 void aslab__kept_reset(aslab__heap_rec *rec);
 /* Gives every kept block of the calling thread back to its owner (exit, trim, the round). */
 void aslab__kept_flush(void);
-/* The calling thread's frees start keeping blocks (its heap goes live), or stop (it exits):
- * its `keep` pointers name its record's lists, or &aslab__no_slab. */
+/* The calling thread's heap goes live (its frees may keep blocks once a window says so), or
+ * it exits (they never keep again): its `keep` pointers name &aslab__no_slab either way. */
 void aslab__kept_enable(void);
 void aslab__kept_disable(void);
+/* Frees of other threads' blocks of one class in a window of the keep decision. */
+#define ASLAB__KEEP_WINDOW 128
+/* A window of class cls ended: whether the calling thread keeps that class's blocks of
+ * others' slabs from now on, by how many it allocated meanwhile. */
+void aslab__kept_decide(unsigned cls);
 /* Gives back p, a checked free block of class cls of a slab the calling thread does not own
  * as far as its free path saw (remote.c). */
 void aslab__give_back(void *p, unsigned cls);

@@ -14,6 +14,21 @@
  * blocks go back to their owners when the thread exits, calls malloc_trim, or runs the
  * memory-return round, and once a class's list is full further blocks go back at once.
  *
+ * Keeping pays only where blocks travel one way for good, and a thread decides it per class
+ * from what it does (docs/thread-owned-slabs.md, "When a thread keeps"). A kept block handed
+ * out again stays foreign: each later free of it takes the other thread's path again, its
+ * slab header is read again, and the blocks of every thread's slabs end up mixed in every
+ * thread's working set. Where few blocks cross (a thread frees others' blocks now and then,
+ * and mostly its own), that mixing grows until most frees are foreign (oversub: 70% of them,
+ * for 1 crossing in 32) and costs more than the compare-and-swap that sends a block home.
+ * So a thread starts out sending others' blocks home, counts them per class, and at the end
+ * of each window of ASLAB__KEEP_WINDOW of them looks at how many blocks of the class it
+ * allocated meanwhile: between half and twice as many (it takes in about what it hands out:
+ * a ring, a pipeline stage, larson's shared array), it keeps; otherwise (it mostly frees
+ * its own, or it only frees: a consumer) it sends them home. Only frees of others' blocks
+ * count, so a thread that never gets any pays nothing, and one that does pays an increment
+ * and a compare a free, and a call a window.
+ *
  * The list is shaped like a slab's (heap.h): links mangled with the key and the block's
  * address, ending at the list's own state, whose `used` counts the room left. The heap's `cur`
  * names it while it holds blocks, so malloc's fast path pops it unchanged; a popped link is
@@ -85,17 +100,33 @@ static void flush_class(aslab__heap_rec *rec, unsigned cls) {
     }
 }
 
+/* Every class starts a window, sending home. The heap is named, not passed (flush_class). */
 void aslab__kept_enable(void) {
-    aslab__heap_rec *rec = aslab__thread_heap.rec;
-    for (unsigned cls = 1; cls <= ASLAB_SMALL_CLASSES; cls++)
-        aslab__thread_heap.keep[cls] = &rec->kept[cls];
+    for (unsigned cls = 0; cls <= ASLAB_SMALL_CLASSES; cls++) {
+        aslab__thread_heap.keep[cls] = &aslab__no_slab;
+        aslab__thread_heap.foreign_frees[cls] = 0;
+        aslab__thread_heap.window_allocs[cls] = (uint32_t)aslab__thread_heap.allocs[cls];
+    }
+    aslab__thread_heap.may_keep = 1;
 }
 
 /* Before the record can go to another thread: a free this thread makes after its exit
- * (another key's destructor) must not add to it. */
+ * (another key's destructor) must not add to it, nor a window end turn keeping back on. */
 void aslab__kept_disable(void) {
+    aslab__thread_heap.may_keep = 0;
     for (unsigned cls = 0; cls <= ASLAB_SMALL_CLASSES; cls++)
         aslab__thread_heap.keep[cls] = &aslab__no_slab;
+}
+
+void aslab__kept_decide(unsigned cls) {
+    uint32_t made =
+        (uint32_t)aslab__thread_heap.allocs[cls] - aslab__thread_heap.window_allocs[cls];
+    uint32_t freed = aslab__thread_heap.foreign_frees[cls];
+    int keep =
+        aslab__thread_heap.may_keep && room_of[cls] != 0 && made <= 2 * freed && freed <= 2 * made;
+    aslab__thread_heap.keep[cls] = keep ? &aslab__thread_heap.rec->kept[cls] : &aslab__no_slab;
+    aslab__thread_heap.foreign_frees[cls] = 0;
+    aslab__thread_heap.window_allocs[cls] = (uint32_t)aslab__thread_heap.allocs[cls];
 }
 
 void aslab__kept_flush(void) {

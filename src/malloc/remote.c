@@ -126,6 +126,16 @@ __attribute__((noinline)) static void free_other_medium(void *p, uintptr_t byte,
     if (checked_other(p, slab, byte, fn)) push_to_owner(p, slab, aslab__keys.free);
 }
 
+/* A checked free of p, a small block of slab, another thread's, that ends a window of the
+ * keep decision (kept.c): decides, then keeps p or sends it home. Out of line, so that
+ * aslab__free_other makes no call that needs a stack frame. */
+__attribute__((noinline)) static void free_at_window_end(void *p, aslab__slab *slab, intptr_t cls) {
+    aslab__kept_decide((unsigned)cls);
+    uintptr_t key = aslab__keys.free;
+    if (aslab__kept_add(p, cls, key)) return;
+    push_to_owner(p, slab, key);
+}
+
 /* Kept without a stack frame of its own: everything rare is a tail call. A non-NULL owner
  * word stands for the lent magic, as on the owner's own path (heap.h): the core sets it on a
  * lent slab only and clears it when the slab comes back, and a slab's header holds nothing
@@ -144,8 +154,13 @@ void aslab__free_other(void *p, uintptr_t byte, aslab__slab *slab, const char *f
     /* Kept for this thread's mallocs. Had the thread adopted the slab since the caller read the
      * owner (a malloc in a signal handler between the two), the block would be kept, or pushed
      * onto a remote list of the thread's own: both are taken back correctly. */
+    intptr_t cls = (intptr_t)byte - ASLAB_MAP_SMALL_BIAS;
+    if (ASLAB__UNLIKELY(++aslab__thread_heap.foreign_frees[cls] >= ASLAB__KEEP_WINDOW)) {
+        free_at_window_end(p, slab, cls);
+        return;
+    }
     uintptr_t key = aslab__keys.free;
-    if (aslab__kept_add(p, (intptr_t)byte - ASLAB_MAP_SMALL_BIAS, key)) return;
+    if (aslab__kept_add(p, cls, key)) return;
     push_to_owner(p, slab, key);
 }
 

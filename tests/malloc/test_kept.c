@@ -1,9 +1,11 @@
 /* test_kept.c - blocks a thread frees into slabs another thread owns, kept for the freeing
- * thread's own mallocs (src/malloc/kept.c): the freeing thread gets them back, each once and
- * intact; they go back to their owner when the keeper exits or trims, so the owner's slabs
- * can return; and a ring of threads that pass blocks on keeps every block whole. */
+ * thread's own mallocs (src/malloc/kept.c) once it keeps that class (tm_make_keeper): the
+ * freeing thread gets them back, each once and intact; they go back to their owner when the
+ * keeper exits or trims, so the owner's slabs can return; and a ring of threads that pass
+ * blocks on keeps every block whole. test_keep_policy.c tests when a thread keeps. */
 #include "test_suites.h"
 #include "test_util.h"
+#include "tm_keep.h"
 
 #include <malloc.h>
 #include <pthread.h>
@@ -46,7 +48,7 @@ static int was_handed_over(const handover *h, const void *p) {
  * must be whole and distinct, and (kept) one of those it freed. */
 static void *free_then_malloc(void *arg) {
     handover *h = arg;
-    free(malloc(SIZE)); /* a thread keeps blocks once its heap is set up, by a malloc */
+    h->bad += !tm_make_keeper(SIZE);
     for (int i = 0; i < BLOCKS; i++) {
         h->bad += h->blocks[i] == NULL || !tm_intact(h->blocks[i], SIZE, (uint64_t)i);
         free(h->blocks[i]);
@@ -97,6 +99,7 @@ static pthread_barrier_t phase;
 
 static void *free_and_leave(void *arg) {
     handover *h = arg;
+    h->bad += !tm_make_keeper(SIZE);
     for (int i = 0; i < BLOCKS; i++) {
         h->bad += !tm_intact(h->blocks[i], SIZE, (uint64_t)i);
         free(h->blocks[i]);
@@ -164,6 +167,7 @@ typedef struct own_case {
 static void *free_own_while_keeping(void *arg) {
     own_case *c = arg;
     static void *own[OWN], *got[AFTER];
+    c->bad += !tm_make_keeper(SIZE);
     for (int i = 0; i < OWN; i++) {
         own[i] = malloc(SIZE);
         if (own[i] == NULL) c->bad++;

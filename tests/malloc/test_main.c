@@ -36,6 +36,7 @@ static CU_SuiteInfo suites[] = {
     SUITE("threads", test_threads_tests),
     SUITE("remote", test_remote_tests),
     SUITE("kept", test_kept_tests),
+    SUITE("keep_policy", test_keep_policy_tests),
     SUITE("fork", test_fork_tests),
     SUITE("misuse", test_misuse_tests),
     SUITE("direct", test_direct_tests),

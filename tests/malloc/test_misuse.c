@@ -7,6 +7,7 @@
 #include "test_child.h"
 #include "test_suites.h"
 #include "test_util.h"
+#include "tm_keep.h"
 
 #include <inttypes.h>
 #include <malloc.h>
@@ -355,10 +356,11 @@ static void test_dangling_write_remote(void) {
     free(m.p);
 }
 
-/* A block another thread frees is kept for that thread's own mallocs (kept.c): a second free
- * by it, and a dangling write before its next malloc, must be caught there too. */
+/* A block another thread frees is kept for that thread's own mallocs once it keeps the class
+ * (kept.c; tm_make_keeper): a second free by it, and a dangling write before its next malloc,
+ * must be caught there too. */
 static void *keep_and_free_twice(void *p) {
-    free(malloc(48)); /* a thread keeps blocks once its heap is set up */
+    tm_make_keeper(48);
     free(p);
     free(p);
     return NULL;
@@ -366,7 +368,7 @@ static void *keep_and_free_twice(void *p) {
 
 static void *keep_and_plant(void *arg) {
     misuse *m = arg;
-    free(malloc(m->size));
+    tm_make_keeper(m->size);
     free(m->p);
     *(void **)m->p = planted;
     for (int i = 0; i < 2; i++)

@@ -15,14 +15,15 @@ extern CU_TestInfo test_stats_tests[];          /* test_stats.c: trim, mallinfo2
 extern CU_TestInfo test_foreign_tests[];        /* test_foreign.c: jemalloc's and glibc's names */
 extern CU_TestInfo test_cxx_tests[];            /* test_cxx.c: operator new and delete */
 extern CU_TestInfo test_threads_tests[];        /* test_threads.c: cross-thread free, exit */
-extern CU_TestInfo test_remote_tests[];  /* test_remote.c: thread-owned slabs across threads */
-extern CU_TestInfo test_kept_tests[];    /* test_kept.c: others' blocks kept by their freer */
-extern CU_TestInfo test_fork_tests[];    /* test_fork.c: fork under load */
-extern CU_TestInfo test_misuse_tests[];  /* test_misuse.c: faults that must abort */
-extern CU_TestInfo test_direct_tests[];  /* test_direct.c: directly mapped large blocks */
-extern CU_TestInfo test_options_tests[]; /* test_options.c: ASLAB_*, RLIMIT_AS */
-extern CU_TestInfo test_slot_tests[];    /* test_slot.c: the free path's slot test */
-extern CU_TestInfo test_math_tests[];    /* test_math.c: the private jemalloc's exp, log, round */
+extern CU_TestInfo test_remote_tests[];      /* test_remote.c: thread-owned slabs across threads */
+extern CU_TestInfo test_kept_tests[];        /* test_kept.c: others' blocks kept by their freer */
+extern CU_TestInfo test_keep_policy_tests[]; /* test_keep_policy.c: when a thread keeps them */
+extern CU_TestInfo test_fork_tests[];        /* test_fork.c: fork under load */
+extern CU_TestInfo test_misuse_tests[];      /* test_misuse.c: faults that must abort */
+extern CU_TestInfo test_direct_tests[];      /* test_direct.c: directly mapped large blocks */
+extern CU_TestInfo test_options_tests[];     /* test_options.c: ASLAB_*, RLIMIT_AS */
+extern CU_TestInfo test_slot_tests[];        /* test_slot.c: the free path's slot test */
+extern CU_TestInfo test_math_tests[]; /* test_math.c: the private jemalloc's exp, log, round */
 
 /* test_scenarios.c: `test_malloc --scenario name`, the programs that test_options.c and
  * test_fork.c run in a fresh process with chosen options; returns the exit status. */

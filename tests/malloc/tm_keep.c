@@ -1,0 +1,93 @@
+/* tm_keep.c - see tm_keep.h. */
+#include "tm_keep.h"
+
+#include "../../src/malloc/heap.h" /* ASLAB__KEEP_WINDOW */
+
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+struct tm_partner {
+    size_t size, n;
+    void **blocks;
+    pthread_t thread;
+    pthread_barrier_t made, done;
+};
+
+size_t tm_keep_window(void) {
+    return ASLAB__KEEP_WINDOW;
+}
+
+static void *partner_main(void *arg) {
+    tm_partner *pt = arg;
+    for (size_t i = 0; i < pt->n; i++)
+        pt->blocks[i] = malloc(pt->size);
+    pthread_barrier_wait(&pt->made);
+    pthread_barrier_wait(&pt->done);
+    return NULL;
+}
+
+tm_partner *tm_partner_start(size_t size, size_t n) {
+    tm_partner *pt = malloc(sizeof *pt);
+    void **blocks = calloc(n, sizeof *blocks);
+    if (pt == NULL || blocks == NULL) {
+        free(pt);
+        free(blocks);
+        return NULL;
+    }
+    *pt = (tm_partner){.size = size, .n = n, .blocks = blocks};
+    pthread_barrier_init(&pt->made, NULL, 2);
+    pthread_barrier_init(&pt->done, NULL, 2);
+    if (pthread_create(&pt->thread, NULL, partner_main, pt) != 0) {
+        pthread_barrier_destroy(&pt->made);
+        pthread_barrier_destroy(&pt->done);
+        free(blocks);
+        free(pt);
+        return NULL;
+    }
+    pthread_barrier_wait(&pt->made);
+    return pt;
+}
+
+void **tm_partner_blocks(tm_partner *pt) {
+    return pt->blocks;
+}
+
+void tm_partner_finish(tm_partner *pt) {
+    pthread_barrier_wait(&pt->done);
+    pthread_join(pt->thread, NULL);
+    pthread_barrier_destroy(&pt->made);
+    pthread_barrier_destroy(&pt->done);
+    free(pt->blocks);
+    free(pt);
+}
+
+int tm_keeps(size_t size) {
+    tm_partner *pt = tm_partner_start(size, 1);
+    if (pt == NULL) return -1;
+    void *theirs = tm_partner_blocks(pt)[0];
+    malloc_trim(0); /* the kept lists given back: a full one would hide keeping */
+    free(theirs);
+    void *mine = malloc(size);
+    free(mine);
+    tm_partner_finish(pt);
+    return mine == theirs;
+}
+
+int tm_make_keeper(size_t size) {
+    size_t n = ASLAB__KEEP_WINDOW;
+    void **own = calloc(n, sizeof *own);
+    tm_partner *pt = tm_partner_start(size, n);
+    if (own != NULL && pt != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            own[i] = malloc(size);
+            free(tm_partner_blocks(pt)[i]);
+        }
+        for (size_t i = 0; i < n; i++)
+            free(own[i]);
+        malloc_trim(0);
+    }
+    if (pt != NULL) tm_partner_finish(pt);
+    free(own);
+    return own != NULL && pt != NULL && tm_keeps(size) == 1;
+}
