@@ -151,9 +151,10 @@ void aslab__free_other(void *p, uintptr_t byte, aslab__slab *slab, const char *f
         return;
     }
     if (!checked_other(p, slab, byte, fn)) return;
-    /* Kept for this thread's mallocs. Had the thread adopted the slab since the caller read the
-     * owner (a malloc in a signal handler between the two), the block would be kept, or pushed
-     * onto a remote list of the thread's own: both are taken back correctly. */
+    /* Counted toward the keep decision (kept.c), then kept for this thread's mallocs or sent
+     * home. Had the thread adopted the slab since the caller read the owner (a malloc in a
+     * signal handler between the two), the block would be kept, or pushed onto a remote list
+     * of the thread's own: both are taken back correctly. */
     intptr_t cls = (intptr_t)byte - ASLAB_MAP_SMALL_BIAS;
     if (ASLAB__UNLIKELY(++aslab__thread_heap.foreign_frees[cls] >= ASLAB__KEEP_WINDOW)) {
         free_at_window_end(p, slab, cls);
