@@ -100,12 +100,18 @@ static void flush_class(aslab__heap_rec *rec, unsigned cls) {
     }
 }
 
-/* Every class starts a window, sending home. The heap is named, not passed (flush_class). */
+/* A new window of the keep decision for class cls. The heap is named, not passed
+ * (flush_class). */
+static void window_start(unsigned cls) {
+    aslab__thread_heap.foreign_frees[cls] = 0;
+    aslab__thread_heap.window_allocs[cls] = (uint32_t)aslab__thread_heap.allocs[cls];
+}
+
+/* Every class starts a window, sending home. */
 void aslab__kept_enable(void) {
     for (unsigned cls = 0; cls <= ASLAB_SMALL_CLASSES; cls++) {
         aslab__thread_heap.keep[cls] = &aslab__no_slab;
-        aslab__thread_heap.foreign_frees[cls] = 0;
-        aslab__thread_heap.window_allocs[cls] = (uint32_t)aslab__thread_heap.allocs[cls];
+        window_start(cls);
     }
     aslab__thread_heap.may_keep = 1;
 }
@@ -125,8 +131,7 @@ void aslab__kept_decide(unsigned cls) {
     int keep =
         aslab__thread_heap.may_keep && room_of[cls] != 0 && made <= 2 * freed && freed <= 2 * made;
     aslab__thread_heap.keep[cls] = keep ? &aslab__thread_heap.rec->kept[cls] : &aslab__no_slab;
-    aslab__thread_heap.foreign_frees[cls] = 0;
-    aslab__thread_heap.window_allocs[cls] = (uint32_t)aslab__thread_heap.allocs[cls];
+    window_start(cls);
 }
 
 void aslab__kept_flush(void) {

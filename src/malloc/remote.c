@@ -126,14 +126,21 @@ __attribute__((noinline)) static void free_other_medium(void *p, uintptr_t byte,
     if (checked_other(p, slab, byte, fn)) push_to_owner(p, slab, aslab__keys.free);
 }
 
-/* A checked free of p, a small block of slab, another thread's, that ends a window of the
- * keep decision (kept.c): decides, then keeps p or sends it home. Out of line, so that
- * aslab__free_other makes no call that needs a stack frame. */
-__attribute__((noinline)) static void free_at_window_end(void *p, aslab__slab *slab, intptr_t cls) {
-    aslab__kept_decide((unsigned)cls);
+/* p, a checked free small block of class cls of slab, another thread's, is kept for the
+ * calling thread's mallocs where its keep decision says so and there is room, and sent home
+ * otherwise. */
+static inline __attribute__((always_inline)) void keep_or_send_home(void *p, aslab__slab *slab,
+                                                                    intptr_t cls) {
     uintptr_t key = aslab__keys.free;
     if (aslab__kept_add(p, cls, key)) return;
     push_to_owner(p, slab, key);
+}
+
+/* The same for the free that ends a window of the keep decision (kept.c): decides first. Out
+ * of line, so that aslab__free_other makes no call that needs a stack frame. */
+__attribute__((noinline)) static void free_at_window_end(void *p, aslab__slab *slab, intptr_t cls) {
+    aslab__kept_decide((unsigned)cls);
+    keep_or_send_home(p, slab, cls);
 }
 
 /* Kept without a stack frame of its own: everything rare is a tail call. A non-NULL owner
@@ -160,9 +167,7 @@ void aslab__free_other(void *p, uintptr_t byte, aslab__slab *slab, const char *f
         free_at_window_end(p, slab, cls);
         return;
     }
-    uintptr_t key = aslab__keys.free;
-    if (aslab__kept_add(p, cls, key)) return;
-    push_to_owner(p, slab, key);
+    keep_or_send_home(p, slab, cls);
 }
 
 void aslab__give_back(void *p, unsigned cls) {

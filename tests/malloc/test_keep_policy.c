@@ -151,7 +151,8 @@ static void test_keeper_stops(void) {
 
 CU_TestInfo test_keep_policy_tests[] = {
     {"a new thread sends others' blocks home", test_fresh_thread_sends_home},
-    {"a thread that frees others' blocks as fast as it mallocs keeps them", test_pipeline_stage_keeps},
+    {"a thread that frees others' blocks as fast as it mallocs keeps them",
+     test_pipeline_stage_keeps},
     {"one that only frees them sends them home; their owner mallocs them again",
      test_consumer_sends_home},
     {"one that mostly frees its own sends them home", test_mostly_own_sends_home},
