@@ -8,8 +8,8 @@
  *
  * Invariants of a lent slab's state (aslab__mslab), kept by its owner:
  * - `free` lists free blocks; each link is stored mangled (aslab__link_encode) and the list
- *   ends at the state's own address, which is never a block. Blocks in [bump, bump_end) were
- *   never handed out and are on no list.
+ *   ends at the state's own address, which is never a block. Blocks in [bump, bump_end), and
+ *   of a small slab those before `bump_wrap`, were never handed out and are on no list.
  * - `used` counts blocks handed out and not yet back on `free` (those on `remote` included),
  *   plus 1 while the slab is current (so a malloc/free loop never sees 0), plus ASLAB__FULL
  *   while the slab is on its owner's full list. It is below ASLAB__FULL otherwise.
@@ -91,6 +91,10 @@ typedef struct aslab__mslab {
     _Alignas(64) uintptr_t remote;
     struct aslab__heap_rec *heap; /* the owner's record; NULL once abandoned */
     uint32_t full_used;
+    /* Small classes: a lent slab hands its never-used blocks out from a slot chosen by its
+     * address (its colour, pool.c) to the end, then from slot 0 up to this offset from the
+     * slab's start; 0 once [bump, bump_end) is the last run. */
+    uint32_t bump_wrap;
     char *bump_end;
     struct aslab__mslab *prev, *next;
     uint64_t kept; /* a kept list's (kept.c): blocks added, handed out or not, not given back */

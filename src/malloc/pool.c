@@ -63,6 +63,21 @@ int aslab__pool_lend_noting_zero(aslab_cache *cache, aslab_slab_loan *loan, int 
     return 1;
 }
 
+/* Where a small slab starts handing out never-used blocks: at a slot its address picks, up to
+ * the end, then from slot 0 (extend, refill.c). Every lent slab is aligned to its size, so
+ * slot 0 of every slab of every class would sit at the same offset in a page, and a program
+ * that uses a few blocks of many classes would crowd them into the same few sets of the
+ * 8-way L1 cache (whose sets repeat every 4 KiB) while the rest stay empty: Bonwick's slab
+ * colouring, done by the order of first use, so that the slot geometry the free path checks
+ * stays one per class. Measured in docs/thread-owned-slabs.md ("Colour"). */
+static void start_at_colour(aslab__mslab *m, const aslab_slab_loan *loan) {
+    uint64_t mixed = (uint64_t)(uintptr_t)loan->slab * 0x9e3779b97f4a7c15ull;
+    size_t colour = (size_t)((mixed >> 32) % loan->capacity);
+    if (colour == 0) return;
+    m->bump = (char *)loan->slots + colour * loan->stride;
+    m->bump_wrap = (uint32_t)(m->bump - (char *)loan->slab);
+}
+
 aslab__mslab *aslab__pool_lend(unsigned cls) {
     aslab_slab_loan loan;
     int zeroed = 0;
@@ -76,8 +91,10 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     m->used = 0;
     m->cls = (uint16_t)cls;
     m->on_list = ASLAB__ON_NONE;
-    m->bump = loan.slots;
     m->bump_end = (char *)loan.slots + loan.capacity * loan.stride;
+    m->bump = loan.slots;
+    m->bump_wrap = 0;
+    if (!aslab__class_is_medium(cls)) start_at_colour(m, &loan);
     m->prev = m->next = NULL;
     m->link_mask = ~(uintptr_t)(slab_size_of(cls) - 1) | 15;
     m->size = aslab__classes[cls].size;
@@ -144,7 +161,8 @@ void aslab__pool_abandon(aslab__mslab *m) {
 }
 
 static int has_free_block(const aslab__mslab *m) {
-    return m->free != (const void *)m || m->bump != m->bump_end || m->clean != 0;
+    return m->free != (const void *)m || m->bump != m->bump_end || m->bump_wrap != 0 ||
+           m->clean != 0;
 }
 
 /* Looks at the first few abandoned slabs only: the list's head is where frees put the slabs

@@ -30,10 +30,18 @@ void aslab__heap_list_unlink(unsigned cls, aslab__mslab *m) {
     aslab__list_del(list_head(cls, m->on_list), m);
 }
 
+/* m's never-used blocks at its colour's end ran out: the ones before the colour are next. */
+static void bump_wrap_around(aslab__mslab *m) {
+    m->bump = (char *)m->first;
+    m->bump_end = (char *)aslab__slab_of(m) + m->bump_wrap;
+    m->bump_wrap = 0;
+}
+
 /* Threads up to a page's worth of never-used blocks of small class cls onto m's (empty) free
  * list. */
 static int extend(aslab__mslab *m, unsigned cls) {
     size_t size = aslab__classes[cls].size;
+    if (m->bump == m->bump_end && m->bump_wrap != 0) bump_wrap_around(m);
     size_t room = (size_t)(m->bump_end - m->bump) / size;
     if (room == 0) return 0;
     size_t n = EXTEND_BYTES / size;

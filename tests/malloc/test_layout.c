@@ -1,0 +1,110 @@
+/* test_layout.c - where a small slab's blocks lie: a lent slab hands its never-used blocks out
+ * from a slot its address picks (its colour), so that the first blocks of many classes do not
+ * share the few L1 sets that slot 0 of every slab maps to; and it still hands every slot out
+ * once, the ones before the colour last, whatever its colour. */
+#include "test_suites.h"
+#include "test_util.h"
+
+#include <CUnit/CUnit.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLASSES      24 /* 16 B to 384 B, every 16 */
+#define LINE         64
+#define PAGE         4096
+#define SLABS_WORTH  3 /* slabs of one class filled in one thread */
+#define BLOCK        48
+#define BLOCKS       ((int)(SLABS_WORTH * TM_SMALL_SLAB / BLOCK))
+
+/* A new thread's first block of each class: its slabs are new to it, lent for it. */
+static void *first_blocks(void *arg) {
+    void **first = arg;
+    for (int i = 0; i < CLASSES; i++)
+        first[i] = malloc((size_t)(i + 1) * 16);
+    return NULL;
+}
+
+/* Without colours the first blocks sat at slot 0 of their slabs, the same offset in a page
+ * for every class (4 offsets at most, by the classes' alignments). */
+static void test_first_blocks_spread_over_lines(void) {
+    void *first[CLASSES];
+    pthread_t t;
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, first_blocks, first) == 0);
+    pthread_join(t, NULL);
+    char seen[PAGE / LINE] = {0};
+    int lines = 0;
+    for (int i = 0; i < CLASSES; i++) {
+        CU_ASSERT_PTR_NOT_NULL_FATAL(first[i]);
+        unsigned line = (unsigned)((uintptr_t)first[i] % PAGE / LINE);
+        lines += !seen[line];
+        seen[line] = 1;
+    }
+    CU_ASSERT(lines >= CLASSES / 2);
+    for (int i = 0; i < CLASSES; i++)
+        free(first[i]);
+}
+
+static int by_address(const void *a, const void *b) {
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Fills several slabs of one class: every block is distinct, none overlaps the next, each
+ * keeps what was written to it; and every slab that holds one of the blocks but not the
+ * last (the last may be current, partly used) is wholly used: the run from its colour to
+ * its end and the one from slot 0 to its colour together cover it. */
+static void *fill_slabs(void *arg) {
+    void **blocks = arg;
+    for (int i = 0; i < BLOCKS; i++) {
+        blocks[i] = malloc(BLOCK);
+        if (blocks[i] != NULL) tm_fill(blocks[i], BLOCK, (uint64_t)i);
+    }
+    return NULL;
+}
+
+static void test_every_slot_once(void) {
+    void **blocks = calloc(BLOCKS, sizeof *blocks);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(blocks);
+    pthread_t t;
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, fill_slabs, blocks) == 0);
+    pthread_join(t, NULL);
+    int bad = 0;
+    for (int i = 0; i < BLOCKS; i++)
+        bad += tm_check(blocks[i] != NULL && tm_intact(blocks[i], BLOCK, (uint64_t)i),
+                        "block %d missing or overwritten", i);
+    CU_ASSERT_EQUAL_FATAL(bad, 0);
+    void *last = blocks[BLOCKS - 1];
+    qsort(blocks, BLOCKS, sizeof *blocks, by_address);
+    for (int i = 1; i < BLOCKS; i++)
+        bad += tm_check((uintptr_t)blocks[i] - (uintptr_t)blocks[i - 1] >= BLOCK,
+                        "blocks %p and %p overlap", blocks[i - 1], blocks[i]);
+    /* blocks per slab, for every slab but the last block's */
+    uintptr_t last_slab = (uintptr_t)last & ~(TM_SMALL_SLAB - 1);
+    int run = 0, full = -1;
+    for (int i = 0; i <= BLOCKS; i++) {
+        uintptr_t slab = i < BLOCKS ? (uintptr_t)blocks[i] & ~(TM_SMALL_SLAB - 1) : 0;
+        uintptr_t prev = i > 0 ? (uintptr_t)blocks[i - 1] & ~(TM_SMALL_SLAB - 1) : 0;
+        if (i > 0 && slab != prev) {
+            if (prev != last_slab) {
+                if (full < 0) full = run; /* every whole slab holds as many */
+                bad += tm_check(run == full, "a used-up slab holds %d blocks, another %d", run,
+                                full);
+            }
+            run = 0;
+        }
+        run++;
+    }
+    CU_ASSERT(full > (int)(TM_SMALL_SLAB / BLOCK) * 9 / 10);
+    CU_ASSERT_EQUAL(bad, 0);
+    for (int i = 0; i < BLOCKS; i++)
+        free(blocks[i]);
+    free(blocks);
+}
+
+CU_TestInfo test_layout_tests[] = {
+    {"first blocks of many classes spread over a page's lines",
+     test_first_blocks_spread_over_lines},
+    {"every slot of a slab handed out once, whatever its colour", test_every_slot_once},
+    CU_TEST_INFO_NULL,
+};
