@@ -53,7 +53,13 @@
 
 struct aslab__heap_rec;
 
-enum aslab__list_id { ASLAB__ON_NONE, ASLAB__ON_PARTIAL, ASLAB__ON_FULL, ASLAB__ON_ABANDONED };
+enum aslab__list_id {
+    ASLAB__ON_NONE,
+    ASLAB__ON_PARTIAL,
+    ASLAB__ON_FULL,
+    ASLAB__ON_ABANDONED,
+    ASLAB__ON_EMPTY
+};
 
 /* What malloc's and free's fast paths read of a free list, first in every list's state: a
  * lent slab's (aslab__mslab), a kept list's, the stand-in's, and the thread's copy of the state
@@ -121,6 +127,7 @@ static inline aslab__mslab *aslab__mslab_of_hot(aslab__hot *h) {
 typedef struct aslab__class_heap {
     aslab__mslab *partial; /* blocks came back by the owner's free */
     aslab__mslab *full;    /* nothing free when last looked */
+    aslab__mslab *empty;   /* no block out: kept for the next current slab (empty.c) */
 } aslab__class_heap;
 
 enum aslab__heap_state { ASLAB_HEAP_NEW, ASLAB_HEAP_SETUP, ASLAB_HEAP_LIVE, ASLAB_HEAP_DEAD };
@@ -167,6 +174,7 @@ typedef struct aslab__heap {
 typedef struct aslab__heap_rec {
     uint64_t lock[2];
     aslab__class_heap classes[ASLAB_CLASS_SLOTS];
+    uint64_t empty_bytes;                        /* of the slabs on the empty lists (empty.c) */
     aslab__heap *tls;                            /* the live owner's heap; NULL when free */
     struct aslab__heap_rec *reg_prev, *reg_next; /* the registry of records in use */
     /* The current slab per class (or &aslab__no_slab): what the heap's `cur` names (a small

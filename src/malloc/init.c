@@ -228,6 +228,7 @@ size_t aslab__heap_release_empty(void) {
 static void heap_round(uint64_t now, int idle) {
     if (aslab__thread_heap.state == ASLAB_HEAP_LIVE)
         aslab__heap_give_back_held(); /* bounds what idles */
+    aslab__thread_give_back_empty();
     aslab__arena_discard_frees(idle);
     aslab__heap_release_empty();
     aslab__arena_discard_frees(0);
@@ -275,6 +276,7 @@ void aslab__heap_tick(int from_malloc) {
 int aslab__trim(void) {
     aslab__heap_init();
     aslab__heap_trim_thread();
+    aslab__thread_give_back_empty();
     size_t released = aslab__heap_release_empty();
     released += aslab__arena_purge(0);
     int spare = aslab__direct_trim();

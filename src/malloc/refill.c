@@ -19,6 +19,7 @@
 
 static aslab__mslab **list_head(unsigned cls, unsigned list) {
     aslab__class_heap *ch = &aslab__thread_heap.rec->classes[cls];
+    if (list == ASLAB__ON_EMPTY) return &ch->empty;
     return list == ASLAB__ON_PARTIAL ? &ch->partial : &ch->full;
 }
 
@@ -136,7 +137,8 @@ static aslab__mslab *from_full(unsigned cls) {
 }
 
 /* The next current slab of class cls, with a free block, a discarded one or a never-used
- * tail. */
+ * tail: the slabs that hold blocks first (a partial one, a full one that got remote frees, an
+ * abandoned one), then an empty one the thread kept, then a new loan. */
 static aslab__mslab *next_current(unsigned cls) {
     aslab__mslab *m = *list_head(cls, ASLAB__ON_PARTIAL);
     if (m != NULL) {
@@ -145,6 +147,7 @@ static aslab__mslab *next_current(unsigned cls) {
     }
     m = from_full(cls);
     if (m == NULL && (m = aslab__pool_adopt(cls)) != NULL) aslab__medium_adopted(m);
+    if (m == NULL) m = aslab__empty_take(aslab__thread_heap.rec, cls);
     if (m == NULL) m = aslab__pool_lend(cls);
     return m;
 }

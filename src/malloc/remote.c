@@ -183,8 +183,9 @@ void aslab__free_small_owned(void *p, uintptr_t byte, aslab__slab *slab, const c
     aslab__free_owned(p, slab, byte, fn, aslab__push_small);
 }
 
-/* m is on the partial list and now empty, or on the full list and gained a block. The current
- * slab never gets here: its phantom use keeps `used` above 0 (or its state is the thread's
+/* m is on the partial list and now empty, or on the full list and gained a block: back on the
+ * partial list, or kept empty (empty.c), or given back to the pool. The current slab never
+ * gets here: its phantom use keeps `used` above 0 (or its state is the thread's
  * copy, and the slab's own count starts at ASLAB__HOT_USED: hot.c). */
 void aslab__free_local_slow(aslab__mslab *m) {
     unsigned cls = m->cls;
@@ -201,7 +202,9 @@ void aslab__free_local_slow(aslab__mslab *m) {
         aslab__rec_unlock(rec);
         return;
     }
+    int kept = aslab__empty_keep(rec, m);
     aslab__rec_unlock(rec);
+    if (kept) return;
     aslab__medium_gives(m);
     aslab__pool_return(m);
 }

@@ -191,6 +191,16 @@ static void abandon_class(aslab__heap_rec *rec, unsigned cls) {
     }
 }
 
+void aslab__thread_give_back_empty(void) {
+    aslab_futexlock.lock(registry_lock);
+    aslab__heap_rec *rec = registry;
+    if (rec != NULL) do {
+            aslab__empty_give_back(rec);
+            rec = rec->reg_next;
+        } while (rec != registry);
+    aslab_futexlock.unlock(registry_lock);
+}
+
 void aslab__heap_give_back_held(void) {
     aslab__kept_flush();
     aslab__medium_release_recent();
@@ -206,6 +216,7 @@ static void thread_exit(void *arg) {
     h->state = ASLAB_HEAP_DEAD;
     aslab__hot_park_all();
     aslab__rec_lock(rec);
+    aslab__empty_give_back_locked(rec);
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         abandon_class(rec, cls);
     aslab__rec_unlock(rec);
@@ -259,6 +270,7 @@ void aslab__heap_trim_thread(void) {
     aslab__heap_give_back_held();
     aslab__hot_park_all();
     aslab__rec_lock(h->rec);
+    aslab__empty_give_back_locked(h->rec);
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         aslab__mslab *m = h->rec->current[cls];
         if (m == &aslab__no_slab) continue;

@@ -29,6 +29,17 @@ void aslab__rec_unlock(aslab__heap_rec *rec);
 void aslab__heap_list_push(unsigned cls, aslab__mslab *m, unsigned list);
 void aslab__heap_list_unlink(unsigned cls, aslab__mslab *m);
 
+/* empty.c: slabs the owner's frees emptied, kept for its next current slab. Keeps m (empty,
+ * on no list) if rec may keep more, 1 if it did; takes one of class cls, or NULL. rec's lock
+ * held for both. */
+int aslab__empty_keep(aslab__heap_rec *rec, aslab__mslab *m);
+aslab__mslab *aslab__empty_take(aslab__heap_rec *rec, unsigned cls);
+/* Gives every slab rec keeps back to the pool: taking rec's lock, or with it held. */
+void aslab__empty_give_back(aslab__heap_rec *rec);
+void aslab__empty_give_back_locked(aslab__heap_rec *rec);
+/* Every live record's kept empty slabs back to the pool (the memory-return round, trim). */
+void aslab__thread_give_back_empty(void);
+
 void aslab__thread_fork_prepare(void);
 void aslab__thread_fork_parent(void);
 /* The child's one thread keeps its heap; the others' heaps leave the registry (their slabs

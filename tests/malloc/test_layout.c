@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CLASSES      24 /* 16 B to 384 B, every 16 */
-#define LINE         64
-#define PAGE         4096
-#define SLABS_WORTH  3 /* slabs of one class filled in one thread */
-#define BLOCK        48
-#define BLOCKS       ((int)(SLABS_WORTH * TM_SMALL_SLAB / BLOCK))
+#define CLASSES     24 /* 16 B to 384 B, every 16 */
+#define LINE        64
+#define PAGE        4096
+#define SLABS_WORTH 3 /* slabs of one class filled in one thread */
+#define BLOCK       48
+#define BLOCKS      ((int)(SLABS_WORTH * TM_SMALL_SLAB / BLOCK))
 
 /* A new thread's first block of each class: its slabs are new to it, lent for it. */
 static void *first_blocks(void *arg) {
@@ -88,8 +88,8 @@ static void test_every_slot_once(void) {
         if (i > 0 && slab != prev) {
             if (prev != last_slab) {
                 if (full < 0) full = run; /* every whole slab holds as many */
-                bad += tm_check(run == full, "a used-up slab holds %d blocks, another %d", run,
-                                full);
+                bad +=
+                    tm_check(run == full, "a used-up slab holds %d blocks, another %d", run, full);
             }
             run = 0;
         }

@@ -27,6 +27,7 @@ static CU_SuiteInfo suites[] = {
     SUITE("aligned", test_aligned_tests),
     SUITE("slot", test_slot_tests),
     SUITE("layout", test_layout_tests),
+    SUITE("empty", test_empty_tests),
     SUITE("math", test_math_tests),
     SUITE("medium", test_medium_tests),
     SUITE("medium_threads", test_medium_threads_tests),

@@ -143,8 +143,8 @@ int tm_stats_row(const char *table, unsigned size, unsigned long long *requests,
     return 0;
 }
 
-size_t tm_regions(void) {
-    char report[16384];
+/* malloc_stats' report, into report[size] (terminated); 0 if it could not be read. */
+static int stats_report(char *report, size_t size) {
     int fd = memfd_create("malloc_stats", MFD_CLOEXEC), saved = dup(STDERR_FILENO);
     if (fd < 0 || saved < 0) return 0;
     fflush(stderr);
@@ -152,10 +152,32 @@ size_t tm_regions(void) {
     malloc_stats();
     dup2(saved, STDERR_FILENO);
     close(saved);
-    ssize_t got = pread(fd, report, sizeof report - 1, 0);
+    ssize_t got = pread(fd, report, size - 1, 0);
     close(fd);
     if (got <= 0) return 0;
     report[got] = '\0';
+    return 1;
+}
+
+int tm_class_figures(unsigned size, unsigned long long *slabs, unsigned long long *locks) {
+    static char report[65536]; /* every class's row: callers are not concurrent */
+    if (!stats_report(report, sizeof report)) return 0;
+    for (const char *line = report; line != NULL; line = strchr(line, '\n')) {
+        unsigned cls, row_size;
+        unsigned long long requests, live, peak, remote;
+        double mib;
+        line += *line == '\n';
+        if (sscanf(line, "%u %u %llu %llu %llu %llu %lf %llu %llu", &cls, &row_size, &requests,
+                   &live, slabs, &peak, &mib, &remote, locks) == 9 &&
+            row_size == size)
+            return 1;
+    }
+    return 0;
+}
+
+size_t tm_regions(void) {
+    char report[16384];
+    if (!stats_report(report, sizeof report)) return 0;
     const char *small = strstr(report, "MiB of slabs; ");
     size_t regions = 0;
     if (small == NULL || sscanf(small, "MiB of slabs; %zu regions", &regions) != 1) return 0;

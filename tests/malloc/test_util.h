@@ -79,6 +79,11 @@ size_t tm_rss_kib(void);
 /* Monotonic time in milliseconds. */
 uint64_t tm_now_ms(void);
 
+/* From malloc_stats' row of the class of exactly `size` bytes: the slabs lent out now (held
+ * by threads or abandoned) and the lock count (slabs lent and returned, class-lock
+ * acquisitions, all so far); 1 if the row was found. Not for concurrent callers. */
+int tm_class_figures(unsigned size, unsigned long long *slabs, unsigned long long *locks);
+
 /* Finds the row of the class of `size` bytes in a malloc_stats table; 1 if found. */
 int tm_stats_row(const char *table, unsigned size, unsigned long long *requests, size_t *live);
 
