@@ -191,7 +191,9 @@ void aslab__free_local_slow(aslab__mslab *m) {
     unsigned cls = m->cls;
     aslab__heap_rec *rec = aslab__thread_heap.rec;
     aslab__rec_lock(rec);
-    if (ASLAB__UNLIKELY(m->on_list == ASLAB__ON_NONE))
+    /* no list (a slab on none is current or being changed), or kept empty (empty.c): either
+     * way no block of it was out */
+    if (ASLAB__UNLIKELY(m->on_list == ASLAB__ON_NONE || m->on_list == ASLAB__ON_EMPTY))
         aslab__heap_fault("free()", "more blocks freed than allocated in this slab",
                           aslab__slab_of(m));
     __atomic_store_n(&m->full_used, 0, __ATOMIC_RELEASE);

@@ -191,13 +191,18 @@ static void abandon_class(aslab__heap_rec *rec, unsigned cls) {
     }
 }
 
-void aslab__thread_give_back_empty(void) {
-    aslab_futexlock.lock(registry_lock);
+/* Calls fn on every record in the registry, in order; the registry lock held. */
+static void each_record(void (*fn)(aslab__heap_rec *)) {
     aslab__heap_rec *rec = registry;
     if (rec != NULL) do {
-            aslab__empty_give_back(rec);
+            fn(rec);
             rec = rec->reg_next;
         } while (rec != registry);
+}
+
+void aslab__thread_give_back_empty(void) {
+    aslab_futexlock.lock(registry_lock);
+    each_record(aslab__empty_give_back);
     aslab_futexlock.unlock(registry_lock);
 }
 
@@ -290,19 +295,11 @@ void aslab__heap_trim_thread(void) {
 /* Fork: every record's lock is taken, so that no record is half-changed in the child. */
 void aslab__thread_fork_prepare(void) {
     aslab_futexlock.lock(registry_lock);
-    aslab__heap_rec *rec = registry;
-    if (rec != NULL) do {
-            aslab__rec_lock(rec);
-            rec = rec->reg_next;
-        } while (rec != registry);
+    each_record(aslab__rec_lock);
 }
 
 void aslab__thread_fork_parent(void) {
-    aslab__heap_rec *rec = registry;
-    if (rec != NULL) do {
-            aslab__rec_unlock(rec);
-            rec = rec->reg_next;
-        } while (rec != registry);
+    each_record(aslab__rec_unlock);
     aslab_futexlock.unlock(registry_lock);
 }
 

@@ -395,6 +395,33 @@ static void test_kept_block(void) {
     free(m.p);
 }
 
+/* A slab the thread's frees emptied is kept for its next current slab (empty.c). A second free
+ * of one of its blocks, whose double-free key a write after free wiped, finds the slab with no
+ * block out. The blocks fill three slabs; the middle one is neither a slab the thread had
+ * before nor its current one at the end. */
+#define EMPTIED_SIZE   480
+#define EMPTIED_BLOCKS (3 * (int)(TM_SMALL_SLAB / EMPTIED_SIZE))
+static void *emptied[EMPTIED_BLOCKS];
+
+static void free_in_emptied_slab(void *arg) {
+    misuse *m = arg;
+    for (int i = 0; i < EMPTIED_BLOCKS; i++)
+        free(emptied[i]);
+    ((uintptr_t *)m->p)[1] = 0; /* the write after free */
+    free(m->p);
+}
+
+static void test_free_into_emptied_slab(void) {
+    for (int i = 0; i < EMPTIED_BLOCKS; i++)
+        emptied[i] = malloc(EMPTIED_SIZE);
+    misuse m = {emptied[EMPTIED_BLOCKS / 2], EMPTIED_SIZE};
+    uintptr_t slab = (uintptr_t)m.p & ~(uintptr_t)(TM_SMALL_SLAB - 1);
+    expect_fault(free_in_emptied_slab, m, "free()", "more blocks freed than allocated in this slab",
+                 (void *)slab);
+    for (int i = 0; i < EMPTIED_BLOCKS; i++)
+        free(emptied[i]);
+}
+
 CU_TestInfo test_misuse_tests[] = {
     {"double free of a small block", test_double_free},
     {"double free of a block back in its slab", test_double_free_after_flush},
@@ -414,5 +441,7 @@ CU_TestInfo test_misuse_tests[] = {
     {"the same in a slab that is not the current one", test_dangling_write_not_current},
     {"the same in a block freed by another thread", test_dangling_write_remote},
     {"double free and a write after free of a block another thread keeps", test_kept_block},
+    {"a second free into a slab the thread emptied and keeps, its key wiped",
+     test_free_into_emptied_slab},
     CU_TEST_INFO_NULL,
 };
