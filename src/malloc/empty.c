@@ -9,9 +9,9 @@
  * free list whole, its blocks the ones the thread touched last.
  *
  * What a thread keeps is bounded (EMPTY_KEEP_BYTES of slabs, all classes together) and
- * returns at the memory-return round: the thread that runs it takes back every record's
- * (a thread that has gone quiet pins only its current slabs after the next round, run by any
- * thread), and the owner's malloc_trim and exit give back its own. Medium slabs are not
+ * returns at the memory-return round and at malloc_trim: the thread that runs either takes back
+ * every record's (a thread that has gone quiet pins only its current slabs after the next
+ * round, run by any thread); a thread's exit gives back its own. Medium slabs are not
  * kept: their free pages are discarded block by block (medium.c), and one of them can be as
  * large as all the small ones together.
  *
@@ -26,16 +26,12 @@
 
 #define EMPTY_KEEP_BYTES ((uint64_t)1 << 20) /* per thread */
 
-static uint64_t slab_bytes(const aslab__mslab *m) {
-    return (uint64_t)1 << aslab__classes[m->cls].slab_shift;
-}
-
 static void empty_bytes_add(aslab__heap_rec *rec, int64_t bytes) {
     __atomic_store_n(&rec->empty_bytes, rec->empty_bytes + (uint64_t)bytes, __ATOMIC_RELAXED);
 }
 
 int aslab__empty_keep(aslab__heap_rec *rec, aslab__mslab *m) {
-    uint64_t bytes = slab_bytes(m);
+    uint64_t bytes = aslab__class_slab_size(m->cls);
     if (aslab__class_is_medium(m->cls) || rec->empty_bytes + bytes > EMPTY_KEEP_BYTES) return 0;
     aslab__list_add_first(&rec->classes[m->cls].empty, m, ASLAB__ON_EMPTY);
     empty_bytes_add(rec, (int64_t)bytes);
@@ -46,7 +42,7 @@ aslab__mslab *aslab__empty_take(aslab__heap_rec *rec, unsigned cls) {
     aslab__mslab **head = &rec->classes[cls].empty, *m = *head;
     if (m == NULL) return NULL;
     aslab__list_del(head, m);
-    empty_bytes_add(rec, -(int64_t)slab_bytes(m));
+    empty_bytes_add(rec, -(int64_t)aslab__class_slab_size(m->cls));
     return m;
 }
 

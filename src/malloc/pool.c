@@ -36,13 +36,9 @@ static void class_unlock(unsigned cls) {
     aslab_futexlock.unlock(pools[cls].lock);
 }
 
-static size_t slab_size_of(unsigned cls) {
-    return (size_t)1 << aslab__classes[cls].slab_shift;
-}
-
 static void set_owner(aslab__mslab *m, void *tag) {
     aslab__slab *slab = aslab__slab_of(m);
-    aslab_error err = aslab_slab_set_owner(slab, slab_size_of(m->cls), tag);
+    aslab_error err = aslab_slab_set_owner(slab, aslab__class_slab_size(m->cls), tag);
     if (err != ASLAB_OK) aslab__heap_fault("malloc()", aslab_strerror(err), slab);
 }
 
@@ -69,7 +65,7 @@ int aslab__pool_lend_noting_zero(aslab_cache *cache, aslab_slab_loan *loan, int 
  * that uses a few blocks of many classes would crowd them into the same few sets of the
  * 8-way L1 cache (whose sets repeat every 4 KiB) while the rest stay empty: Bonwick's slab
  * colouring, done by the order of first use, so that the slot geometry the free path checks
- * stays one per class. Measured in docs/thread-owned-slabs.md ("Colour"). */
+ * stays one per class. Measured in docs/thread-owned-slabs.md ("Where a slab's blocks start"). */
 static void start_at_colour(aslab__mslab *m, const aslab_slab_loan *loan) {
     uint64_t mixed = (uint64_t)(uintptr_t)loan->slab * 0x9e3779b97f4a7c15ull;
     size_t colour = (size_t)((mixed >> 32) % loan->capacity);
@@ -96,7 +92,7 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     m->bump_wrap = 0;
     if (!aslab__class_is_medium(cls)) start_at_colour(m, &loan);
     m->prev = m->next = NULL;
-    m->link_mask = ~(uintptr_t)(slab_size_of(cls) - 1) | 15;
+    m->link_mask = ~(uintptr_t)(aslab__class_slab_size(cls) - 1) | 15;
     m->size = aslab__classes[cls].size;
     m->clean = 0;
     m->first = (uintptr_t)loan.slots;
@@ -111,7 +107,7 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
 void aslab__pool_return(aslab__mslab *m) {
     unsigned cls = m->cls;
     aslab__arena_set_class(cls);
-    aslab_error err = aslab_slab_return(aslab__slab_of(m), slab_size_of(cls));
+    aslab_error err = aslab_slab_return(aslab__slab_of(m), aslab__class_slab_size(cls));
     if (err != ASLAB_OK) aslab__heap_fault("free()", aslab_strerror(err), aslab__slab_of(m));
     count(&aslab__pool_stats[cls].slabs_returned, 1);
 }

@@ -67,6 +67,11 @@ static inline unsigned aslab__class_for(size_t size) {
     return size <= ASLAB_SMALL_MAX ? aslab__class_of(size) : aslab__medium_class_of(size);
 }
 
+/* The size of class cls's slabs. */
+static inline size_t aslab__class_slab_size(unsigned cls) {
+    return (size_t)1 << aslab__classes[cls].slab_shift;
+}
+
 static inline int aslab__class_is_medium(unsigned cls) {
     return cls > ASLAB_SMALL_CLASSES;
 }

@@ -89,7 +89,7 @@ static uint64_t print_class(unsigned cls, size_t *slab_bytes, size_t *live_bytes
     class_totals t;
     if (!class_totals_get(cls, &t) || (t.allocs == 0 && t.slabs <= 1)) return 0;
     const aslab__class_stats *ps = &aslab__pool_stats[cls];
-    size_t size = aslab__classes[cls].size, slab = (size_t)1 << aslab__classes[cls].slab_shift;
+    size_t size = aslab__classes[cls].size, slab = aslab__class_slab_size(cls);
     unsigned sleeps, wakes;
     aslab__pool_lock_counts(cls, &sleeps, &wakes);
     /* lock acquisitions: the core cache's (one per slab lent or returned) and the class's */
@@ -217,7 +217,7 @@ struct mallinfo2 aslab__mallinfo2(void) {
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         class_totals t;
         if (!class_totals_get(cls, &t)) continue;
-        size_t size = aslab__classes[cls].size, slab = (size_t)1 << aslab__classes[cls].slab_shift;
+        size_t size = aslab__classes[cls].size, slab = aslab__class_slab_size(cls);
         info.arena += t.slabs * slab;
         info.uordblks += t.live * size;
         info.fordblks += t.slabs * slab - (t.live * size < t.slabs * slab ? t.live * size : 0);

@@ -275,7 +275,6 @@ void aslab__heap_trim_thread(void) {
     aslab__heap_give_back_held();
     aslab__hot_park_all();
     aslab__rec_lock(h->rec);
-    aslab__empty_give_back_locked(h->rec);
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         aslab__mslab *m = h->rec->current[cls];
         if (m == &aslab__no_slab) continue;
