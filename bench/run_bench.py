@@ -47,7 +47,7 @@ RESULTS = ROOT / "bench" / "results"
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
 PYTHON = "/usr/bin/python3"
 MICRO_PROGRAMS = ("pairs", "mixed", "prodcons", "larson", "oversub", "frag", "xthread", "bulk",
-                  "pair_calls", "randsize", "mstress", "walk", "calloc_sparse")
+                  "pair_calls", "randsize", "mstress", "walk", "calloc_sparse", "zmalloc")
 
 
 def scudo_library():
@@ -158,6 +158,9 @@ def workloads():
               ["frag", "1024", "2000"], ["frag", "256", "0"]),
         micro("walk", "1 M blocks of 48 B, half replaced at random, then read in array order",
               ["walk", "1000000", "10"], ["walk", "250000", "5"]),
+        micro("zmalloc", "redis's accounting: malloc_usable_size of every block allocated and "
+              "freed, 200 k live blocks of 16 B to 4 KiB replaced at random, 1 in 8 grown by "
+              "realloc", ["zmalloc", "200000", "4000000"], ["zmalloc", "50000", "1000000"]),
         micro("calloc-sparse", "rounds of 400 calloc'd tables of 16 KiB-1 MiB, a word written "
               "per 16 KiB", ["calloc_sparse", "400", "20"], ["calloc_sparse", "400", "5"]),
         Workload("python", "real", [PYTHON, str(WORKLOADS / "python_objects.py"), "5"],

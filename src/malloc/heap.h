@@ -263,6 +263,13 @@ __attribute__((noinline)) void aslab__free_other(void *p, uintptr_t byte, aslab_
  * reach it by a tail jump and need no stack frame of their own. */
 __attribute__((noinline, cold)) void aslab__free_invalid(const void *p, unsigned cls,
                                                          const char *fn);
+/* aslab__free_invalid for callers that need the compiler to know it does not return (so that
+ * a fast path keeps no register alive across it, and needs no stack frame). */
+__attribute__((noreturn)) static inline void aslab__invalid(const void *p, unsigned cls,
+                                                            const char *fn) {
+    aslab__free_invalid(p, cls, fn);
+    __builtin_unreachable();
+}
 /* malloc found a corrupted link after block: says so and aborts. Returns (NULL) only so that
  * the fast path reaches it by a tail jump. */
 __attribute__((noinline, cold)) void *aslab__list_fault(const void *block);

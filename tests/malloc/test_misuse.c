@@ -147,42 +147,68 @@ static void free_address(void *arg) {
     free(((misuse *)arg)->p);
 }
 
+static void usable_size_of_address(void *arg) {
+    misuse *m = arg;
+    m->size = malloc_usable_size(m->p);
+}
+
+static void realloc_address(void *arg) {
+    misuse *m = arg;
+    m->p = realloc(m->p, 24);
+}
+
+/* p, which is no block's start, is refused with `fault` by free, malloc_usable_size and
+ * realloc alike: each checks the pointer its own way (usable size without free's path). */
+static void expect_refused_everywhere(char *p, const char *fault) {
+    misuse m = {p, 0};
+    expect_fault(free_address, m, "free()", fault, p);
+    expect_fault(usable_size_of_address, m, "malloc_usable_size()", fault, p);
+    expect_fault(realloc_address, m, "realloc()", fault, p);
+}
+
 static void test_interior_pointer(void) {
-    misuse m = {malloc(40), 0};
-    m.p += 8;
-    expect_fault(free_address, m, "free()", "invalid pointer (not the start of a block)", m.p);
-    free(m.p - 8);
+    char *block = malloc(40), *medium = malloc(20000);
+    expect_refused_everywhere(block + 8, "invalid pointer (not the start of a block)");
+    expect_refused_everywhere(block + 16, "invalid pointer (not the start of a block)");
+    expect_refused_everywhere(medium + 4096, "invalid pointer (not the start of a block)");
+    free(medium);
+    free(block);
 }
 
 /* Slabs of the 64-byte class are TM_SMALL_SLAB bytes and start with their header. The
  * README gives a header pointer the same answer as an interior one. */
 static void test_slab_header_pointer(void) {
     char *block = malloc(64);
-    misuse m = {(char *)((uintptr_t)block & ~(uintptr_t)(TM_SMALL_SLAB - 1)) + 16, 0};
-    expect_fault(free_address, m, "free()", "invalid pointer (not the start of a block)", m.p);
+    char *header = (char *)((uintptr_t)block & ~(uintptr_t)(TM_SMALL_SLAB - 1));
+    expect_refused_everywhere(header + 16, "invalid pointer (not the start of a block)");
     free(block);
 }
 
-/* A slab-aligned address of one of our regions whose slab is not live (never used, or
- * handed back), found by reading headers: the class of 9000 bytes has 1 MiB slabs. */
+#define DEAD_SLAB_SIZE TM_MIB /* of the class of 9000 bytes */
+
+/* A slab of one of our regions that is not live (never used, or handed back), found by
+ * reading headers. */
 static char *dead_slab_in_region_of(const void *block) {
-    const size_t slab_size = TM_MIB;
     uintptr_t region = (uintptr_t)block & ~(uintptr_t)(ASLAB_REGION_SIZE - 1);
-    for (uintptr_t slab = region; slab < region + ASLAB_REGION_SIZE; slab += slab_size) {
+    for (uintptr_t slab = region; slab < region + ASLAB_REGION_SIZE; slab += DEAD_SLAB_SIZE) {
         const aslab__slab *header = (const aslab__slab *)slab;
         if (header->magic != aslab__magic_for(header) &&
             header->magic != aslab__lent_magic_for(header))
-            return (char *)slab + 4096;
+            return (char *)slab;
     }
     return NULL;
 }
 
+/* Both a pointer inside a dead slab and one where its slot 0 would start (which passes the
+ * slot test, so that only the slab's liveness refuses it); the class's slots start at the
+ * same offset in every slab, found from a live block. */
 static void test_dead_slab_pointer(void) {
-    char *block = malloc(9000);
-    misuse m = {dead_slab_in_region_of(block), 0};
-    if (m.p != NULL)
-        expect_fault(free_address, m, "free()", "invalid pointer (no live aslab slab there)", m.p);
-    else
+    char *block = malloc(9000), *dead = dead_slab_in_region_of(block);
+    size_t first = ((uintptr_t)block & (DEAD_SLAB_SIZE - 1)) % malloc_usable_size(block);
+    if (dead != NULL) {
+        expect_refused_everywhere(dead + 4096, "invalid pointer (no live aslab slab there)");
+        expect_refused_everywhere(dead + first, "invalid pointer (no live aslab slab there)");
+    } else
         fprintf(stderr, "\n  skipped: every slab of the region is live\n");
     free(block);
 }
@@ -427,9 +453,9 @@ CU_TestInfo test_misuse_tests[] = {
     {"double free of a block back in its slab", test_double_free_after_flush},
     {"double free of a medium block: held as the last freed, displaced, given back",
      test_medium_double_free},
-    {"free of an interior pointer (p + 8)", test_interior_pointer},
-    {"free of a pointer into a slab header", test_slab_header_pointer},
-    {"free of a pointer into a dead slab of a region", test_dead_slab_pointer},
+    {"free, usable size and realloc of interior pointers", test_interior_pointer},
+    {"free, usable size and realloc of a pointer into a slab header", test_slab_header_pointer},
+    {"free, usable size and realloc of a pointer into a dead slab", test_dead_slab_pointer},
     {"free_sized with a size larger than the block", test_free_sized_too_large},
     {"realloc of a freed small block", test_realloc_freed},
     {"malloc_usable_size of a freed small block", test_usable_size_freed},
