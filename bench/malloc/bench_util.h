@@ -33,6 +33,16 @@ static inline uint64_t rng_below(uint64_t *state, uint64_t n) {
     return (uint64_t)(((unsigned __int128)rng_next(state) * n) >> 64);
 }
 
+/* A size log-uniform from 2^min_shift to 2^max_shift: 2^k plus a uniform part of the next 2^k
+ * bytes, k uniform in [min_shift, max_shift), so that each doubling is equally likely;
+ * `with_top` lets the top doubling include 2^max_shift itself. */
+static inline size_t rng_size_log_uniform(uint64_t *state, unsigned min_shift, unsigned max_shift,
+                                          int with_top) {
+    unsigned k = min_shift + (unsigned)rng_below(state, max_shift - min_shift);
+    size_t base = (size_t)1 << k;
+    return base + rng_below(state, base + (with_top && k == max_shift - 1));
+}
+
 static inline double now_sec(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

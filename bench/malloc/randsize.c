@@ -16,12 +16,9 @@
 #define MAX_SHIFT   20 /* 1 MiB, the largest size drawn */
 #define MAX_THREADS 2
 
-/* 2^k plus a uniform part of the next 2^k bytes, k uniform in [MIN_SHIFT, MAX_SHIFT); the
- * top doubling includes 1 MiB itself. */
+/* The top doubling includes 1 MiB itself. */
 static size_t random_size(uint64_t *rng) {
-    unsigned k = MIN_SHIFT + (unsigned)rng_below(rng, MAX_SHIFT - MIN_SHIFT);
-    size_t base = (size_t)1 << k;
-    return base + rng_below(rng, base + (k == MAX_SHIFT - 1));
+    return rng_size_log_uniform(rng, MIN_SHIFT, MAX_SHIFT, 1);
 }
 
 typedef struct worker {

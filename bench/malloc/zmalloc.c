@@ -18,12 +18,6 @@
 #define MAX_SHIFT   12 /* 4 KiB, the largest size drawn */
 #define GROW_ONE_IN 8
 
-static size_t random_size(uint64_t *rng) {
-    unsigned k = MIN_SHIFT + (unsigned)rng_below(rng, MAX_SHIFT - MIN_SHIFT);
-    size_t base = (size_t)1 << k;
-    return base + rng_below(rng, base);
-}
-
 typedef struct table {
     void **obj;
     uint32_t *size;
@@ -62,7 +56,7 @@ static void replace(table *t, long i, uint64_t *rng) {
     else
         t->bad++;
     counted_free(t, t->obj[i]);
-    t->size[i] = (uint32_t)random_size(rng);
+    t->size[i] = (uint32_t)rng_size_log_uniform(rng, MIN_SHIFT, MAX_SHIFT, 0);
     t->tag[i] = rng_next(rng);
     t->obj[i] = counted_malloc(t, t->size[i]);
     stamp(t->obj[i], t->size[i], t->tag[i]);
@@ -79,7 +73,7 @@ int main(int argc, char **argv) {
                0};
     uint64_t rng = 0x9E3779B97F4A7C15ULL;
     for (long i = 0; i < slots; i++) {
-        t.size[i] = (uint32_t)random_size(&rng);
+        t.size[i] = (uint32_t)rng_size_log_uniform(&rng, MIN_SHIFT, MAX_SHIFT, 0);
         t.tag[i] = rng_next(&rng);
         t.obj[i] = counted_malloc(&t, t.size[i]);
         stamp(t.obj[i], t.size[i], t.tag[i]);
