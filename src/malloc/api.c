@@ -153,7 +153,7 @@ static int slab_lent(const aslab__slab *slab, unsigned cls) {
  * would check it: p starts a slot, its slab is lent, and it is not free. Redis asks it of
  * every block it allocates and frees (bench/malloc/zmalloc.c), so it is a leaf that indexes
  * the tables by the byte, as free does, and whose faults do not return: no stack frame, no
- * register saved (60 instructions a call before, with the class recomputed and a frame). */
+ * register saved (62 instructions a call before, with the class recomputed and a frame). */
 static size_t class_block_size(void *p, uintptr_t byte, const char *fn) {
     aslab__slab *slab = aslab__slab_by_byte(p, byte);
     unsigned cls = aslab__map_class((unsigned)byte);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,53 @@ static void test_free_sized_large(void) {
     CU_ASSERT(after < before + TM_MIB);
 }
 
+/* Blocks of every small class and a few medium ones, many of each, so that the first of a
+ * class lie in slabs that are no longer current when the last is allocated. */
+#define ASKED_PER_CLASS 200
+#define ASKED_MEDIUM    4
+
+typedef struct asked {
+    void *block[TM_CLASSES + ASKED_MEDIUM][ASKED_PER_CLASS];
+    size_t size[TM_CLASSES + ASKED_MEDIUM];
+    size_t classes;
+    int bad;
+} asked;
+
+/* Every block's usable size is its class's, whoever asks. */
+static void *ask_all(void *arg) {
+    asked *a = arg;
+    for (size_t c = 0; c < a->classes; c++)
+        for (size_t i = 0; i < ASKED_PER_CLASS; i++)
+            a->bad += tm_check(malloc_usable_size(a->block[c][i]) == a->size[c],
+                               "usable size of block %zu of class %zu: %zu", i, a->size[c],
+                               malloc_usable_size(a->block[c][i]));
+    return NULL;
+}
+
+/* malloc_usable_size knows a block of the asking thread's current slab without reading the
+ * slab's header, and any other by its header: both answer the class size, in the thread that
+ * allocated the blocks (current and older slabs) and in one that never allocated. */
+static void test_usable_size_anywhere(void) {
+    collect_classes();
+    static asked a;
+    a.classes = n_classes + ASKED_MEDIUM;
+    a.bad = 0;
+    for (size_t c = 0; c < a.classes; c++) {
+        a.size[c] = c < n_classes ? class_sizes[c]
+                                  : tm_class_size(TM_SMALL_MAX + 1 + (c - n_classes) * 7000);
+        for (size_t i = 0; i < ASKED_PER_CLASS; i++)
+            CU_ASSERT_PTR_NOT_NULL_FATAL(a.block[c][i] = malloc(a.size[c]));
+    }
+    ask_all(&a);
+    pthread_t thread;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&thread, NULL, ask_all, &a), 0);
+    pthread_join(thread, NULL);
+    CU_ASSERT_EQUAL(a.bad, 0);
+    for (size_t c = 0; c < a.classes; c++)
+        for (size_t i = 0; i < ASKED_PER_CLASS; i++)
+            free(a.block[c][i]);
+}
+
 CU_TestInfo test_entry_points_tests[] = {
     {"malloc(0) gives distinct 16-byte blocks", test_malloc_zero},
     {"free(NULL) and sized frees of NULL do nothing", test_free_null},
@@ -218,6 +266,8 @@ CU_TestInfo test_entry_points_tests[] = {
     {"every small size: 16-aligned, usable size is its class", test_malloc_alignment_and_size},
     {"usable bytes of live blocks never overlap", test_usable_bytes_are_own},
     {"large blocks: usable size >= request, writable", test_usable_size_large},
+    {"usable size of blocks of current and older slabs, from any thread",
+     test_usable_size_anywhere},
     {"calloc zeroes a dirtied, reused block", test_calloc_zeroes_reused},
     {"calloc overflow: NULL, ENOMEM", test_calloc_overflow},
     {"impossible sizes: NULL, ENOMEM, at once", test_impossible_sizes},
