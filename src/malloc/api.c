@@ -149,16 +149,26 @@ static int slab_lent(const aslab__slab *slab, unsigned cls) {
     return slab->magic == aslab__lent_magic_for(slab);
 }
 
+/* The index of p's slot in slab (p masked), p being in a region whose map byte `byte` names
+ * class cls: p must start a slot of a lent slab, or fn aborts naming the fault. Indexes the
+ * tables by the byte, as free does, and its faults do not return, so that its callers need
+ * no stack frame. */
+static inline __attribute__((always_inline)) uint32_t
+checked_slot(const void *p, const aslab__slab *slab, uintptr_t byte, unsigned cls, const char *fn) {
+    uint32_t index = aslab__slot_in(p, slab, byte);
+    if (ASLAB__UNLIKELY(index == UINT32_MAX || !slab_lent(slab, cls))) aslab__invalid(p, cls, fn);
+    return index;
+}
+
 /* The usable size of p, whose map byte `byte` names a small or medium class, checked as a free
  * would check it: p starts a slot, its slab is lent, and it is not free. Redis asks it of
- * every block it allocates and frees (bench/malloc/zmalloc.c), so it is a leaf that indexes
- * the tables by the byte, as free does, and whose faults do not return: no stack frame, no
- * register saved (62 instructions a call before, with the class recomputed and a frame). */
+ * every block it allocates and frees (bench/malloc/zmalloc.c), so it is a leaf with no stack
+ * frame and no register saved (62 instructions a call before, with the class recomputed and
+ * a frame). */
 static size_t class_block_size(void *p, uintptr_t byte, const char *fn) {
     aslab__slab *slab = aslab__slab_by_byte(p, byte);
     unsigned cls = aslab__map_class((unsigned)byte);
-    uint32_t index = aslab__slot_in(p, slab, byte); /* a medium block's clean bit needs it */
-    if (ASLAB__UNLIKELY(index == UINT32_MAX || !slab_lent(slab, cls))) aslab__invalid(p, cls, fn);
+    uint32_t index = checked_slot(p, slab, byte, cls, fn); /* a medium block's clean bit */
     if (ASLAB__UNLIKELY(aslab__block_freed(p, slab, cls, index)))
         aslab__heap_fault(fn, "block already freed", p);
     return aslab__classes[cls].size;
@@ -311,7 +321,7 @@ size_t aslab__api_usable_size(void *p) {
 /* free_sized / free_aligned_sized: a size larger than the block is a misuse that would
  * corrupt an allocator that trusts it; aslab checks it and aborts. */
 void aslab__api_free_sized(void *p, size_t size, const char *fn) {
-    unsigned owner = aslab__owner_class(p);
+    unsigned byte = aslab__map_read(p), owner = aslab__map_class(byte);
     if (owner == ASLAB_MAP_DIRECT) {
         if (size > aslab__direct_usable_size(p, fn))
             aslab__heap_fault(fn, "size larger than the block", p);
@@ -319,7 +329,7 @@ void aslab__api_free_sized(void *p, size_t size, const char *fn) {
         return;
     }
     if (is_class(owner)) {
-        aslab__check_slot(p, owner, fn);
+        checked_slot(p, aslab__slab_by_byte(p, byte), byte, owner, fn);
         if (size > aslab__classes[owner].size)
             aslab__heap_fault(fn, "size larger than the block", p);
         aslab__api_free(p, fn);

@@ -426,16 +426,6 @@ static inline uint32_t aslab__slot_in(const void *p, const aslab__slab *slab, ui
     return aslab__slot_by_byte(p, (uintptr_t)slab + aslab__regions.slot_offset[byte], byte);
 }
 
-/* As aslab__slot_in, for p in a region of class cls. */
-static inline uint32_t aslab__slot_index(const void *p, const aslab__slab *slab, unsigned cls) {
-    return aslab__slot_in(p, slab, aslab__map_byte(cls));
-}
-
-/* Nonzero when p, in a region of class cls, is not the start of a slot; slab is p masked. */
-static inline int aslab__off_slot(const void *p, const aslab__slab *slab, unsigned cls) {
-    return aslab__slot_index(p, slab, cls) == UINT32_MAX;
-}
-
 /* Whether block `index` of medium slab m is free and discarded (on no list). */
 static inline int aslab__block_clean(const aslab__mslab *m, uint32_t index) {
     return (__atomic_load_n(&m->clean, __ATOMIC_RELAXED) >> index) & 1;
@@ -447,17 +437,6 @@ static inline int aslab__block_freed(const void *p, aslab__slab *slab, unsigned 
                                      uint32_t index) {
     return ((const uintptr_t *)p)[1] == aslab__keys.free ||
            (aslab__class_is_medium(cls) && aslab__block_clean(aslab__mslab_of(slab), index));
-}
-
-/* p, in a region of class cls, is the start of a block of a live lent slab. */
-static inline int aslab__slot_ok(const void *p, unsigned cls) {
-    const aslab__slab *slab = aslab__slab_at(p, cls);
-    return slab->magic == aslab__lent_magic_for(slab) && !aslab__off_slot(p, slab, cls);
-}
-
-/* As aslab__slot_ok, aborting on a fault. */
-static inline void aslab__check_slot(const void *p, unsigned cls, const char *fn) {
-    if (ASLAB__UNLIKELY(!aslab__slot_ok(p, cls))) aslab__free_invalid(p, cls, fn);
 }
 
 /* The list malloc pops for class cls when its kept list is empty (the heap is set up). */
