@@ -47,7 +47,8 @@ RESULTS = ROOT / "bench" / "results"
 LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
 PYTHON = "/usr/bin/python3"
 MICRO_PROGRAMS = ("pairs", "mixed", "prodcons", "larson", "oversub", "frag", "xthread", "bulk",
-                  "pair_calls", "randsize", "mstress", "walk", "calloc_sparse", "zmalloc")
+                  "pair_calls", "randsize", "mstress", "walk", "calloc_sparse", "zmalloc",
+                  "kvcache")
 
 
 def scudo_library():
@@ -161,6 +162,8 @@ def workloads():
         micro("zmalloc", "redis's accounting: malloc_usable_size of every block allocated and "
               "freed, 200 k live blocks of 16 B to 4 KiB replaced at random, 1 in 8 grown by "
               "realloc", ["zmalloc", "200000", "4000000"], ["zmalloc", "50000", "1000000"]),
+        micro("kvcache", "a cache of 150 k values of 280 B overwritten at random (redis's SET on "
+              "random keys)", ["kvcache", "150000", "5000000"], ["kvcache", "50000", "1000000"]),
         micro("calloc-sparse", "rounds of 400 calloc'd tables of 16 KiB-1 MiB, a word written "
               "per 16 KiB", ["calloc_sparse", "400", "20"], ["calloc_sparse", "400", "5"]),
         Workload("python", "real", [PYTHON, str(WORKLOADS / "python_objects.py"), "5"],

@@ -300,9 +300,10 @@ void aslab__kept_disable(void);
 /* A window of class cls ended: whether the calling thread keeps that class's blocks of
  * others' slabs from now on, by how many it allocated meanwhile. */
 void aslab__kept_decide(unsigned cls);
-/* Gives back p, a checked free block of class cls of a slab the calling thread does not own
- * as far as its free path saw (remote.c). */
-void aslab__give_back(void *p, unsigned cls);
+/* Gives back p, a checked free block of class cls on the calling thread's kept list, to its
+ * slab (remote.c); returns 1 when another thread owns the slab, 0 when the calling thread
+ * does (its own block, or a slab it adopted since). */
+int aslab__give_back(void *p, unsigned cls);
 
 /* The calling thread gives back what it can (empty slabs) before a trim. */
 void aslab__heap_trim_thread(void);
@@ -478,6 +479,22 @@ static inline int aslab__kept_add(void *p, intptr_t cls, uintptr_t key) {
     return 1;
 }
 
+/* Keeps p, a free block of a full slab of small class cls that the calling thread owns, on
+ * its kept list for its own mallocs (kept.c), while the heap is live and the list is empty:
+ * each kept block holds its slab (which still counts it as out), and a thread that goes idle
+ * after freeing at random must pin at most one slab a class this way. `cur` stays as it is: malloc
+ * turns to the list when the list it pops runs dry (aslab__pop_failed), so the current slab's frees
+ * keep their fast path meanwhile. Returns 0 when it does not keep p. */
+static inline int aslab__kept_own(void *p, unsigned cls, uintptr_t key) {
+    aslab__heap *h = &aslab__thread_heap;
+    if (!h->may_keep) return 0;
+    aslab__mslab *k = &h->rec->kept[cls];
+    if (k->free != (void *)k || k->used == 0) return 0; /* one block at a time */
+    aslab__list_push_block(&k->hot, p, key);
+    k->used--;
+    return 1;
+}
+
 /* ---- medium.c: the medium classes' free pages ---- */
 void aslab__medium_init(void);       /* at set-up, once the options are read */
 extern int64_t aslab__medium_budget; /* the most dirty medium bytes a thread keeps */
@@ -619,9 +636,15 @@ static inline aslab__slab *aslab__slab_by_byte(const void *p, uintptr_t byte) {
     return (aslab__slab *)((uintptr_t)p & aslab__regions.slab_mask[byte]);
 }
 
-/* The push of a small class's block (a medium class's is aslab__push_medium). */
+/* The push of a small class's block (a medium class's is aslab__push_medium). A block of a
+ * slab on the full list goes to the thread's kept list while it has room (kept.c, "the
+ * thread's own blocks"): pushed onto the slab, it would move the slab to the partial list
+ * under the record's lock, and the next malloc would make that slab current for this one
+ * block, under the lock again. */
 static inline __attribute__((always_inline)) void aslab__push_small(void *p, aslab__slab *slab,
                                                                     uintptr_t key) {
+    aslab__mslab *m = aslab__mslab_of(slab);
+    if (ASLAB__UNLIKELY((int32_t)m->used < 0) && aslab__kept_own(p, m->cls, key)) return;
     aslab__free_local(p, slab, key);
 }
 

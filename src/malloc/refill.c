@@ -175,17 +175,27 @@ static aslab__mslab *replace_current(unsigned cls, aslab__mslab *spent) {
     return m;
 }
 
-/* At a kept list's end (kept.c) malloc turns back to the current slab's list, here rather
- * than in the slow path (a thread that frees others' blocks one at a time, as in larson,
- * comes here every other malloc). Kept lists are of small classes and name their class. */
+/* Where malloc turns when the list `cur` names runs dry, here rather than in the slow path (a
+ * thread that frees others' blocks one at a time, as in larson, comes here every other
+ * malloc): at a kept list's end (kept.c), back to the current slab's list; at the current
+ * slab's end, to the kept list, when it holds blocks (the thread's own blocks of full slabs
+ * wait there, aslab__kept_own). Kept lists are of small classes and name their class. */
 void *aslab__pop_failed(size_t size, aslab__hot *h, void **block) {
     if ((void *)block != aslab__list_end(h)) return aslab__list_fault(block);
-    /* a kept list (of no slab), and the heap is live: a dead one names only the stand-in */
-    if (aslab__hot_slab(h) == 0 && h != &aslab__no_slab.hot) {
+    if (h == &aslab__no_slab.hot) return aslab__malloc_slow(size); /* no slab, or a dead heap */
+    aslab__heap *heap = &aslab__thread_heap;
+    if (aslab__hot_slab(h) == 0) { /* a kept list, and the heap is live */
         unsigned cls = aslab__mslab_of_hot(h)->cls;
         aslab__hot *home = aslab__cur_home(cls);
-        aslab__thread_heap.cur[cls] = home;
+        heap->cur[cls] = home;
         if (home->free != aslab__list_end(home)) return aslab__pop_block(home, home->free, cls);
+    } else if (size <= ASLAB_SMALL_MAX && heap->may_keep) {
+        unsigned cls = aslab__class_of(size);
+        aslab__mslab *k = &heap->rec->kept[cls];
+        if (k->free != (void *)k) {
+            heap->cur[cls] = &k->hot;
+            return aslab__pop_block(&k->hot, k->free, cls);
+        }
     }
     return aslab__malloc_slow(size);
 }

@@ -170,13 +170,14 @@ void aslab__free_other(void *p, uintptr_t byte, aslab__slab *slab, const char *f
     keep_or_send_home(p, slab, cls);
 }
 
-void aslab__give_back(void *p, unsigned cls) {
+int aslab__give_back(void *p, unsigned cls) {
     aslab__slab *slab = aslab__slab_at(p, cls);
     if (__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) == aslab__owner_tag()) {
-        free_adopted(p, slab, cls); /* the calling thread adopted the slab since */
-        return;
+        free_adopted(p, slab, cls); /* its own, or a slab it adopted since */
+        return 0;
     }
     push_to_owner(p, slab, aslab__keys.free);
+    return 1;
 }
 
 void aslab__free_small_owned(void *p, uintptr_t byte, aslab__slab *slab, const char *fn) {

@@ -38,6 +38,7 @@ static CU_SuiteInfo suites[] = {
     SUITE("threads", test_threads_tests),
     SUITE("remote", test_remote_tests),
     SUITE("kept", test_kept_tests),
+    SUITE("own_kept", test_own_kept_tests),
     SUITE("keep_policy", test_keep_policy_tests),
     SUITE("fork", test_fork_tests),
     SUITE("misuse", test_misuse_tests),

@@ -17,6 +17,7 @@ extern CU_TestInfo test_cxx_tests[];            /* test_cxx.c: operator new and 
 extern CU_TestInfo test_threads_tests[];        /* test_threads.c: cross-thread free, exit */
 extern CU_TestInfo test_remote_tests[];      /* test_remote.c: thread-owned slabs across threads */
 extern CU_TestInfo test_kept_tests[];        /* test_kept.c: others' blocks kept by their freer */
+extern CU_TestInfo test_own_kept_tests[];    /* test_own_kept.c: own blocks of full slabs kept */
 extern CU_TestInfo test_keep_policy_tests[]; /* test_keep_policy.c: when a thread keeps them */
 extern CU_TestInfo test_fork_tests[];        /* test_fork.c: fork under load */
 extern CU_TestInfo test_misuse_tests[];      /* test_misuse.c: faults that must abort */
