@@ -637,7 +637,7 @@ static inline aslab__slab *aslab__slab_by_byte(const void *p, uintptr_t byte) {
 }
 
 /* The push of a small class's block (a medium class's is aslab__push_medium). A block of a
- * slab on the full list goes to the thread's kept list while it has room (kept.c, "the
+ * slab on the full list goes to the thread's kept list when the list is empty (kept.c, "the
  * thread's own blocks"): pushed onto the slab, it would move the slab to the partial list
  * under the record's lock, and the next malloc would make that slab current for this one
  * block, under the lock again. */
