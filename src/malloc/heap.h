@@ -465,6 +465,12 @@ static inline void *aslab__pop_block(aslab__hot *h, void **block, unsigned cls) 
     return aslab__handed_out(h, block, cls);
 }
 
+/* Pushes p onto kept list k, whose `used` counts the room left (not 0). */
+static inline void aslab__kept_push(aslab__mslab *k, void *p, uintptr_t key) {
+    aslab__list_push_block(&k->hot, p, key);
+    k->used--;
+}
+
 /* Keeps p, a checked block of small class cls of a slab another thread owns, for the calling
  * thread's mallocs (kept.c); key is aslab__keys.free. 0 when the list is full (the caller
  * gives p back to its owner). */
@@ -472,26 +478,25 @@ static inline int aslab__kept_add(void *p, intptr_t cls, uintptr_t key) {
     aslab__heap *h = &aslab__thread_heap;
     aslab__mslab *k = h->keep[cls];
     if (k->used == 0) return 0;
-    aslab__list_push_block(&k->hot, p, key);
-    k->used--;
+    aslab__kept_push(k, p, key);
     k->kept++; /* counted as a remote free (the ones given back, by the owner that takes them) */
     h->cur[cls] = &k->hot;
     return 1;
 }
 
 /* Keeps p, a free block of a full slab of small class cls that the calling thread owns, on
- * its kept list for its own mallocs (kept.c), while the heap is live and the list is empty:
- * each kept block holds its slab (which still counts it as out), and a thread that goes idle
- * after freeing at random must pin at most one slab a class this way. `cur` stays as it is: malloc
- * turns to the list when the list it pops runs dry (aslab__pop_failed), so the current slab's frees
- * keep their fast path meanwhile. Returns 0 when it does not keep p. */
+ * its kept list for its own mallocs (kept.c), while the heap is live and the list is empty
+ * (and kept at all: classes above KEPT_MAX_SIZE have no room). One block at a time: each kept
+ * block holds its slab (which still counts it as out), and a thread that goes idle after
+ * freeing at random must pin at most one slab a class this way. `cur` stays as it is: malloc
+ * turns to the list when the list it pops runs dry (aslab__pop_failed), so the current slab's
+ * frees keep their fast path meanwhile. Returns 0 when it does not keep p. */
 static inline int aslab__kept_own(void *p, unsigned cls, uintptr_t key) {
     aslab__heap *h = &aslab__thread_heap;
     if (!h->may_keep) return 0;
     aslab__mslab *k = &h->rec->kept[cls];
-    if (k->free != (void *)k || k->used == 0) return 0; /* one block at a time */
-    aslab__list_push_block(&k->hot, p, key);
-    k->used--;
+    if (k->free != (void *)k || k->used == 0) return 0;
+    aslab__kept_push(k, p, key);
     return 1;
 }
 

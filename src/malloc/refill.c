@@ -175,29 +175,32 @@ static aslab__mslab *replace_current(unsigned cls, aslab__mslab *spent) {
     return m;
 }
 
-/* Where malloc turns when the list `cur` names runs dry, here rather than in the slow path (a
- * thread that frees others' blocks one at a time, as in larson, comes here every other
- * malloc): at a kept list's end (kept.c), back to the current slab's list; at the current
- * slab's end, to the kept list, when it holds blocks (the thread's own blocks of full slabs
- * wait there, aslab__kept_own). Kept lists are of small classes and name their class. */
+/* The list malloc turns to when h, the list `cur` names for the class of `size`, ran dry (*cls
+ * set to that class), or NULL: after a kept list (kept.c), the current slab's; after the
+ * current slab's, the kept list, where the thread's own blocks of full slabs wait
+ * (aslab__kept_own). Kept lists are of small classes and name their class. */
+static aslab__hot *other_list(size_t size, aslab__hot *h, unsigned *cls) {
+    aslab__heap *heap = &aslab__thread_heap;
+    if (h == &aslab__no_slab.hot) return NULL; /* no slab, or a dead heap */
+    if (aslab__hot_slab(h) == 0) {             /* a kept list, and the heap is live */
+        *cls = aslab__mslab_of_hot(h)->cls;
+        return aslab__cur_home(*cls);
+    }
+    if (size > ASLAB_SMALL_MAX || !heap->may_keep) return NULL;
+    *cls = aslab__class_of(size);
+    return &heap->rec->kept[*cls].hot;
+}
+
+/* Turns to the other list here rather than in the slow path (a thread that frees others'
+ * blocks one at a time, as in larson, comes here every other malloc). When that list is empty
+ * too, the slow path sets `cur` itself (take_block). */
 void *aslab__pop_failed(size_t size, aslab__hot *h, void **block) {
     if ((void *)block != aslab__list_end(h)) return aslab__list_fault(block);
-    if (h == &aslab__no_slab.hot) return aslab__malloc_slow(size); /* no slab, or a dead heap */
-    aslab__heap *heap = &aslab__thread_heap;
-    if (aslab__hot_slab(h) == 0) { /* a kept list, and the heap is live */
-        unsigned cls = aslab__mslab_of_hot(h)->cls;
-        aslab__hot *home = aslab__cur_home(cls);
-        heap->cur[cls] = home;
-        if (home->free != aslab__list_end(home)) return aslab__pop_block(home, home->free, cls);
-    } else if (size <= ASLAB_SMALL_MAX && heap->may_keep) {
-        unsigned cls = aslab__class_of(size);
-        aslab__mslab *k = &heap->rec->kept[cls];
-        if (k->free != (void *)k) {
-            heap->cur[cls] = &k->hot;
-            return aslab__pop_block(&k->hot, k->free, cls);
-        }
-    }
-    return aslab__malloc_slow(size);
+    unsigned cls = 0;
+    aslab__hot *other = other_list(size, h, &cls);
+    if (other == NULL || other->free == aslab__list_end(other)) return aslab__malloc_slow(size);
+    aslab__thread_heap.cur[cls] = other;
+    return aslab__pop_block(other, other->free, cls);
 }
 
 /* A block of class cls from the slow path, the current slab's state its own. */
