@@ -12,7 +12,7 @@
 
 #include <errno.h>
 
-#define MAX_REGIONS 16384 /* 64 GiB of small objects */
+#define MAX_REGIONS ((size_t)64 << (30 - ASLAB_REGION_SHIFT)) /* 64 GiB of small objects */
 #define HASH_SIZE   ((size_t)2 * MAX_REGIONS)
 
 typedef struct region {
@@ -42,9 +42,14 @@ typedef struct dirty_node {
 
 aslab__region_index aslab__regions;
 
+/* The shift of a region merged into its neighbour (region_merge): its entry stays in the table
+ * and the hash, but names no memory of its own any more (hash_find and the recycling pass
+ * over it). */
+#define ABSORBED 0
+
 static region regions[MAX_REGIONS];
 static size_t region_count;
-static uint16_t region_hash[HASH_SIZE]; /* region index + 1, keyed by address >> 22 */
+static uint32_t region_hash[HASH_SIZE]; /* region index + 1, keyed by address >> 18 */
 static region *nonfull[ASLAB_CLASS_SLOTS];
 static dirty_node *oldest, *newest; /* the queue of dirty slabs, in the order they went free */
 static size_t slabs_live, slab_bytes_live, dirty_bytes, mapped_bytes;
@@ -75,21 +80,25 @@ void *aslab__arena_zero_note(void) {
     return slab;
 }
 
+/* The key itself, modulo the size: regions are mapped side by side, so their entries fill
+ * neighbouring slots, and the table's pages are touched as the regions are (a scattering hash
+ * touched a page per region: 2 MiB resident for 1 GiB of regions). Keys a multiple of
+ * HASH_SIZE apart (128 GiB of address space) share a slot and probe on. */
 static size_t hash_slot(uintptr_t key) {
-    return (size_t)((key * 2654435761u) % HASH_SIZE);
+    return (size_t)(key % HASH_SIZE);
 }
 
 static void hash_insert(uintptr_t key, size_t index) {
     size_t slot = hash_slot(key);
     while (region_hash[slot] != 0)
         slot = (slot + 1) % HASH_SIZE;
-    region_hash[slot] = (uint16_t)(index + 1);
+    region_hash[slot] = (uint32_t)(index + 1);
 }
 
 static region *hash_find(uintptr_t key) {
     for (size_t slot = hash_slot(key); region_hash[slot] != 0; slot = (slot + 1) % HASH_SIZE) {
         region *r = &regions[region_hash[slot] - 1];
-        if ((uintptr_t)r->base >> ASLAB_REGION_SHIFT == key) return r;
+        if (r->shift != ABSORBED && (uintptr_t)r->base >> ASLAB_REGION_SHIFT == key) return r;
     }
     return NULL;
 }
@@ -152,6 +161,7 @@ static void region_assign(region *r, unsigned cls) {
     r->slab_shift = (uint8_t)aslab__classes[cls].slab_shift;
     r->free_mask = all_slabs_mask(r);
     r->dirty_mask = 0;
+    r->squeezed_mask = 0;
     size_t first = (uintptr_t)r->base >> ASLAB_REGION_SHIFT;
     for (size_t i = 0; i < (size_t)1 << (r->shift - ASLAB_REGION_SHIFT); i++)
         __atomic_store_n(&aslab__regions.map[first + i], aslab__map_byte(cls), __ATOMIC_RELEASE);
@@ -162,22 +172,92 @@ static void region_assign(region *r, unsigned cls) {
 
 static size_t region_discard(region *r);
 
-/* When no region can be mapped (RLIMIT_AS, or the region table is full), a region of
- * another class that holds no slab changes class, so memory freed in one class can serve
- * another. Only dangling pointers can point into it. O(regions), on that failure only.
- * Lock held. */
+/* ---- recycling: free regions change class when no region can be mapped ----
+ * When no region can be mapped (RLIMIT_AS, or the region table is full), regions of other
+ * classes that hold no slab change class, so memory freed in one class can serve another.
+ * Regions differ in size (a class whose slabs are larger than ASLAB_REGION_SIZE has regions
+ * of one slab each), so a free region larger than the class needs is split into regions of
+ * its size, and free regions smaller than that which together fill an aligned region of its
+ * size are merged into one. Only dangling pointers can point into them. O(regions), on that
+ * failure only. Lock held throughout. */
+
+static size_t regions_absorbed; /* entries that are ABSORBED */
+
+static int region_is_free(const region *r) {
+    return r->shift != ABSORBED && r->free_mask == all_slabs_mask(r);
+}
+
+/* Takes r, which holds no slab, off its class's list and discards its dirty slabs. */
+static void region_withdraw(region *r) {
+    region **link = &nonfull[r->cls];
+    while (*link != r)
+        link = &(*link)->next_nonfull; /* a free region is listed */
+    *link = r->next_nonfull;
+    r->on_nonfull = 0;
+    region_discard(r);
+}
+
+/* A new entry in the table for the region at `base` of 2^shift bytes; NULL when it is full. */
+static region *region_entry(char *base, unsigned shift) {
+    if (region_count == MAX_REGIONS) return NULL;
+    size_t index = region_count++;
+    region *r = &regions[index];
+    *r = (region){.base = base, .shift = (uint8_t)shift};
+    hash_insert((uintptr_t)base >> ASLAB_REGION_SHIFT, index);
+    return r;
+}
+
+/* Splits free region r into regions of 2^shift bytes, all given to cls; r is the first. */
+static region *region_split(region *r, unsigned shift, unsigned cls) {
+    size_t pieces = (size_t)1 << (r->shift - shift);
+    if (MAX_REGIONS - region_count < pieces - 1) return NULL;
+    region_withdraw(r);
+    for (size_t i = pieces; i-- > 1;)
+        region_assign(region_entry(r->base + (i << shift), shift), cls);
+    r->shift = (uint8_t)shift;
+    region_assign(r, cls);
+    return r;
+}
+
+/* The free region of 2^shift bytes at `base`, or NULL. */
+static region *free_region_at(char *base, unsigned shift) {
+    region *r = hash_find((uintptr_t)base >> ASLAB_REGION_SHIFT);
+    return r != NULL && r->base == base && r->shift == shift && region_is_free(r) ? r : NULL;
+}
+
+/* Merges r, free and aligned to 2^shift, with the free regions of its size that follow it up
+ * to 2^shift bytes into one region given to cls; NULL when one of them is missing or in use. */
+static region *region_merge(region *r, unsigned shift, unsigned cls) {
+    size_t piece = (size_t)1 << r->shift, pieces = (size_t)1 << (shift - r->shift);
+    for (size_t i = 1; i < pieces; i++)
+        if (free_region_at(r->base + i * piece, r->shift) == NULL) return NULL;
+    for (size_t i = 1; i < pieces; i++) {
+        region *q = free_region_at(r->base + i * piece, r->shift);
+        region_withdraw(q);
+        q->shift = ABSORBED;
+        regions_absorbed++;
+    }
+    region_withdraw(r);
+    r->shift = (uint8_t)shift;
+    region_assign(r, cls);
+    return r;
+}
+
 static region *region_recycle(unsigned cls) {
+    unsigned shift = region_shift_for(cls);
     for (size_t i = 0; i < region_count; i++) {
-        region *r = &regions[i];
-        if (r->cls == cls || r->shift != region_shift_for(cls) || r->free_mask != all_slabs_mask(r))
-            continue;
-        region **link = &nonfull[r->cls];
-        while (*link != r)
-            link = &(*link)->next_nonfull; /* a free region is listed */
-        *link = r->next_nonfull;
-        region_discard(r);
-        region_assign(r, cls);
-        return r;
+        region *r = &regions[i], *got = NULL;
+        if (r->cls == cls || !region_is_free(r)) continue;
+        if (r->shift == shift) {
+            region_withdraw(r);
+            region_assign(r, cls);
+            got = r;
+        } else if (r->shift > shift) {
+            got = region_split(r, shift, cls);
+        } else if (((uintptr_t)r->base & (((uintptr_t)1 << shift) - 1)) == 0) {
+            got = region_merge(r, shift, cls);
+        }
+        if (got != NULL) return got;
     }
     return NULL;
 }
@@ -192,12 +272,8 @@ static region *region_new(unsigned cls) {
         if (r != NULL) errno = saved_errno;
         return r;
     }
-    size_t index = region_count++;
-    region *r = &regions[index];
-    r->base = base;
-    r->shift = (uint8_t)shift;
+    region *r = region_entry(base, shift);
     mapped_bytes += (size_t)1 << shift;
-    hash_insert((uintptr_t)base >> ASLAB_REGION_SHIFT, index);
     region_assign(r, cls);
     return r;
 }
@@ -406,7 +482,7 @@ uint64_t aslab__arena_next_due(void) {
 
 void aslab__arena_stats_get(aslab__arena_stats *out) {
     lock();
-    out->regions = region_count;
+    out->regions = region_count - regions_absorbed;
     out->mapped = mapped_bytes;
     out->slabs_live = slabs_live;
     out->slab_bytes = slab_bytes_live;

@@ -1,13 +1,13 @@
 /* arena.h - where the malloc's slabs live, and the ownership test for any pointer.
  *
  * The arena hands out slabs in regions of ASLAB_REGION_SIZE bytes, each mapped aligned to
- * its size and dedicated to one size class. A flat byte map, indexed by address >> 22 over
- * the 48-bit user address space, holds a byte naming the class of every region we own
+ * its size and dedicated to one size class. A flat byte map, indexed by address >> 18 over
+ * the user address space, holds a byte naming the class of every region we own
  * (aslab__map_byte) and 0 elsewhere: so "is this pointer ours, and of which class" is one
- * load that cannot fault, made before any slab header is read. Regions are mapped one at a
- * time as classes grow (no giant reservation, so RLIMIT_AS limits are respected), and never
- * unmapped, so a map entry never goes stale. Directly mapped blocks (direct.h) mark their
- * entries too, with their own value.
+ * load that cannot fault, made before any slab header is read. Regions are mapped a chunk at a
+ * time as classes grow (no reservation beyond the map's own address space, so RLIMIT_AS
+ * limits are respected), and never unmapped, so a map entry never goes stale. Directly mapped
+ * blocks (direct.h) mark their entries too, with their own value.
  *
  * Slabs the core gives back are marked free and dirty and queued, oldest first, each with
  * the time it went free. Every call of the slab hooks then applies purge.h's policy to the
@@ -24,15 +24,31 @@
 
 #pragma GCC visibility push(hidden) /* internal to the library: no GOT */
 
-#define ASLAB_REGION_SHIFT 22
-#define ASLAB_REGION_SIZE  ((size_t)1 << ASLAB_REGION_SHIFT)
-/* 48 bits: x86-64 with 4-level paging (47) and arm64's default user space (48). A kernel with
- * 57-bit addresses hands out addresses above 2^47 only to a mapping that asks for them with a
- * hint; one that comes back above the map anyway is given back (region_memory), and every
- * address above it reads as foreign. The map is 64 MiB of address space, touched only where
- * regions are. */
+/* Regions are 256 KiB (512 KiB off x86-64), so that the slabs of many classes share each
+ * 2 MiB of address space: the page-table entries of a 2 MiB range sit in one page-table page,
+ * and a program that touches the current slabs of 40 classes at once (random sizes) walks the
+ * page tables of 5 such ranges instead of 40 (a class's region holds its first slabs, so every
+ * class in use costs at least one range). Measured in session 19 on this machine's virtual
+ * machine, where a TLB miss walks two levels of tables: with 4 MiB regions, bulk (batches of
+ * mixed sizes, one thread) ran 1.2x as long, its simulated cache misses and instructions the
+ * same (docs/thread-owned-slabs.md, "Regions of 256 KiB"). */
+#if defined(__x86_64__)
+#define ASLAB_REGION_SHIFT 18
+#else
+#define ASLAB_REGION_SHIFT 19
+#endif
+#define ASLAB_REGION_SIZE ((size_t)1 << ASLAB_REGION_SHIFT)
+/* 47 bits on x86-64 (4-level paging; a kernel with 57-bit addresses hands out addresses above
+ * 2^47 only to a mapping that asks for them with a hint), 48 elsewhere (arm64's default user
+ * space). A mapping that comes back above the map anyway is given back (region_memory), and
+ * every address above it reads as foreign. The map is 512 MiB of address space, touched only
+ * where regions are (a page of it per 1 GiB of regions). */
+#if defined(__x86_64__)
+#define ASLAB_ADDRESS_BITS 47
+#else
 #define ASLAB_ADDRESS_BITS 48
-#define ASLAB_MAP_ENTRIES  ((size_t)1 << (ASLAB_ADDRESS_BITS - ASLAB_REGION_SHIFT))
+#endif
+#define ASLAB_MAP_ENTRIES ((size_t)1 << (ASLAB_ADDRESS_BITS - ASLAB_REGION_SHIFT))
 
 /* Finding a pointer's slab: per region the map's byte, and per byte the mask that takes a
  * pointer to its slab's start (~(slab size - 1) of the byte's class) and the class's slot test

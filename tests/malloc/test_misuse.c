@@ -184,7 +184,7 @@ static void test_slab_header_pointer(void) {
     free(block);
 }
 
-#define DEAD_SLAB_SIZE TM_MIB /* of the class of 9000 bytes */
+#define DEAD_SLAB_SIZE (64 * TM_KIB) /* of the class of 1000 bytes: 4 slabs a region */
 
 /* A slab of one of our regions that is not live (never used, or handed back), found by
  * reading headers. */
@@ -203,7 +203,7 @@ static char *dead_slab_in_region_of(const void *block) {
  * slot test, so that only the slab's liveness refuses it); the class's slots start at the
  * same offset in every slab, found from a live block. */
 static void test_dead_slab_pointer(void) {
-    char *block = malloc(9000), *dead = dead_slab_in_region_of(block);
+    char *block = malloc(1000), *dead = dead_slab_in_region_of(block);
     size_t first = ((uintptr_t)block & (DEAD_SLAB_SIZE - 1)) % malloc_usable_size(block);
     if (dead != NULL) {
         expect_refused_everywhere(dead + 4096, "invalid pointer (no live aslab slab there)");

@@ -3,6 +3,7 @@
  * the process starts: the ASLAB_* options and the address-space limit. Each prints what it
  * measured on stdout, or "FAIL <what>", and returns its exit status. */
 #define _GNU_SOURCE /* RUSAGE_THREAD */
+#include "../../src/malloc/arena.h"
 #include "test_suites.h"
 #include "test_util.h"
 
@@ -303,6 +304,31 @@ static int exhaust(size_t *count) {
     return ok;
 }
 
+/* malloc(size) into objs[0..max) until malloc says no: the count; *refused says whether it
+ * said no with NULL and ENOMEM. The blocks are freed. */
+static size_t fill_and_free(void **objs, size_t size, size_t max, int *refused) {
+    size_t count = 0;
+    errno = 0;
+    while (count < max && (objs[count] = malloc(size)) != NULL)
+        memset(objs[count++], 1, 64);
+    *refused = count < max && errno == ENOMEM;
+    for (size_t i = 0; i < count; i++)
+        free(objs[i]);
+    return count;
+}
+
+/* After exhaust(): 1 KiB blocks until malloc says no, which leaves every free region to the
+ * 1 KiB class, in its small regions (the larger regions of the classes used before are split
+ * for it); once they are freed, 16 KiB blocks (whose regions are one 1 MiB slab each) are
+ * served again from small regions merged back into large ones. objs holds `max` pointers,
+ * taken before the address space ran out. */
+static int exhaust_small_then_large(void **objs, size_t max) {
+    int refused = 0, ignored;
+    size_t small = fill_and_free(objs, TM_KIB, max, &refused);
+    size_t large = fill_and_free(objs, 16 * TM_KIB, 8192, &ignored);
+    return refused && small > 0 && large == 8192; /* 128 MiB */
+}
+
 /* ---- dirty-share: a pool keeps free pages up to an eighth of what the program holds ---- */
 
 #define SHARE_LIVE   (128 * TM_MIB) /* held throughout */
@@ -474,21 +500,23 @@ static int spare_round(int round, void *arg) {
     return 0;
 }
 
-/* Runs that SPARE_ROUNDS times, then takes a 33 MiB block and a 35 MiB calloc'd one from the
- * spare; prints the minor faults of the first round and of the last, whether every calloc'd
+/* Runs that SPARE_ROUNDS times, then takes a 33 MiB block and a slightly larger calloc'd one from
+ * the spare; prints the minor faults of the first round and of the last, whether every calloc'd
  * block came zeroed, and the KiB resident before and after malloc_trim. */
 static int scenario_direct_spare(void) {
     long faults[SPARE_ROUNDS];
     int zeroed = 1;
     if (count_faults(SPARE_ROUNDS, spare_round, &zeroed, faults) != 0) return fail("calloc");
-    /* A smaller block from the spare (its mapping shrunk), written and freed, then a calloc
-     * that needs more than that block wrote but less than the first one did: zero too. */
+    /* A smaller block from the spare (its mapping shrunk to whole map entries), written and
+     * freed, then a calloc that needs more than that block wrote and fits the shrunk mapping:
+     * zero too. */
+    const size_t more_size = 33 * TM_MIB + ASLAB_REGION_SIZE / 2;
     unsigned char *less = malloc(33 * TM_MIB), *more;
     if (less == NULL) return fail("malloc");
     memset(less, 9, 33 * TM_MIB);
     free(less);
-    if ((more = calloc(1, 35 * TM_MIB)) == NULL) return fail("calloc");
-    zeroed &= tm_all_zero(more, 35 * TM_MIB);
+    if ((more = calloc(1, more_size)) == NULL) return fail("calloc");
+    zeroed &= tm_all_zero(more, more_size);
     size_t used = mallinfo2().uordblks;
     free(more); /* kept as the spare: free memory, not the program's */
     size_t used_after = mallinfo2().uordblks, kept = tm_rss_kib();
@@ -726,13 +754,18 @@ static int scenario_large_quiet(void) {
 }
 
 static int scenario_rlimit(void) {
-    size_t count = 0;
+    size_t count = 0, small_max = 1024 * TM_MIB / TM_KIB;
     setvbuf(stdout, NULL, _IONBF, 0); /* no stdio buffer to allocate once memory is gone */
+    void **small_objs = malloc(small_max * sizeof *small_objs);
+    if (small_objs == NULL) return fail("malloc");
     if (!refuse_at_once(2048 * TM_MIB)) return fail("malloc(2 GiB) under a 1 GiB limit");
     if (!refuse_at_once((size_t)1 << 45)) return fail("malloc(1 << 45)");
     for (int round = 0; round < 2; round++)
         if (!work_within_limit()) return fail("256 MiB under a 1 GiB limit");
     if (!exhaust(&count)) return fail("exhausting the limit");
+    if (!exhaust_small_then_large(small_objs, small_max))
+        return fail("16 KiB blocks after 1 KiB ones took it all");
+    free(small_objs);
     printf("ok %zu blocks of 16 KiB at exhaustion\n", count);
     return 0;
 }
