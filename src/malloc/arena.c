@@ -207,16 +207,21 @@ static region *region_entry(char *base, unsigned shift) {
     return r;
 }
 
+/* Free region r, now of 2^shift bytes (its size, or the first part of it), to class cls. */
+static region *region_reassign(region *r, unsigned shift, unsigned cls) {
+    region_withdraw(r);
+    r->shift = (uint8_t)shift;
+    region_assign(r, cls);
+    return r;
+}
+
 /* Splits free region r into regions of 2^shift bytes, all given to cls; r is the first. */
 static region *region_split(region *r, unsigned shift, unsigned cls) {
     size_t pieces = (size_t)1 << (r->shift - shift);
     if (MAX_REGIONS - region_count < pieces - 1) return NULL;
-    region_withdraw(r);
     for (size_t i = pieces; i-- > 1;)
         region_assign(region_entry(r->base + (i << shift), shift), cls);
-    r->shift = (uint8_t)shift;
-    region_assign(r, cls);
-    return r;
+    return region_reassign(r, shift, cls);
 }
 
 /* The free region of 2^shift bytes at `base`, or NULL. */
@@ -237,10 +242,7 @@ static region *region_merge(region *r, unsigned shift, unsigned cls) {
         q->shift = ABSORBED;
         regions_absorbed++;
     }
-    region_withdraw(r);
-    r->shift = (uint8_t)shift;
-    region_assign(r, cls);
-    return r;
+    return region_reassign(r, shift, cls);
 }
 
 static region *region_recycle(unsigned cls) {
@@ -248,15 +250,12 @@ static region *region_recycle(unsigned cls) {
     for (size_t i = 0; i < region_count; i++) {
         region *r = &regions[i], *got = NULL;
         if (r->cls == cls || !region_is_free(r)) continue;
-        if (r->shift == shift) {
-            region_withdraw(r);
-            region_assign(r, cls);
-            got = r;
-        } else if (r->shift > shift) {
+        if (r->shift == shift)
+            got = region_reassign(r, shift, cls);
+        else if (r->shift > shift)
             got = region_split(r, shift, cls);
-        } else if (((uintptr_t)r->base & (((uintptr_t)1 << shift) - 1)) == 0) {
+        else if (((uintptr_t)r->base & (((uintptr_t)1 << shift) - 1)) == 0)
             got = region_merge(r, shift, cls);
-        }
         if (got != NULL) return got;
     }
     return NULL;

@@ -275,35 +275,6 @@ static int work_within_limit(void) {
     return got == n;
 }
 
-/* 16 KiB blocks until malloc says no: it must say so with NULL and ENOMEM, and once they
- * are freed the class serves again, as do the classes in use before, and a class never
- * used before (7 KiB): the freed regions change class. */
-static int exhaust(size_t *count) {
-    const size_t max = 2 * 1024 * TM_MIB / (16 * TM_KIB);
-    void **objs = malloc(max * sizeof *objs);
-    if (objs == NULL) return 0;
-    errno = 0;
-    while (*count < max && (objs[*count] = malloc(16 * TM_KIB)) != NULL)
-        (*count)++;
-    int refused = *count < max && errno == ENOMEM;
-    for (size_t i = 0; i < *count; i++)
-        free(objs[i]);
-    free(objs);
-    void *again = malloc(16 * TM_KIB), *small = malloc(TM_KIB);
-    int ok = refused && again != NULL && small != NULL;
-    free(again);
-    free(small);
-    void **other = malloc(max * sizeof *other);
-    size_t others = 0;
-    while (other != NULL && others < max / 4 && (other[others] = malloc(7 * TM_KIB)) != NULL)
-        memset(other[others++], 1, 64);
-    ok = ok && others == max / 4; /* 224 MiB of a new class, after the limit was reached */
-    for (size_t i = 0; i < others; i++)
-        free(other[i]);
-    free(other);
-    return ok;
-}
-
 /* malloc(size) into objs[0..max) until malloc says no: the count; *refused says whether it
  * said no with NULL and ENOMEM. The blocks are freed. */
 static size_t fill_and_free(void **objs, size_t size, size_t max, int *refused) {
@@ -315,6 +286,25 @@ static size_t fill_and_free(void **objs, size_t size, size_t max, int *refused) 
     for (size_t i = 0; i < count; i++)
         free(objs[i]);
     return count;
+}
+
+/* 16 KiB blocks until malloc says no: it must say so with NULL and ENOMEM, and once they
+ * are freed the class serves again, as do the classes in use before, and a class never
+ * used before (7 KiB): the freed regions change class. */
+static int exhaust(size_t *count) {
+    const size_t max = 2 * 1024 * TM_MIB / (16 * TM_KIB);
+    void **objs = malloc(max * sizeof *objs);
+    if (objs == NULL) return 0;
+    int refused = 0, ignored;
+    *count = fill_and_free(objs, 16 * TM_KIB, max, &refused);
+    void *again = malloc(16 * TM_KIB), *small = malloc(TM_KIB);
+    int ok = refused && again != NULL && small != NULL;
+    free(again);
+    free(small);
+    /* 224 MiB of a new class, after the limit was reached */
+    ok = ok && fill_and_free(objs, 7 * TM_KIB, max / 4, &ignored) == max / 4;
+    free(objs);
+    return ok;
 }
 
 /* After exhaust(): 1 KiB blocks until malloc says no, which leaves every free region to the
