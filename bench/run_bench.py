@@ -48,7 +48,7 @@ LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
 PYTHON = "/usr/bin/python3"
 MICRO_PROGRAMS = ("pairs", "mixed", "prodcons", "larson", "oversub", "frag", "xthread", "bulk",
                   "pair_calls", "randsize", "mstress", "walk", "calloc_sparse", "zmalloc",
-                  "kvcache")
+                  "kvcache", "replace")
 
 
 def scudo_library():
@@ -164,6 +164,9 @@ def workloads():
               "realloc", ["zmalloc", "200000", "4000000"], ["zmalloc", "50000", "1000000"]),
         micro("kvcache", "a cache of 150 k values of 280 B overwritten at random (redis's SET on "
               "random keys)", ["kvcache", "150000", "5000000"], ["kvcache", "50000", "1000000"]),
+        micro("replace", "one thread replaces random blocks of 20 k live ones of 16-512 B "
+              "(larson's loop without threads)", ["replace", "20000", "20000000"],
+              ["replace", "20000", "4000000"]),
         micro("calloc-sparse", "rounds of 400 calloc'd tables of 16 KiB-1 MiB, a word written "
               "per 16 KiB", ["calloc_sparse", "400", "20"], ["calloc_sparse", "400", "5"]),
         Workload("python", "real", [PYTHON, str(WORKLOADS / "python_objects.py"), "5"],

@@ -149,6 +149,13 @@ typedef struct aslab__heap {
      * so far, and the low half of `allocs` when the window began. */
     uint32_t foreign_frees[ASLAB_SMALL_CLASSES + 1];
     uint32_t window_allocs[ASLAB_SMALL_CLASSES + 1];
+    /* Per small class, while the thread's own blocks go onto its kept list (kept.c, "the
+     * thread's own blocks"): the low half of `allocs` when the list was last found full, the
+     * frees since that found it full too, and whether a free-only phase stopped them until
+     * the next malloc of the class. */
+    uint32_t own_mark[ASLAB_SMALL_CLASSES + 1];
+    uint8_t own_streak[ASLAB_SMALL_CLASSES + 1];
+    uint8_t own_paused[ASLAB_SMALL_CLASSES + 1];
     int may_keep; /* between kept.c's enable and disable: the heap is live */
     struct aslab__heap_rec *rec;
     int state;
@@ -295,6 +302,14 @@ void aslab__kept_flush(void);
  * it exits (they never keep again): its `keep` pointers name &aslab__no_slab either way. */
 void aslab__kept_enable(void);
 void aslab__kept_disable(void);
+/* Per small class, the room left on a kept list at which others' blocks stop going onto it:
+ * the list holds more of the thread's own (kept.c). */
+extern uint32_t aslab__kept_floor[ASLAB_SMALL_CLASSES + 1];
+/* The largest small class with a kept list. */
+extern unsigned aslab__kept_last_class;
+/* The thread's own free block of small class cls found its kept list full, or own blocks
+ * stopped after a free-only phase: whether it goes onto the list after all (kept.c). */
+int aslab__own_list_check(unsigned cls);
 /* Frees of other threads' blocks of one class in a window of the keep decision. */
 #define ASLAB__KEEP_WINDOW 128
 /* A window of class cls ended: whether the calling thread keeps that class's blocks of
@@ -472,12 +487,12 @@ static inline void aslab__kept_push(aslab__mslab *k, void *p, uintptr_t key) {
 }
 
 /* Keeps p, a checked block of small class cls of a slab another thread owns, for the calling
- * thread's mallocs (kept.c); key is aslab__keys.free. 0 when the list is full (the caller
- * gives p back to its owner). */
+ * thread's mallocs (kept.c); key is aslab__keys.free. 0 when the list holds its room of
+ * others' blocks (the caller gives p back to its owner). */
 static inline int aslab__kept_add(void *p, intptr_t cls, uintptr_t key) {
     aslab__heap *h = &aslab__thread_heap;
     aslab__mslab *k = h->keep[cls];
-    if (k->used == 0) return 0;
+    if (k->used <= aslab__kept_floor[cls]) return 0; /* the stand-in's `used` is 0 */
     aslab__kept_push(k, p, key);
     k->kept++; /* counted as a remote free (the ones given back, by the owner that takes them) */
     h->cur[cls] = &k->hot;
@@ -687,8 +702,9 @@ static inline __attribute__((always_inline)) void aslab__free_owned(void *p, asl
 typedef void aslab__owned_fn(void *p, uintptr_t byte, aslab__slab *slab, const char *fn);
 
 /* Frees p, whose map byte `byte` names a small class, on behalf of fn: a block of slab, which
- * the calling thread owns but which is not its current slab (free_owned). Out of line, so
- * that the current slab's path keeps its registers to itself. */
+ * the calling thread owns but which is not its current slab (or is, while `cur` names the
+ * kept list): onto the kept list (kept.c, "the thread's own blocks") or its slab's list
+ * (free_owned). Out of line, so that the current slab's path keeps its registers to itself. */
 __attribute__((noinline)) void aslab__free_small_owned(void *p, uintptr_t byte, aslab__slab *slab,
                                                        const char *fn);
 

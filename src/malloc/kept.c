@@ -37,41 +37,62 @@
  * current slab's list. Blocks above KEPT_MAX_SIZE always go back: few of them make up
  * KEPT_BYTES, and large blocks are rarely handed round.
  *
- * The thread's own blocks. A block the thread frees into one of its slabs that is on the full
- * list goes onto the same list when the list is empty (heap.h, aslab__kept_own), whatever the
- * keep decision says. Pushed onto its slab, it would move the slab to the partial list under
- * the record's lock, and when the current slab ran dry the slab would become current for that
- * one block: a program that overwrites values at random in a cache whose slabs are all full
- * (redis's SET on random keys, bench's kvcache) paid both on every overwrite (529 M
- * instructions for 1 M overwrites, 193 M now; tcmalloc 168 M). Such a free leaves `cur` alone,
- * so the current slab's frees keep their fast path; malloc turns to the list when the current
- * slab's list runs dry (refill.c, aslab__pop_failed), before any slab change. One block at a
- * time, because each holds its slab: with the list's whole room, a program that freed 1 GiB at
- * random and went idle kept 79 MiB. Blocks of slabs that are not full go back to their slab as
- * before (kept, they would keep it from emptying: bulk-1 ran 23% slower). Own blocks are not
- * remote frees: the list's `kept` counts only others' blocks (flush_class).
+ * The thread's own blocks. While the thread keeps no other thread's blocks of a class, its
+ * free of its own block of a slab that is not its current one (or of the current one while
+ * `cur` names the list) puts the block on the list too (remote.c, aslab__free_small_owned),
+ * checked by the class's tables so that no line of the slab's state is read, and `cur` names
+ * the list: the next malloc takes it back, the last freed first, as from a thread cache. Given
+ * to its slab, a random free reads and writes the slab's state, two lines at a random place: a
+ * program that replaces random blocks (larson's loop in one thread, bench's replace) ran a
+ * third slower than under tcmalloc for it. The list then holds up to OWN_BYTES a class, and
+ * others' blocks stay within KEPT_BYTES of it (the room left must stay above
+ * aslab__kept_floor for them). Each block holds its slab while it waits, so a free-only phase
+ * gives the list back: when OWN_STREAK frees in a row find it full with no malloc of the class
+ * between them, the list goes back to the slabs, and the thread's own blocks go to their slabs
+ * until its next malloc of the class (aslab__own_list_check), so that a program that frees
+ * everything lets its slabs empty. A thread that keeps others' blocks of the class gives its
+ * own to their slabs, except that one block of a full slab may wait on an empty list (heap.h,
+ * aslab__kept_own): pushed onto its slab, it would move the slab to the partial list under the
+ * record's lock, and the next malloc would make that slab current for the one block (redis's
+ * SET on random keys, bench's kvcache: 529 M instructions for 1 M overwrites before, 193 M
+ * after). Own blocks are not remote frees: the list's `kept` counts only others' blocks
+ * (flush_class).
  */
 #include "heap.h"
 #include "thread.h"
 
-#define KEPT_BYTES      16384 /* per class and thread */
+#define KEPT_BYTES      16384 /* of others' blocks, per class and thread */
+#define OWN_BYTES       65536 /* of the list's blocks when they are the thread's own */
 #define KEPT_MAX_SIZE   2048
 #define KEPT_MIN_BLOCKS 8
 #define KEPT_MAX_BLOCKS 256
+#define OWN_MAX_BLOCKS  1024
+/* Frees of the thread's own blocks in a row that find the list full with no malloc of the
+ * class between them: a free-only phase, whose list goes back to the slabs. */
+#define OWN_STREAK      32
 
 /* What a popped link is checked against: 16-byte aligned and below 2^47, where Linux maps
  * user space unless asked for more, so that a stray link passes one time in 2^21. */
 #define KEPT_LINK_MASK (~(((uintptr_t)1 << 47) - 1) | 15)
 
-/* Blocks a class's list holds at most; 0 for classes that are not kept. */
+/* Blocks a class's list holds at most (of the thread's own); 0 for classes that are not kept. */
 static uint32_t room_of[ASLAB_SMALL_CLASSES + 1];
+uint32_t aslab__kept_floor[ASLAB_SMALL_CLASSES + 1];
+unsigned aslab__kept_last_class;
+
+/* Blocks of `size` that make up `bytes`, within [KEPT_MIN_BLOCKS, most]. */
+static uint32_t blocks_for(uint32_t size, uint32_t bytes, uint32_t most) {
+    uint32_t n = bytes / size;
+    return n < KEPT_MIN_BLOCKS ? KEPT_MIN_BLOCKS : n > most ? most : n;
+}
 
 void aslab__kept_init(void) {
     for (unsigned cls = 1; cls <= ASLAB_SMALL_CLASSES; cls++) {
-        uint32_t size = aslab__classes[cls].size, n = KEPT_BYTES / size;
-        if (n < KEPT_MIN_BLOCKS) n = KEPT_MIN_BLOCKS;
-        if (n > KEPT_MAX_BLOCKS) n = KEPT_MAX_BLOCKS;
-        room_of[cls] = size <= KEPT_MAX_SIZE ? n : 0;
+        uint32_t size = aslab__classes[cls].size;
+        if (size > KEPT_MAX_SIZE) continue; /* no list: room and floor 0 */
+        room_of[cls] = blocks_for(size, OWN_BYTES, OWN_MAX_BLOCKS);
+        aslab__kept_floor[cls] = room_of[cls] - blocks_for(size, KEPT_BYTES, KEPT_MAX_BLOCKS);
+        aslab__kept_last_class = cls; /* the classes grow in size */
     }
 }
 
@@ -144,6 +165,26 @@ void aslab__kept_decide(unsigned cls) {
         aslab__thread_heap.may_keep && room_of[cls] != 0 && made <= 2 * freed && freed <= 2 * made;
     aslab__thread_heap.keep[cls] = keep ? &aslab__thread_heap.rec->kept[cls] : &aslab__no_slab;
     window_start(cls);
+}
+
+int aslab__own_list_check(unsigned cls) {
+    aslab__heap *h = &aslab__thread_heap;
+    uint32_t now = (uint32_t)h->allocs[cls];
+    if (h->own_paused[cls]) { /* since a free-only phase */
+        if (now == h->own_mark[cls]) return 0;
+        h->own_paused[cls] = 0;
+        return h->rec->kept[cls].used != 0;
+    }
+    if (now != h->own_mark[cls]) { /* full, but mallocs of the class go on */
+        h->own_mark[cls] = now;
+        h->own_streak[cls] = 0;
+        return 0;
+    }
+    if (++h->own_streak[cls] < OWN_STREAK) return 0;
+    flush_class(h->rec, cls);
+    h->own_streak[cls] = 0;
+    h->own_paused[cls] = 1;
+    return 0;
 }
 
 void aslab__kept_flush(void) {

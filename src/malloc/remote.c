@@ -180,8 +180,54 @@ int aslab__give_back(void *p, unsigned cls) {
     return 1;
 }
 
+/* p, the calling thread's own free block of small class cls of slab, goes onto its kept list
+ * k (not full), which `cur` then names: the next malloc of the class takes p back. The checks
+ * are those of another thread's block (the slot by the class's tables, the double-free key),
+ * so that neither line of the slab's state is read. */
+static inline __attribute__((always_inline)) void own_push(void *p, uintptr_t byte,
+                                                           aslab__slab *slab, const char *fn,
+                                                           intptr_t cls, aslab__mslab *k) {
+    uintptr_t first = (uintptr_t)slab + aslab__regions.slot_offset[byte];
+    if (ASLAB__UNLIKELY(!aslab__slot_starts(p, first, byte))) {
+        aslab__free_invalid(p, (unsigned)cls, fn);
+        return;
+    }
+    uintptr_t key = aslab__keys.free;
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
+        aslab__heap_fault_at(fn, "double free detected", p);
+        return;
+    }
+    aslab__kept_push(k, p, key);
+    aslab__thread_heap.cur[cls] = &k->hot;
+}
+
+/* The same when the list was full or own blocks were stopped (kept.c decides): onto the list
+ * after all, or onto the slab's. */
+__attribute__((noinline)) static void own_list_full(void *p, uintptr_t byte, aslab__slab *slab,
+                                                    const char *fn, intptr_t cls) {
+    if (aslab__own_list_check((unsigned)cls))
+        own_push(p, byte, slab, fn, cls, &aslab__thread_heap.rec->kept[cls]);
+    else
+        aslab__free_owned(p, slab, byte, fn, aslab__push_small);
+}
+
+/* While the calling thread does not keep others' blocks of the class, its own blocks of slabs
+ * other than its current one (and of that one while `cur` names the list) go onto its kept
+ * list (kept.c, "the thread's own blocks"); otherwise, and for classes without a list, onto
+ * their slab's list. */
 void aslab__free_small_owned(void *p, uintptr_t byte, aslab__slab *slab, const char *fn) {
-    aslab__free_owned(p, slab, byte, fn, aslab__push_small);
+    aslab__heap *h = &aslab__thread_heap;
+    intptr_t cls = (intptr_t)byte - ASLAB_MAP_SMALL_BIAS;
+    if ((unsigned)cls > aslab__kept_last_class || h->keep[cls] != &aslab__no_slab || !h->may_keep) {
+        aslab__free_owned(p, slab, byte, fn, aslab__push_small);
+        return;
+    }
+    aslab__mslab *k = &h->rec->kept[cls];
+    if (ASLAB__UNLIKELY(k->used == 0 || h->own_paused[cls])) {
+        own_list_full(p, byte, slab, fn, cls);
+        return;
+    }
+    own_push(p, byte, slab, fn, cls, k);
 }
 
 /* m is on the partial list and now empty, or on the full list and gained a block: back on the

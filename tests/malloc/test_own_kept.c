@@ -1,8 +1,8 @@
-/* test_own_kept.c - the thread's own blocks freed into its full slabs wait on its kept list
- * (src/malloc/kept.c, "the thread's own blocks"; heap.h aslab__kept_own), one at a time,
- * instead of moving their slab to the partial list: malloc hands the kept one out once the
- * current slab runs dry, before any slab change; each block comes back once and intact; and
- * the statistics count them as free.
+/* test_own_kept.c - the thread's own blocks freed into slabs other than its current one wait
+ * on its kept list (src/malloc/kept.c, "the thread's own blocks") while it keeps no other
+ * thread's blocks of the class: malloc hands them out at once, the last freed first; each
+ * comes back once and intact; the statistics count them as free; a free-only phase gives the
+ * list back to the slabs, so that they can empty; and the thread's exit gives them back.
  * Each case runs in a thread of its own, so that its heap starts with no slab of the class. */
 #include "test_suites.h"
 #include "test_util.h"
@@ -57,13 +57,12 @@ static void free_all(filled *f) {
         }
 }
 
-/* ---- the order: the kept block first, then the slabs ---- */
+/* ---- the order: the last freed first, before the current slab's blocks ---- */
 
 /* Frees a1 and a2 of the first full slab and b of the second, in the order a1, b, a2. Moved to
  * the partial list (in the order they gained a block), the slabs would be made current in
- * turn: a2 and a1, then b. Kept (one block at a time: a1; b and a2 then go to their slabs), a1
- * is the first malloc's once the current slab's free list runs dry, and the slabs follow when
- * its never-used blocks do: a1, b, a2, with the current slab's blocks between. */
+ * turn once the current slab ran dry. On the kept list, they are the next three mallocs', the
+ * last freed first: a2, b, a1. */
 static void *order_case(void *arg) {
     filled *f = arg;
     fill_two_slabs(f);
@@ -73,20 +72,17 @@ static void *order_case(void *arg) {
     free(a1);
     free(b);
     free(a2);
-    void *want[3] = {a1, b, a2}, *got[3] = {NULL, NULL, NULL};
-    int seen = 0;
-    while (seen < 3 && f->n < MAX_OUT) {
+    void *want[3] = {a2, b, a1};
+    for (int i = 0; i < 3 && f->n < MAX_OUT; i++) {
         void *p = malloc(SIZE);
         if (p == NULL) {
             f->bad++;
             break;
         }
         tm_fill(p, SIZE, (uint64_t)f->n);
-        if (p == a1 || p == a2 || p == b) got[seen++] = p;
+        f->bad += p != want[i];
         f->block[f->n++] = p;
     }
-    for (int i = 0; i < 3; i++)
-        f->bad += got[i] != want[i];
     free_all(f);
     return NULL;
 }
@@ -167,10 +163,57 @@ static void test_given_back_at_exit(void) {
     CU_ASSERT(tm_in_use() <= start);
 }
 
+/* ---- a free-only phase: the list goes back, so that the slabs can empty ---- */
+
+#define PHASE_SLABS  40 /* of SIZE: more than a thread keeps empty (1 MiB: 16 of them) */
+#define PHASE_BLOCKS (PHASE_SLABS * 600)
+
+typedef struct phase {
+    void *block[PHASE_BLOCKS];
+    int n, bad;
+    unsigned long long slabs_full, slabs_freed; /* the class's lent slabs, as malloc_stats says */
+} phase;
+
+/* Allocates PHASE_SLABS slabs' worth of blocks, then frees them all in a random order with no
+ * malloc between: the list fills, and once frees have found it full OWN_STREAK times in a row
+ * it goes back to the slabs, and the frees after it go to their slabs. Every slab then
+ * empties: the thread keeps 16 of them, the rest go back to the pool. With the list still
+ * holding its blocks (up to 1024, from every slab), no slab could empty. */
+static void *phase_case(void *arg) {
+    phase *ph = arg;
+    unsigned long long locks;
+    for (ph->n = 0; ph->n < PHASE_BLOCKS; ph->n++)
+        if ((ph->block[ph->n] = malloc(SIZE)) == NULL) {
+            ph->bad++;
+            return NULL;
+        }
+    ph->bad += !tm_class_figures(tm_class_size(SIZE), &ph->slabs_full, &locks);
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    for (int i = ph->n; i > 0; i--) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        int j = (int)((rng >> 33) % (uint64_t)i);
+        void *p = ph->block[j];
+        ph->block[j] = ph->block[i - 1];
+        free(p);
+    }
+    ph->bad += !tm_class_figures(tm_class_size(SIZE), &ph->slabs_freed, &locks);
+    return NULL;
+}
+
+static void test_free_only_phase(void) {
+    static phase ph;
+    pthread_t t;
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, phase_case, &ph) == 0);
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(ph.bad, 0);
+    CU_ASSERT(ph.slabs_full >= PHASE_SLABS);
+    CU_ASSERT(ph.slabs_freed + PHASE_SLABS / 2 <= ph.slabs_full);
+}
+
 CU_TestInfo test_own_kept_tests[] = {
-    {"a block freed into a full slab is the next malloc's once the current slab runs dry",
-     test_kept_first},
+    {"own blocks of other slabs are the next mallocs', the last freed first", test_kept_first},
     {"each comes back once, intact, and counts as free while it waits", test_each_once},
     {"the thread's exit gives them back", test_given_back_at_exit},
+    {"a free-only phase gives the list back: the slabs empty", test_free_only_phase},
     CU_TEST_INFO_NULL,
 };
