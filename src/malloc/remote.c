@@ -84,19 +84,32 @@ static inline __attribute__((always_inline)) void push_to_owner(void *p, aslab__
         last_block_back(m);
 }
 
-/* The checks of a free of p, a block of slab (map byte `byte`), that the owner's path does
- * not make: the slot, and a double free. 0 when p fails them (the fault is reported). */
-static inline int checked_other(void *p, aslab__slab *slab, uintptr_t byte, const char *fn) {
-    int small = byte > ASLAB_MAP_SMALL_BIAS;
+/* The checks of a free of p, a block of a small class (map byte `byte`) of slab, that the
+ * owner's path does not make: the slot, by the class's tables, and a double free. 0 when p
+ * fails them (the fault is reported). */
+static inline int checked_small(void *p, aslab__slab *slab, uintptr_t byte, const char *fn) {
     uintptr_t first = (uintptr_t)slab + aslab__regions.slot_offset[byte];
-    /* a small block needs the test alone; a medium one its index too, for its clean bit */
-    uint32_t index = small ? 0 : aslab__slot_by_byte(p, first, byte);
-    if (ASLAB__UNLIKELY(small ? !aslab__slot_starts(p, first, byte) : index == UINT32_MAX)) {
+    if (ASLAB__UNLIKELY(!aslab__slot_starts(p, first, byte))) {
+        aslab__free_invalid(p, aslab__map_class((unsigned)byte), fn);
+        return 0;
+    }
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == aslab__keys.free)) {
+        aslab__heap_fault_at(fn, "double free detected", p);
+        return 0;
+    }
+    return 1;
+}
+
+/* The same for a block of any class: a medium one needs its index too, for its clean bit. */
+static inline int checked_other(void *p, aslab__slab *slab, uintptr_t byte, const char *fn) {
+    if (byte > ASLAB_MAP_SMALL_BIAS) return checked_small(p, slab, byte, fn);
+    uint32_t index = aslab__slot_in(p, slab, byte);
+    if (ASLAB__UNLIKELY(index == UINT32_MAX)) {
         aslab__free_invalid(p, aslab__map_class((unsigned)byte), fn);
         return 0;
     }
     if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == aslab__keys.free ||
-                        (!small && aslab__block_clean(aslab__mslab_of(slab), index)))) {
+                        aslab__block_clean(aslab__mslab_of(slab), index))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return 0;
     }
@@ -187,17 +200,8 @@ int aslab__give_back(void *p, unsigned cls) {
 static inline __attribute__((always_inline)) void own_push(void *p, uintptr_t byte,
                                                            aslab__slab *slab, const char *fn,
                                                            intptr_t cls, aslab__mslab *k) {
-    uintptr_t first = (uintptr_t)slab + aslab__regions.slot_offset[byte];
-    if (ASLAB__UNLIKELY(!aslab__slot_starts(p, first, byte))) {
-        aslab__free_invalid(p, (unsigned)cls, fn);
-        return;
-    }
-    uintptr_t key = aslab__keys.free;
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
-        aslab__heap_fault_at(fn, "double free detected", p);
-        return;
-    }
-    aslab__kept_push(k, p, key);
+    if (!checked_small(p, slab, byte, fn)) return;
+    aslab__kept_push(k, p, aslab__keys.free);
     aslab__thread_heap.cur[cls] = &k->hot;
 }
 
