@@ -340,3 +340,20 @@ void aslab__api_free_sized(void *p, size_t size, const char *fn) {
         aslab__heap_fault(fn, "size larger than the block", p);
     aslab__large_free(p, fn);
 }
+
+void aslab__free_by_map(void *p, const char *fn) {
+    unsigned byte = aslab__map_read(p);
+    if (ASLAB__LIKELY(byte > ASLAB_MAP_SMALL_BIAS)) {
+        aslab__free_small(p, byte, fn);
+        return;
+    }
+    if (ASLAB__LIKELY(aslab__byte_is_medium(byte))) {
+        aslab__free_medium(p, byte, fn);
+        return;
+    }
+    aslab__free_cold(p, byte, fn);
+}
+
+void aslab__free_small_of(void *p, uintptr_t cls, const char *fn) {
+    aslab__free_small(p, cls + ASLAB_MAP_SMALL_BIAS, fn);
+}

@@ -34,20 +34,17 @@ static inline __attribute__((always_inline)) void *aslab__api_malloc(size_t size
  * mapped block, the fallback's, a foreign one, or NULL. */
 void aslab__free_cold(void *p, unsigned byte, const char *fn);
 
-/* One compare finds the small classes (the map's bytes above ASLAB_MAP_SMALL_BIAS), a second
- * the medium ones; every other pointer (NULL and foreign ones included) goes to the cold
- * path. */
+/* Frees p by its map byte: one compare finds the small classes (the map's bytes above
+ * ASLAB_MAP_SMALL_BIAS), a second the medium ones; every other pointer (NULL and foreign ones
+ * included) goes to the cold path. Out of line, so that free's fast path (aslab__free_kept)
+ * needs no register saved. */
+void aslab__free_by_map(void *p, const char *fn);
+
+/* The fast path first: a block of a lent slab of a class with a kept list goes onto the list
+ * (heap.h, aslab__free_kept); anything else by the map. */
 static inline __attribute__((always_inline)) void aslab__api_free(void *p, const char *fn) {
-    unsigned byte = aslab__map_read(p);
-    if (ASLAB__LIKELY(byte > ASLAB_MAP_SMALL_BIAS)) {
-        aslab__free_small(p, byte, fn);
-        return;
-    }
-    if (ASLAB__LIKELY(aslab__byte_is_medium(byte))) {
-        aslab__free_medium(p, byte, fn);
-        return;
-    }
-    aslab__free_cold(p, byte, fn);
+    if (ASLAB__LIKELY(aslab__free_kept(p, fn))) return;
+    aslab__free_by_map(p, fn);
 }
 
 #endif

@@ -498,3 +498,16 @@ void aslab__arena_fork_parent(void) {
 void aslab__arena_fork_child(void) {
     aslab_futexlock.init(arena_lock);
 }
+
+void aslab__arena_lent_set(const void *slab, size_t size, uintptr_t entry, int lent) {
+    for (uintptr_t at = (uintptr_t)slab; at < (uintptr_t)slab + size;
+         at += (uintptr_t)1 << ASLAB_LENT_SHIFT) {
+        uintptr_t *slot = &aslab__regions.lent_first[(uint32_t)at >> ASLAB_LENT_SHIFT];
+        if (lent) {
+            __atomic_store_n(slot, entry, __ATOMIC_RELEASE);
+            continue;
+        }
+        uintptr_t mine = entry; /* a slab 4 GiB away may have the entry now: leave it */
+        __atomic_compare_exchange_n(slot, &mine, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+    }
+}

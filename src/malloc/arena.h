@@ -50,15 +50,29 @@
 #endif
 #define ASLAB_MAP_ENTRIES ((size_t)1 << (ASLAB_ADDRESS_BITS - ASLAB_REGION_SHIFT))
 
+/* The table of lent small slabs (free's fast path, heap.h aslab__free_kept): per 64 KiB of
+ * address space (the least a small slab spans) modulo 4 GiB, slot 0's address of the lent
+ * slab of a class with a kept list that covers it, with the class in its top 6 bits (above
+ * every user address), or 0. A block's entry names its own slab while the slab is lent,
+ * unless a slab a multiple of 4 GiB away was lent later: then its frees take the path that
+ * reads the map (and, for a slab that is not the thread's current one, the header). */
+#define ASLAB_LENT_SHIFT       16
+#define ASLAB_LENT_SLOTS       ((size_t)1 << 16)
+#define ASLAB_LENT_CLASS_SHIFT 58
+
 /* Finding a pointer's slab: per region the map's byte, and per byte the mask that takes a
  * pointer to its slab's start (~(slab size - 1) of the byte's class) and the class's slot test
  * (heap.h, aslab__class_check). One object, so that the free path reaches them all from one
  * base address, and indexes the tables with the byte it read. */
 typedef struct aslab__region_index {
+    uintptr_t lent_first[ASLAB_LENT_SLOTS]; /* aslab__lent_entry; first, at no offset */
     uintptr_t slab_mask[256];
     uint64_t slot_magic[256];
     uint64_t slot_bound[256];
     uint64_t slot_offset[256]; /* of a lent slab's slot 0 from its start */
+    /* (class << ASLAB_LENT_CLASS_SHIFT) * slot_magic, modulo 2^64: the slot test of p less a
+     * table entry (slot 0 with the class above it) adds it back (heap.h, aslab__free_kept) */
+    uint64_t slot_adjust[256];
     uint8_t map[ASLAB_MAP_ENTRIES];
 } aslab__region_index;
 
@@ -99,6 +113,18 @@ static inline unsigned aslab__map_read(const void *p) {
     uintptr_t index = (uintptr_t)p >> ASLAB_REGION_SHIFT;
     return index < ASLAB_MAP_ENTRIES ? aslab__regions.map[index] : 0;
 }
+
+/* The table's entry for p's 64 KiB of address space. The index is the address's bits 16-31:
+ * one 32-bit shift. */
+static inline uintptr_t aslab__lent_entry(const void *p) {
+    return __atomic_load_n(&aslab__regions.lent_first[(uint32_t)(uintptr_t)p >> ASLAB_LENT_SHIFT],
+                           __ATOMIC_RELAXED);
+}
+
+/* Enters the small slab [slab, slab + size) in the table of lent slabs with `entry` (slot 0's
+ * address with the class in its low bits), or (lent 0) takes it out where the entry is still
+ * its own. */
+void aslab__arena_lent_set(const void *slab, size_t size, uintptr_t entry, int lent);
 
 /* The class (1..) of the region p lies in, ASLAB_MAP_DIRECT for a directly mapped block, or
  * 0 when it is none of ours. */

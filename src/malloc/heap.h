@@ -88,10 +88,18 @@ typedef struct aslab__mslab {
     uint8_t on_list;   /* enum aslab__list_id */
     uint8_t bump_zero; /* the never-used blocks [bump, bump_end) read zero (calloc) */
     uint32_t size;     /* of a block: the class's, here where the fast paths look anyway */
-    /* Medium classes: bit i set when block i is free, on no list, and its pages discarded
-     * (medium.c). The owner changes it; other threads' frees read it (relaxed). */
-    uint32_t clean;
-    uint32_t pad1;
+    union {
+        struct {
+            /* Medium classes: bit i set when block i is free, on no list, and its pages
+             * discarded (medium.c). The owner changes it; other threads' frees read it
+             * (relaxed). */
+            uint32_t clean;
+            uint32_t pad1;
+        };
+        /* A kept list's: the slot test's bound of its class while free's fast path may put
+         * blocks onto it, 0 before (the stand-in's is 0 for good). */
+        uint64_t list_bound;
+    };
     char *bump;
     /* line 2: where other threads give blocks back; the owner's rarely used fields after */
     _Alignas(64) uintptr_t remote;
@@ -140,22 +148,16 @@ typedef struct aslab__heap {
     aslab__hot *cur[ASLAB_CLASS_SLOTS];
     uint64_t allocs[ASLAB_CLASS_SLOTS];       /* blocks malloc handed out */
     uint64_t frees_remote[ASLAB_CLASS_SLOTS]; /* blocks this thread took off remote lists */
-    /* Per small class, the kept list (kept.c) a free of another thread's block adds to: the
-     * record's while the thread keeps that class's blocks (its heap is live, and its last
-     * window of such frees said so), &aslab__no_slab (no room) otherwise, so that the free
-     * needs no test of either. */
+    /* Per small class, the kept list (kept.c) that free puts blocks onto: the record's while
+     * the heap is live and a free-only phase has not stopped the class's frees from going
+     * there, &aslab__no_slab (no room, a list_bound of 0) otherwise, so that the free needs no
+     * test of either. */
     struct aslab__mslab *keep[ASLAB_SMALL_CLASSES + 1];
-    /* Per small class, the window that decides `keep` (kept.c): frees of other threads' blocks
-     * so far, and the low half of `allocs` when the window began. */
-    uint32_t foreign_frees[ASLAB_SMALL_CLASSES + 1];
-    uint32_t window_allocs[ASLAB_SMALL_CLASSES + 1];
-    /* Per small class, while the thread's own blocks go onto its kept list (kept.c, "the
-     * thread's own blocks"): the low half of `allocs` when the list was last found full, the
-     * frees since that found it full too, and whether a free-only phase stopped them until
-     * the next malloc of the class. */
-    uint32_t own_mark[ASLAB_SMALL_CLASSES + 1];
-    uint8_t own_streak[ASLAB_SMALL_CLASSES + 1];
-    uint8_t own_paused[ASLAB_SMALL_CLASSES + 1];
+    /* Per small class (kept.c): the low half of `allocs` when the list last filled up, and
+     * whether a free-only phase stopped frees from going onto it until the next malloc of
+     * the class. */
+    uint32_t fill_mark[ASLAB_SMALL_CLASSES + 1];
+    uint8_t paused[ASLAB_SMALL_CLASSES + 1];
     int may_keep; /* between kept.c's enable and disable: the heap is live */
     struct aslab__heap_rec *rec;
     int state;
@@ -298,23 +300,19 @@ uint32_t aslab__kept_room(unsigned cls);
 void aslab__kept_reset(aslab__heap_rec *rec);
 /* Gives every kept block of the calling thread back to its owner (exit, trim, the round). */
 void aslab__kept_flush(void);
-/* The calling thread's heap goes live (its frees may keep blocks once a window says so), or
- * it exits (they never keep again): its `keep` pointers name &aslab__no_slab either way. */
+/* The calling thread's heap goes live (its frees go onto its kept lists), or it exits (they
+ * never do again): its `keep` pointers name the lists, or &aslab__no_slab. */
 void aslab__kept_enable(void);
 void aslab__kept_disable(void);
-/* Per small class, the room left on a kept list at which others' blocks stop going onto it:
- * the list holds more of the thread's own (kept.c). */
-extern uint32_t aslab__kept_floor[ASLAB_SMALL_CLASSES + 1];
 /* The largest small class with a kept list. */
 extern unsigned aslab__kept_last_class;
-/* The thread's own free block of small class cls found its kept list full, or own blocks
- * stopped after a free-only phase: whether it goes onto the list after all (kept.c). */
-int aslab__own_list_check(unsigned cls);
-/* Frees of other threads' blocks of one class in a window of the keep decision. */
-#define ASLAB__KEEP_WINDOW 128
-/* A window of class cls ended: whether the calling thread keeps that class's blocks of
- * others' slabs from now on, by how many it allocated meanwhile. */
-void aslab__kept_decide(unsigned cls);
+/* Frees of class cls stopped after a free-only phase (paused), and a malloc of the class came
+ * since: whether they go onto the list again (the heap is live), which then has room
+ * (kept.c). */
+int aslab__kept_reopen(unsigned cls);
+/* A free filled class cls's kept list k: half of it goes back, or (no malloc of the class
+ * since it last filled up: a free-only phase) all of it, and frees stop going onto it. */
+__attribute__((noinline)) void aslab__kept_filled(aslab__mslab *k);
 /* Gives back p, a checked free block of class cls on the calling thread's kept list, to its
  * slab (remote.c); returns 1 when another thread owns the slab, 0 when the calling thread
  * does (its own block, or a slab it adopted since). */
@@ -480,39 +478,19 @@ static inline void *aslab__pop_block(aslab__hot *h, void **block, unsigned cls) 
     return aslab__handed_out(h, block, cls);
 }
 
-/* Pushes p onto kept list k, whose `used` counts the room left (not 0). */
+/* Pushes p onto kept list k, whose `used` counts the room left (not 0), in a slow path: the
+ * fast path may take the list from now on. */
 static inline void aslab__kept_push(aslab__mslab *k, void *p, uintptr_t key) {
     aslab__list_push_block(&k->hot, p, key);
-    k->used--;
+    k->list_bound = aslab__regions.slot_bound[aslab__map_byte(k->cls)];
+    if (--k->used == 0) aslab__kept_filled(k);
 }
 
-/* Keeps p, a checked block of small class cls of a slab another thread owns, for the calling
- * thread's mallocs (kept.c); key is aslab__keys.free. 0 when the list holds its room of
- * others' blocks (the caller gives p back to its owner). */
-static inline int aslab__kept_add(void *p, intptr_t cls, uintptr_t key) {
+/* Whether the calling thread's frees of class cls stopped after a free-only phase and may go
+ * onto its list again: a malloc of the class came since (kept.c). */
+static inline int aslab__kept_may_reopen(intptr_t cls) {
     aslab__heap *h = &aslab__thread_heap;
-    aslab__mslab *k = h->keep[cls];
-    if (k->used <= aslab__kept_floor[cls]) return 0; /* the stand-in's `used` is 0 */
-    aslab__kept_push(k, p, key);
-    k->kept++; /* counted as a remote free (the ones given back, by the owner that takes them) */
-    h->cur[cls] = &k->hot;
-    return 1;
-}
-
-/* Keeps p, a free block of a full slab of small class cls that the calling thread owns, on
- * its kept list for its own mallocs (kept.c), while the heap is live and the list is empty
- * (and kept at all: classes above KEPT_MAX_SIZE have no room). One block at a time: each kept
- * block holds its slab (which still counts it as out), and a thread that goes idle after
- * freeing at random must pin at most one slab a class this way. `cur` stays as it is: malloc
- * turns to the list when the list it pops runs dry (aslab__pop_failed), so the current slab's
- * frees keep their fast path meanwhile. Returns 0 when it does not keep p. */
-static inline int aslab__kept_own(void *p, unsigned cls, uintptr_t key) {
-    aslab__heap *h = &aslab__thread_heap;
-    if (!h->may_keep) return 0;
-    aslab__mslab *k = &h->rec->kept[cls];
-    if (k->free != (void *)k || k->used == 0) return 0;
-    aslab__kept_push(k, p, key);
-    return 1;
+    return h->paused[cls] && (uint32_t)h->allocs[cls] != h->fill_mark[cls];
 }
 
 /* ---- medium.c: the medium classes' free pages ---- */
@@ -656,15 +634,9 @@ static inline aslab__slab *aslab__slab_by_byte(const void *p, uintptr_t byte) {
     return (aslab__slab *)((uintptr_t)p & aslab__regions.slab_mask[byte]);
 }
 
-/* The push of a small class's block (a medium class's is aslab__push_medium). A block of a
- * slab on the full list goes to the thread's kept list when the list is empty (kept.c, "the
- * thread's own blocks"): pushed onto the slab, it would move the slab to the partial list
- * under the record's lock, and the next malloc would make that slab current for this one
- * block, under the lock again. */
+/* The push of a small class's block (a medium class's is aslab__push_medium). */
 static inline __attribute__((always_inline)) void aslab__push_small(void *p, aslab__slab *slab,
                                                                     uintptr_t key) {
-    aslab__mslab *m = aslab__mslab_of(slab);
-    if (ASLAB__UNLIKELY((int32_t)m->used < 0) && aslab__kept_own(p, m->cls, key)) return;
     aslab__free_local(p, slab, key);
 }
 
@@ -703,8 +675,9 @@ typedef void aslab__owned_fn(void *p, uintptr_t byte, aslab__slab *slab, const c
 
 /* Frees p, whose map byte `byte` names a small class, on behalf of fn: a block of slab, which
  * the calling thread owns but which is not its current slab (or is, while `cur` names the
- * kept list): onto the kept list (kept.c, "the thread's own blocks") or its slab's list
- * (free_owned). Out of line, so that the current slab's path keeps its registers to itself. */
+ * kept list), that free's fast path did not take: onto the kept list while it takes frees
+ * (kept.c) or its slab's list (free_owned). Out of line, so that the current slab's path
+ * keeps its registers to itself. */
 __attribute__((noinline)) void aslab__free_small_owned(void *p, uintptr_t byte, aslab__slab *slab,
                                                        const char *fn);
 
@@ -743,20 +716,74 @@ static inline __attribute__((always_inline)) void aslab__free_hot(void *p, aslab
         aslab__heap_fault_at(fn, "more blocks freed than allocated in this slab", p);
 }
 
-/* Frees p, whose map byte names a small class, on behalf of function fn. The list `cur` names
- * for the class says whether p is a block of the calling thread's current slab: the slot test
- * against the list's slot 0 passes only then (a kept list's and the stand-in's `first` is 0,
- * below every region), so neither p's slab nor any line of it is looked at. Any other slab
- * goes by its header's owner. */
+/* Puts p, a block of the calling thread's current slab of small class cls, onto kept list k
+ * (with room), checked as the current slab's blocks are (its slot by the list `cur` names). */
+static inline void aslab__free_to_kept(void *p, aslab__mslab *k, intptr_t cls, const char *fn) {
+    uintptr_t key = aslab__keys.free;
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
+        aslab__heap_fault_at(fn, "double free detected", p);
+        return;
+    }
+    aslab__thread_heap.cur[cls] = &k->hot;
+    aslab__kept_push(k, p, key);
+}
+
+/* Frees p, whose map byte names a small class, on behalf of function fn, when the fast path
+ * (aslab__free_kept) did not: its kept list is full or stopped, or the table of lent slabs
+ * does not name p's slab, or its class has no list. The list `cur` names for the class says
+ * whether p is a block of the calling thread's current slab: the slot test against the list's
+ * slot 0 passes only then (a kept list's and the stand-in's `first` is 0, below every
+ * region), so no line of p's slab is looked at. Any other slab goes by its header's owner. */
 static inline void aslab__free_small(void *p, uintptr_t byte, const char *fn) {
     intptr_t index = (intptr_t)byte; /* signed, so that the bias below folds into the load */
     aslab__hot *h = aslab__thread_heap.cur[index - ASLAB_MAP_SMALL_BIAS];
     if (ASLAB__LIKELY(aslab__slot_starts(p, h->first, (uintptr_t)index))) {
+        aslab__mslab *k = aslab__thread_heap.keep[index - ASLAB_MAP_SMALL_BIAS];
+        if (k->used != 0) { /* the list takes it (and opens for the fast path) */
+            aslab__free_to_kept(p, k, index - ASLAB_MAP_SMALL_BIAS, fn);
+            return;
+        }
         aslab__free_hot(p, h, fn);
         return;
     }
     aslab__free_checked(p, aslab__slab_by_byte(p, (uintptr_t)index), (uintptr_t)index, fn,
                         aslab__free_small_owned);
+}
+
+/* Frees p, a block of a lent slab of small class cls, whose kept list did not take it, by
+ * aslab__free_small (api.c): out of line, so that free's fast path needs no register saved. */
+void aslab__free_small_of(void *p, uintptr_t cls, const char *fn);
+
+/* The fast path of free (kept.c, "Every free onto the list"): when the table of lent slabs
+ * names, for p's address, a lent slab of a class with a kept list, p starts one of its slots,
+ * and the list takes frees, p goes onto the list, which `cur` then names: the next malloc of
+ * the class takes it back. No line of the slab is read, and the map is not either: the
+ * table's entry, slot 0's address with the class above it, is the test that p is ours, since
+ * any other entry (another slab's, or 0) is too far from p for the slot test to pass, and
+ * entry 0's class, 0, has the stand-in's bound of 0. A block of such a slab whose list does
+ * not take it goes to aslab__free_small directly; returns 0, having done nothing, for any
+ * other pointer. */
+static inline __attribute__((always_inline)) int aslab__free_kept(void *p, const char *fn) {
+    uintptr_t entry = aslab__lent_entry(p);
+    uintptr_t cls = entry >> ASLAB_LENT_CLASS_SHIFT, byte = cls + ASLAB_MAP_SMALL_BIAS;
+    /* p - slot 0 less the class shifted up; its slot test is the product plus slot_adjust */
+    uint64_t slot =
+        ((uintptr_t)p - entry) * aslab__regions.slot_magic[byte] + aslab__regions.slot_adjust[byte];
+    aslab__mslab *k = aslab__thread_heap.keep[cls];
+    if (ASLAB__UNLIKELY(slot >= k->list_bound)) {
+        if (slot >= aslab__regions.slot_bound[byte]) return 0;
+        aslab__free_small_of(p, cls, fn);
+        return 1;
+    }
+    uintptr_t key = aslab__keys.free;
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
+        aslab__heap_fault_at(fn, "double free detected", p);
+        return 1;
+    }
+    aslab__list_push_block(&k->hot, p, key);
+    aslab__thread_heap.cur[cls] = &k->hot;
+    if (ASLAB__UNLIKELY(--k->used == 0)) aslab__kept_filled(k);
+    return 1;
 }
 
 #pragma GCC visibility pop

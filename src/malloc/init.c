@@ -49,6 +49,9 @@ static void class_checks_init(void) {
         size_t slab_size = (size_t)1 << info->slab_shift;
         aslab__regions.slab_mask[aslab__map_byte(cls)] = ~(uintptr_t)(slab_size - 1);
         aslab__regions.slot_magic[aslab__map_byte(cls)] = aslab__slot_magic(info->size);
+        if (cls <= ASLAB_SMALL_CLASSES) /* the classes a table of lent slabs' entry may name */
+            aslab__regions.slot_adjust[aslab__map_byte(cls)] =
+                ((uint64_t)cls << ASLAB_LENT_CLASS_SHIFT) * aslab__slot_magic(info->size);
     }
 }
 

@@ -74,6 +74,15 @@ static void start_at_colour(aslab__mslab *m, const aslab_slab_loan *loan) {
     m->bump_wrap = (uint32_t)(m->bump - (char *)loan->slab);
 }
 
+/* Whether m's class frees onto kept lists by the table of lent slabs (arena.h). */
+static int lent_listed(const aslab__mslab *m) {
+    return m->cls <= aslab__kept_last_class;
+}
+
+static uintptr_t lent_entry(const aslab__mslab *m) {
+    return m->first | (uintptr_t)m->cls << ASLAB_LENT_CLASS_SHIFT;
+}
+
 aslab__mslab *aslab__pool_lend(unsigned cls) {
     aslab_slab_loan loan;
     int zeroed = 0;
@@ -100,12 +109,16 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     m->full_used = 0;
     __atomic_store_n(&m->heap, aslab__thread_heap.rec, __ATOMIC_RELAXED);
     set_owner(m, aslab__owner_tag());
+    if (lent_listed(m))
+        aslab__arena_lent_set(loan.slab, aslab__class_slab_size(cls), lent_entry(m), 1);
     note_lent(cls);
     return m;
 }
 
 void aslab__pool_return(aslab__mslab *m) {
     unsigned cls = m->cls;
+    if (lent_listed(m))
+        aslab__arena_lent_set(aslab__slab_of(m), aslab__class_slab_size(cls), lent_entry(m), 0);
     aslab__arena_set_class(cls);
     aslab_error err = aslab_slab_return(aslab__slab_of(m), aslab__class_slab_size(cls));
     if (err != ASLAB_OK) aslab__heap_fault("free()", aslab_strerror(err), aslab__slab_of(m));

@@ -177,8 +177,9 @@ static aslab__mslab *replace_current(unsigned cls, aslab__mslab *spent) {
 
 /* The list malloc turns to when h, the list `cur` names for the class of `size`, ran dry (*cls
  * set to that class), or NULL: after a kept list (kept.c), the current slab's; after the
- * current slab's, the kept list, where the thread's own blocks of full slabs wait
- * (aslab__kept_own). Kept lists are of small classes and name their class. */
+ * current slab's, the kept list, which a free by the map may have added to without naming it
+ * (the current slab's blocks while frees of the class stop: the list is empty then). Kept
+ * lists are of small classes and name their class. */
 static aslab__hot *other_list(size_t size, aslab__hot *h, unsigned *cls) {
     aslab__heap *heap = &aslab__thread_heap;
     if (h == &aslab__no_slab.hot) return NULL; /* no slab, or a dead heap */

@@ -139,21 +139,36 @@ __attribute__((noinline)) static void free_other_medium(void *p, uintptr_t byte,
     if (checked_other(p, slab, byte, fn)) push_to_owner(p, slab, aslab__keys.free);
 }
 
-/* p, a checked free small block of class cls of slab, another thread's, is kept for the
- * calling thread's mallocs where its keep decision says so and there is room, and sent home
- * otherwise. */
-static inline __attribute__((always_inline)) void keep_or_send_home(void *p, aslab__slab *slab,
-                                                                    intptr_t cls) {
-    uintptr_t key = aslab__keys.free;
-    if (aslab__kept_add(p, cls, key)) return;
-    push_to_owner(p, slab, key);
+/* p, a checked free small block of class cls, another thread's, goes onto the calling
+ * thread's kept list k (with room) for its mallocs: counted as a remote free (the ones given
+ * back, by the owner that takes them). */
+static inline __attribute__((always_inline)) void keep(void *p, intptr_t cls, aslab__mslab *k) {
+    k->kept++;
+    aslab__thread_heap.cur[cls] = &k->hot;
+    aslab__kept_push(k, p, aslab__keys.free);
 }
 
-/* The same for the free that ends a window of the keep decision (kept.c): decides first. Out
- * of line, so that aslab__free_other makes no call that needs a stack frame. */
-__attribute__((noinline)) static void free_at_window_end(void *p, aslab__slab *slab, intptr_t cls) {
-    aslab__kept_decide((unsigned)cls);
-    keep_or_send_home(p, slab, cls);
+/* The same once a malloc came since frees of the class stopped: the list takes frees again,
+ * or p goes home. Out of line: rare. */
+__attribute__((noinline)) static void reopen_or_send_home(void *p, aslab__slab *slab,
+                                                          intptr_t cls) {
+    if (aslab__kept_reopen((unsigned)cls))
+        keep(p, cls, aslab__thread_heap.keep[cls]);
+    else
+        push_to_owner(p, slab, aslab__keys.free);
+}
+
+/* p, a checked free small block of class cls of slab, another thread's, is kept for the
+ * calling thread's mallocs while its list has room, or sent home. Every call a tail call. */
+static inline __attribute__((always_inline)) void keep_or_send_home(void *p, aslab__slab *slab,
+                                                                    intptr_t cls) {
+    aslab__mslab *k = aslab__thread_heap.keep[cls];
+    if (ASLAB__LIKELY(k->used != 0))
+        keep(p, cls, k);
+    else if (ASLAB__UNLIKELY(aslab__kept_may_reopen(cls)))
+        reopen_or_send_home(p, slab, cls);
+    else
+        push_to_owner(p, slab, aslab__keys.free);
 }
 
 /* Kept without a stack frame of its own: everything rare is a tail call. A non-NULL owner
@@ -171,16 +186,10 @@ void aslab__free_other(void *p, uintptr_t byte, aslab__slab *slab, const char *f
         return;
     }
     if (!checked_other(p, slab, byte, fn)) return;
-    /* Counted toward the keep decision (kept.c), then kept for this thread's mallocs or sent
-     * home. Had the thread adopted the slab since the caller read the owner (a malloc in a
-     * signal handler between the two), the block would be kept, or pushed onto a remote list
-     * of the thread's own: both are taken back correctly. */
-    intptr_t cls = (intptr_t)byte - ASLAB_MAP_SMALL_BIAS;
-    if (ASLAB__UNLIKELY(++aslab__thread_heap.foreign_frees[cls] >= ASLAB__KEEP_WINDOW)) {
-        free_at_window_end(p, slab, cls);
-        return;
-    }
-    keep_or_send_home(p, slab, cls);
+    /* Kept for this thread's mallocs or sent home. Had the thread adopted the slab since the
+     * caller read the owner (a malloc in a signal handler between the two), the block would be
+     * kept, or pushed onto a remote list of the thread's own: both are taken back correctly. */
+    keep_or_send_home(p, slab, (intptr_t)byte - ASLAB_MAP_SMALL_BIAS);
 }
 
 int aslab__give_back(void *p, unsigned cls) {
@@ -201,37 +210,21 @@ static inline __attribute__((always_inline)) void own_push(void *p, uintptr_t by
                                                            aslab__slab *slab, const char *fn,
                                                            intptr_t cls, aslab__mslab *k) {
     if (!checked_small(p, slab, byte, fn)) return;
-    aslab__kept_push(k, p, aslab__keys.free);
     aslab__thread_heap.cur[cls] = &k->hot;
+    aslab__kept_push(k, p, aslab__keys.free);
 }
 
-/* The same when the list was full or own blocks were stopped (kept.c decides): onto the list
- * after all, or onto the slab's. */
-__attribute__((noinline)) static void own_list_full(void *p, uintptr_t byte, aslab__slab *slab,
-                                                    const char *fn, intptr_t cls) {
-    if (aslab__own_list_check((unsigned)cls))
-        own_push(p, byte, slab, fn, cls, &aslab__thread_heap.rec->kept[cls]);
-    else
-        aslab__free_owned(p, slab, byte, fn, aslab__push_small);
-}
-
-/* While the calling thread does not keep others' blocks of the class, its own blocks of slabs
- * other than its current one (and of that one while `cur` names the list) go onto its kept
- * list (kept.c, "the thread's own blocks"); otherwise, and for classes without a list, onto
- * their slab's list. */
+/* The thread's own block of a small class, not found by the fast path: onto the kept list
+ * while it has room (or the check turns it back on: kept.c), otherwise onto its slab's list. */
 void aslab__free_small_owned(void *p, uintptr_t byte, aslab__slab *slab, const char *fn) {
     aslab__heap *h = &aslab__thread_heap;
     intptr_t cls = (intptr_t)byte - ASLAB_MAP_SMALL_BIAS;
-    if ((unsigned)cls > aslab__kept_last_class || h->keep[cls] != &aslab__no_slab || !h->may_keep) {
-        aslab__free_owned(p, slab, byte, fn, aslab__push_small);
+    aslab__mslab *k = h->keep[cls];
+    if (k->used != 0 || (aslab__kept_may_reopen(cls) && aslab__kept_reopen((unsigned)cls))) {
+        own_push(p, byte, slab, fn, cls, h->keep[cls]);
         return;
     }
-    aslab__mslab *k = &h->rec->kept[cls];
-    if (ASLAB__UNLIKELY(k->used == 0 || h->own_paused[cls])) {
-        own_list_full(p, byte, slab, fn, cls);
-        return;
-    }
-    own_push(p, byte, slab, fn, cls, k);
+    aslab__free_owned(p, slab, byte, fn, aslab__push_small);
 }
 
 /* m is on the partial list and now empty, or on the full list and gained a block: back on the

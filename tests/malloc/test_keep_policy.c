@@ -1,8 +1,10 @@
-/* test_keep_policy.c - when a thread keeps the blocks of other threads' slabs that it frees
- * (src/malloc/kept.c, "Keeping pays only where blocks travel one way"): a thread that takes
- * in about as many as it allocates keeps them; one that only frees them, or mostly frees its
- * own, sends them home, where the owner's mallocs get them back; and a keeper whose traffic
- * changes stops keeping at the next window. */
+/* test_keep_policy.c - what a thread's kept list takes (src/malloc/kept.c, "Every free onto
+ * the list"): every free of a small block, another thread's or its own, while the list has
+ * room; when a free fills it, the blocks after the half freed last go back if the thread
+ * malloced the class since the list last filled, and otherwise (a free-only phase) all of
+ * them, and frees of the class stop going onto the list until its next malloc of the class.
+ * A thread that only frees others' blocks (a consumer) thus sends them home, where their
+ * owner's mallocs get them back. */
 #include "test_suites.h"
 #include "test_util.h"
 #include "tm_keep.h"
@@ -10,12 +12,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#define SIZE 100 /* one small class; its kept list holds more than a window (16 KiB of it) */
+#define SIZE 100 /* one small class */
 
 typedef void *thread_fn(void *);
 
-/* Runs fn in a thread of its own (a fresh heap, every class sending home) and returns what
- * it returned, as an int. */
+/* Runs fn in a thread of its own (a fresh heap) and returns what it returned, as an int. */
 static int in_thread(thread_fn *fn, void *arg) {
     pthread_t thread;
     void *result = NULL;
@@ -24,41 +25,21 @@ static int in_thread(thread_fn *fn, void *arg) {
     return (int)(intptr_t)result;
 }
 
-static void *becomes_keeper(void *arg) {
-    (void)arg;
-    return (void *)(intptr_t)tm_make_keeper(SIZE);
-}
-
 static void *probes(void *arg) {
     (void)arg;
     free(malloc(SIZE)); /* set up */
     return (void *)(intptr_t)tm_keeps(SIZE);
 }
 
-static void test_fresh_thread_sends_home(void) {
-    CU_ASSERT_EQUAL(in_thread(probes, NULL), 0);
+static void test_fresh_thread_keeps(void) {
+    CU_ASSERT_EQUAL(in_thread(probes, NULL), 1);
 }
 
-static void test_pipeline_stage_keeps(void) {
-    CU_ASSERT_EQUAL(in_thread(becomes_keeper, NULL), 1);
-}
-
-/* Frees n of others' blocks, mallocing `own` blocks of its own (and freeing them) before
- * each; returns whether it keeps at the end. */
-static int free_foreign(void **blocks, size_t n, int own) {
-    for (size_t i = 0; i < n; i++) {
-        for (int k = 0; k < own; k++)
-            free(malloc(SIZE));
-        free(blocks[i]);
-    }
-    return tm_keeps(SIZE);
-}
-
-/* The owner makes 2 windows' worth of blocks; a consumer that never mallocs the class frees
+/* The owner makes twice a list's room of blocks; a consumer that mallocs the class once frees
  * them all, and stays until the owner has looked (an exiting thread gives back what it kept).
- * It must not keep them, and they must reach the owner: its next mallocs hand most of them
- * out again (all but what its free list held already). A consumer that kept them would hold
- * 16 KiB of them, more than a window. */
+ * Its list fills, keeps half, fills again with no malloc of the class between: all of it goes
+ * back, and the rest of its frees go home too. The owner's next mallocs (twice as many, past
+ * what its current slab has left) hand them out again. */
 typedef struct owner_case {
     void **blocks;
     size_t n;
@@ -84,9 +65,9 @@ static void *owner(void *arg) {
     pthread_t consumer;
     if (pthread_create(&consumer, NULL, consume, o) != 0) return (void *)(intptr_t)-1;
     pthread_barrier_wait(&o->freed);
-    void **again = calloc(o->n, sizeof *again);
+    void **again = calloc(2 * o->n, sizeof *again); /* past what its current slab has left */
     o->bad += again == NULL;
-    for (size_t i = 0; again != NULL && i < o->n; i++) {
+    for (size_t i = 0; again != NULL && i < 2 * o->n; i++) {
         again[i] = malloc(SIZE);
         o->bad += again[i] == NULL;
         for (size_t j = 0; j < o->n; j++)
@@ -94,7 +75,7 @@ static void *owner(void *arg) {
     }
     pthread_barrier_wait(&o->looked);
     pthread_join(consumer, NULL);
-    for (size_t i = 0; again != NULL && i < o->n; i++)
+    for (size_t i = 0; again != NULL && i < 2 * o->n; i++)
         free(again[i]);
     free(again);
     return NULL;
@@ -102,7 +83,7 @@ static void *owner(void *arg) {
 
 static void test_consumer_sends_home(void) {
     static owner_case o;
-    o = (owner_case){.n = 2 * tm_keep_window()};
+    o = (owner_case){.n = 2 * tm_list_room(SIZE)};
     o.blocks = malloc(o.n * sizeof *o.blocks);
     CU_ASSERT_FATAL(o.blocks != NULL);
     pthread_barrier_init(&o.freed, NULL, 2);
@@ -112,50 +93,63 @@ static void test_consumer_sends_home(void) {
     pthread_barrier_destroy(&o.looked);
     CU_ASSERT_EQUAL(o.consumer_kept, 0);
     CU_ASSERT_EQUAL(o.bad, 0);
-    CU_ASSERT(o.back >= (int)tm_keep_window());
+    CU_ASSERT(o.back >= (int)(o.n * 3 / 4)); /* a consumer that held a list's worth: n / 2 */
     free(o.blocks);
 }
 
-/* A thread that mallocs four blocks of its own for each of another's it frees (most of its
- * frees are of its own blocks: oversub's shape) sends them home. */
-static void *mostly_own(void *arg) {
-    size_t n = *(size_t *)arg;
-    tm_partner *pt = tm_partner_start(SIZE, n);
-    if (pt == NULL) return (void *)(intptr_t)-1;
-    free(malloc(SIZE));
-    int keeps = free_foreign(tm_partner_blocks(pt), n, 4);
-    tm_partner_finish(pt);
-    return (void *)(intptr_t)keeps;
+/* Its own blocks: a list that a free fills after a malloc of the class keeps the half freed
+ * last, so that the next malloc gets the last one back. */
+static void *fills_once(void *arg) {
+    (void)arg;
+    size_t room = tm_list_room(SIZE);
+    void **blocks = calloc(room, sizeof *blocks);
+    int bad = blocks == NULL;
+    for (size_t i = 0; !bad && i < room; i++)
+        bad |= (blocks[i] = malloc(SIZE)) == NULL;
+    if (bad) return (void *)(intptr_t)-1;
+    for (size_t i = 0; i < room; i++)
+        free(blocks[i]);
+    void *first = malloc(SIZE), *second = malloc(SIZE);
+    bad |= first != blocks[room - 1] || second != blocks[room - 2];
+    free(second);
+    free(first);
+    free(blocks);
+    return (void *)(intptr_t)bad;
 }
 
-static void test_mostly_own_sends_home(void) {
-    size_t n = 2 * tm_keep_window();
-    CU_ASSERT_EQUAL(in_thread(mostly_own, &n), 0);
+static void test_full_list_keeps_half(void) {
+    CU_ASSERT_EQUAL(in_thread(fills_once, NULL), 0);
 }
 
-/* A keeper that then only frees others' blocks stops keeping at the next window's end. */
-static void *keeper_turns_consumer(void *arg) {
-    size_t n = *(size_t *)arg;
-    if (!tm_make_keeper(SIZE)) return (void *)(intptr_t)-1;
-    tm_partner *pt = tm_partner_start(SIZE, n);
-    if (pt == NULL) return (void *)(intptr_t)-1;
-    int keeps = free_foreign(tm_partner_blocks(pt), n, 0);
-    tm_partner_finish(pt);
-    return (void *)(intptr_t)keeps;
+/* A free-only phase (the list fills twice with no malloc of the class between) gives the list
+ * back and stops frees of the class going onto it: another thread's block then goes home.
+ * The next malloc of the class opens the list again. */
+static void *free_only_phase(void *arg) {
+    (void)arg;
+    size_t n = 2 * tm_list_room(SIZE);
+    void **blocks = calloc(n, sizeof *blocks);
+    int bad = blocks == NULL;
+    for (size_t i = 0; !bad && i < n; i++)
+        bad |= (blocks[i] = malloc(SIZE)) == NULL;
+    if (bad) return (void *)(intptr_t)-1;
+    for (size_t i = 0; i < n; i++)
+        free(blocks[i]);
+    free(blocks);
+    bad |= tm_keeps(SIZE) != 0; /* stopped: the partner's block went home */
+    bad |= tm_keeps(SIZE) != 1; /* the first probe's malloc opened the list */
+    return (void *)(intptr_t)bad;
 }
 
-static void test_keeper_stops(void) {
-    size_t n = tm_keep_window();
-    CU_ASSERT_EQUAL(in_thread(keeper_turns_consumer, &n), 0);
+static void test_free_only_phase_stops(void) {
+    CU_ASSERT_EQUAL(in_thread(free_only_phase, NULL), 0);
 }
 
 CU_TestInfo test_keep_policy_tests[] = {
-    {"a new thread sends others' blocks home", test_fresh_thread_sends_home},
-    {"a thread that frees others' blocks as fast as it mallocs keeps them",
-     test_pipeline_stage_keeps},
-    {"one that only frees them sends them home; their owner mallocs them again",
+    {"a new thread keeps another thread's block for its next malloc", test_fresh_thread_keeps},
+    {"one that only frees others' blocks sends them home; their owner mallocs them again",
      test_consumer_sends_home},
-    {"one that mostly frees its own sends them home", test_mostly_own_sends_home},
-    {"a keeper that turns consumer stops keeping at the window's end", test_keeper_stops},
+    {"a list filled after a malloc keeps the half freed last", test_full_list_keeps_half},
+    {"a free-only phase gives the list back and stops frees until the next malloc",
+     test_free_only_phase_stops},
     CU_TEST_INFO_NULL,
 };

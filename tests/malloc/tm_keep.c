@@ -1,8 +1,6 @@
 /* tm_keep.c - see tm_keep.h. */
 #include "tm_keep.h"
 
-#include "../../src/malloc/heap.h" /* ASLAB__KEEP_WINDOW */
-
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,8 +12,11 @@ struct tm_partner {
     pthread_barrier_t made, done;
 };
 
-size_t tm_keep_window(void) {
-    return ASLAB__KEEP_WINDOW;
+size_t tm_list_room(size_t size) {
+    void *p = malloc(size);
+    size_t usable = malloc_usable_size(p), room = 65536 / usable;
+    free(p);
+    return room < 8 ? 8 : room > 1024 ? 1024 : room;
 }
 
 static void *partner_main(void *arg) {
@@ -75,19 +76,6 @@ int tm_keeps(size_t size) {
 }
 
 int tm_make_keeper(size_t size) {
-    size_t n = ASLAB__KEEP_WINDOW;
-    void **own = calloc(n, sizeof *own);
-    tm_partner *pt = tm_partner_start(size, n);
-    if (own != NULL && pt != NULL) {
-        for (size_t i = 0; i < n; i++) {
-            own[i] = malloc(size);
-            free(tm_partner_blocks(pt)[i]);
-        }
-        for (size_t i = 0; i < n; i++)
-            free(own[i]);
-        malloc_trim(0);
-    }
-    if (pt != NULL) tm_partner_finish(pt);
-    free(own);
-    return own != NULL && pt != NULL && tm_keeps(size) == 1;
+    free(malloc(size)); /* a malloc of the class: a list stopped by a free-only phase opens */
+    return tm_keeps(size);
 }

@@ -1,18 +1,19 @@
-/* tm_keep.h - whether a thread keeps the blocks of other threads' slabs that it frees
- * (src/malloc/kept.c decides it per size class, at the end of each window of such frees, by
- * the thread's own mallocs of the class meanwhile), and making it keep them, for the tests of
- * what keeping does. */
+/* tm_keep.h - whether a thread keeps the blocks of other threads' slabs that it frees (a live
+ * thread does, on the class's kept list while frees go onto it: src/malloc/kept.c), seen from
+ * outside, for the tests of what keeping does. */
 #ifndef TM_KEEP_H
 #define TM_KEEP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-/* Frees of others' blocks of one class that make up a window of the decision. */
-size_t tm_keep_window(void);
+/* Blocks a kept list of size's class holds at most: kept.c's 64 KiB of blocks, 8 to 1024 of
+ * them. */
+size_t tm_list_room(size_t size);
 
 /* A thread that mallocs n blocks of `size` bytes (NULL where one failed) and stays alive until
- * tm_partner_finish: blocks of a slab whose owner has left are never kept. NULL if it could
- * not be started. */
+ * tm_partner_finish: blocks of a slab whose owner has left are kept as any, but a test of
+ * whose block comes back wants the owner alive. NULL if it could not be started. */
 typedef struct tm_partner tm_partner;
 tm_partner *tm_partner_start(size_t size, size_t n);
 void **tm_partner_blocks(tm_partner *pt);
@@ -20,16 +21,10 @@ void tm_partner_finish(tm_partner *pt);
 
 /* 1 when the calling thread keeps the blocks of others' slabs of size's class, seen from
  * outside: it gives back what it kept (malloc_trim), frees a block a partner made and mallocs
- * one, which is that block only if it was kept (the malloc pops the kept list first). Counts
- * in the window as 1 malloc and up to 2 frees of others' blocks (the probe's own block is one
- * when it was kept). */
+ * one, which is that block only if it was kept (the malloc pops the kept list first). */
 int tm_keeps(size_t size);
 
-/* Makes the calling thread a keeper of size's class the way a stage of a pipeline becomes
- * one: a partner makes a window's worth of blocks, and the caller frees each while it mallocs
- * one of its own; then it frees its own, and gives back by malloc_trim the one it kept. The
- * caller must not have freed others' blocks of the class before (its first window is this
- * one). Returns tm_keeps(size). */
+/* Sets the calling thread's heap up and returns tm_keeps(size): a live thread keeps. */
 int tm_make_keeper(size_t size);
 
 #endif
