@@ -354,6 +354,15 @@ void aslab__free_by_map(void *p, const char *fn) {
     aslab__free_cold(p, byte, fn);
 }
 
-void aslab__free_small_of(void *p, uintptr_t cls, const char *fn) {
-    aslab__free_small(p, cls + ASLAB_MAP_SMALL_BIAS, fn);
+void aslab__free_lent(void *p, uintptr_t cls, const char *fn) {
+    if (!aslab__class_is_medium((unsigned)cls)) {
+        aslab__free_small(p, cls + ASLAB_MAP_SMALL_BIAS, fn);
+        return;
+    }
+    aslab__mslab *k = aslab__thread_heap.keep[cls];
+    if (k->used != 0) { /* the list takes it (and opens for the fast path) */
+        aslab__free_to_kept(p, k, (intptr_t)cls, fn);
+        return;
+    }
+    aslab__free_medium(p, aslab__map_byte((unsigned)cls), fn);
 }

@@ -50,15 +50,15 @@
 #endif
 #define ASLAB_MAP_ENTRIES ((size_t)1 << (ASLAB_ADDRESS_BITS - ASLAB_REGION_SHIFT))
 
-/* The table of lent small slabs (free's fast path, heap.h aslab__free_kept): per 64 KiB of
- * address space (the least a small slab spans) modulo 4 GiB, slot 0's address of the lent
- * slab of a class with a kept list that covers it, with the class in its top 6 bits (above
- * every user address), or 0. A block's entry names its own slab while the slab is lent,
- * unless a slab a multiple of 4 GiB away was lent later: then its frees take the path that
- * reads the map (and, for a slab that is not the thread's current one, the header). */
+/* The table of lent slabs (free's fast path, heap.h aslab__free_kept): per 64 KiB of address
+ * space (the least a slab spans) modulo 4 GiB, slot 0's address of the lent slab that covers
+ * it (of a small class with a kept list, or a medium class), with the class in its top 7 bits
+ * (above every user address), or 0. A block's entry names its own slab while the slab is
+ * lent, unless a slab a multiple of 4 GiB away was lent later: then its frees take the path
+ * that reads the map (and, for a slab that is not the thread's current one, the header). */
 #define ASLAB_LENT_SHIFT       16
 #define ASLAB_LENT_SLOTS       ((size_t)1 << 16)
-#define ASLAB_LENT_CLASS_SHIFT 58
+#define ASLAB_LENT_CLASS_SHIFT 57
 
 /* Finding a pointer's slab: per region the map's byte, and per byte the mask that takes a
  * pointer to its slab's start (~(slab size - 1) of the byte's class) and the class's slot test
@@ -70,9 +70,13 @@ typedef struct aslab__region_index {
     uint64_t slot_magic[256];
     uint64_t slot_bound[256];
     uint64_t slot_offset[256]; /* of a lent slab's slot 0 from its start */
-    /* (class << ASLAB_LENT_CLASS_SHIFT) * slot_magic, modulo 2^64: the slot test of p less a
-     * table entry (slot 0 with the class above it) adds it back (heap.h, aslab__free_kept) */
-    uint64_t slot_adjust[256];
+    /* The slot test's constants by class (not map byte), for the table of lent slabs' entries:
+     * the magic, the bound, and (class << ASLAB_LENT_CLASS_SHIFT) * magic modulo 2^64, which
+     * the test of p less an entry (slot 0 with the class above it) adds back (heap.h,
+     * aslab__free_kept). Class 0's are 0: an empty entry passes no test. */
+    uint64_t lent_magic[128];
+    uint64_t lent_bound[128];
+    uint64_t lent_adjust[128];
     uint8_t map[ASLAB_MAP_ENTRIES];
 } aslab__region_index;
 

@@ -152,12 +152,12 @@ typedef struct aslab__heap {
      * the heap is live and a free-only phase has not stopped the class's frees from going
      * there, &aslab__no_slab (no room, a list_bound of 0) otherwise, so that the free needs no
      * test of either. */
-    struct aslab__mslab *keep[ASLAB_SMALL_CLASSES + 1];
+    struct aslab__mslab *keep[ASLAB_CLASS_SLOTS]; /* a medium class's: the stand-in, for good */
     /* Per small class (kept.c): the low half of `allocs` when the list last filled up, and
      * whether a free-only phase stopped frees from going onto it until the next malloc of
      * the class. */
-    uint32_t fill_mark[ASLAB_SMALL_CLASSES + 1];
-    uint8_t paused[ASLAB_SMALL_CLASSES + 1];
+    uint32_t fill_mark[ASLAB_CLASS_SLOTS];
+    uint8_t paused[ASLAB_CLASS_SLOTS];
     int may_keep; /* between kept.c's enable and disable: the heap is live */
     struct aslab__heap_rec *rec;
     int state;
@@ -193,7 +193,7 @@ typedef struct aslab__heap_rec {
     /* Per small class, blocks of other threads' slabs that this thread freed, kept for its own
      * mallocs (kept.c): a list shaped like a slab's, so that malloc's fast path pops it as it
      * pops a slab's. Its `used` counts the room left. */
-    aslab__mslab kept[ASLAB_SMALL_CLASSES + 1];
+    aslab__mslab kept[ASLAB_CLASS_SLOTS];
     /* medium.c's record of which pages of a slab are resident (one byte a page, a 16 MiB slab
      * of 4 KiB pages at most), here rather than on the stack of a free */
     unsigned char resident[4096];
@@ -750,9 +750,10 @@ static inline void aslab__free_small(void *p, uintptr_t byte, const char *fn) {
                         aslab__free_small_owned);
 }
 
-/* Frees p, a block of a lent slab of small class cls, whose kept list did not take it, by
- * aslab__free_small (api.c): out of line, so that free's fast path needs no register saved. */
-void aslab__free_small_of(void *p, uintptr_t cls, const char *fn);
+/* Frees p, a block of a lent slab of class cls that no kept list took (a medium class's, or a
+ * small class's whose list does not take frees), by the class's path after the map (api.c):
+ * out of line, so that free's fast path needs no register saved. */
+void aslab__free_lent(void *p, uintptr_t cls, const char *fn);
 
 /* The fast path of free (kept.c, "Every free onto the list"): when the table of lent slabs
  * names, for p's address, a lent slab of a class with a kept list, p starts one of its slots,
@@ -765,14 +766,14 @@ void aslab__free_small_of(void *p, uintptr_t cls, const char *fn);
  * other pointer. */
 static inline __attribute__((always_inline)) int aslab__free_kept(void *p, const char *fn) {
     uintptr_t entry = aslab__lent_entry(p);
-    uintptr_t cls = entry >> ASLAB_LENT_CLASS_SHIFT, byte = cls + ASLAB_MAP_SMALL_BIAS;
-    /* p - slot 0 less the class shifted up; its slot test is the product plus slot_adjust */
+    uintptr_t cls = entry >> ASLAB_LENT_CLASS_SHIFT;
+    /* p - slot 0 less the class shifted up; its slot test is the product plus lent_adjust */
     uint64_t slot =
-        ((uintptr_t)p - entry) * aslab__regions.slot_magic[byte] + aslab__regions.slot_adjust[byte];
+        ((uintptr_t)p - entry) * aslab__regions.lent_magic[cls] + aslab__regions.lent_adjust[cls];
     aslab__mslab *k = aslab__thread_heap.keep[cls];
     if (ASLAB__UNLIKELY(slot >= k->list_bound)) {
-        if (slot >= aslab__regions.slot_bound[byte]) return 0;
-        aslab__free_small_of(p, cls, fn);
+        if (slot >= aslab__regions.lent_bound[cls]) return 0;
+        aslab__free_lent(p, cls, fn);
         return 1;
     }
     uintptr_t key = aslab__keys.free;

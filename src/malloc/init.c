@@ -49,9 +49,9 @@ static void class_checks_init(void) {
         size_t slab_size = (size_t)1 << info->slab_shift;
         aslab__regions.slab_mask[aslab__map_byte(cls)] = ~(uintptr_t)(slab_size - 1);
         aslab__regions.slot_magic[aslab__map_byte(cls)] = aslab__slot_magic(info->size);
-        if (cls <= ASLAB_SMALL_CLASSES) /* the classes a table of lent slabs' entry may name */
-            aslab__regions.slot_adjust[aslab__map_byte(cls)] =
-                ((uint64_t)cls << ASLAB_LENT_CLASS_SHIFT) * aslab__slot_magic(info->size);
+        aslab__regions.lent_magic[cls] = aslab__slot_magic(info->size);
+        aslab__regions.lent_adjust[cls] =
+            ((uint64_t)cls << ASLAB_LENT_CLASS_SHIFT) * aslab__slot_magic(info->size);
     }
 }
 
@@ -65,6 +65,7 @@ static int class_geometry_learn(unsigned cls, aslab_cache *cache, aslab_slab_loa
     aslab__checks[cls].capacity = (uint32_t)loan->capacity;
     aslab__regions.slot_bound[aslab__map_byte(cls)] =
         aslab__slot_bound(aslab__classes[cls].size, (uint32_t)loan->capacity);
+    aslab__regions.lent_bound[cls] = aslab__regions.slot_bound[aslab__map_byte(cls)];
     aslab__regions.slot_offset[aslab__map_byte(cls)] =
         (uint64_t)((char *)loan->slots - (char *)loan->slab);
     return 1;

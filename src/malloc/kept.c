@@ -1,5 +1,6 @@
-/* kept.c - the thread's kept lists: per small class up to 2 KiB, the blocks it freed, its own
- * and other threads', kept for its own mallocs (a thread cache in front of the slabs).
+/* kept.c - the thread's kept lists: per small class up to 2 KiB and per medium class, the
+ * blocks it freed, its own and other threads', kept for its own mallocs (a thread cache in
+ * front of the slabs).
  *
  * Every free onto the list (session 21; docs/thread-owned-slabs.md, "Every free onto the
  * list"). free's fast path (heap.h, aslab__free_kept) puts any block of a lent slab of a
@@ -16,13 +17,15 @@
  * threads' slabs stay on the core that freed them, as in tcmalloc's thread caches: no
  * compare-and-swap on the owner's remote word, no line that moves between cores.
  *
- * Its room. The list holds up to LIST_BYTES of blocks a class (8 to LIST_MAX_BLOCKS); its
- * `used` counts the room left. The free that fills it calls aslab__kept_filled: when the
- * thread malloced the class since the list last filled, the list keeps the half freed last
- * (the likeliest in cache) and gives the rest back, each block to its slab, or to its owner
- * by its remote list; when it did not (a free-only phase: a consumer, a program freeing all it
- * holds), it gives the whole list back and frees of the class stop going onto it until the
- * next malloc of the class (`paused`), so that slabs can empty and the owners of others'
+ * Its room. The list holds up to LIST_BYTES of blocks a class (8 to LIST_MAX_BLOCKS; a medium
+ * class's at least MEDIUM_MIN_BLOCKS); its `used` counts the room left. The free that fills
+ * it calls aslab__kept_filled: when the thread malloced the class since the list last
+ * filled, a small class's list keeps the half freed last (the likeliest in cache) and gives
+ * the rest back, each block to its slab, or to its owner by its remote list; otherwise (a
+ * free-only phase: a consumer, a program freeing all it holds; and always for a medium class,
+ * whose blocks are each pages the program wrote: docs/medium-classes.md, "On the thread's
+ * kept list") it gives the whole list back and frees of the class stop going onto it until
+ * the next malloc of the class (`paused`), so that slabs can empty and the owners of others'
  * blocks get them back. While stopped, a free goes by the map: its own block to its slab
  * (the current one without reading its header), another thread's home. Each kept block holds
  * its slab (which counts it as out), so a thread that goes quiet may pin up to LIST_BYTES of
@@ -33,25 +36,31 @@
  * address, ending at the list's own state. The heap's `cur` names it while it holds blocks, so
  * malloc's fast path pops it unchanged; a popped link is checked for 16-byte alignment and a
  * user-space address only (the next block may be in any slab of the class). When it runs
- * dry, malloc's failed pop (refill.c) turns `cur` back to the current slab's list. Blocks above
- * KEPT_MAX_SIZE have no list: few of them make up LIST_BYTES, and large blocks are rarely
- * handed round. The list's `kept` counts others' blocks that the slow path put on it, for
- * the statistics' remote frees (the fast path does not know whose a block is).
+ * dry, malloc's failed pop (refill.c) turns `cur` back to the current slab's list. Small
+ * blocks above KEPT_MAX_SIZE have no list: few of them make up LIST_BYTES, and they are
+ * rarely handed round. A medium list's `size` is 0, so that the pop of one of its blocks adds
+ * nothing to the thread's dirty-byte budget (medium.c): a kept block was never counted free. The
+ * list's `kept` counts others' blocks that the slow path put on it, for the statistics' remote
+ * frees (the fast path does not know whose a block is).
  */
 #include "heap.h"
 #include "thread.h"
 
-#define LIST_BYTES      65536 /* per class and thread */
-#define KEPT_MAX_SIZE   2048
-#define KEPT_MIN_BLOCKS 8
-#define LIST_MAX_BLOCKS 1024
+#define LIST_BYTES        65536 /* per class and thread */
+#define KEPT_MAX_SIZE     2048
+#define KEPT_MIN_BLOCKS   8
+#define LIST_MAX_BLOCKS   1024
+/* A medium class's list: the blocks LIST_BYTES make up, at least 2, so that a free that
+ * follows a malloc of the class never fills it (a list of 1 would give its block back at once:
+ * kept.c's half of 1 is 0). */
+#define MEDIUM_MIN_BLOCKS 2
 
 /* What a popped link is checked against: 16-byte aligned and below 2^47, where Linux maps
  * user space unless asked for more, so that a stray link passes one time in 2^21. */
 #define KEPT_LINK_MASK (~(((uintptr_t)1 << 47) - 1) | 15)
 
 /* Blocks a class's list holds at most (of the thread's own); 0 for classes that are not kept. */
-static uint32_t room_of[ASLAB_SMALL_CLASSES + 1];
+static uint32_t room_of[ASLAB_CLASS_SLOTS];
 unsigned aslab__kept_last_class;
 
 /* Blocks of `size` that make up `bytes`, within [KEPT_MIN_BLOCKS, most]. */
@@ -61,9 +70,14 @@ static uint32_t blocks_for(uint32_t size, uint32_t bytes, uint32_t most) {
 }
 
 void aslab__kept_init(void) {
-    for (unsigned cls = 1; cls <= ASLAB_SMALL_CLASSES; cls++) {
+    for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         uint32_t size = aslab__classes[cls].size;
-        if (size > KEPT_MAX_SIZE) continue; /* no list: room and floor 0 */
+        if (aslab__class_is_medium(cls)) { /* as many as LIST_BYTES make up, 2 at least */
+            room_of[cls] =
+                size >= LIST_BYTES / MEDIUM_MIN_BLOCKS ? MEDIUM_MIN_BLOCKS : LIST_BYTES / size;
+            continue;
+        }
+        if (size > KEPT_MAX_SIZE) continue; /* no list: room 0 */
         room_of[cls] = blocks_for(size, LIST_BYTES, LIST_MAX_BLOCKS);
         aslab__kept_last_class = cls; /* the classes grow in size */
     }
@@ -79,8 +93,9 @@ static void empty_list(aslab__mslab *k, unsigned cls) {
 }
 
 void aslab__kept_reset(aslab__heap_rec *rec) {
-    for (unsigned cls = 0; cls <= ASLAB_SMALL_CLASSES; cls++) {
+    for (unsigned cls = 0; cls < ASLAB_CLASS_SLOTS; cls++) {
         aslab__mslab *k = &rec->kept[cls];
+        k->size = 0; /* a medium pop adds it to the dirty budget: a kept block was never freed */
         k->kept = 0;
         k->first = 0; /* blocks of any slab: the end is the list's own state */
         empty_list(k, cls);
@@ -110,7 +125,7 @@ static void flush_class(aslab__heap_rec *rec, unsigned cls) {
 void aslab__kept_enable(void) {
     aslab__heap *h = &aslab__thread_heap;
     h->may_keep = 1;
-    for (unsigned cls = 0; cls <= ASLAB_SMALL_CLASSES; cls++) {
+    for (unsigned cls = 0; cls < ASLAB_CLASS_SLOTS; cls++) {
         h->keep[cls] = room_of[cls] != 0 ? &h->rec->kept[cls] : &aslab__no_slab;
         h->paused[cls] = 0;
     }
@@ -120,7 +135,7 @@ void aslab__kept_enable(void) {
  * (another key's destructor) must not add to it, nor a free turn the list back on. */
 void aslab__kept_disable(void) {
     aslab__thread_heap.may_keep = 0;
-    for (unsigned cls = 0; cls <= ASLAB_SMALL_CLASSES; cls++)
+    for (unsigned cls = 0; cls < ASLAB_CLASS_SLOTS; cls++)
         aslab__thread_heap.keep[cls] = &aslab__no_slab;
 }
 
@@ -158,11 +173,14 @@ void aslab__kept_filled(aslab__mslab *k) {
     aslab__heap *h = &aslab__thread_heap;
     unsigned cls = k->cls;
     uint32_t now = (uint32_t)h->allocs[cls];
-    if (now != h->fill_mark[cls]) { /* mallocs of the class go on */
+    /* mallocs of the class go on; a medium class's list (a few blocks, each of them pages the
+     * program wrote) goes back whole, so that it holds as much as the last freed block did */
+    if (now != h->fill_mark[cls] && !aslab__class_is_medium(cls)) {
         h->fill_mark[cls] = now;
         give_back_after(k, cls, room_of[cls] / 2);
         return;
     }
+    h->fill_mark[cls] = now;
     flush_class(h->rec, cls); /* no malloc since it last filled up: a free-only phase */
     h->paused[cls] = 1;
     h->keep[cls] = &aslab__no_slab;
@@ -171,6 +189,6 @@ void aslab__kept_filled(aslab__mslab *k) {
 void aslab__kept_flush(void) {
     aslab__heap_rec *rec = aslab__thread_heap.rec;
     if (rec == NULL) return; /* never set up */
-    for (unsigned cls = 1; cls <= ASLAB_SMALL_CLASSES; cls++)
+    for (unsigned cls = 1; cls < ASLAB_CLASS_SLOTS; cls++)
         if (rec->kept[cls].free != (void *)&rec->kept[cls]) flush_class(rec, cls);
 }

@@ -74,9 +74,10 @@ static void start_at_colour(aslab__mslab *m, const aslab_slab_loan *loan) {
     m->bump_wrap = (uint32_t)(m->bump - (char *)loan->slab);
 }
 
-/* Whether m's class frees onto kept lists by the table of lent slabs (arena.h). */
+/* Whether m's class is in the table of lent slabs (arena.h): a small class with a kept list,
+ * or a medium class. */
 static int lent_listed(const aslab__mslab *m) {
-    return m->cls <= aslab__kept_last_class;
+    return m->cls <= aslab__kept_last_class || aslab__class_is_medium(m->cls);
 }
 
 static uintptr_t lent_entry(const aslab__mslab *m) {

@@ -201,7 +201,7 @@ void *aslab__pop_failed(size_t size, aslab__hot *h, void **block) {
     aslab__hot *other = other_list(size, h, &cls);
     if (other == NULL || other->free == aslab__list_end(other)) return aslab__malloc_slow(size);
     aslab__thread_heap.cur[cls] = other;
-    return aslab__pop_block(other, other->free, cls);
+    return aslab__pop_any(other, other->free, cls); /* a medium slab's counts its block */
 }
 
 /* A block of class cls from the slow path, the current slab's state its own. */

@@ -11,7 +11,7 @@
 /* Every class starts at the stand-in slab: the first malloc of a class takes the slow path. */
 __thread aslab__heap aslab__thread_heap ASLAB_TLS = {
     .cur = {[0 ... ASLAB_CLASS_SLOTS - 1] = &aslab__no_slab.hot},
-    .keep = {[0 ... ASLAB_SMALL_CLASSES] = &aslab__no_slab}};
+    .keep = {[0 ... ASLAB_CLASS_SLOTS - 1] = &aslab__no_slab}};
 /* Every bit in its link mask: its own address decodes as the link key, a stray link (see
  * aslab__pop_fast). */
 aslab__mslab aslab__no_slab = {.hot = {.free = &aslab__no_slab, .link_mask = ~(uintptr_t)0}};
@@ -111,15 +111,14 @@ static uint64_t current_live(aslab__heap_rec *rec, unsigned cls, aslab__mslab *m
 }
 
 /* Free blocks that rec's thread keeps while their slabs count them as out, read as they are:
- * its kept list's (blocks of other threads' slabs) for a small class, its last freed block
- * for a medium one. */
+ * its kept list's, and for a medium class its last freed block (medium.h). */
 static uint64_t kept_blocks(aslab__heap_rec *rec, unsigned cls) {
-    if (cls > ASLAB_SMALL_CLASSES) /* the last freed block (medium.h) */
-        return cls < ASLAB_CLASS_SLOTS &&
-               __atomic_load_n(&rec->tls->recent[cls], __ATOMIC_RELAXED) != NULL;
+    if (cls >= ASLAB_CLASS_SLOTS) return 0;
+    uint64_t recent = cls > ASLAB_SMALL_CLASSES &&
+                      __atomic_load_n(&rec->tls->recent[cls], __ATOMIC_RELAXED) != NULL;
     uint32_t room = __atomic_load_n(&rec->kept[cls].used, __ATOMIC_RELAXED);
     uint32_t full = aslab__kept_room(cls);
-    return room < full ? full - room : 0;
+    return recent + (room < full ? full - room : 0);
 }
 
 /* Blocks out in one of a record's lists: at most a bounded number of slabs are looked at,
