@@ -47,10 +47,17 @@ static char *first_slot(aslab__mslab *m) {
     return (char *)aslab__slab_of(m) + aslab__regions.slot_offset[aslab__map_byte(m->cls)];
 }
 
-/* Discards the whole pages in [start, end): a page it shares with a neighbour stays. */
-static void discard_range(uintptr_t start, uintptr_t end) {
+/* Discards the whole pages in [start, end) (blocks of `size`): a page it shares with a
+ * neighbour stays. A block whose word 1 was in a discarded page gets its free key back, so
+ * that a second free finds it there (free's fast path reads no `clean` bit: kept.c): one page
+ * of the block resident again, which its next malloc would write anyway (word 1 cleared). */
+static void discard_range(uintptr_t start, uintptr_t end, size_t size) {
     uintptr_t lo, hi;
-    if (aslab__os_inner_pages(start, end, &lo, &hi)) aslab__os_discard((void *)lo, hi - lo);
+    if (!aslab__os_inner_pages(start, end, &lo, &hi)) return;
+    aslab__os_discard((void *)lo, hi - lo);
+    for (uintptr_t block = start; block < end; block += size)
+        if (block + sizeof(uintptr_t) >= lo && block + sizeof(uintptr_t) < hi)
+            ((uintptr_t *)block)[1] = aslab__keys.free;
 }
 
 /* Discards each run of adjacent clean blocks of m that holds one of `fresh` (blocks cleaned
@@ -65,7 +72,7 @@ static void discard_runs(aslab__mslab *m, uint32_t fresh) {
             lo--;
         while (hi < 31 && ((clean >> (hi + 1)) & 1))
             hi++;
-        discard_range((uintptr_t)(first + lo * size), (uintptr_t)(first + (hi + 1) * size));
+        discard_range((uintptr_t)(first + lo * size), (uintptr_t)(first + (hi + 1) * size), size);
         fresh &= ~(uint32_t)(((uint64_t)2 << hi) - ((uint64_t)1 << lo));
     }
 }

@@ -97,20 +97,30 @@ static void test_consumer_sends_home(void) {
     free(o.blocks);
 }
 
+/* n blocks of SIZE (an array from calloc), or NULL with none held. */
+static void **own_blocks(size_t n) {
+    void **blocks = calloc(n, sizeof *blocks);
+    for (size_t i = 0; blocks != NULL && i < n; i++)
+        if ((blocks[i] = malloc(SIZE)) == NULL) {
+            while (i-- > 0)
+                free(blocks[i]);
+            free(blocks);
+            return NULL;
+        }
+    return blocks;
+}
+
 /* Its own blocks: a list that a free fills after a malloc of the class keeps the half freed
  * last, so that the next malloc gets the last one back. */
 static void *fills_once(void *arg) {
     (void)arg;
     size_t room = tm_list_room(SIZE);
-    void **blocks = calloc(room, sizeof *blocks);
-    int bad = blocks == NULL;
-    for (size_t i = 0; !bad && i < room; i++)
-        bad |= (blocks[i] = malloc(SIZE)) == NULL;
-    if (bad) return (void *)(intptr_t)-1;
+    void **blocks = own_blocks(room);
+    if (blocks == NULL) return (void *)(intptr_t)-1;
     for (size_t i = 0; i < room; i++)
         free(blocks[i]);
     void *first = malloc(SIZE), *second = malloc(SIZE);
-    bad |= first != blocks[room - 1] || second != blocks[room - 2];
+    int bad = first != blocks[room - 1] || second != blocks[room - 2];
     free(second);
     free(first);
     free(blocks);
@@ -127,16 +137,13 @@ static void test_full_list_keeps_half(void) {
 static void *free_only_phase(void *arg) {
     (void)arg;
     size_t n = 2 * tm_list_room(SIZE);
-    void **blocks = calloc(n, sizeof *blocks);
-    int bad = blocks == NULL;
-    for (size_t i = 0; !bad && i < n; i++)
-        bad |= (blocks[i] = malloc(SIZE)) == NULL;
-    if (bad) return (void *)(intptr_t)-1;
+    void **blocks = own_blocks(n);
+    if (blocks == NULL) return (void *)(intptr_t)-1;
     for (size_t i = 0; i < n; i++)
         free(blocks[i]);
     free(blocks);
-    bad |= tm_keeps(SIZE) != 0; /* stopped: the partner's block went home */
-    bad |= tm_keeps(SIZE) != 1; /* the first probe's malloc opened the list */
+    int bad = tm_keeps(SIZE) != 0; /* stopped: the partner's block went home */
+    bad |= tm_keeps(SIZE) != 1;    /* the first probe's malloc opened the list */
     return (void *)(intptr_t)bad;
 }
 

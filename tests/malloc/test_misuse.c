@@ -106,6 +106,20 @@ static void discarded_double_free(void *arg) {
     free(m->p);
 }
 
+/* The same through the thread's kept list, which a free takes without reading the slab's
+ * `clean` bit: the discard gave word 1 its key back. Without it the second free went onto the
+ * list and the next two mallocs returned the block twice. */
+static void discarded_double_free_listed(void *arg) {
+    misuse *m = arg;
+    malloc_trim(0);                   /* the class's list empty, whatever it held */
+    free(malloc(DISCARDED_SIZE));     /* a malloc, then a free: the list takes frees */
+    void *x = malloc(DISCARDED_SIZE); /* and is empty again */
+    free(m->p);                       /* onto the list */
+    malloc_trim(0);                   /* the list goes back, the block's pages go */
+    free(m->p);                       /* the list has room again */
+    free(x);
+}
+
 static void discarded_double_free_remote(void *arg) {
     misuse *m = arg;
     free(m->p);
@@ -138,6 +152,14 @@ static void expect_discarded_fault(void (*fn)(void *), const char *call, const c
 
 static void test_discarded_double_free(void) {
     expect_discarded_fault(discarded_double_free, "free()", "double free detected");
+    /* the listed case: the block between live neighbours, so that its slab stays */
+    void *row[4];
+    for (int i = 0; i < 4; i++)
+        row[i] = malloc(DISCARDED_SIZE);
+    misuse listed = {row[1], DISCARDED_SIZE};
+    expect_fault(discarded_double_free_listed, listed, "free()", "double free detected", row[1]);
+    for (int i = 0; i < 4; i++)
+        free(row[i]);
     expect_discarded_fault(discarded_double_free_remote, "free()", "double free detected");
     expect_discarded_fault(discarded_usable_size, "malloc_usable_size()", "block already freed");
     expect_discarded_fault(discarded_realloc, "realloc()", "block already freed");

@@ -256,7 +256,11 @@ static void prodcons_finish(void) {
 
 /* ---- main ---- */
 
-/* finish: what a pattern does after the measurement (or NULL); limit_mib: its default. */
+/* finish: what a pattern does after the measurement (or NULL); limit_mib: its default. The
+ * large pattern's 24 MiB: since session 21 a discarded medium block whose word 1 was in a
+ * discarded page gets its free key back (one page of it resident: medium.c, discard_range),
+ * and a medium class's kept list may hold a block; 400 MiB of 20-200 KiB blocks ended at
+ * 15.2 MiB above the start before, 20.5 after (docs/medium-classes.md). */
 static const struct {
     const char *name;
     void (*run)(rng *r);
@@ -265,7 +269,7 @@ static const struct {
 } patterns[] = {
     {"burst", pattern_burst, NULL, 20}, {"prodcons", pattern_prodcons, prodcons_finish, 20},
     {"exit", pattern_exit, NULL, 20},   {"random", pattern_random, NULL, 20},
-    {"large", pattern_large, NULL, 20}, {"sparse", pattern_sparse, sparse_finish, 30},
+    {"large", pattern_large, NULL, 24}, {"sparse", pattern_sparse, sparse_finish, 30},
 };
 
 static int parse_args(int argc, char **argv) {
