@@ -359,11 +359,9 @@ void aslab__free_lent(void *p, uintptr_t cls, const char *fn) {
         aslab__free_small(p, cls + ASLAB_MAP_SMALL_BIAS, fn);
         return;
     }
-    aslab__mslab *k = aslab__thread_heap.keep[cls];
-    if (k->used != 0 ||
-        (aslab__kept_may_reopen((intptr_t)cls) && aslab__kept_reopen((unsigned)cls))) {
-        /* the list takes it (and opens for the fast path) */
-        aslab__free_to_kept(p, aslab__thread_heap.keep[cls], (intptr_t)cls, fn);
+    aslab__mslab *k = aslab__kept_taking((intptr_t)cls);
+    if (k != NULL) { /* the list takes it (and opens for the fast path) */
+        aslab__free_to_kept(p, k, (intptr_t)cls, fn);
         return;
     }
     aslab__free_medium(p, aslab__map_byte((unsigned)cls), fn);

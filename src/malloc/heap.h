@@ -304,8 +304,6 @@ void aslab__kept_flush(void);
  * never do again): its `keep` pointers name the lists, or &aslab__no_slab. */
 void aslab__kept_enable(void);
 void aslab__kept_disable(void);
-/* The largest small class with a kept list. */
-extern unsigned aslab__kept_last_class;
 /* Frees of class cls stopped after a free-only phase (paused), and a malloc of the class came
  * since: whether they go onto the list again (the heap is live), which then has room
  * (kept.c). */
@@ -482,6 +480,9 @@ static inline void *aslab__pop_block(aslab__hot *h, void **block, unsigned cls) 
  * fast path may take the list from now on. */
 static inline void aslab__kept_push(aslab__mslab *k, void *p, uintptr_t key) {
     aslab__list_push_block(&k->hot, p, key);
+    /* The bound is the class's, fixed once its first slab is lent; stored here rather than when
+     * the list is set up, which may come before that (a thread may free blocks of a class it
+     * never malloced), and on every slow push because the store costs what a test of it would. */
     k->list_bound = aslab__regions.slot_bound[aslab__map_byte(k->cls)];
     if (--k->used == 0) aslab__kept_filled(k);
 }
@@ -491,6 +492,16 @@ static inline void aslab__kept_push(aslab__mslab *k, void *p, uintptr_t key) {
 static inline int aslab__kept_may_reopen(intptr_t cls) {
     aslab__heap *h = &aslab__thread_heap;
     return h->paused[cls] && (uint32_t)h->allocs[cls] != h->fill_mark[cls];
+}
+
+/* The calling thread's kept list for class cls if it takes a free now (it has room, or frees
+ * of the class turn back on after a malloc: aslab__kept_may_reopen), NULL otherwise. */
+static inline __attribute__((always_inline)) aslab__mslab *aslab__kept_taking(intptr_t cls) {
+    aslab__mslab *k = aslab__thread_heap.keep[cls];
+    if (ASLAB__LIKELY(k->used != 0)) return k;
+    if (ASLAB__UNLIKELY(aslab__kept_may_reopen(cls)) && aslab__kept_reopen((unsigned)cls))
+        return aslab__thread_heap.keep[cls];
+    return NULL;
 }
 
 /* ---- medium.c: the medium classes' free pages ---- */

@@ -61,7 +61,6 @@
 
 /* Blocks a class's list holds at most (of the thread's own); 0 for classes that are not kept. */
 static uint32_t room_of[ASLAB_CLASS_SLOTS];
-unsigned aslab__kept_last_class;
 
 /* Blocks of `size` that make up `bytes`, within [KEPT_MIN_BLOCKS, most]. */
 static uint32_t blocks_for(uint32_t size, uint32_t bytes, uint32_t most) {
@@ -79,7 +78,6 @@ void aslab__kept_init(void) {
         }
         if (size > KEPT_MAX_SIZE) continue; /* no list: room 0 */
         room_of[cls] = blocks_for(size, LIST_BYTES, LIST_MAX_BLOCKS);
-        aslab__kept_last_class = cls; /* the classes grow in size */
     }
 }
 

@@ -77,7 +77,7 @@ static void start_at_colour(aslab__mslab *m, const aslab_slab_loan *loan) {
 /* Whether m's class is in the table of lent slabs (arena.h): a small class with a kept list,
  * or a medium class. */
 static int lent_listed(const aslab__mslab *m) {
-    return m->cls <= aslab__kept_last_class || aslab__class_is_medium(m->cls);
+    return aslab__kept_room(m->cls) != 0;
 }
 
 static uintptr_t lent_entry(const aslab__mslab *m) {

@@ -149,17 +149,19 @@ static inline __attribute__((always_inline)) void keep(void *p, intptr_t cls, as
 }
 
 /* The same once a malloc came since frees of the class stopped: the list takes frees again,
- * or p goes home. Out of line: rare. */
+ * or p goes home. Out of line, so that aslab__free_other needs no stack frame. */
 __attribute__((noinline)) static void reopen_or_send_home(void *p, aslab__slab *slab,
                                                           intptr_t cls) {
-    if (aslab__kept_reopen((unsigned)cls))
-        keep(p, cls, aslab__thread_heap.keep[cls]);
+    aslab__mslab *k = aslab__kept_taking(cls);
+    if (k != NULL)
+        keep(p, cls, k);
     else
         push_to_owner(p, slab, aslab__keys.free);
 }
 
 /* p, a checked free small block of class cls of slab, another thread's, is kept for the
- * calling thread's mallocs while its list has room, or sent home. Every call a tail call. */
+ * calling thread's mallocs while its list has room, or sent home. Every call a tail call:
+ * aslab__kept_taking's common case written out, its rare one out of line. */
 static inline __attribute__((always_inline)) void keep_or_send_home(void *p, aslab__slab *slab,
                                                                     intptr_t cls) {
     aslab__mslab *k = aslab__thread_heap.keep[cls];
@@ -217,11 +219,10 @@ static inline __attribute__((always_inline)) void own_push(void *p, uintptr_t by
 /* The thread's own block of a small class, not found by the fast path: onto the kept list
  * while it has room (or the check turns it back on: kept.c), otherwise onto its slab's list. */
 void aslab__free_small_owned(void *p, uintptr_t byte, aslab__slab *slab, const char *fn) {
-    aslab__heap *h = &aslab__thread_heap;
     intptr_t cls = (intptr_t)byte - ASLAB_MAP_SMALL_BIAS;
-    aslab__mslab *k = h->keep[cls];
-    if (k->used != 0 || (aslab__kept_may_reopen(cls) && aslab__kept_reopen((unsigned)cls))) {
-        own_push(p, byte, slab, fn, cls, h->keep[cls]);
+    aslab__mslab *k = aslab__kept_taking(cls);
+    if (k != NULL) {
+        own_push(p, byte, slab, fn, cls, k);
         return;
     }
     aslab__free_owned(p, slab, byte, fn, aslab__push_small);
