@@ -111,7 +111,6 @@ typedef struct aslab__mslab {
     uint32_t bump_wrap;
     char *bump_end;
     struct aslab__mslab *prev, *next;
-    uint64_t kept; /* a kept list's (kept.c): blocks added, handed out or not, not given back */
 } aslab__mslab;
 
 #define ASLAB__MSLAB_RESERVE 128
@@ -765,6 +764,12 @@ static inline void aslab__free_small(void *p, uintptr_t byte, const char *fn) {
  * small class's whose list does not take frees), by the class's path after the map (api.c):
  * out of line, so that free's fast path needs no register saved. */
 void aslab__free_lent(void *p, uintptr_t cls, const char *fn);
+/* The same for a small class (remote.c): p starts a slot of the lent slab the table names,
+ * so another thread's block needs no map, no current-slab test and no second slot test, only
+ * the double-free key before it goes onto the list or home (a consumer that never mallocs
+ * comes here for every free); the calling thread's own block, or an abandoned slab's, goes
+ * by aslab__free_small. */
+void aslab__free_lent_small(void *p, uintptr_t cls, const char *fn);
 
 /* The fast path of free (kept.c, "Every free onto the list"): when the table of lent slabs
  * names, for p's address, a lent slab of a class with a kept list, p starts one of its slots,

@@ -39,9 +39,10 @@
  * dry, malloc's failed pop (refill.c) turns `cur` back to the current slab's list. Small
  * blocks above KEPT_MAX_SIZE have no list: few of them make up LIST_BYTES, and they are
  * rarely handed round. A medium list's `size` is 0, so that the pop of one of its blocks adds
- * nothing to the thread's dirty-byte budget (medium.c): a kept block was never counted free. The
- * list's `kept` counts others' blocks that the slow path put on it, for the statistics' remote
- * frees (the fast path does not know whose a block is).
+ * nothing to the thread's dirty-byte budget (medium.c): a kept block was never counted free.
+ * The statistics' remote frees count the blocks that went home by a remote list (the owner
+ * counts them as it takes them): a block freed onto another thread's list and malloced there
+ * again never went home, and the fast path does not know whose it is.
  */
 #include "heap.h"
 #include "thread.h"
@@ -93,8 +94,7 @@ static void empty_list(aslab__mslab *k, unsigned cls) {
 void aslab__kept_reset(aslab__heap_rec *rec) {
     for (unsigned cls = 0; cls < ASLAB_CLASS_SLOTS; cls++) {
         aslab__mslab *k = &rec->kept[cls];
-        k->size = 0; /* a medium pop adds it to the dirty budget: a kept block was never freed */
-        k->kept = 0;
+        k->size = 0;  /* a medium pop adds it to the dirty budget: a kept block was never freed */
         k->first = 0; /* blocks of any slab: the end is the list's own state */
         empty_list(k, cls);
         k->cls = (uint16_t)cls;
@@ -114,7 +114,7 @@ static void flush_class(aslab__heap_rec *rec, unsigned cls) {
     empty_list(k, cls);
     while ((void *)block != (void *)k) {
         uintptr_t *next = aslab__list_next(&k->hot, block, "free()");
-        if (aslab__give_back(block, cls)) k->kept--; /* the owner counts it when it takes it */
+        aslab__give_back(block, cls);
         block = next;
     }
 }
@@ -162,7 +162,7 @@ static void give_back_after(aslab__mslab *k, unsigned cls, uint32_t keep) {
     k->used = room_of[cls] - kept;
     while ((void *)block != (void *)k) {
         uintptr_t *next = aslab__list_next(&k->hot, block, "free()");
-        if (aslab__give_back(block, cls)) k->kept--; /* the owner counts it when it takes it */
+        aslab__give_back(block, cls);
         block = next;
     }
 }

@@ -127,6 +127,10 @@ void aslab__pool_return(aslab__mslab *m) {
 }
 
 uint32_t aslab__pool_collect(aslab__mslab *m, uintptr_t mark) {
+    return aslab__pool_collect_into(m, &m->hot, mark);
+}
+
+uint32_t aslab__pool_collect_into(aslab__mslab *m, aslab__hot *into, uintptr_t mark) {
     uintptr_t word = __atomic_exchange_n(&m->remote, mark, __ATOMIC_ACQUIRE);
     if (word == 0 || (word & ASLAB__ABANDONED)) return 0;
     uint32_t n = (uint32_t)((word & ASLAB__REMOTE_COUNT) / ASLAB__REMOTE_ONE);
@@ -134,7 +138,7 @@ uint32_t aslab__pool_collect(aslab__mslab *m, uintptr_t mark) {
     /* The remote list ends at m, as the local one does: when the local list is empty (the
      * owner collects because it ran dry), the remote list becomes it as it is, and each link
      * is checked when it is popped, with no walk over blocks the program touches anyway. */
-    if (m->free != (void *)m)
+    if (into->free != (void *)m)
         for (uint32_t i = 1;; i++) { /* exactly n blocks, each link checked */
             uintptr_t next = aslab__link_encode(*(uintptr_t *)block, (void *)block);
             if (i == n && next == (uintptr_t)m) break;
@@ -143,10 +147,10 @@ uint32_t aslab__pool_collect(aslab__mslab *m, uintptr_t mark) {
                                   (void *)block);
             block = next;
         }
-    if (m->free != (void *)m)
-        *(uintptr_t *)block = aslab__link_encode((uintptr_t)m->free, (void *)block);
-    m->free = (void *)head;
-    m->used -= n;
+    if (into->free != (void *)m)
+        *(uintptr_t *)block = aslab__link_encode((uintptr_t)into->free, (void *)block);
+    into->free = (void *)head;
+    into->used -= n;
     aslab__thread_heap.frees_remote[m->cls] += n; /* counted here, not by each remote free */
     return n;
 }

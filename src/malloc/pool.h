@@ -35,6 +35,9 @@ void aslab__pool_return(aslab__mslab *m);
 /* Takes m's remote list, putting `mark` (0, or ASLAB__ABANDONED) in its place, and splices
  * it in front of m->free; returns how many blocks it held. */
 uint32_t aslab__pool_collect(aslab__mslab *m, uintptr_t mark);
+/* The same onto `into`, m's own list or the calling thread's copy of it (hot.c), which
+ * counts the blocks. */
+uint32_t aslab__pool_collect_into(aslab__mslab *m, aslab__hot *into, uintptr_t mark);
 /* The calling thread is leaving: m (on no list, its used count without flags) becomes
  * everybody's, or goes back to the pool if nothing in it is live. */
 void aslab__pool_abandon(aslab__mslab *m);

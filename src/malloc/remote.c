@@ -143,7 +143,6 @@ __attribute__((noinline)) static void free_other_medium(void *p, uintptr_t byte,
  * thread's kept list k (with room) for its mallocs: counted as a remote free (the ones given
  * back, by the owner that takes them). */
 static inline __attribute__((always_inline)) void keep(void *p, intptr_t cls, aslab__mslab *k) {
-    k->kept++;
     aslab__thread_heap.cur[cls] = &k->hot;
     aslab__kept_push(k, p, aslab__keys.free);
 }
@@ -192,6 +191,21 @@ void aslab__free_other(void *p, uintptr_t byte, aslab__slab *slab, const char *f
      * caller read the owner (a malloc in a signal handler between the two), the block would be
      * kept, or pushed onto a remote list of the thread's own: both are taken back correctly. */
     keep_or_send_home(p, slab, (intptr_t)byte - ASLAB_MAP_SMALL_BIAS);
+}
+
+void aslab__free_lent_small(void *p, uintptr_t cls, const char *fn) {
+    uintptr_t byte = cls + ASLAB_MAP_SMALL_BIAS;
+    aslab__slab *slab = aslab__slab_by_byte(p, byte);
+    void *owner = __atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE);
+    if (owner == aslab__owner_tag() || owner == NULL) { /* its own, or abandoned: rare here */
+        aslab__free_small(p, byte, fn);
+        return;
+    }
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == aslab__keys.free)) {
+        aslab__heap_fault_at(fn, "double free detected", p);
+        return;
+    }
+    keep_or_send_home(p, slab, (intptr_t)cls);
 }
 
 int aslab__give_back(void *p, unsigned cls) {

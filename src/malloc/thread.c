@@ -65,11 +65,6 @@ static void registry_del(aslab__heap_rec *rec) {
     }
 }
 
-/* Blocks rec's thread kept and handed out again, read as they are. */
-static uint64_t kept_frees(const aslab__heap_rec *rec, unsigned cls) {
-    return cls <= ASLAB_SMALL_CLASSES ? __atomic_load_n(&rec->kept[cls].kept, __ATOMIC_RELAXED) : 0;
-}
-
 /* Registry lock held: the counters of rec's heap go into the globals. Takes the record, not
  * the heap: a fork child merges heaps whose thread was between registering its record and
  * setting its heap's `rec` (thread_setup), whose `rec` is still NULL. */
@@ -78,10 +73,8 @@ static void merge_counts(aslab__heap_rec *rec) {
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         aslab__class_stats *st = &aslab__pool_stats[cls];
         __atomic_add_fetch(&st->allocs, h->allocs[cls], __ATOMIC_RELAXED);
-        __atomic_add_fetch(&st->frees_remote, h->frees_remote[cls] + kept_frees(rec, cls),
-                           __ATOMIC_RELAXED);
+        __atomic_add_fetch(&st->frees_remote, h->frees_remote[cls], __ATOMIC_RELAXED);
         h->allocs[cls] = h->frees_remote[cls] = 0;
-        if (cls <= ASLAB_SMALL_CLASSES) rec->kept[cls].kept = 0;
     }
 }
 
@@ -152,8 +145,7 @@ void aslab__thread_counts(unsigned cls, uint64_t out[3]) {
     aslab__heap_rec *rec = registry;
     if (rec != NULL) do { /* other threads' counters, read as they are */
             out[0] += __atomic_load_n(&rec->tls->allocs[cls], __ATOMIC_RELAXED);
-            out[1] += __atomic_load_n(&rec->tls->frees_remote[cls], __ATOMIC_RELAXED) +
-                      kept_frees(rec, cls);
+            out[1] += __atomic_load_n(&rec->tls->frees_remote[cls], __ATOMIC_RELAXED);
             out[2] += heap_live(rec, cls);
             rec = rec->reg_next;
         } while (rec != registry);
