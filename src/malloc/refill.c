@@ -192,14 +192,21 @@ static aslab__hot *other_list(size_t size, aslab__hot *h, unsigned *cls) {
     return &heap->rec->kept[*cls].hot;
 }
 
+/* Refills in place between two that go the slow way, whose tick (aslab__heap_tick) keeps the
+ * memory-return rounds coming in a thread that never runs out of slabs (a producer whose
+ * blocks keep coming back). */
+#define REFILLS_PER_TICK 16
+static __thread unsigned refills __attribute__((tls_model("initial-exec")));
+
 /* h, the calling thread's copy of its current slab's list of class cls (hot.c), ran dry:
  * refilled in place from the blocks other threads gave back, or else with a page's worth of
  * the slab's never-used ones. The slow path would do the same after moving the copy back and
- * the memory-return tick (aslab__heap_tick), some 200 instructions more, and a thread that
- * allocates a class steadily comes here every few blocks: every 8 mallocs of 512 B (a producer
- * whose blocks are freed by others). The tick still runs each time a slab is used up. 0 when
- * the slab has neither: the slow path turns to another slab. */
+ * the memory-return tick, some 200 instructions more, and a thread that allocates a class
+ * steadily comes here every few blocks: every 8 mallocs of 512 B (a producer whose blocks are
+ * freed by others). 0 when the slab has neither (the slow path turns to another slab), or
+ * when the slow path's turn has come. */
 static int refill_hot(aslab__hot *h, unsigned cls) {
+    if (++refills % REFILLS_PER_TICK == 0) return 0;
     aslab__mslab *m = aslab__mslab_of((aslab__slab *)aslab__hot_slab(h));
     if (__atomic_load_n(&m->remote, __ATOMIC_RELAXED) != 0 &&
         aslab__pool_collect_into(m, h, 0) != 0)

@@ -23,7 +23,11 @@ static void give_back_full(aslab__mslab *m, aslab__heap_rec *rec) {
     aslab__list_del(&rec->classes[m->cls].full, m);
     aslab__rec_unlock(rec);
     m->used = out;
-    aslab__pool_collect(m, 0);
+    /* The collect counts the blocks in the calling thread's heap, which a thread that never
+     * mallocs has no record to merge at its exit: they count in the class's total instead. */
+    uint32_t n = aslab__pool_collect(m, 0);
+    aslab__thread_heap.frees_remote[m->cls] -= n;
+    __atomic_add_fetch(&aslab__pool_stats[m->cls].frees_remote, n, __ATOMIC_RELAXED);
     aslab__pool_return(m);
 }
 

@@ -159,20 +159,40 @@ static int stats_report(char *report, size_t size) {
     return 1;
 }
 
-int tm_class_figures(unsigned size, unsigned long long *slabs, unsigned long long *locks) {
+/* A class's row of malloc_stats' table, as the columns say. */
+typedef struct class_row {
+    unsigned long long requests, live, slabs, peak, remote, locks;
+} class_row;
+
+static int class_row_of(unsigned size, class_row *row) {
     static char report[65536]; /* every class's row: callers are not concurrent */
     if (!stats_report(report, sizeof report)) return 0;
     for (const char *line = report; line != NULL; line = strchr(line, '\n')) {
         unsigned cls, row_size;
-        unsigned long long requests, live, peak, remote;
         double mib;
         line += *line == '\n';
-        if (sscanf(line, "%u %u %llu %llu %llu %llu %lf %llu %llu", &cls, &row_size, &requests,
-                   &live, slabs, &peak, &mib, &remote, locks) == 9 &&
+        if (sscanf(line, "%u %u %llu %llu %llu %llu %lf %llu %llu", &cls, &row_size, &row->requests,
+                   &row->live, &row->slabs, &row->peak, &mib, &row->remote, &row->locks) == 9 &&
             row_size == size)
             return 1;
     }
     return 0;
+}
+
+int tm_class_figures(unsigned size, unsigned long long *slabs, unsigned long long *locks) {
+    class_row row;
+    if (!class_row_of(size, &row)) return 0;
+    *slabs = row.slabs;
+    *locks = row.locks;
+    return 1;
+}
+
+int tm_class_remote(unsigned size, unsigned long long *requests, unsigned long long *remote) {
+    class_row row;
+    if (!class_row_of(size, &row)) return 0;
+    *requests = row.requests;
+    *remote = row.remote;
+    return 1;
 }
 
 size_t tm_regions(void) {

@@ -83,6 +83,8 @@ uint64_t tm_now_ms(void);
  * by threads or abandoned) and the lock count (slabs lent and returned, class-lock
  * acquisitions, all so far); 1 if the row was found. Not for concurrent callers. */
 int tm_class_figures(unsigned size, unsigned long long *slabs, unsigned long long *locks);
+/* The same row's requests and remote frees (blocks other threads freed that went home). */
+int tm_class_remote(unsigned size, unsigned long long *requests, unsigned long long *remote);
 
 /* Finds the row of the class of `size` bytes in a malloc_stats table; 1 if found. */
 int tm_stats_row(const char *table, unsigned size, unsigned long long *requests, size_t *live);
