@@ -199,15 +199,23 @@ static aslab__hot *other_list(size_t size, aslab__hot *h, unsigned *cls) {
 static __thread unsigned refills __attribute__((tls_model("initial-exec")));
 
 /* h, the calling thread's copy of its current slab's list of class cls (hot.c), ran dry:
- * refilled in place from the blocks other threads gave back, or else with a page's worth of
- * the slab's never-used ones. The slow path would do the same after moving the copy back and
- * the memory-return tick, some 200 instructions more, and a thread that allocates a class
- * steadily comes here every few blocks: every 8 mallocs of 512 B (a producer whose blocks are
- * freed by others). 0 when the slab has neither (the slow path turns to another slab), or
- * when the slow path's turn has come. */
+ * refilled in place, in the slow path's order: from the blocks the thread itself freed onto
+ * the slab's own state meanwhile (a kept list's give-back), from those other threads gave
+ * back, or else with a page's worth of the slab's never-used ones. The slow path would do the same
+ * after moving the copy back and the memory-return tick, some 200 instructions more, and a thread
+ * that allocates a class steadily comes here every few blocks: every 8 mallocs of 512 B (a producer
+ * whose blocks are freed by others). 0 when the slab has neither (the slow path turns to another
+ * slab), or when the slow path's turn has come. */
 static int refill_hot(aslab__hot *h, unsigned cls) {
     if (++refills % REFILLS_PER_TICK == 0) return 0;
     aslab__mslab *m = aslab__mslab_of((aslab__slab *)aslab__hot_slab(h));
+    if (m->free != (void *)m) { /* the thread's own frees onto the slab's state (hot.c) first */
+        h->free = m->free;      /* both lists end at m: the slab's becomes the copy's as it is */
+        h->used -= ASLAB__HOT_USED - m->used;
+        m->free = m;
+        m->used = ASLAB__HOT_USED;
+        return 1;
+    }
     if (__atomic_load_n(&m->remote, __ATOMIC_RELAXED) != 0 &&
         aslab__pool_collect_into(m, h, 0) != 0)
         return 1;
