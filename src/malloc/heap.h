@@ -243,6 +243,9 @@ void aslab__hot_park(unsigned cls);
 void aslab__hot_install(unsigned cls);
 void aslab__hot_park_all(void);
 void aslab__hot_install_all(void);
+/* copy, the calling thread's copy (empty) of its current slab m's list, takes the blocks the
+ * thread freed onto m's own state meanwhile, as aslab__hot_park would join them; 0 if none. */
+int aslab__hot_take_own(aslab__hot *copy, aslab__mslab *m);
 /* The `used` of a slab whose state is the thread's copy: frees that reach the slab's own
  * state meanwhile count down from it (hot.c). */
 #define ASLAB__HOT_USED ((uint32_t)1 << 30)

@@ -43,6 +43,15 @@ static void join_lists(aslab__mslab *m, void *first) {
     tail[0] = aslab__link_encode((uintptr_t)first, tail);
 }
 
+int aslab__hot_take_own(aslab__hot *copy, aslab__mslab *m) {
+    if (m->free == (void *)m) return 0;
+    copy->free = m->free; /* both lists end at m: m's becomes the copy's as it is */
+    copy->used -= ASLAB__HOT_USED - m->used;
+    m->free = m;
+    m->used = ASLAB__HOT_USED;
+    return 1;
+}
+
 void aslab__hot_park(unsigned cls) {
     aslab__heap *h = &aslab__thread_heap;
     if (cls > ASLAB_SMALL_CLASSES || h->hot[cls].first == 0) return;

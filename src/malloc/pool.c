@@ -126,11 +126,9 @@ void aslab__pool_return(aslab__mslab *m) {
     count(&aslab__pool_stats[cls].slabs_returned, 1);
 }
 
-uint32_t aslab__pool_collect(aslab__mslab *m, uintptr_t mark) {
-    return aslab__pool_collect_into(m, &m->hot, mark);
-}
-
-uint32_t aslab__pool_collect_into(aslab__mslab *m, aslab__hot *into, uintptr_t mark) {
+/* Takes m's remote list onto `into` (m's own list or the owner's copy of it), putting `mark`
+ * in its place; returns how many blocks it held, for the caller to count. */
+static uint32_t take_remote_list(aslab__mslab *m, aslab__hot *into, uintptr_t mark) {
     uintptr_t word = __atomic_exchange_n(&m->remote, mark, __ATOMIC_ACQUIRE);
     if (word == 0 || (word & ASLAB__ABANDONED)) return 0;
     uint32_t n = (uint32_t)((word & ASLAB__REMOTE_COUNT) / ASLAB__REMOTE_ONE);
@@ -151,7 +149,24 @@ uint32_t aslab__pool_collect_into(aslab__mslab *m, aslab__hot *into, uintptr_t m
         *(uintptr_t *)block = aslab__link_encode((uintptr_t)into->free, (void *)block);
     into->free = (void *)head;
     into->used -= n;
-    aslab__thread_heap.frees_remote[m->cls] += n; /* counted here, not by each remote free */
+    return n;
+}
+
+/* The remote frees are counted as they are taken, not by each remote free: by the owner in its
+ * heap (merged into the class's total at its exit), by another thread in the total itself. */
+uint32_t aslab__pool_collect_into(aslab__mslab *m, aslab__hot *into, uintptr_t mark) {
+    uint32_t n = take_remote_list(m, into, mark);
+    aslab__thread_heap.frees_remote[m->cls] += n;
+    return n;
+}
+
+uint32_t aslab__pool_collect(aslab__mslab *m, uintptr_t mark) {
+    return aslab__pool_collect_into(m, &m->hot, mark);
+}
+
+uint32_t aslab__pool_collect_remote(aslab__mslab *m) {
+    uint32_t n = take_remote_list(m, &m->hot, 0);
+    count(&aslab__pool_stats[m->cls].frees_remote, n);
     return n;
 }
 

@@ -38,6 +38,10 @@ uint32_t aslab__pool_collect(aslab__mslab *m, uintptr_t mark);
 /* The same onto `into`, m's own list or the calling thread's copy of it (hot.c), which
  * counts the blocks. */
 uint32_t aslab__pool_collect_into(aslab__mslab *m, aslab__hot *into, uintptr_t mark);
+/* aslab__pool_collect by a thread that does not own m (the free that brings a full slab's
+ * last block back): the blocks count in the class's total, since that thread may have no
+ * heap record to merge its own counts at its exit (one that never mallocs). */
+uint32_t aslab__pool_collect_remote(aslab__mslab *m);
 /* The calling thread is leaving: m (on no list, its used count without flags) becomes
  * everybody's, or goes back to the pool if nothing in it is live. */
 void aslab__pool_abandon(aslab__mslab *m);

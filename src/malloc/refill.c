@@ -201,31 +201,19 @@ static __thread unsigned refills __attribute__((tls_model("initial-exec")));
 /* h, the calling thread's copy of its current slab's list of class cls (hot.c), ran dry:
  * refilled in place, in the slow path's order: from the blocks the thread itself freed onto
  * the slab's own state meanwhile (a kept list's give-back), from those other threads gave
- * back, or else with a page's worth of the slab's never-used ones. The slow path would do the same
- * after moving the copy back and the memory-return tick, some 200 instructions more, and a thread
- * that allocates a class steadily comes here every few blocks: every 8 mallocs of 512 B (a producer
- * whose blocks are freed by others). 0 when the slab has neither (the slow path turns to another
- * slab), or when the slow path's turn has come. */
+ * back, or else with a page's worth of the slab's never-used ones. The slow path would do the
+ * same after moving the copy back and the memory-return tick, some 200 instructions more, and
+ * a thread that allocates a class steadily comes here every few blocks: every 8 mallocs of
+ * 512 B (a producer whose blocks are freed by others). 0 when the slab has none of them (the
+ * slow path turns to another slab), or when the slow path's turn has come. */
 static int refill_hot(aslab__hot *h, unsigned cls) {
     if (++refills % REFILLS_PER_TICK == 0) return 0;
     aslab__mslab *m = aslab__mslab_of((aslab__slab *)aslab__hot_slab(h));
-    if (m->free != (void *)m) { /* the thread's own frees onto the slab's state (hot.c) first */
-        h->free = m->free;      /* both lists end at m: the slab's becomes the copy's as it is */
-        h->used -= ASLAB__HOT_USED - m->used;
-        m->free = m;
-        m->used = ASLAB__HOT_USED;
-        return 1;
-    }
+    if (aslab__hot_take_own(h, m)) return 1;
     if (__atomic_load_n(&m->remote, __ATOMIC_RELAXED) != 0 &&
         aslab__pool_collect_into(m, h, 0) != 0)
         return 1;
     return extend(m, h, cls);
-}
-
-/* refill_hot when h is the calling thread's copy of its current slab's list of class cls;
- * 0 otherwise. */
-static int refill_hot_copy(aslab__hot *h, unsigned cls) {
-    return h == &aslab__thread_heap.hot[cls] && refill_hot(h, cls);
 }
 
 /* Turns to the other list here rather than in the slow path (a thread that frees others'
@@ -236,8 +224,9 @@ void *aslab__pop_failed(size_t size, aslab__hot *h, void **block) {
     unsigned cls = 0;
     aslab__hot *other = other_list(size, h, &cls);
     if (other == NULL || other->free == aslab__list_end(other)) {
-        if (size <= ASLAB_SMALL_MAX && refill_hot_copy(h, aslab__class_of(size)))
-            return aslab__pop_block(h, h->free, aslab__class_of(size));
+        cls = size <= ASLAB_SMALL_MAX ? aslab__class_of(size) : 0; /* a copy's class, if h is */
+        if (cls != 0 && h == &aslab__thread_heap.hot[cls] && refill_hot(h, cls))
+            return aslab__pop_block(h, h->free, cls);
         return aslab__malloc_slow(size);
     }
     aslab__thread_heap.cur[cls] = other;

@@ -23,11 +23,7 @@ static void give_back_full(aslab__mslab *m, aslab__heap_rec *rec) {
     aslab__list_del(&rec->classes[m->cls].full, m);
     aslab__rec_unlock(rec);
     m->used = out;
-    /* The collect counts the blocks in the calling thread's heap, which a thread that never
-     * mallocs has no record to merge at its exit: they count in the class's total instead. */
-    uint32_t n = aslab__pool_collect(m, 0);
-    aslab__thread_heap.frees_remote[m->cls] -= n;
-    __atomic_add_fetch(&aslab__pool_stats[m->cls].frees_remote, n, __ATOMIC_RELAXED);
+    aslab__pool_collect_remote(m);
     aslab__pool_return(m);
 }
 
@@ -88,6 +84,16 @@ static inline __attribute__((always_inline)) void push_to_owner(void *p, aslab__
         last_block_back(m);
 }
 
+/* Whether p, a slot's start, is not free already: its word 1 is not the free key (the fault is
+ * reported when it is). */
+static inline int not_freed(void *p, const char *fn) {
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == aslab__keys.free)) {
+        aslab__heap_fault_at(fn, "double free detected", p);
+        return 0;
+    }
+    return 1;
+}
+
 /* The checks of a free of p, a block of a small class (map byte `byte`) of slab, that the
  * owner's path does not make: the slot, by the class's tables, and a double free. 0 when p
  * fails them (the fault is reported). */
@@ -97,11 +103,7 @@ static inline int checked_small(void *p, aslab__slab *slab, uintptr_t byte, cons
         aslab__free_invalid(p, aslab__map_class((unsigned)byte), fn);
         return 0;
     }
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == aslab__keys.free)) {
-        aslab__heap_fault_at(fn, "double free detected", p);
-        return 0;
-    }
-    return 1;
+    return not_freed(p, fn);
 }
 
 /* The same for a block of any class: a medium one needs its index too, for its clean bit. */
@@ -205,11 +207,7 @@ void aslab__free_lent_small(void *p, uintptr_t cls, const char *fn) {
         aslab__free_small(p, byte, fn);
         return;
     }
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == aslab__keys.free)) {
-        aslab__heap_fault_at(fn, "double free detected", p);
-        return;
-    }
-    keep_or_send_home(p, slab, (intptr_t)cls);
+    if (not_freed(p, fn)) keep_or_send_home(p, slab, (intptr_t)cls);
 }
 
 int aslab__give_back(void *p, unsigned cls) {
