@@ -53,6 +53,7 @@ static uint32_t region_hash[HASH_SIZE]; /* region index + 1, keyed by address >>
 static region *nonfull[ASLAB_CLASS_SLOTS];
 static dirty_node *oldest, *newest; /* the queue of dirty slabs, in the order they went free */
 static size_t slabs_live, slab_bytes_live, dirty_bytes, mapped_bytes;
+static aslab__peak live_peak; /* slab_bytes_live's recent peak, for the cap (purge.h) */
 static uint64_t arena_lock[2];
 static __thread unsigned hint_class __attribute__((tls_model("initial-exec")));
 static __thread int discard_frees __attribute__((tls_model("initial-exec")));
@@ -378,8 +379,9 @@ static size_t discard_oldest(size_t down_to, uint64_t min_age, uint64_t now) {
 /* What every hook call does last: the cap, then the age. The clock is read under the lock,
  * so the queue's stamps never decrease. Lock held. */
 static void enforce(uint64_t now) {
-    if (dirty_bytes > aslab__purge_cap(slab_bytes_live))
-        discard_oldest(aslab__purge_target(slab_bytes_live), UINT64_MAX, now);
+    size_t peak = aslab__peak_note(&live_peak, slab_bytes_live, now);
+    if (dirty_bytes > aslab__purge_cap(slab_bytes_live, peak))
+        discard_oldest(aslab__purge_target(slab_bytes_live, peak), UINT64_MAX, now);
     if (oldest != NULL && now - oldest->since_ms >= aslab__purge_age())
         discard_oldest(SIZE_MAX, aslab__purge_age(), now);
 }

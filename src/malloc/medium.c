@@ -38,7 +38,7 @@ int64_t aslab__medium_budget = INT64_MAX / 2; /* room to count down from without
 
 void aslab__medium_init(void) {
     /* twice the cap: see docs/medium-classes.md */
-    size_t cap = aslab__purge_at_once() ? 0 : aslab__purge_cap(0) * 2;
+    size_t cap = aslab__purge_at_once() ? 0 : aslab__purge_cap(0, 0) * 2;
     aslab__medium_budget = cap > (size_t)INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t)cap;
 }
 

@@ -17,13 +17,20 @@
 #define ACTIVE_SHARE_DEN 8
 
 /* The refault allowance (purge.h): memory the cap discarded young and the program asked for
- * again within the decay time raises the cap by as much, up to BOOST_MAX, until BOOST_HOLD
- * decay times pass without such a refault. 64 MiB is where glibc's trim threshold stops
- * rising (twice its largest dynamic mmap threshold, which rises as a program frees mmapped
- * chunks it then asks for again): a program that shows it reuses what was returned keeps up
- * to that much more. */
-#define BOOST_MAX  ((size_t)64 << 20)
-#define BOOST_HOLD 4
+ * again within the decay time raises the cap by as much, until BOOST_HOLD decay times pass
+ * without such a refault. It counts up to BOOST_CEILING; a pool's cap takes up to BOOST_MAX of
+ * it, or up to the pool's headroom when that is more: what it gave back under its recent peak
+ * of bytes in use (the peak less what is in use now), so that the free pages it keeps for the
+ * program never take it past that peak. 64 MiB is where glibc's trim threshold stops rising
+ * (twice its largest dynamic mmap threshold, which rises as a program frees mmapped chunks it
+ * then asks for again): a program that shows it reuses what was returned keeps up to that
+ * much more. The headroom is for a large heap that churns: mstress's rounds of threads give
+ * back and take again hundreds of MiB of slabs, and held to 64 MiB the arena's cap discarded
+ * 330-500 MiB that the program faulted in again within the decay time (docs/memory-return.md,
+ * "A refault allowance that scales"). */
+#define BOOST_MAX     ((size_t)64 << 20)
+#define BOOST_CEILING ((size_t)1 << 40)
+#define BOOST_HOLD    4
 
 static size_t boost;              /* bytes the cap grows by while it holds */
 static uint64_t boost_ms;         /* the last refault */
@@ -49,16 +56,35 @@ void aslab__purge_refault(size_t bytes, uint64_t now) {
     if (decay <= 0) return;
     size_t was = __atomic_load_n(&boost, __ATOMIC_RELAXED);
     if (now - __atomic_load_n(&boost_ms, __ATOMIC_RELAXED) >= BOOST_HOLD * (uint64_t)decay) was = 0;
-    __atomic_store_n(&boost, was + bytes < BOOST_MAX ? was + bytes : BOOST_MAX, __ATOMIC_RELAXED);
+    __atomic_store_n(&boost, was + bytes < BOOST_CEILING ? was + bytes : BOOST_CEILING,
+                     __ATOMIC_RELAXED);
     __atomic_store_n(&boost_ms, now, __ATOMIC_RELAXED);
 }
 
-/* The allowance now: 0 once it has held BOOST_HOLD decay times since the last refault. */
-size_t aslab__purge_allowance(void) {
+/* The bytes refaults have earned: 0 once BOOST_HOLD decay times passed since the last one. */
+static size_t earned(void) {
     size_t bytes = __atomic_load_n(&boost, __ATOMIC_RELAXED);
     if (bytes == 0) return 0;
     uint64_t since = aslab__purge_now() - __atomic_load_n(&boost_ms, __ATOMIC_RELAXED);
     return since < BOOST_HOLD * (uint64_t)aslab__options.decay_ms ? bytes : 0;
+}
+
+static size_t at_most(size_t bytes, size_t most) {
+    return bytes < most ? bytes : most;
+}
+
+size_t aslab__purge_allowance(void) {
+    return at_most(earned(), BOOST_MAX);
+}
+
+size_t aslab__peak_note(aslab__peak *p, size_t active, uint64_t now) {
+    uint64_t age = aslab__purge_age();
+    uint64_t hold = age > UINT64_MAX / BOOST_HOLD ? UINT64_MAX : age * BOOST_HOLD;
+    size_t peak = __atomic_load_n(&p->bytes, __ATOMIC_RELAXED);
+    if (active < peak && now - __atomic_load_n(&p->ms, __ATOMIC_RELAXED) < hold) return peak;
+    __atomic_store_n(&p->bytes, active, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->ms, now, __ATOMIC_RELAXED);
+    return active;
 }
 
 void aslab__squeezed_add(aslab__squeezed *s, size_t bytes) {
@@ -78,15 +104,17 @@ void aslab__squeezed_take(aslab__squeezed *s, size_t bytes) {
     aslab__purge_refault(taken, now);
 }
 
-size_t aslab__purge_cap(size_t active) {
+size_t aslab__purge_cap(size_t active, size_t peak) {
     int64_t mb = aslab__options.dirty_max_mb;
     if (mb <= 0) return mb < 0 ? SIZE_MAX : 0;
     size_t cap = (size_t)mb << 20, share = active / ACTIVE_SHARE_DEN;
-    return (share > cap ? share : cap) + aslab__purge_allowance();
+    size_t headroom = peak > active ? peak - active : 0;
+    size_t allowance = at_most(earned(), headroom > BOOST_MAX ? headroom : BOOST_MAX);
+    return (share > cap ? share : cap) + allowance;
 }
 
-size_t aslab__purge_target(size_t active) {
-    size_t cap = aslab__purge_cap(active);
+size_t aslab__purge_target(size_t active, size_t peak) {
+    size_t cap = aslab__purge_cap(active, peak);
     return cap == SIZE_MAX ? cap : cap / TARGET_DEN * TARGET_NUM;
 }
 

@@ -10,7 +10,8 @@
  * - the refault allowance: when a pool hands out again memory that the cap discarded within
  *   the decay time, the cap was too tight for this program (threads that come and go and
  *   take back what the ones before them gave): every pool's cap grows by what was taken
- *   again, up to 64 MiB, for four decay times after the last such refault;
+ *   again, up to 64 MiB or what the pool gave back under its recent peak in use, for four
+ *   decay times after the last such refault;
  * - the age: a page free for ASLAB_DECAY_MS is discarded by the next slow path that looks
  *   (one read of the coarse clock); 0 discards at once, -1 never;
  * - the round: once per ASLAB_DECAY_MS, the first slow path of the heap that finds it due
@@ -33,16 +34,27 @@ uint64_t aslab__purge_now(void);
 int aslab__purge_at_once(void);
 /* How long a page may stay free and resident, in ms: ASLAB_DECAY_MS, UINT64_MAX for -1. */
 uint64_t aslab__purge_age(void);
-/* A pool's most dirty bytes while `active` bytes of its memory are in use (SIZE_MAX: no cap):
- * ASLAB_DIRTY_MAX_MB, or an eighth of the active bytes when that is more (a cap of 0 stays
- * 0); and what a batch brings it down to. */
-size_t aslab__purge_cap(size_t active);
-size_t aslab__purge_target(size_t active);
+/* A pool's most dirty bytes while `active` bytes of its memory are in use and `peak` were at
+ * most lately (SIZE_MAX: no cap): ASLAB_DIRTY_MAX_MB, or an eighth of the active bytes when
+ * that is more (a cap of 0 stays 0), plus the refault allowance up to 64 MiB or `peak` less
+ * `active`; and what a batch brings it down to. */
+size_t aslab__purge_cap(size_t active, size_t peak);
+size_t aslab__purge_target(size_t active, size_t peak);
 /* A pool is handing out again, at `now`, `bytes` that the cap discarded within the decay
  * time: the refault allowance grows by as much (nothing without an age). */
 void aslab__purge_refault(size_t bytes, uint64_t now);
-/* The allowance now, in bytes (0 when it has lapsed). */
+/* The allowance now, in bytes, up to 64 MiB (0 when it has lapsed). */
 size_t aslab__purge_allowance(void);
+
+/* A pool's recent peak of bytes in use, for its cap's allowance: the most it had in use,
+ * forgotten once it has not had as much for as long as the allowance holds. Relaxed atomics
+ * and no lock: two threads noting at once may leave either's figure, which is harmless. */
+typedef struct aslab__peak {
+    size_t bytes;
+    uint64_t ms;
+} aslab__peak;
+/* Notes `active` bytes in use at `now`; returns the recent peak. */
+size_t aslab__peak_note(aslab__peak *p, size_t active, uint64_t now);
 
 /* Bytes a pool discarded for its cap and when it last did, for pools that cannot tell which
  * memory comes back (large.c's big blocks, direct.c's mappings; the arena marks its slabs

@@ -392,6 +392,21 @@ static void test_refault_allowance(void) {
     }
 }
 
+/* The same past 64 MiB: 128 MiB of 1 KiB blocks freed and taken again, round after round. The
+ * allowance grows up to what the arena gave back under its recent peak, so that the last
+ * round faults almost nothing; held to 64 MiB (before), the fifth round faulted 18,512 pages
+ * in again (mstress's rounds of threads: docs/memory-return.md). */
+static void test_refault_allowance_past_64_mib(void) {
+    static const char *const cap4[] = {"ASLAB_DIRTY_MAX_MB=4", NULL};
+    long second = -1, last = -1;
+    tm_child c;
+    if (scenario(&c, "refault-heap", cap4, 0)) {
+        CU_ASSERT_EQUAL(sscanf(c.out, "%ld %ld", &second, &last), 2);
+        CU_ASSERT(second > 10000); /* 64 MiB or more over the cap went, and came back */
+        CU_ASSERT(last >= 0 && last < 500);
+    }
+}
+
 /* A block grown by realloc from 1 to 16 MiB and freed, again and again: the fallback's pool
  * purges the copies it leaves behind past the cap, the next chain takes them back, and the
  * refault allowance lets the pool keep them: the last of 8 chains faults almost nothing in
@@ -451,6 +466,8 @@ CU_TestInfo test_options_tests[] = {
     {"a quiet thread's parked block goes at a round", test_large_quiet},
     {"ASLAB_DIRTY_MAX_MB grows by what the program takes again after a discard",
      test_refault_allowance},
+    {"... past 64 MiB, up to what the arena gave back under its recent peak",
+     test_refault_allowance_past_64_mib},
     {"a block grown to 16 MiB and freed, again and again, stays resident", test_grow_chain},
     {"under RLIMIT_AS = 1 GiB", test_address_space_limit},
     {"RLIMIT_AS raised and lowered with setrlimit", test_address_space_limit_raised},

@@ -395,15 +395,16 @@ static int scenario_dirty_share(void) {
 
 /* ---- refault: what the cap discarded and the program took again raises the cap ---- */
 
-#define REFAULT_BYTES  (24 * TM_MIB) /* allocated, touched and freed each round */
-#define REFAULT_ROUNDS 5
+#define REFAULT_BYTES      (24 * TM_MIB)  /* allocated, touched and freed each round */
+#define REFAULT_HEAP_BYTES (128 * TM_MIB) /* ... for a heap past the allowance's 64 MiB */
+#define REFAULT_ROUNDS     5
 
 typedef struct refault_arg {
     size_t size, n;
     void **blocks;
 } refault_arg;
 
-/* Allocates REFAULT_BYTES in blocks of a->size, touched, and frees them all. */
+/* Allocates a->n blocks of a->size, touched, and frees them all. */
 static int refault_round(int round, void *arg) {
     refault_arg *a = arg;
     for (size_t i = 0; i < a->n; i++)
@@ -416,12 +417,12 @@ static int refault_round(int round, void *arg) {
     return 0;
 }
 
-/* Runs that REFAULT_ROUNDS times; the minor faults of the second round (the cap discarded
- * most of the first round's memory, and the program takes it again) and of the last. -1 when
- * malloc failed. */
-static int refault_rounds(size_t size, long *second, long *last) {
+/* Runs that REFAULT_ROUNDS times with `bytes` in blocks of `size`; the minor faults of the
+ * second round (the cap discarded most of the first round's memory, and the program takes it
+ * again) and of the last. -1 when malloc failed. */
+static int refault_rounds(size_t size, size_t bytes, long *second, long *last) {
     long faults[REFAULT_ROUNDS];
-    refault_arg a = {size, REFAULT_BYTES / size, malloc(REFAULT_BYTES / size * sizeof(void *))};
+    refault_arg a = {size, bytes / size, malloc(bytes / size * sizeof(void *))};
     if (a.blocks == NULL || count_faults(REFAULT_ROUNDS, refault_round, &a, faults) != 0) return -1;
     free(a.blocks);
     *second = faults[1];
@@ -429,25 +430,32 @@ static int refault_rounds(size_t size, long *second, long *last) {
     return 0;
 }
 
-/* Prints "<second> <last>" for 1 KiB blocks, whose emptied slabs go to the arena. */
-static int scenario_refault_small(void) {
+static int print_refault_rounds(size_t size, size_t bytes) {
     long second = -1, last = -1;
-    if (refault_rounds(1024, &second, &last) != 0) return fail("malloc");
+    if (refault_rounds(size, bytes, &second, &last) != 0) return fail("malloc");
     printf("%ld %ld\n", second, last);
     return 0;
+}
+
+/* Prints "<second> <last>" for 1 KiB blocks, whose emptied slabs go to the arena. */
+static int scenario_refault_small(void) {
+    return print_refault_rounds(1024, REFAULT_BYTES);
+}
+
+/* ... the same with REFAULT_HEAP_BYTES: the arena's allowance may grow past 64 MiB, up to what
+ * it gave back under its recent peak (purge.h). */
+static int scenario_refault_heap(void) {
+    return print_refault_rounds(1024, REFAULT_HEAP_BYTES);
 }
 
 /* ... and for 2 MiB ones, the fallback's pool (a first big free and malloc make the program
  * cycle). */
 static int scenario_refault_large(void) {
-    long second = -1, last = -1;
     void *cycle = malloc(2 * TM_MIB);
     free(cycle);
     cycle = malloc(2 * TM_MIB);
     free(cycle);
-    if (refault_rounds(2 * TM_MIB, &second, &last) != 0) return fail("malloc");
-    printf("%ld %ld\n", second, last);
-    return 0;
+    return print_refault_rounds(2 * TM_MIB, REFAULT_BYTES);
 }
 
 /* ---- direct-pages: a freed or shrunk direct block's pages go at once ---- */
@@ -915,6 +923,7 @@ int tm_scenario_main(const char *name) {
         {"direct-spare", scenario_direct_spare},
         {"grow-chain", scenario_grow_chain},
         {"refault-small", scenario_refault_small},
+        {"refault-heap", scenario_refault_heap},
         {"refault-large", scenario_refault_large},
         {"rlimit-raise", scenario_rlimit_raise},
         {"fork", scenario_fork},
