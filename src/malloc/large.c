@@ -118,9 +118,9 @@ static void *unmarked(void *p) {
 
 /* ---- the pool ---- */
 
-/* The pool's cap and the target of a purge, for as many bytes as the program holds. */
-/* (No headroom under a recent peak, as the arena has: measured on mstress, it saved no
- * fault here, whose big blocks fault in as they are first used, not again.) */
+/* The pool's cap and the target of a purge, for as many bytes as the program holds. Its
+ * allowance takes no headroom under a recent peak, as the arena's does: measured on mstress,
+ * that saved no fault here, whose big blocks fault in as they are first used, not again. */
 static size_t pool_cap(void) {
     size_t live = __atomic_load_n(&live_bytes, __ATOMIC_RELAXED);
     return aslab__purge_cap(live, live);
