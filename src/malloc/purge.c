@@ -50,12 +50,19 @@ uint64_t aslab__purge_age(void) {
     return decay < 0 ? UINT64_MAX : (uint64_t)decay;
 }
 
+/* How long the allowance and a pool's peak hold: BOOST_HOLD decay times (for ever without an
+ * age). */
+static uint64_t hold_ms(void) {
+    uint64_t age = aslab__purge_age();
+    return age > UINT64_MAX / BOOST_HOLD ? UINT64_MAX : age * BOOST_HOLD;
+}
+
 /* With no age (ASLAB_DECAY_MS 0 or -1) the cap is the only rule and stays as set. */
 void aslab__purge_refault(size_t bytes, uint64_t now) {
     int64_t decay = aslab__options.decay_ms;
     if (decay <= 0) return;
     size_t was = __atomic_load_n(&boost, __ATOMIC_RELAXED);
-    if (now - __atomic_load_n(&boost_ms, __ATOMIC_RELAXED) >= BOOST_HOLD * (uint64_t)decay) was = 0;
+    if (now - __atomic_load_n(&boost_ms, __ATOMIC_RELAXED) >= hold_ms()) was = 0;
     __atomic_store_n(&boost, was + bytes < BOOST_CEILING ? was + bytes : BOOST_CEILING,
                      __ATOMIC_RELAXED);
     __atomic_store_n(&boost_ms, now, __ATOMIC_RELAXED);
@@ -66,7 +73,7 @@ static size_t earned(void) {
     size_t bytes = __atomic_load_n(&boost, __ATOMIC_RELAXED);
     if (bytes == 0) return 0;
     uint64_t since = aslab__purge_now() - __atomic_load_n(&boost_ms, __ATOMIC_RELAXED);
-    return since < BOOST_HOLD * (uint64_t)aslab__options.decay_ms ? bytes : 0;
+    return since < hold_ms() ? bytes : 0;
 }
 
 static size_t at_most(size_t bytes, size_t most) {
@@ -78,13 +85,11 @@ size_t aslab__purge_allowance(void) {
 }
 
 size_t aslab__peak_note(aslab__peak *p, size_t active, uint64_t now) {
-    uint64_t age = aslab__purge_age();
-    uint64_t hold = age > UINT64_MAX / BOOST_HOLD ? UINT64_MAX : age * BOOST_HOLD;
-    size_t peak = __atomic_load_n(&p->bytes, __ATOMIC_RELAXED);
-    if (active < peak && now - __atomic_load_n(&p->ms, __ATOMIC_RELAXED) < hold) return peak;
-    __atomic_store_n(&p->bytes, active, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->ms, now, __ATOMIC_RELAXED);
-    return active;
+    if (active >= p->bytes || now - p->ms >= hold_ms()) {
+        p->bytes = active;
+        p->ms = now;
+    }
+    return p->bytes;
 }
 
 void aslab__squeezed_add(aslab__squeezed *s, size_t bytes) {

@@ -47,8 +47,8 @@ void aslab__purge_refault(size_t bytes, uint64_t now);
 size_t aslab__purge_allowance(void);
 
 /* A pool's recent peak of bytes in use, for its cap's allowance: the most it had in use,
- * forgotten once it has not had as much for as long as the allowance holds. Relaxed atomics
- * and no lock: two threads noting at once may leave either's figure, which is harmless. */
+ * forgotten once it has not had as much for as long as the allowance holds. Guarded by the
+ * pool's lock (the arena's). */
 typedef struct aslab__peak {
     size_t bytes;
     uint64_t ms;
