@@ -250,6 +250,12 @@ int aslab__hot_take_own(aslab__hot *copy, aslab__mslab *m);
  * state meanwhile count down from it (hot.c). */
 #define ASLAB__HOT_USED ((uint32_t)1 << 30)
 
+/* ---- list_order.c: blocks handed out in address order ---- */
+/* Rebuilds the free list of m, a slab just taken off its owner's (the calling thread's)
+ * partial list, lowest address first, when m's blocks are under 4 KiB and a quarter of it is
+ * free. */
+void aslab__list_order(aslab__mslab *m);
+
 /* ---- refill.c / remote.c / thread.c: the slow paths ---- */
 /* size <= ASLAB_MEDIUM_MAX; the class is recomputed after set-up (the lookup table is empty
  * before it). */

@@ -143,6 +143,7 @@ static aslab__mslab *next_current(unsigned cls) {
     aslab__mslab *m = *list_head(cls, ASLAB__ON_PARTIAL);
     if (m != NULL) {
         aslab__heap_list_unlink(cls, m);
+        aslab__list_order(m);
         return m;
     }
     m = from_full(cls);

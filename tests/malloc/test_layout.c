@@ -1,7 +1,8 @@
 /* test_layout.c - where a small slab's blocks lie: a lent slab hands its never-used blocks out
  * from a slot its address picks (its colour), so that the first blocks of many classes do not
  * share the few L1 sets that slot 0 of every slab maps to; and it still hands every slot out
- * once, the ones before the colour last, whatever its colour. */
+ * once, the ones before the colour last, whatever its colour; and blocks freed at random come
+ * back lowest address first within their slab (list_order.c). */
 #include "test_suites.h"
 #include "test_util.h"
 
@@ -17,6 +18,8 @@
 #define SLABS_WORTH 3 /* slabs of one class filled in one thread */
 #define BLOCK       48
 #define BLOCKS      ((int)(SLABS_WORTH * TM_SMALL_SLAB / BLOCK))
+/* refilled after random frees: enough slabs that most come back from partial ones */
+#define REFILLED    (8 * (int)(TM_SMALL_SLAB / BLOCK))
 
 /* A new thread's first block of each class: its slabs are new to it, lent for it. */
 static void *first_blocks(void *arg) {
@@ -106,9 +109,74 @@ static void test_every_slot_once(void) {
     free(blocks);
 }
 
+/* What refill_after_random_frees saw. */
+typedef struct refill_run {
+    void **blocks;
+    int freed;
+    int ascents, descents; /* of each block against the one before it, of the same slab */
+} refill_run;
+
+/* Frees a random half of run's blocks, one at most once. */
+static void free_random_half(refill_run *run) {
+    uint64_t rng = 0x9E3779B97F4A7C15ULL;
+    for (int k = 0; k < REFILLED / 2; k++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        int i = (int)((rng >> 33) % REFILLED);
+        if (run->blocks[i] == NULL) continue;
+        free(run->blocks[i]);
+        run->blocks[i] = NULL;
+        run->freed++;
+    }
+}
+
+/* Fills slabs, frees a random half, gives the kept blocks back (malloc_trim), and allocates as
+ * many again, noting the order of each block against the one before when both are of the same
+ * slab, in every slab but the one still current at the fill's end (its list is in free
+ * order). */
+static void *refill_after_random_frees(void *arg) {
+    refill_run *run = arg;
+    void **blocks = run->blocks;
+    for (int i = 0; i < REFILLED; i++)
+        blocks[i] = malloc(BLOCK);
+    uintptr_t current = (uintptr_t)blocks[REFILLED - 1] & ~(TM_SMALL_SLAB - 1);
+    free_random_half(run);
+    malloc_trim(0);
+    uintptr_t prev = 0;
+    for (int i = 0; i < REFILLED; i++) {
+        if (blocks[i] != NULL) continue;
+        uintptr_t p = (uintptr_t)(blocks[i] = malloc(BLOCK));
+        if ((p & ~(TM_SMALL_SLAB - 1)) == current) continue;
+        if (((p ^ prev) & ~(TM_SMALL_SLAB - 1)) == 0)
+            *(p > prev ? &run->ascents : &run->descents) += 1;
+        prev = p;
+    }
+    for (int i = 0; i < REFILLED; i++)
+        free(blocks[i]);
+    return NULL;
+}
+
+/* Before, a slab's blocks came back in the order they were freed: about half of them below the
+ * one before. */
+static void test_random_frees_come_back_in_address_order(void) {
+    refill_run run = {.blocks = calloc(REFILLED, sizeof(void *))};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(run.blocks);
+    malloc_trim(0); /* as in test_every_slot_once */
+    pthread_t t;
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, refill_after_random_frees, &run) == 0);
+    pthread_join(t, NULL);
+    CU_ASSERT(run.freed > REFILLED / 4);
+    CU_ASSERT(run.ascents > REFILLED / 8);
+    CU_ASSERT_EQUAL(tm_check(run.descents == 0, "%d of %d blocks came back below the one before",
+                             run.descents, run.ascents + run.descents),
+                    0);
+    free(run.blocks);
+}
+
 CU_TestInfo test_layout_tests[] = {
     {"first blocks of many classes spread over a page's lines",
      test_first_blocks_spread_over_lines},
     {"every slot of a slab handed out once, whatever its colour", test_every_slot_once},
+    {"blocks freed at random come back lowest address first, slab by slab",
+     test_random_frees_come_back_in_address_order},
     CU_TEST_INFO_NULL,
 };

@@ -380,6 +380,31 @@ static void test_dangling_write_not_current(void) {
         free(spread[i]);
 }
 
+/* The same in a slab whose list malloc puts in address order as the slab becomes current
+ * again (list_order.c): a third of the slab's blocks freed, p among them, and given back to
+ * the slab (malloc_trim) before the write; the rebuild, which would write over the planted
+ * link, stops at it. */
+static void dangling_write_reordered(void *arg) {
+    misuse *m = arg;
+    free(m->p);
+    for (int i = 3; i < SPREAD_BLOCKS / 3; i += 3)
+        free(spread[i]);
+    malloc_trim(0);
+    *(void **)m->p = planted;
+    for (int i = 0; i < SPREAD_BLOCKS; i++)
+        if (malloc(m->size) == planted) fprintf(stderr, "malloc returned the planted address\n");
+}
+
+static void test_dangling_write_reordered(void) {
+    for (int i = 0; i < SPREAD_BLOCKS; i++)
+        spread[i] = malloc(48);
+    misuse m = {spread[0], 48};
+    expect_fault(dangling_write_reordered, m, "malloc()",
+                 "corrupted free list (a write after free?)", m.p);
+    for (int i = 0; i < SPREAD_BLOCKS; i++)
+        free(spread[i]);
+}
+
 static void *free_elsewhere(void *p) {
     free(p);
     return NULL;
@@ -487,6 +512,7 @@ CU_TestInfo test_misuse_tests[] = {
      test_discarded_double_free},
     {"a write after free plants a link: malloc stops, 16 B to 4 KiB", test_dangling_write},
     {"the same in a slab that is not the current one", test_dangling_write_not_current},
+    {"the same in a slab whose list is put in address order", test_dangling_write_reordered},
     {"the same in a block freed by another thread", test_dangling_write_remote},
     {"double free and a write after free of a block another thread keeps", test_kept_block},
     {"a second free into a slab the thread emptied and keeps, its key wiped",

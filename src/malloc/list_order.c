@@ -1,0 +1,85 @@
+/* list_order.c - a small slab's free list put back in address order as the slab becomes its
+ * owner's current one again.
+ *
+ * A slab's free list is in the order its blocks were freed. After a program frees blocks at
+ * random (an interpreter's objects dying, a cache evicting), that order is random, and so are
+ * the addresses malloc then hands out: blocks the program allocates one after another (and
+ * later walks in that order) lie scattered over the slab. jemalloc hands out a slab's lowest
+ * free slot first, from a bitmap. Here a partial slab's list is rebuilt lowest address first as
+ * the slab is made current again, when at least a quarter of it is free (docs/thread-owned-
+ * slabs.md, "Address order", has the measurements): the free blocks are found by the key in
+ * their word 1, read from the slab's start up (the hardware prefetches it), not by a walk of the
+ * list, which misses at every link.
+ */
+#include "heap.h"
+
+/* The most slots a small slab holds: 64 KiB of 16-byte blocks (size_class.c). */
+#define MAX_SMALL_SLOTS 4096
+#define BITS            64
+/* Blocks under the smallest page size: no block can hold a whole page, so none can be one the
+ * program has made unreadable with mprotect, whose word 1 the read below would fault on. */
+#define SIZE_LIMIT 4096
+/* A slab with fewer free blocks, or under a quarter of it free, keeps its list as it is: the
+ * order saves less than the read of the whole slab costs (mixed, zmalloc). */
+#define MIN_LISTED    16
+#define MIN_FREE_FRAC 4
+
+typedef struct free_map {
+    uint64_t bits[MAX_SMALL_SLOTS / BITS];
+    uint32_t words; /* the words of bits in use */
+} free_map;
+
+/* Marks in map every slot of m whose word 1 holds the free key; how many. A read of the slab
+ * from its start up, which the hardware prefetches, where a walk of the list would miss at
+ * every link. It reads word 1 of live blocks too, which their holders may be writing in other
+ * threads: a value read there decides nothing but that the block is not free (the key is only
+ * ever stored in free blocks and cleared as they are handed out), hence no TSan report. */
+__attribute__((no_sanitize("thread"))) static uint32_t mark_free(const aslab__mslab *m,
+                                                                 uint32_t capacity,
+                                                                 free_map *map) {
+    const char *slot = (const char *)m->first;
+    uintptr_t key = aslab__keys.free;
+    uint32_t found = 0;
+    for (uint32_t w = 0; w < map->words; w++) {
+        uint64_t bits = 0;
+        uint32_t n = capacity - w * BITS < BITS ? capacity - w * BITS : BITS;
+        for (uint32_t b = 0; b < n; b++, slot += m->size)
+            bits |= (uint64_t)(((const uintptr_t *)slot)[1] == key) << b;
+        map->bits[w] = bits;
+        found += (uint32_t)__builtin_popcountll(bits);
+    }
+    return found;
+}
+
+/* Relinks the blocks marked in map, lowest address at the head. Each block's old link is
+ * checked first, as the pop that would have reached it checks it: a dangling write that
+ * planted an address there still stops malloc, rather than being written over. */
+static void relink(aslab__mslab *m, const free_map *map) {
+    uintptr_t next = (uintptr_t)m; /* the list's end */
+    for (uint32_t w = map->words; w-- > 0;) {
+        for (uint64_t bits = map->bits[w]; bits != 0;) {
+            unsigned top = BITS - 1 - (unsigned)__builtin_clzll(bits);
+            bits &= ~((uint64_t)1 << top);
+            uintptr_t *block = (uintptr_t *)(m->first + ((size_t)w * BITS + top) * m->size);
+            if (aslab__link_stray(aslab__link_encode(block[0], block), &m->hot) != 0)
+                aslab__list_fault(block);
+            block[0] = aslab__link_encode(next, block);
+            next = (uintptr_t)block;
+        }
+    }
+    m->free = (void *)next;
+}
+
+void aslab__list_order(aslab__mslab *m) {
+    uint32_t capacity = aslab__checks[m->cls].capacity;
+    if (m->size >= SIZE_LIMIT || capacity > MAX_SMALL_SLOTS) return;
+    /* Every slot handed out once: a slab comes to the partial list from the full one. */
+    if (m->bump != m->bump_end || m->bump_wrap != 0) return;
+    uint32_t listed = capacity - m->used;
+    if (listed < MIN_LISTED || listed * MIN_FREE_FRAC < capacity) return;
+    free_map map;
+    map.words = (capacity + BITS - 1) / BITS;
+    /* Free blocks on a kept list or the remote list carry the key too: then the marks are not
+     * the list, and the list stays as it is. */
+    if (mark_free(m, capacity, &map) == listed) relink(m, &map);
+}
