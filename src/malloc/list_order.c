@@ -18,11 +18,11 @@
 #define BITS            64
 /* Blocks under the smallest page size: no block can hold a whole page, so none can be one the
  * program has made unreadable with mprotect, whose word 1 the read below would fault on. */
-#define SIZE_LIMIT 4096
+#define SIZE_LIMIT      4096
 /* A slab with fewer free blocks, or under a quarter of it free, keeps its list as it is: the
  * order saves less than the read of the whole slab costs (mixed, zmalloc). */
-#define MIN_LISTED    16
-#define MIN_FREE_FRAC 4
+#define MIN_LISTED      16
+#define MIN_FREE_FRAC   4
 
 typedef struct free_map {
     uint64_t bits[MAX_SMALL_SLOTS / BITS];
@@ -35,8 +35,7 @@ typedef struct free_map {
  * threads: a value read there decides nothing but that the block is not free (the key is only
  * ever stored in free blocks and cleared as they are handed out), hence no TSan report. */
 __attribute__((no_sanitize("thread"))) static uint32_t mark_free(const aslab__mslab *m,
-                                                                 uint32_t capacity,
-                                                                 free_map *map) {
+                                                                 uint32_t capacity, free_map *map) {
     const char *slot = (const char *)m->first;
     uintptr_t key = aslab__keys.free;
     uint32_t found = 0;
