@@ -50,18 +50,30 @@ __attribute__((no_sanitize("thread"))) static uint32_t mark_free(const aslab__ms
     return found;
 }
 
-/* Relinks the blocks marked in map, lowest address at the head. Each block's old link is
- * checked first, as the pop that would have reached it checks it: a dangling write that
- * planted an address there still stops malloc, rather than being written over. */
+/* Whether `link`, an old link (decoded) or the list's head, names a block of m marked in map: a
+ * slot's start inside the slab (tested first, so that the slot test is exact), marked. */
+static int names_marked(const aslab__mslab *m, const free_map *map, uintptr_t link) {
+    if (aslab__link_stray(link, &m->hot) != 0) return 0;
+    uint32_t slot = aslab__slot_by_byte((const void *)link, m->first, aslab__map_byte(m->cls));
+    return slot != UINT32_MAX && (map->bits[slot / BITS] >> (slot % BITS)) & 1;
+}
+
+/* Relinks the blocks marked in map, lowest address at the head. The marks are the list only if
+ * every block on it carries the key: so the list's head, and each marked block's old link
+ * (unless it is the list's end), must name a marked block, which a planted address or a key a
+ * dangling write wiped fails (then the pop that would have reached the block stops malloc
+ * here). With the counts equal, that proves the marks are the list: no block on a kept or
+ * remote list is taken for a listed one. */
 static void relink(aslab__mslab *m, const free_map *map) {
-    uintptr_t next = (uintptr_t)m; /* the list's end */
+    uintptr_t end = (uintptr_t)m, next = end;
+    if (!names_marked(m, map, (uintptr_t)m->free)) aslab__list_fault(m->free);
     for (uint32_t w = map->words; w-- > 0;) {
         for (uint64_t bits = map->bits[w]; bits != 0;) {
             unsigned top = BITS - 1 - (unsigned)__builtin_clzll(bits);
             bits &= ~((uint64_t)1 << top);
             uintptr_t *block = (uintptr_t *)(m->first + ((size_t)w * BITS + top) * m->size);
-            if (aslab__link_stray(aslab__link_encode(block[0], block), &m->hot) != 0)
-                aslab__list_fault(block);
+            uintptr_t old = aslab__link_encode(block[0], block);
+            if (old != end && !names_marked(m, map, old)) aslab__list_fault(block);
             block[0] = aslab__link_encode(next, block);
             next = (uintptr_t)block;
         }

@@ -40,6 +40,21 @@ static void expect_fault(void (*fn)(void *), misuse m, const char *call, const c
     CU_ASSERT_STRING_EQUAL(c.err, want);
 }
 
+/* As expect_fault, for a fault whose address the test cannot know (a block the allocator picks). */
+static void expect_fault_somewhere(void (*fn)(void *), misuse m, const char *call,
+                                   const char *fault) {
+    char want[256];
+    int n = snprintf(want, sizeof want, "aslab: %s: %s 0x", call, fault);
+    tm_child c;
+    tm_child_run(&c, fn, &m, TM_CHILD_TIMEOUT_MS);
+    int ok = tm_child_killed_by(&c, SIGABRT) && strncmp(c.err, want, (size_t)n) == 0;
+    if (!ok) {
+        fprintf(stderr, "\n  expected stderr: %s...\n", want);
+        tm_child_dump(&c, call);
+    }
+    CU_ASSERT(ok);
+}
+
 static void double_free(void *arg) {
     misuse *m = arg;
     free(m->p);
@@ -380,6 +395,11 @@ static void test_dangling_write_not_current(void) {
         free(spread[i]);
 }
 
+static void *free_elsewhere(void *p) {
+    free(p);
+    return NULL;
+}
+
 /* The same in a slab whose list malloc puts in address order as the slab becomes current
  * again (list_order.c): a third of the slab's blocks freed, p among them, and given back to
  * the slab (malloc_trim) before the write; the rebuild, which would write over the planted
@@ -405,9 +425,41 @@ static void test_dangling_write_reordered(void) {
         free(spread[i]);
 }
 
-static void *free_elsewhere(void *p) {
-    free(p);
-    return NULL;
+/* The rebuild tells free blocks by the key in their word 1, and takes the marks for the list
+ * when there are as many as the slab has listed. A dangling write that wipes a listed block's
+ * key, while a block of the same slab freed by another thread waits on the remote list (with
+ * its key), keeps the counts equal: the rebuild must still stop rather than list that block,
+ * which its owner would then hand out twice. */
+static void wiped_key_with_remote_block(void *arg) {
+    misuse *m = arg;
+    uintptr_t slab = (uintptr_t)m->p & ~(TM_SMALL_SLAB - 1);
+    void *remote = NULL, *wiped = NULL;
+    for (int i = 0; i < SPREAD_BLOCKS; i++) {
+        if (((uintptr_t)spread[i] & ~(TM_SMALL_SLAB - 1)) != slab) continue;
+        if (i % 3 == 0) {
+            free(spread[i]);
+            if (i > 0 && wiped == NULL) wiped = spread[i];
+        } else if (remote == NULL) {
+            remote = spread[i];
+        }
+    }
+    malloc_trim(0); /* the freed blocks onto the slab's list */
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, free_elsewhere, remote) != 0) return;
+    pthread_join(thread, NULL); /* its exit gives the block back: the slab's remote list */
+    ((uintptr_t *)wiped)[1] = 0;
+    for (int i = 0; i < SPREAD_BLOCKS; i++)
+        if (malloc(m->size) == remote) fprintf(stderr, "malloc handed the remote block out\n");
+}
+
+static void test_wiped_key_with_remote_block(void) {
+    for (int i = 0; i < SPREAD_BLOCKS; i++)
+        spread[i] = malloc(48);
+    misuse m = {spread[0], 48};
+    expect_fault_somewhere(wiped_key_with_remote_block, m, "malloc()",
+                           "corrupted free list (a write after free?)");
+    for (int i = 0; i < SPREAD_BLOCKS; i++)
+        free(spread[i]);
 }
 
 /* The same through the remote list: another thread frees the block, the write follows, and
@@ -513,6 +565,8 @@ CU_TestInfo test_misuse_tests[] = {
     {"a write after free plants a link: malloc stops, 16 B to 4 KiB", test_dangling_write},
     {"the same in a slab that is not the current one", test_dangling_write_not_current},
     {"the same in a slab whose list is put in address order", test_dangling_write_reordered},
+    {"a wiped key in such a slab, another block of it on the remote list",
+     test_wiped_key_with_remote_block},
     {"the same in a block freed by another thread", test_dangling_write_remote},
     {"double free and a write after free of a block another thread keeps", test_kept_block},
     {"a second free into a slab the thread emptied and keeps, its key wiped",
