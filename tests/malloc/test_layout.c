@@ -120,8 +120,7 @@ typedef struct refill_run {
 static void free_random_half(refill_run *run) {
     uint64_t rng = 0x9E3779B97F4A7C15ULL;
     for (int k = 0; k < REFILLED / 2; k++) {
-        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-        int i = (int)((rng >> 33) % REFILLED);
+        int i = (int)(tm_random(&rng) % REFILLED);
         if (run->blocks[i] == NULL) continue;
         free(run->blocks[i]);
         run->blocks[i] = NULL;
