@@ -139,6 +139,14 @@ typedef struct aslab__class_heap {
 
 enum aslab__heap_state { ASLAB_HEAP_NEW, ASLAB_HEAP_SETUP, ASLAB_HEAP_LIVE, ASLAB_HEAP_DEAD };
 
+/* What a small class's frees do besides the fast path (kept.c): go onto the kept list, or, a
+ * free-only phase having stopped that until the next malloc of the class, go to their slabs
+ * or home one by one, or (the thread's own blocks) a batch at a time (batch.c). */
+enum aslab__keep_state { ASLAB__KEEP_TAKING, ASLAB__KEEP_STOPPED, ASLAB__KEEP_BATCHED };
+
+/* The blocks a thread's batch holds (batch.c): the most a quiet thread leaves waiting. */
+#define ASLAB__BATCH_BLOCKS 16
+
 /* A thread's heap: in TLS, what the fast paths touch (cur first, so that they index it and
  * allocs from one TLS base); the counters are the thread's own (no atomics). */
 typedef struct aslab__heap {
@@ -156,7 +164,12 @@ typedef struct aslab__heap {
      * whether a free-only phase stopped frees from going onto it until the next malloc of
      * the class. */
     uint32_t fill_mark[ASLAB_CLASS_SLOTS];
-    uint8_t paused[ASLAB_CLASS_SLOTS];
+    uint8_t paused[ASLAB_CLASS_SLOTS]; /* enum aslab__keep_state */
+    /* A free-only phase's own blocks, waiting to go to their slabs (batch.c), and their
+     * classes. */
+    void *batch[ASLAB__BATCH_BLOCKS];
+    uint8_t batch_cls[ASLAB__BATCH_BLOCKS];
+    uint32_t batched;
     int may_keep; /* between kept.c's enable and disable: the heap is live */
     struct aslab__heap_rec *rec;
     int state;
@@ -317,8 +330,19 @@ void aslab__kept_disable(void);
  * (kept.c). */
 int aslab__kept_reopen(unsigned cls);
 /* A free filled class cls's kept list k: half of it goes back, or (no malloc of the class
- * since it last filled up: a free-only phase) all of it, and frees stop going onto it. */
+ * since it last filled up: a free-only phase) all of it, and frees stop going onto it: they
+ * go to the thread's batch if most of the list was the thread's own blocks (batch.c). */
 __attribute__((noinline)) void aslab__kept_filled(aslab__mslab *k);
+/* ---- batch.c: a free-only phase's own blocks, a batch at a time ---- */
+/* p, a block of a lent slab of small class cls that free's fast path found (it starts a slot),
+ * freed on behalf of fn while the class's frees are batched: checked, marked free and put in
+ * the calling thread's batch; 0 (nothing done) if a malloc of the class ended the phase. */
+int aslab__batch_free(void *p, uintptr_t cls, const char *fn);
+/* Gives every block in the calling thread's batch back to its slab. */
+void aslab__batch_flush(void);
+/* The blocks of class cls in heap h's batch, read from any thread (the statistics). */
+uint32_t aslab__batch_count(const aslab__heap *h, unsigned cls);
+
 /* Gives back p, a checked free block of class cls on the calling thread's kept list, to its
  * slab (remote.c); returns 1 when another thread owns the slab, 0 when the calling thread
  * does (its own block, or a slab it adopted since). */

@@ -26,8 +26,10 @@
  * whose blocks are each pages the program wrote: docs/medium-classes.md, "On the thread's
  * kept list") it gives the whole list back and frees of the class stop going onto it until
  * the next malloc of the class (`paused`), so that slabs can empty and the owners of others'
- * blocks get them back. While stopped, a free goes by the map: its own block to its slab
- * (the current one without reading its header), another thread's home. Each kept block holds
+ * blocks get them back. While stopped, a free goes home if the block is another thread's;
+ * if most of the list was the thread's own blocks, the class's frees go to the thread's batch
+ * (batch.c) and reach their slabs a batch at a time, otherwise by the map one by one (its own
+ * block to its slab, the current one without reading its header). Each kept block holds
  * its slab (which counts it as out), so a thread that goes quiet may pin up to LIST_BYTES of
  * blocks a class: the thread's exit, malloc_trim and the memory-return round it runs give
  * them back.
@@ -45,6 +47,7 @@
  * again never went home, and the fast path does not know whose it is.
  */
 #include "heap.h"
+#include "options.h"
 #include "thread.h"
 
 #define LIST_BYTES        65536 /* per class and thread */
@@ -105,18 +108,21 @@ void aslab__kept_reset(aslab__heap_rec *rec) {
 }
 
 /* Gives class cls's kept blocks back (rec is the calling thread's); `cur` turns to the
- * current slab. The heap is named, not passed: gcc 12's -fsanitize=null tests a pointer to a
- * TLS variable with the flags of an earlier compare. */
-static void flush_class(aslab__heap_rec *rec, unsigned cls) {
+ * current slab. Returns how many more of them were the thread's own than other threads'. The
+ * heap is named, not passed: gcc 12's -fsanitize=null tests a pointer to a TLS variable with
+ * the flags of an earlier compare. */
+static int32_t flush_class(aslab__heap_rec *rec, unsigned cls) {
     aslab__mslab *k = &rec->kept[cls];
     uintptr_t *block = k->free;
     aslab__thread_heap.cur[cls] = aslab__cur_home(cls);
     empty_list(k, cls);
+    int32_t own_minus_home = 0;
     while ((void *)block != (void *)k) {
         uintptr_t *next = aslab__list_next(&k->hot, block, "free()");
-        aslab__give_back(block, cls);
+        own_minus_home += aslab__give_back(block, cls) ? -1 : 1;
         block = next;
     }
+    return own_minus_home;
 }
 
 /* Every class with a list takes frees. */
@@ -125,22 +131,25 @@ void aslab__kept_enable(void) {
     h->may_keep = 1;
     for (unsigned cls = 0; cls < ASLAB_CLASS_SLOTS; cls++) {
         h->keep[cls] = room_of[cls] != 0 ? &h->rec->kept[cls] : &aslab__no_slab;
-        h->paused[cls] = 0;
+        h->paused[cls] = ASLAB__KEEP_TAKING;
     }
 }
 
 /* Before the record can go to another thread: a free this thread makes after its exit
  * (another key's destructor) must not add to it, nor a free turn the list back on. */
 void aslab__kept_disable(void) {
-    aslab__thread_heap.may_keep = 0;
-    for (unsigned cls = 0; cls < ASLAB_CLASS_SLOTS; cls++)
-        aslab__thread_heap.keep[cls] = &aslab__no_slab;
+    aslab__heap *h = &aslab__thread_heap;
+    h->may_keep = 0;
+    for (unsigned cls = 0; cls < ASLAB_CLASS_SLOTS; cls++) {
+        h->keep[cls] = &aslab__no_slab;
+        if (h->paused[cls] == ASLAB__KEEP_BATCHED) h->paused[cls] = ASLAB__KEEP_STOPPED;
+    }
 }
 
 int aslab__kept_reopen(unsigned cls) {
     aslab__heap *h = &aslab__thread_heap;
     if (!h->may_keep) return 0; /* paused before the thread's exit */
-    h->paused[cls] = 0;
+    h->paused[cls] = ASLAB__KEEP_TAKING;
     h->keep[cls] = &h->rec->kept[cls];
     return h->rec->kept[cls].used != 0;
 }
@@ -179,14 +188,20 @@ void aslab__kept_filled(aslab__mslab *k) {
         return;
     }
     h->fill_mark[cls] = now;
-    flush_class(h->rec, cls); /* no malloc since it last filled up: a free-only phase */
-    h->paused[cls] = 1;
+    /* No malloc since it last filled up: a free-only phase. The thread's own blocks go on to
+     * its batch (batch.c); others' (a consumer's) go home one by one, so that their owners
+     * get them back at once. The background thread, whose rounds return what quiet threads
+     * hold, cannot reach a batch: none then. */
+    int32_t own_minus_home = flush_class(h->rec, cls);
+    int batch = own_minus_home > 0 && !aslab__class_is_medium(cls) && !aslab__options.background;
+    h->paused[cls] = batch ? ASLAB__KEEP_BATCHED : ASLAB__KEEP_STOPPED;
     h->keep[cls] = &aslab__no_slab;
 }
 
 void aslab__kept_flush(void) {
     aslab__heap_rec *rec = aslab__thread_heap.rec;
     if (rec == NULL) return; /* never set up */
+    aslab__batch_flush();
     for (unsigned cls = 1; cls < ASLAB_CLASS_SLOTS; cls++)
         if (rec->kept[cls].free != (void *)&rec->kept[cls]) flush_class(rec, cls);
 }

@@ -111,7 +111,7 @@ static uint64_t kept_blocks(aslab__heap_rec *rec, unsigned cls) {
                       __atomic_load_n(&rec->tls->recent[cls], __ATOMIC_RELAXED) != NULL;
     uint32_t room = __atomic_load_n(&rec->kept[cls].used, __ATOMIC_RELAXED);
     uint32_t full = aslab__kept_room(cls);
-    return recent + (room < full ? full - room : 0);
+    return recent + (room < full ? full - room : 0) + aslab__batch_count(rec->tls, cls);
 }
 
 /* Blocks out in one of a record's lists: at most a bounded number of slabs are looked at,

@@ -3,12 +3,14 @@
  * room; when a free fills it, the blocks after the half freed last go back if the thread
  * malloced the class since the list last filled, and otherwise (a free-only phase) all of
  * them, and frees of the class stop going onto the list until its next malloc of the class.
- * A thread that only frees others' blocks (a consumer) thus sends them home, where their
- * owner's mallocs get them back. */
+ * A thread that freed mostly its own blocks then gives them to their slabs a batch at a time
+ * (batch.c); one that frees others' blocks (a consumer) sends them home, where their owner's
+ * mallocs get them back. */
 #include "test_suites.h"
 #include "test_util.h"
 #include "tm_keep.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -131,23 +133,66 @@ static void test_full_list_keeps_half(void) {
     CU_ASSERT_EQUAL(in_thread(fills_once, NULL), 0);
 }
 
-/* A free-only phase (the list fills twice with no malloc of the class between) gives the list
- * back and stops frees of the class going onto it: another thread's block then goes home.
- * The next malloc of the class opens the list again. */
-static void *free_only_phase(void *arg) {
-    (void)arg;
-    size_t n = 2 * tm_list_room(SIZE);
-    void **blocks = own_blocks(n);
-    if (blocks == NULL) return (void *)(intptr_t)-1;
+/* A free-only phase of the thread's own blocks (the list fills twice with no malloc of the
+ * class between) gives the list back and stops frees of the class going onto it: they wait in
+ * the thread's batch (batch.c, 16 blocks of any class) and go to their slabs a batch at a
+ * time, and another thread's block freed now is not kept either. Freed in random order over
+ * many slabs, the blocks reach their slabs: all of those slabs go back but the few that the
+ * batch still holds, none after a trim, and the bytes in use are those of before (a waiting
+ * block counts as free). The next malloc of the class opens the list again. (A consumer's
+ * free-only phase, of others' blocks, stops the list too: test_consumer_sends_home.) */
+#define BATCH_BLOCKS 16
+#define PHASE_SLABS  64
+/* Emptied slabs the thread keeps for its next current slab (empty.c: 1 MiB of 64 KiB slabs),
+ * and the current one. */
+#define HELD_SLABS   17
+
+static void free_at_random(void **blocks, size_t n) {
+    uint64_t rng = 0x2545F4914F6CDD1DULL;
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = (size_t)(tm_random(&rng) % (i + 1));
+        void *t = blocks[i];
+        blocks[i] = blocks[j];
+        blocks[j] = t;
+    }
     for (size_t i = 0; i < n; i++)
         free(blocks[i]);
+}
+
+/* The class's lent slabs now, as malloc_stats says (ULLONG_MAX if it cannot). */
+static unsigned long long slabs_lent(unsigned cls) {
+    unsigned long long slabs, locks;
+    return tm_class_figures(cls, &slabs, &locks) ? slabs : ~0ULL;
+}
+
+static void *free_only_phase(void *arg) {
+    (void)arg;
+    unsigned cls = (unsigned)tm_class_size(SIZE);
+    /* a small class's slab holds 64 KiB at least; 13 more, so that some wait in the batch */
+    size_t n = PHASE_SLABS * (65536 / cls) + 13;
+    unsigned long long before = slabs_lent(cls);
+    size_t in_use = tm_in_use();
+    void **blocks = own_blocks(n);
+    if (blocks == NULL) return (void *)(intptr_t)-1;
+    free_at_random(blocks, n);
     free(blocks);
-    int bad = tm_keeps(SIZE) != 0; /* stopped: the partner's block went home */
-    bad |= tm_keeps(SIZE) != 1;    /* the first probe's malloc opened the list */
+    size_t in_use_after = tm_in_use(); /* the blocks the batch holds count as free */
+    int bad = tm_check(in_use_after + 512 >= in_use && in_use_after <= in_use + 512,
+                       "%zu bytes in use after the phase, %zu before", in_use_after, in_use);
+    unsigned long long after = slabs_lent(cls);
+    bad |=
+        tm_check(after <= before + HELD_SLABS + BATCH_BLOCKS,
+                 "%llu slabs lent after the phase, %llu before its %zu blocks", after, before, n);
+    malloc_trim(0);
+    after = slabs_lent(cls);
+    bad |=
+        tm_check(after <= before + 1, "%llu slabs lent after a trim, %llu before", after, before);
+    bad |= tm_check(tm_keeps(SIZE) == 0, "a free-only phase did not stop the list");
+    bad |= tm_check(tm_keeps(SIZE) == 1, "a malloc did not open the list again");
     return (void *)(intptr_t)bad;
 }
 
-static void test_free_only_phase_stops(void) {
+static void test_free_only_phase_batches(void) {
     CU_ASSERT_EQUAL(in_thread(free_only_phase, NULL), 0);
 }
 
@@ -156,7 +201,8 @@ CU_TestInfo test_keep_policy_tests[] = {
     {"one that only frees others' blocks sends them home; their owner mallocs them again",
      test_consumer_sends_home},
     {"a list filled after a malloc keeps the half freed last", test_full_list_keeps_half},
-    {"a free-only phase gives the list back and stops frees until the next malloc",
-     test_free_only_phase_stops},
+    {"a free-only phase of its own blocks: a batch at a time to their slabs; stopped until a "
+     "malloc",
+     test_free_only_phase_batches},
     CU_TEST_INFO_NULL,
 };
