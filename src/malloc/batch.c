@@ -47,18 +47,23 @@ void aslab__batch_flush(void) {
         aslab__give_back(h->batch[i], h->batch_cls[i]);
 }
 
-int aslab__batch_free(void *p, uintptr_t cls, const char *fn) {
+void aslab__batch_free(void *p, uintptr_t cls, const char *fn) {
     aslab__heap *h = &aslab__thread_heap;
-    if ((uint32_t)h->allocs[cls] != h->fill_mark[cls]) return 0; /* a malloc ended the phase */
+    if (ASLAB__UNLIKELY((uint32_t)h->allocs[cls] != h->fill_mark[cls])) {
+        /* A malloc of the class ended the phase: stopped as a consumer's class is, the free
+         * goes the way that opens the list again (kept.c). */
+        h->paused[cls] = ASLAB__KEEP_STOPPED;
+        aslab__free_lent_small(p, cls, fn);
+        return;
+    }
     uintptr_t key = aslab__keys.free;
     if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
         aslab__heap_fault_at(fn, "double free detected", p);
-        return 1;
+        return;
     }
     ((uintptr_t *)p)[1] = key;
     batch_put(h, p, cls);
-    if (h->batched == ASLAB__BATCH_BLOCKS) aslab__batch_flush();
-    return 1;
+    if (ASLAB__UNLIKELY(h->batched == ASLAB__BATCH_BLOCKS)) aslab__batch_flush();
 }
 
 uint32_t aslab__batch_count(const aslab__heap *h, unsigned cls) {

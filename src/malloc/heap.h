@@ -336,8 +336,8 @@ __attribute__((noinline)) void aslab__kept_filled(aslab__mslab *k);
 /* ---- batch.c: a free-only phase's own blocks, a batch at a time ---- */
 /* p, a block of a lent slab of small class cls that free's fast path found (it starts a slot),
  * freed on behalf of fn while the class's frees are batched: checked, marked free and put in
- * the calling thread's batch; 0 (nothing done) if a malloc of the class ended the phase. */
-int aslab__batch_free(void *p, uintptr_t cls, const char *fn);
+ * the calling thread's batch; if a malloc of the class ended the phase, freed as before. */
+__attribute__((noinline)) void aslab__batch_free(void *p, uintptr_t cls, const char *fn);
 /* Gives every block in the calling thread's batch back to its slab. */
 void aslab__batch_flush(void);
 /* The blocks of class cls in heap h's batch, read from any thread (the statistics). */
