@@ -4,7 +4,8 @@
  * producers allocate blocks of every small class, consumers check and free them (remote
  * frees onto the producers' slabs, or kept by the consumer, whose next malloc takes them back),
  * producers exit while consumers still hold their blocks (abandoned slabs, adopted by later
- * producers). Then threads cycle through big blocks (each parks its own, large.c; a thread of
+ * producers). Then two threads free their own blocks and some of each other's in a free-only
+ * phase (batch.c). Then threads cycle through big blocks (each parks its own, large.c; a thread of
  * the next round takes what one of the last left), while one of them trims (every parked
  * block evicted under the others' feet). Exits 0 when every block checked out. */
 #include "../../src/malloc/api.h"
@@ -73,6 +74,64 @@ static void *consumer(void *arg) {
     return NULL;
 }
 
+/* Two threads free what they allocated, mostly their own blocks and a quarter of the
+ * other's, with no malloc between (a free-only phase: the frees go to the thread's batch and
+ * reach their slabs, or their owner's remote list, a batch at a time, batch.c), while the
+ * other does the same; then each mallocs and frees again (the phase ends). */
+#define BATCHERS      2
+#define BATCHER_OWN   12000
+#define BATCHER_SHARE (BATCHER_OWN / 4)
+
+typedef struct batcher {
+    unsigned char *own[BATCHER_OWN];
+    size_t size[BATCHER_OWN];
+} batcher;
+
+static batcher batchers[BATCHERS];
+static pthread_barrier_t batch_barrier;
+
+static int block_intact(const unsigned char *p, size_t size) {
+    for (size_t i = 0; i < size; i++)
+        if (p[i] != (unsigned char)(size & 0xff)) return 0;
+    return 1;
+}
+
+static void free_checked(unsigned char *p, size_t size) {
+    if (!block_intact(p, size)) __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+    aslab__api_free(p, "free()");
+}
+
+static void *batch_freer(void *arg) {
+    size_t id = (size_t)arg;
+    batcher *mine = &batchers[id], *other = &batchers[(id + 1) % BATCHERS];
+    for (size_t i = 0; i < BATCHER_OWN; i++) {
+        mine->size[i] = size_of(id * BATCHER_OWN + i) % 2048 + 1;
+        mine->own[i] = aslab__api_malloc(mine->size[i]);
+        if (mine->own[i] != NULL) memset(mine->own[i], (int)(mine->size[i] & 0xff), mine->size[i]);
+    }
+    pthread_barrier_wait(&batch_barrier);
+    /* the first quarter of each array is the other thread's to free */
+    for (size_t i = BATCHER_SHARE; i < BATCHER_OWN; i++) {
+        if (mine->own[i] != NULL) free_checked(mine->own[i], mine->size[i]);
+        size_t j = (i - BATCHER_SHARE) / 3; /* 0 .. BATCHER_SHARE - 1 */
+        if (i % 3 == 0 && other->own[j] != NULL) free_checked(other->own[j], other->size[j]);
+    }
+    for (size_t i = 0; i < 8; i++) /* the phase ends: mallocs of the classes again */
+        aslab__api_free(aslab__api_malloc(size_of(i) % 2048 + 1), "free()");
+    pthread_barrier_wait(&batch_barrier);
+    return NULL;
+}
+
+static void batch_rounds(void) {
+    pthread_t t[BATCHERS];
+    pthread_barrier_init(&batch_barrier, NULL, BATCHERS);
+    for (size_t i = 0; i < BATCHERS; i++)
+        pthread_create(&t[i], NULL, batch_freer, (void *)i);
+    for (int i = 0; i < BATCHERS; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&batch_barrier);
+}
+
 #define CYCLERS 3
 #define CYCLES  2000
 
@@ -124,9 +183,10 @@ int main(void) {
         for (int i = 0; i < CONSUMERS; i++)
             pthread_join(c[i], NULL);
     }
+    batch_rounds();
     cycle_rounds();
-    printf("tsan_remote: %d rounds of %d producers and %d consumers, 2 rounds of %d threads "
-           "cycling big blocks, %zu bad blocks\n",
-           ROUNDS, PRODUCERS, CONSUMERS, CYCLERS, bad);
+    printf("tsan_remote: %d rounds of %d producers and %d consumers, %d threads freeing in "
+           "batches, 2 rounds of %d threads cycling big blocks, %zu bad blocks\n",
+           ROUNDS, PRODUCERS, CONSUMERS, BATCHERS, CYCLERS, bad);
     return bad != 0;
 }
