@@ -37,7 +37,9 @@ static inline void batch_put(aslab__heap *h, void *p, uintptr_t cls) {
 void aslab__batch_flush(void) {
     aslab__heap *h = &aslab__thread_heap;
     uint32_t n = h->batched;
-    __atomic_store_n(&h->batched, 0, __ATOMIC_RELAXED); /* before: a give-back may fault */
+    /* emptied first, so that a flush reached from a give-back's slow path finds nothing to
+     * give back twice */
+    __atomic_store_n(&h->batched, 0, __ATOMIC_RELAXED);
     for (uint32_t i = 0; i < n; i++) {
         char *slab = (char *)aslab__slab_at(h->batch[i], h->batch_cls[i]);
         __builtin_prefetch(slab, 0);      /* the owner word */
