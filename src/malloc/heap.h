@@ -162,7 +162,7 @@ typedef struct aslab__heap {
     struct aslab__mslab *keep[ASLAB_CLASS_SLOTS]; /* a medium class's: the stand-in, for good */
     /* Per small class (kept.c): the low half of `allocs` when the list last filled up, and
      * whether a free-only phase stopped frees from going onto it until the next malloc of
-     * the class. */
+     * the class (and sent the thread's own to its batch instead: batch.c). */
     uint32_t fill_mark[ASLAB_CLASS_SLOTS];
     uint8_t paused[ASLAB_CLASS_SLOTS]; /* enum aslab__keep_state */
     /* A free-only phase's own blocks, waiting to go to their slabs (batch.c), and their

@@ -49,18 +49,25 @@ static void *producer(void *arg) {
     return NULL;
 }
 
+/* Whether p's `size` bytes all hold size's low byte, as its maker filled them. */
+static int block_intact(const unsigned char *p, size_t size) {
+    for (size_t i = 0; i < size; i++)
+        if (p[i] != (unsigned char)(size & 0xff)) return 0;
+    return 1;
+}
+
+/* Frees p, counting it bad if it is not intact. */
+static void free_checked(unsigned char *p, size_t size) {
+    if (!block_intact(p, size)) __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+    aslab__api_free(p, "free()");
+}
+
 static void *consumer(void *arg) {
     void *p;
     uint64_t size;
     (void)arg;
     while (pc_take(&q, &p, &size)) {
-        const unsigned char *c = p;
-        for (size_t i = 0; i < size; i++)
-            if (c[i] != (unsigned char)(size & 0xff)) {
-                __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
-                break;
-            }
-        aslab__api_free(p, "free()");
+        free_checked(p, size);
         /* the consumer's malloc of the class hands the block it just freed (kept: it is the
          * producer's) straight back, to be written and freed again */
         unsigned char *again = aslab__api_malloc(size);
@@ -89,17 +96,6 @@ typedef struct batcher {
 
 static batcher batchers[BATCHERS];
 static pthread_barrier_t batch_barrier;
-
-static int block_intact(const unsigned char *p, size_t size) {
-    for (size_t i = 0; i < size; i++)
-        if (p[i] != (unsigned char)(size & 0xff)) return 0;
-    return 1;
-}
-
-static void free_checked(unsigned char *p, size_t size) {
-    if (!block_intact(p, size)) __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
-    aslab__api_free(p, "free()");
-}
 
 static void *batch_freer(void *arg) {
     size_t id = (size_t)arg;
