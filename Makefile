@@ -169,8 +169,12 @@ $(CORE_MERGED): $(LIB_OBJ)
 	$(LD) -r -o $@.all $(LIB_OBJ)
 	objcopy --wildcard --keep-global-symbol='aslab_[a-z]*' $@.all $@ && rm -f $@.all
 
+# -z now: the library's calls into libc are bound as it loads, not at their first call, whose
+# lazy binding (_dl_runtime_resolve, the vector registers saved on the stack) took 3-4 KiB of
+# the calling thread's stack: too much for a thread made with a 16 KiB stack (test-small-stack).
 $(BUILD)/libaslab_malloc.so.$(VERSION): $(MALLOC_MERGED) preload/exports.map $(BUILD)/fallback.stamp
-	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -o $@ $(MALLOC_MERGED) \
+	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -Wl,-z,now -Wl,-z,relro \
+	    -o $@ $(MALLOC_MERGED) \
 	    $(MALLOC_SYSLIBS_$(FALLBACK)) -lpthread -Wl,-soname,libaslab_malloc.so.$(SO_MAJOR)
 
 # Link it with -lpthread only; it holds the fallback and the public core too.

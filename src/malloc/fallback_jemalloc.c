@@ -12,6 +12,7 @@
 #include <jemalloc/jemalloc.h> /* MALLOCX_* and MALLCTL_ARENAS_ALL only: the names are ours */
 #include <stdio.h>
 #include <string.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 const char aslab__fallback_name[] = "jemalloc";
@@ -55,19 +56,54 @@ ssize_t aslab__je_readlink(const char *path, char *buf, size_t size) {
  * succeeded: with the address space exhausted (RLIMIT_AS) that first call crashed. So until a
  * call has succeeded, one is made only when a probe finds room for the set-up (SETUP_ROOM of
  * address space, mapped and unmapped at once; the set-up maps 2 MiB for the test and 2 MiB
- * for its first base block), and the caller gets ENOMEM otherwise. */
+ * for its first base block, while its own stack is mapped: below), and the caller gets ENOMEM
+ * otherwise. */
 #define SETUP_ROOM ((size_t)4 << 20)
 
 static int ready; /* a call of the copy succeeded: it has set itself up */
 
+/* The set-up (malloc_init_hard) has a stack frame of 11 KiB, its configuration buffers, and
+ * runs in whichever thread first needs the fallback: a thread made with a small stack (16
+ * KiB, PTHREAD_STACK_MIN) died there where glibc's malloc serves it
+ * (tests/stress/small_stack.c). So it runs on a stack of its own, mapped for it and unmapped
+ * after (the two contexts at its far end); the calls after it are shallow. */
+#define SETUP_STACK ((size_t)64 << 10)
+
+typedef struct setup_frame {
+    ucontext_t caller, setup;
+} setup_frame;
+
+static void set_up_copy(void) {
+    unsigned arenas = 0;
+    size_t len = sizeof arenas;
+    if (aslab__je_mallctl("arenas.narenas", &arenas, &len, NULL, 0) == 0)
+        __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+}
+
+static void set_up_on_own_stack(void) {
+    char *stack = aslab__os_map_aligned(SETUP_STACK, aslab__os_page_size());
+    if (stack == NULL) return; /* the call itself sets the copy up */
+    setup_frame *f = (setup_frame *)(void *)stack;
+    size_t below = (sizeof *f + 63) & ~(size_t)63;
+    if (getcontext(&f->setup) == 0) {
+        f->setup.uc_stack.ss_sp = stack + below;
+        f->setup.uc_stack.ss_size = SETUP_STACK - below;
+        f->setup.uc_link = &f->caller;
+        makecontext(&f->setup, set_up_copy, 0);
+        swapcontext(&f->caller, &f->setup);
+    }
+    aslab__os_unmap(stack, SETUP_STACK);
+}
+
 static int room_to_set_up(void) {
     if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) return 1;
-    void *probe = aslab__os_reserve_aligned(SETUP_ROOM, aslab__os_page_size());
+    void *probe = aslab__os_reserve_aligned(SETUP_ROOM + SETUP_STACK, aslab__os_page_size());
     if (probe == NULL) {
         errno = ENOMEM;
         return 0;
     }
-    aslab__os_unmap(probe, SETUP_ROOM);
+    aslab__os_unmap(probe, SETUP_ROOM + SETUP_STACK);
+    set_up_on_own_stack();
     return 1;
 }
 

@@ -148,13 +148,15 @@ enum aslab__keep_state { ASLAB__KEEP_TAKING, ASLAB__KEEP_STOPPED, ASLAB__KEEP_BA
 #define ASLAB__BATCH_BLOCKS 16
 
 /* A thread's heap: in TLS, what the fast paths touch (cur first, so that they index it and
- * allocs from one TLS base); the counters are the thread's own (no atomics). */
+ * allocs from one TLS base); the counters are the thread's own (no atomics). Static TLS comes
+ * out of every thread's stack (glibc places it there), so what only slow paths touch lives
+ * in the record (aslab__heap_rec): a thread made with a small stack keeps it for its own use
+ * (docs/thread-owned-slabs.md, "Static TLS"). */
 typedef struct aslab__heap {
-    /* the list malloc pops per class: hot[cls] (the current small slab's), a slab's own state
-     * (medium classes), the class's kept list, or the stand-in &aslab__no_slab.hot */
+    /* the list malloc pops per class: the record's hot[cls] (the current small slab's), a slab's
+     * own state (medium classes), the class's kept list, or the stand-in &aslab__no_slab.hot */
     aslab__hot *cur[ASLAB_CLASS_SLOTS];
-    uint64_t allocs[ASLAB_CLASS_SLOTS];       /* blocks malloc handed out */
-    uint64_t frees_remote[ASLAB_CLASS_SLOTS]; /* blocks this thread took off remote lists */
+    uint64_t allocs[ASLAB_CLASS_SLOTS]; /* blocks malloc handed out */
     /* Per small class, the kept list (kept.c) that free puts blocks onto: the record's while
      * the heap is live and a free-only phase has not stopped the class's frees from going
      * there, &aslab__no_slab (no room, a list_bound of 0) otherwise, so that the free needs no
@@ -182,10 +184,6 @@ typedef struct aslab__heap {
      * Indexed by the class itself, so that malloc needs no arithmetic on it; the small
      * classes' slots and slot 0 (every request's class before set-up) stay NULL. */
     void *recent[ASLAB_CLASS_SLOTS];
-    /* Per small class, the list state of the current slab, moved here from the slab (hot.c):
-     * dense, so that malloc and free of a class touch no line of the slab but the block's.
-     * `first` is 0 while the class has none here. */
-    _Alignas(64) aslab__hot hot[ASLAB_SMALL_CLASSES + 1];
 } aslab__heap;
 
 /* The rest of a thread's heap, outside TLS and never unmapped, so that another thread may
@@ -209,6 +207,12 @@ typedef struct aslab__heap_rec {
     /* medium.c's record of which pages of a slab are resident (one byte a page, a 16 MiB slab
      * of 4 KiB pages at most), here rather than on the stack of a free */
     unsigned char resident[4096];
+    uint64_t frees_remote[ASLAB_CLASS_SLOTS]; /* blocks the owner took off remote lists */
+    /* Per small class, the list state of the current slab, moved here from the slab (hot.c):
+     * dense, so that malloc and free of a class touch no line of the slab but the block's;
+     * reached through the heap's `cur`. `first` is 0 while the class has none here. Changed
+     * by the owner only; lines of their own (other threads write the record's lock). */
+    _Alignas(64) aslab__hot hot[ASLAB_SMALL_CLASSES + 1];
 } aslab__heap_rec;
 
 /* Per class, the capacity of a lent slab. Where its slots start, and the slot test's
@@ -485,9 +489,9 @@ static inline int aslab__block_freed(const void *p, aslab__slab *slab, unsigned 
 
 /* The list malloc pops for class cls when its kept list is empty (the heap is set up). */
 static inline aslab__hot *aslab__cur_home(unsigned cls) {
-    aslab__heap *h = &aslab__thread_heap;
-    if (cls <= ASLAB_SMALL_CLASSES && h->hot[cls].first != 0) return &h->hot[cls];
-    return &h->rec->current[cls]->hot;
+    aslab__heap_rec *rec = aslab__thread_heap.rec;
+    if (cls <= ASLAB_SMALL_CLASSES && rec->hot[cls].first != 0) return &rec->hot[cls];
+    return &rec->current[cls]->hot;
 }
 
 /* Counts block, of h's list, as handed out by its owner, the calling thread, and clears its

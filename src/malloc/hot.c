@@ -1,11 +1,11 @@
-/* hot.c - the thread's copies of its current small slabs' list states (aslab__heap.hot).
+/* hot.c - the thread's copies of its current small slabs' list states (aslab__heap_rec.hot).
  *
  * malloc pops, and free pushes onto, the free list of a class's current slab many times for
  * each time the slab changes. Kept in the slab (the line after the core's header), that state
  * is one line per class at an address aligned to the slab's size, and free reads the header's
  * owner word besides: when a program streams more data than the L1 cache holds between two
  * uses of a class, both lines are gone (docs/thread-owned-slabs.md). So while a small slab is
- * current its list state lives in the thread's heap, 32 bytes a class side by side, and the
+ * current its list state lives in the thread's heap record, 32 bytes a class side by side, and the
  * free path knows a block is of that slab, the caller's own, by the slot test against the
  * copy's slot 0 (`first`), without finding or reading the block's slab.
  *
@@ -22,13 +22,13 @@
 
 void aslab__hot_install(unsigned cls) {
     aslab__heap *h = &aslab__thread_heap;
-    if (cls > ASLAB_SMALL_CLASSES || h->hot[cls].first != 0) return;
+    if (cls > ASLAB_SMALL_CLASSES || h->rec->hot[cls].first != 0) return;
     aslab__mslab *m = h->rec->current[cls];
     if (m == &aslab__no_slab) return;
-    h->hot[cls] = m->hot;
+    h->rec->hot[cls] = m->hot;
     m->free = m;
     m->used = ASLAB__HOT_USED;
-    if (h->cur[cls] == &m->hot) h->cur[cls] = &h->hot[cls];
+    if (h->cur[cls] == &m->hot) h->cur[cls] = &h->rec->hot[cls];
 }
 
 /* Puts the copy's list (head `first`, not empty) after the blocks freed onto m's own list. */
@@ -54,8 +54,8 @@ int aslab__hot_take_own(aslab__hot *copy, aslab__mslab *m) {
 
 void aslab__hot_park(unsigned cls) {
     aslab__heap *h = &aslab__thread_heap;
-    if (cls > ASLAB_SMALL_CLASSES || h->hot[cls].first == 0) return;
-    aslab__hot *copy = &h->hot[cls];
+    if (cls > ASLAB_SMALL_CLASSES || h->rec->hot[cls].first == 0) return;
+    aslab__hot *copy = &h->rec->hot[cls];
     aslab__mslab *m = aslab__mslab_of((aslab__slab *)aslab__hot_slab(copy));
     uint32_t freed_here = ASLAB__HOT_USED - m->used;
     if (copy->free != (void *)m) join_lists(m, copy->free);

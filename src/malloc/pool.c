@@ -156,7 +156,7 @@ static uint32_t take_remote_list(aslab__mslab *m, aslab__hot *into, uintptr_t ma
  * heap (merged into the class's total at its exit), by another thread in the total itself. */
 uint32_t aslab__pool_collect_into(aslab__mslab *m, aslab__hot *into, uintptr_t mark) {
     uint32_t n = take_remote_list(m, into, mark);
-    aslab__thread_heap.frees_remote[m->cls] += n;
+    aslab__thread_heap.rec->frees_remote[m->cls] += n;
     return n;
 }
 

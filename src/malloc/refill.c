@@ -226,7 +226,8 @@ void *aslab__pop_failed(size_t size, aslab__hot *h, void **block) {
     aslab__hot *other = other_list(size, h, &cls);
     if (other == NULL || other->free == aslab__list_end(other)) {
         cls = size <= ASLAB_SMALL_MAX ? aslab__class_of(size) : 0; /* a copy's class, if h is */
-        if (cls != 0 && h == &aslab__thread_heap.hot[cls] && refill_hot(h, cls))
+        if (cls != 0 && aslab__thread_heap.rec != NULL && h == &aslab__thread_heap.rec->hot[cls] &&
+            refill_hot(h, cls))
             return aslab__pop_block(h, h->free, cls);
         return aslab__malloc_slow(size);
     }

@@ -73,8 +73,8 @@ static void merge_counts(aslab__heap_rec *rec) {
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++) {
         aslab__class_stats *st = &aslab__pool_stats[cls];
         __atomic_add_fetch(&st->allocs, h->allocs[cls], __ATOMIC_RELAXED);
-        __atomic_add_fetch(&st->frees_remote, h->frees_remote[cls], __ATOMIC_RELAXED);
-        h->allocs[cls] = h->frees_remote[cls] = 0;
+        __atomic_add_fetch(&st->frees_remote, rec->frees_remote[cls], __ATOMIC_RELAXED);
+        h->allocs[cls] = rec->frees_remote[cls] = 0;
     }
 }
 
@@ -95,11 +95,10 @@ static uint64_t slab_live(const aslab__mslab *m) {
 /* The live blocks of rec's current slab m of class cls, whose count may be in the owner's
  * copy (hot.c, less the frees onto m's own list meanwhile), read as it is. */
 static uint64_t current_live(aslab__heap_rec *rec, unsigned cls, aslab__mslab *m) {
-    aslab__heap *tls = rec->tls;
     uint32_t used = __atomic_load_n(&m->used, __ATOMIC_RELAXED);
-    if (cls <= ASLAB_SMALL_CLASSES && tls != NULL &&
-        __atomic_load_n(&tls->hot[cls].first, __ATOMIC_RELAXED) == m->first)
-        used = __atomic_load_n(&tls->hot[cls].used, __ATOMIC_RELAXED) - (ASLAB__HOT_USED - used);
+    if (cls <= ASLAB_SMALL_CLASSES &&
+        __atomic_load_n(&rec->hot[cls].first, __ATOMIC_RELAXED) == m->first)
+        used = __atomic_load_n(&rec->hot[cls].used, __ATOMIC_RELAXED) - (ASLAB__HOT_USED - used);
     return blocks_out(m, used);
 }
 
@@ -145,7 +144,7 @@ void aslab__thread_counts(unsigned cls, uint64_t out[3]) {
     aslab__heap_rec *rec = registry;
     if (rec != NULL) do { /* other threads' counters, read as they are */
             out[0] += __atomic_load_n(&rec->tls->allocs[cls], __ATOMIC_RELAXED);
-            out[1] += __atomic_load_n(&rec->tls->frees_remote[cls], __ATOMIC_RELAXED);
+            out[1] += __atomic_load_n(&rec->frees_remote[cls], __ATOMIC_RELAXED);
             out[2] += heap_live(rec, cls);
             rec = rec->reg_next;
         } while (rec != registry);

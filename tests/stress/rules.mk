@@ -8,11 +8,12 @@
 #                           (the optional thread; by default, with calls while it waits)
 #   make test-tls-hang      threads on their own stacks with dlopened TLS are joined (no hang)
 #   make test-quiet         no thread of aslab's own: one task, unshare(CLONE_NEWUSER) works
+#   make test-small-stack   threads on 16 KiB stacks allocate; aslab's static TLS within 7 KiB
 #   make test-mem-patterns  six patterns, RSS 2 s after the last free (no call) <= 20 MiB
 #   make mem-table          the same patterns under six allocators, as a table (not in test)
 #   make stress SECONDS=N   stress for N seconds (default 60) on aslab, then on glibc
 #
-# tls_hang, quiet and mem_patterns contain no allocator: they run under aslab through
+# tls_hang, quiet, small_stack and mem_patterns contain no allocator: they run under aslab through
 # LD_PRELOAD (the static link would leave glibc's own calls, the loader's frees included,
 # to glibc), and under any other allocator the same way.
 
@@ -29,7 +30,7 @@ $(foreach p,$(STRESS_PROGS),$(eval $(BUILD)/$(p): $(STRESS_DIR)/$(p).c $(STRESS_
 $(foreach p,$(STRESS_PROGS),$(eval $(BUILD)/$(p)-libc: $(STRESS_DIR)/$(p).c \
     $(STRESS_DIR)/util.h tests/tools/rss.h ; @mkdir -p $(BUILD) && $$(CC) $$(STRESS_CFLAGS) $$< -lpthread -o $$@))
 
-QUIET_PROGS   := tls_hang quiet mem_patterns
+QUIET_PROGS   := tls_hang quiet small_stack mem_patterns
 ASLAB_PRELOAD := LD_PRELOAD=$(abspath $(BUILD))/libaslab_malloc.so
 
 $(foreach p,$(QUIET_PROGS),$(eval $(BUILD)/$(p): $(STRESS_DIR)/$(p).c $(STRESS_DIR)/util.h \
@@ -39,7 +40,7 @@ $(BUILD)/libtls_block.so: $(STRESS_DIR)/tls_block.c
 	@mkdir -p $(BUILD) && $(CC) $(STRESS_CFLAGS) -shared -fPIC $< -o $@
 
 .PHONY: stress stress-build test-stress test-fork-storm test-thread-churn test-mem-return \
-        test-tls-hang test-quiet test-mem-patterns mem-table
+        test-tls-hang test-quiet test-small-stack test-mem-patterns mem-table
 
 stress-build: $(STRESS_PROGS:%=$(BUILD)/%) $(STRESS_PROGS:%=$(BUILD)/%-libc)
 
@@ -85,6 +86,12 @@ test-quiet: $(BUILD)/quiet $(BUILD)/libaslab_malloc.so
 	echo "$(BUILD)/quiet --background (aslab, ASLAB_BACKGROUND_THREAD=1)"; \
 	ASLAB_BACKGROUND_THREAD=1 $(ASLAB_PRELOAD) $(BUILD)/quiet --background
 
+# glibc first, with the same arguments: the margin the thread has there. The stack is
+# PTHREAD_STACK_MIN's value; the TLS limit is aslab's (its private jemalloc's 2.6 KiB included).
+test-small-stack: $(BUILD)/small_stack $(BUILD)/libaslab_malloc.so
+	$(BUILD)/small_stack --stack 16384 --use 512
+	$(ASLAB_PRELOAD) $(BUILD)/small_stack --stack 16384 --use 512 --tls-max 7168
+
 MEM_PATTERNS := burst prodcons exit random large sparse
 
 test-mem-patterns: $(BUILD)/mem_patterns $(BUILD)/libaslab_malloc.so
@@ -96,4 +103,4 @@ mem-table: $(BUILD)/mem_patterns $(BUILD)/libaslab_malloc.so
 	$(STRESS_DIR)/mem_table.sh $(BUILD)
 
 TEST_TARGETS += test-stress test-fork-storm test-thread-churn test-mem-return test-tls-hang \
-                test-quiet test-mem-patterns
+                test-quiet test-small-stack test-mem-patterns
