@@ -2,6 +2,7 @@
 #include "pool.h"
 
 #include "arena.h"
+#include "os.h"
 #include "slab_list.h"
 
 aslab__class_stats aslab__pool_stats[ASLAB_CLASS_SLOTS];
@@ -65,10 +66,17 @@ int aslab__pool_lend_noting_zero(aslab_cache *cache, aslab_slab_loan *loan, int 
  * that uses a few blocks of many classes would crowd them into the same few sets of the
  * 8-way L1 cache (whose sets repeat every 4 KiB) while the rest stay empty: Bonwick's slab
  * colouring, done by the order of first use, so that the slot geometry the free path checks
- * stays one per class. Measured in docs/thread-owned-slabs.md ("Where a slab's blocks start"). */
+ * stays one per class. Measured in docs/thread-owned-slabs.md ("Where a slab's blocks start").
+ * The slot is one that starts in the slab's first page, whose offsets in a page are all there
+ * are: the same spread over the cache's sets, and a slab lent for a few blocks touches one
+ * page, the header's, not two (threads that each use a few blocks of many classes). */
 static void start_at_colour(aslab__mslab *m, const aslab_slab_loan *loan) {
     uint64_t mixed = (uint64_t)(uintptr_t)loan->slab * 0x9e3779b97f4a7c15ull;
-    size_t colour = (size_t)((mixed >> 32) % loan->capacity);
+    size_t page = aslab__os_page_size();
+    size_t offset = (size_t)((char *)loan->slots - (char *)loan->slab);
+    size_t in_first_page = offset < page ? (page - offset + loan->stride - 1) / loan->stride : 1;
+    if (in_first_page > loan->capacity) in_first_page = loan->capacity;
+    size_t colour = (size_t)((mixed >> 32) % in_first_page);
     if (colour == 0) return;
     m->bump = (char *)loan->slots + colour * loan->stride;
     m->bump_wrap = (uint32_t)(m->bump - (char *)loan->slab);

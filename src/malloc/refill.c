@@ -12,8 +12,10 @@
 
 #include <errno.h>
 
-/* Most blocks one extension threads onto the free list: about a page's worth, so that a new
- * slab's memory is touched as it is used, not all at once. */
+/* One extension threads onto the free list the never-used blocks that start in the page where
+ * the next one starts (one at least), so that a new slab's memory is touched a page at a time
+ * as it is used, not all at once, and a slab that lends a few blocks touches one page of them
+ * (each link written is a block's first word). */
 #define EXTEND_BYTES 4096
 #define FULL_LOOKS   8 /* full slabs checked for remote frees before taking another slab */
 
@@ -45,8 +47,8 @@ static int extend(aslab__mslab *m, aslab__hot *list, unsigned cls) {
     if (m->bump == m->bump_end && m->bump_wrap != 0) bump_wrap_around(m);
     size_t room = (size_t)(m->bump_end - m->bump) / size;
     if (room == 0) return 0;
-    size_t n = EXTEND_BYTES / size;
-    if (n == 0) n = 1;
+    size_t to_page_end = EXTEND_BYTES - ((uintptr_t)m->bump & (EXTEND_BYTES - 1));
+    size_t n = (to_page_end + size - 1) / size; /* the blocks that start before the page ends */
     if (n > room) n = room;
     char *first = m->bump;
     uintptr_t next = (uintptr_t)list->free;
