@@ -5,6 +5,7 @@
 #include "aslab.h"
 #include "fallback.h"
 #include "heap.h"
+#include "large_live.h"
 #include "os.h"
 #include "purge.h"
 
@@ -74,11 +75,17 @@ static void discard_pages(void *p, size_t size) {
         aslab__os_release((void *)lo, hi - lo);
 }
 
+/* Gives back to the fallback one of its blocks that the program held (or that was parked). */
+static void to_fallback(void *p, const char *fn) {
+    aslab__large_live_remove(p);
+    aslab__fb_free(p, fn);
+}
+
 /* Frees one of the fallback's own blocks with its pages discarded first, all but the page
  * that holds its freed mark (below). */
 static void free_discarded(void *p, size_t size) {
     discard_pages((char *)p + sizeof(uintptr_t), size - sizeof(uintptr_t));
-    aslab__fb_free(p, "free()");
+    to_fallback(p, "free()");
 }
 
 /* ---- the freed mark: a second free of a fallback block ----
@@ -98,22 +105,37 @@ static int carries_mark(const void *p) {
     return aslab__keys.free != 0 && *(const uintptr_t *)p == freed_mark(p);
 }
 
-/* Aborts if p (a fallback block the program frees) carries the mark; marks it. */
-static void mark_freed(void *p, const char *fn) {
-    if (aslab__keys.free == 0) return;
-    if (carries_mark(p)) aslab__heap_fault(fn, "double free detected", p);
-    *(uintptr_t *)p = freed_mark(p);
+/* Marks p, a fallback block the program frees. */
+static void mark_freed(void *p) {
+    if (aslab__keys.free != 0) *(uintptr_t *)p = freed_mark(p);
+}
+
+/* Aborts unless p, in the fallback's memory, is a block the program holds: one the fallback
+ * handed out and did not get back (large_live.h; a parked one stays there) and that carries
+ * no freed mark; `freed` names the fault when the mark is there, and a pointer the set does
+ * not know is not a block's start. Reading p's word is safe: the fallback's memory stays
+ * mapped (fallback_jemalloc_pages.c). */
+static void check_held(void *p, const char *fn, const char *freed) {
+    if (aslab__large_live_has(p) && !carries_mark(p)) return;
+    aslab__heap_fault(fn, carries_mark(p) ? freed : "invalid pointer (not the start of a block)",
+                      p);
 }
 
 size_t aslab__large_usable_size(void *p, const char *fn) {
-    if (aslab__fb_owns(p) && carries_mark(p)) aslab__heap_fault(fn, "block already freed", p);
+    if (aslab__fb_owns(p)) check_held(p, fn, "block already freed");
     return aslab__fb_usable_size(p, fn);
 }
 
-/* A block the fallback or the parked slot hands out: no mark, as calloc's zeroes say. */
+/* A block the parked slot hands out (in the set since the fallback handed it out): no mark,
+ * as calloc's zeroes say. */
 static void *unmarked(void *p) {
     if (p != NULL) *(uintptr_t *)p = 0;
     return p;
+}
+
+/* A block the fallback just handed out: unmarked, and in the set of the program's blocks. */
+static void *fresh(void *p) {
+    return aslab__large_live_add(unmarked(p));
 }
 
 /* ---- the pool ---- */
@@ -315,7 +337,7 @@ static void *counted(void *p) {
 }
 
 static void *fb_get(size_t size, int zeroed) {
-    return zeroed ? aslab__fb_calloc(size) : unmarked(aslab__fb_malloc(size));
+    return zeroed ? aslab__large_live_add(aslab__fb_calloc(size)) : fresh(aslab__fb_malloc(size));
 }
 
 /* A request the fallback refused may fit once the parked block is gone (RLIMIT_AS). */
@@ -333,15 +355,16 @@ void *aslab__large_get(size_t size, int zeroed) {
 }
 
 void *aslab__large_aligned(size_t align, size_t size) {
-    return counted(unmarked(aslab__fb_aligned(align, size)));
+    return counted(fresh(aslab__fb_aligned(align, size)));
 }
 
 void *aslab__large_realloc(void *p, size_t size) {
-    if (!aslab__fb_owns(p)) return aslab__fb_realloc(p, size);
-    if (carries_mark(p)) aslab__heap_fault("realloc()", "block already freed", p);
+    if (!aslab__fb_owns(p)) return aslab__large_live_add(aslab__fb_realloc(p, size)); /* moved in */
+    check_held(p, "realloc()", "block already freed");
     size_t before = aslab__fb_usable_size(p, "realloc()");
     void *q = aslab__fb_realloc(p, size);
     if (q == NULL) return NULL;
+    if (q != p) aslab__large_live_replace(p, q);
     size_t after = aslab__fb_usable_size(q, "realloc()");
     live_sub(before);
     live_add(after);
@@ -359,12 +382,16 @@ void *aslab__large_realloc(void *p, size_t size) {
 }
 
 void aslab__large_put(void *p, const char *fn) {
-    /* At once: the fallback purges by itself (fb_decay_now). Foreign: not ours to keep. */
-    if (aslab__purge_at_once() || !aslab__fb_owns(p)) {
+    if (!aslab__fb_owns(p)) { /* foreign: not ours to keep */
         aslab__fb_free(p, fn);
         return;
     }
-    mark_freed(p, fn);
+    check_held(p, fn, "double free detected");
+    if (aslab__purge_at_once()) { /* the fallback purges by itself (fb_decay_now) */
+        to_fallback(p, fn);
+        return;
+    }
+    mark_freed(p);
     size_t size = aslab__fb_usable_size(p, fn);
     if (size >= ASLAB_LARGE_PARK_MIN) {
         int cycling;
@@ -378,7 +405,7 @@ void aslab__large_put(void *p, const char *fn) {
         }
     } else
         live_sub(size);
-    aslab__fb_free(p, fn);
+    to_fallback(p, fn);
     pool_added(size);
 }
 
@@ -409,12 +436,15 @@ int aslab__large_trim(void) {
 void aslab__large_fork_prepare(void) {
     for (unsigned i = 0; i < PARK_SLOTS; i++)
         lock(&slots[i]);
+    aslab__large_live_fork_prepare();
 }
 void aslab__large_fork_parent(void) {
+    aslab__large_live_fork_parent();
     for (unsigned i = PARK_SLOTS; i-- > 0;)
         unlock(&slots[i]);
 }
 void aslab__large_fork_child(void) {
+    aslab__large_live_fork_child();
     for (unsigned i = 0; i < PARK_SLOTS; i++)
         aslab_futexlock.init(slots[i].lock);
     pool_checking = 0;

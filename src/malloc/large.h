@@ -23,6 +23,9 @@
  *   with its address, so that a second free, realloc or malloc_usable_size of it aborts
  *   instead of letting jemalloc take it back twice (it checks nothing, and would later hand
  *   out overlapping blocks). A discarded block keeps the page that holds the mark.
+ * - The set of the program's blocks (large_live.h): a pointer into the fallback's memory that
+ *   is not the start of a block the fallback handed out and did not get back aborts too
+ *   (jemalloc freed the block it fell in, or crashed without a word).
  * Each slot has its own lock; the cycle's times and the pool's counts are relaxed atomics.
  */
 #ifndef ASLAB_MALLOC_LARGE_H

@@ -335,6 +335,38 @@ static void test_big_block_freed(void) {
     free(aligned.p);
 }
 
+/* A pointer inside a fallback block, not at its start: jemalloc freed the block it falls in
+ * (16 bytes in) or crashed without a word (a few pages in, a page it never registered), and
+ * sized it as 8 bytes; the set of the program's blocks (large_live.h) stops all three. */
+static void big_free_inside(void *arg) {
+    misuse *m = arg;
+    free(m->p + m->size);
+}
+
+static void big_realloc_inside(void *arg) {
+    misuse *m = arg;
+    m->p = realloc(m->p + m->size, 3 * TM_MIB);
+}
+
+static void big_usable_size_inside(void *arg) {
+    misuse *m = arg;
+    m->size = malloc_usable_size(m->p + m->size);
+}
+
+static void test_big_block_inside(void) {
+    char *big = malloc(BIG_BLOCK);
+    static const size_t offsets[] = {16, 64, 3 * 4096 + 16, 8192};
+    for (size_t i = 0; i < sizeof offsets / sizeof *offsets; i++) {
+        misuse m = {big, offsets[i]};
+        const char *fault = "invalid pointer (not the start of a block)";
+        expect_fault(big_free_inside, m, "free()", fault, big + offsets[i]);
+        expect_fault(big_realloc_inside, m, "realloc()", fault, big + offsets[i]);
+        expect_fault(big_usable_size_inside, m, "malloc_usable_size()", fault, big + offsets[i]);
+    }
+    CU_ASSERT(malloc_usable_size(big) >= BIG_BLOCK); /* the block itself untouched */
+    free(big);
+}
+
 static void double_delete(void *arg) {
     misuse *m = arg;
     _ZdlPv(m->p);
@@ -559,6 +591,8 @@ CU_TestInfo test_misuse_tests[] = {
     {"malloc_usable_size of a freed small block", test_usable_size_freed},
     {"double operator delete", test_double_delete},
     {"double free, realloc and usable size of a freed block of the fallback", test_big_block_freed},
+    {"free, realloc and usable size of a pointer inside a block of the fallback",
+     test_big_block_inside},
     {"double free, usable size and realloc of a discarded medium block",
      test_discarded_double_free},
     {"a write after free plants a link: malloc stops, 16 B to 4 KiB", test_dangling_write},

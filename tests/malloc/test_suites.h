@@ -22,6 +22,7 @@ extern CU_TestInfo test_keep_policy_tests[]; /* test_keep_policy.c: when a threa
 extern CU_TestInfo test_fork_tests[];        /* test_fork.c: fork under load */
 extern CU_TestInfo test_misuse_tests[];      /* test_misuse.c: faults that must abort */
 extern CU_TestInfo test_direct_tests[];      /* test_direct.c: directly mapped large blocks */
+extern CU_TestInfo test_large_live_tests[];  /* test_large_live.c: the fallback's live blocks */
 extern CU_TestInfo test_options_tests[];     /* test_options.c: ASLAB_*, RLIMIT_AS */
 extern CU_TestInfo test_slot_tests[];        /* test_slot.c: the free path's slot test */
 extern CU_TestInfo test_layout_tests[];      /* test_layout.c: where a slab's blocks lie */

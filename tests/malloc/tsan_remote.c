@@ -7,7 +7,9 @@
  * producers). Then two threads free their own blocks and some of each other's in a free-only
  * phase (batch.c). Then threads cycle through big blocks (each parks its own, large.c; a thread of
  * the next round takes what one of the last left), while one of them trims (every parked
- * block evicted under the others' feet). Exits 0 when every block checked out. */
+ * block evicted under the others' feet), every free looking its block up in the set of big
+ * blocks without a lock while others change it (large_live.c). Exits 0 when every block
+ * checked out. */
 #include "../../src/malloc/api.h"
 #include "pc_queue.h"
 
