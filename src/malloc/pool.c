@@ -76,6 +76,7 @@ static void start_at_colour(aslab__mslab *m, const aslab_slab_loan *loan) {
     size_t offset = (size_t)((char *)loan->slots - (char *)loan->slab);
     size_t in_first_page = offset < page ? (page - offset + loan->stride - 1) / loan->stride : 1;
     if (in_first_page > loan->capacity) in_first_page = loan->capacity;
+    if (in_first_page <= 1) return; /* one slot to choose: slot 0 */
     size_t colour = (size_t)((mixed >> 32) % in_first_page);
     if (colour == 0) return;
     m->bump = (char *)loan->slots + colour * loan->stride;
