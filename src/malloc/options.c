@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -232,7 +233,18 @@ static void warn_unknown_variables(char **env) {
     }
 }
 
+/* A set-user-ID or set-group-ID program (the loader's secure mode, AT_SECURE) takes no
+ * options from an environment its unprivileged caller wrote: ASLAB_STATS_FILE would let
+ * anyone append a report to any file the program may write. glibc ignores its MALLOC_*
+ * variables there, and jemalloc reads MALLOC_CONF through secure_getenv, for the same
+ * reason. */
+static int secure_mode(void) {
+    return getauxval(AT_SECURE) != 0;
+}
+
 void aslab__options_read(void) {
+    aslab__options.read_by = aslab__os_pid();
+    if (secure_mode()) return; /* the defaults */
     char **env = environ != NULL ? environ : environ_from_proc();
     for (size_t i = 0; i < NUM_SPECS; i++) {
         char **slot = env_slot(env, specs[i].name);
@@ -243,7 +255,6 @@ void aslab__options_read(void) {
     }
     if (aslab__options.decay_ms < -1) aslab__options.decay_ms = -1; /* "never", as -1 */
     if (aslab__options.dirty_max_mb < -1) aslab__options.dirty_max_mb = -1;
-    aslab__options.read_by = aslab__os_pid();
     warn_unknown_variables(env);
     aslab__options_claim_stats();
 }

@@ -10,6 +10,7 @@
 #   make test-quiet         no thread of aslab's own: one task, unshare(CLONE_NEWUSER) works
 #   make test-small-stack   threads on 16 KiB stacks allocate; aslab's static TLS within 7 KiB
 #   make test-many-threads  500 threads holding 2 blocks of 20 sizes: RSS a thread <= 180 KiB
+#   make test-secure-env    a set-user-ID program takes no ASLAB_* options (as root; else skipped)
 #   make test-mem-patterns  six patterns, RSS 2 s after the last free (no call) <= 20 MiB
 #   make mem-table          the same patterns under six allocators, as a table (not in test)
 #   make stress SECONDS=N   stress for N seconds (default 60) on aslab, then on glibc
@@ -21,7 +22,7 @@
 STRESS_DIR    := tests/stress
 STRESS_CFLAGS := $(CSTD) $(WARN) -O2 -g -Iinclude
 STRESS_ASLAB  := $(BUILD)/libaslab_malloc.a $(MALLOC_LIBS_$(FALLBACK)) -lpthread
-STRESS_PROGS  := stress fork_storm thread_churn mem_return
+STRESS_PROGS  := stress fork_storm thread_churn mem_return secure_env
 STRESS_SEED   ?= 1
 STRESS_ARGS   ?=
 
@@ -41,8 +42,8 @@ $(BUILD)/libtls_block.so: $(STRESS_DIR)/tls_block.c
 	@mkdir -p $(BUILD) && $(CC) $(STRESS_CFLAGS) -shared -fPIC $< -o $@
 
 .PHONY: stress stress-build test-stress test-fork-storm test-thread-churn test-mem-return \
-        test-tls-hang test-quiet test-small-stack test-many-threads test-mem-patterns \
-        mem-table
+        test-tls-hang test-quiet test-small-stack test-many-threads test-secure-env \
+        test-mem-patterns mem-table
 
 stress-build: $(STRESS_PROGS:%=$(BUILD)/%) $(STRESS_PROGS:%=$(BUILD)/%-libc)
 
@@ -99,6 +100,9 @@ test-many-threads: $(BUILD)/many_threads $(BUILD)/libaslab_malloc.so
 	$(BUILD)/many_threads --threads 500 --sizes 20
 	$(ASLAB_PRELOAD) $(BUILD)/many_threads --threads 500 --sizes 20 --bound-kib 180
 
+test-secure-env: $(BUILD)/secure_env
+	$(STRESS_DIR)/secure_env.sh $(BUILD)
+
 MEM_PATTERNS := burst prodcons exit random large sparse
 
 test-mem-patterns: $(BUILD)/mem_patterns $(BUILD)/libaslab_malloc.so
@@ -110,4 +114,4 @@ mem-table: $(BUILD)/mem_patterns $(BUILD)/libaslab_malloc.so
 	$(STRESS_DIR)/mem_table.sh $(BUILD)
 
 TEST_TARGETS += test-stress test-fork-storm test-thread-churn test-mem-return test-tls-hang \
-                test-quiet test-small-stack test-many-threads test-mem-patterns
+                test-quiet test-small-stack test-many-threads test-secure-env test-mem-patterns
