@@ -43,23 +43,15 @@ static void *worker(void *arg) {
     return (void *)bad;
 }
 
-static long arg_value(int argc, char **argv, int *i) {
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "many_threads: %s needs a value\n", argv[*i]);
-        exit(2);
-    }
-    return strtol(argv[++*i], NULL, 0);
-}
-
 int main(int argc, char **argv) {
     long threads = 500, bound_kib = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0)
-            threads = arg_value(argc, argv, &i);
+            threads = option_value("many_threads", argc, argv, &i);
         else if (strcmp(argv[i], "--sizes") == 0)
-            sizes = arg_value(argc, argv, &i);
+            sizes = option_value("many_threads", argc, argv, &i);
         else if (strcmp(argv[i], "--bound-kib") == 0)
-            bound_kib = arg_value(argc, argv, &i);
+            bound_kib = option_value("many_threads", argc, argv, &i);
         else {
             fprintf(stderr, "usage: many_threads [--threads N] [--sizes K] [--bound-kib B]\n");
             return 2;

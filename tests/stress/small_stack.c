@@ -108,22 +108,14 @@ static int child(void) {
     return run_threads(TOGETHER);
 }
 
-static size_t arg_size(int argc, char **argv, int *i) {
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "small_stack: %s needs a value\n", argv[*i]);
-        exit(2);
-    }
-    return strtoul(argv[++*i], NULL, 0);
-}
-
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--stack") == 0)
-            stack_bytes = arg_size(argc, argv, &i);
+            stack_bytes = (size_t)option_value("small_stack", argc, argv, &i);
         else if (strcmp(argv[i], "--use") == 0)
-            use_bytes = arg_size(argc, argv, &i);
+            use_bytes = (size_t)option_value("small_stack", argc, argv, &i);
         else if (strcmp(argv[i], "--tls-max") == 0)
-            tls_max = arg_size(argc, argv, &i);
+            tls_max = (size_t)option_value("small_stack", argc, argv, &i);
         else {
             fprintf(stderr, "usage: small_stack [--stack B] [--use B] [--tls-max B]\n");
             return 2;

@@ -1,5 +1,6 @@
 /* util.h - what the stress programs share: a seeded generator, block patterns derived from an
- * address and a generation, the resident set size, a clock, and output that never allocates.
+ * address and a generation, the resident set size, a clock, output that never allocates, and
+ * the value of a command-line option.
  *
  * A block's pattern is a function of a 64-bit seed (its address mixed with a generation
  * counter) and the byte offset only, so after realloc moves a block the preserved prefix is
@@ -17,6 +18,8 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -122,6 +125,15 @@ static inline void write_str(int fd, const char *s) {
         s += done;
         len -= (size_t)done;
     }
+}
+
+/* The number after option argv[*i] (which *i then names); exits 2, saying so, if none. */
+static inline long long option_value(const char *prog, int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "%s: %s needs a value\n", prog, argv[*i]);
+        exit(2);
+    }
+    return strtoll(argv[++*i], NULL, 0);
 }
 
 #endif
