@@ -700,8 +700,10 @@ static inline __attribute__((always_inline)) void aslab__free_owned(void *p, asl
             return;
         }
         /* A discarded medium block's word 1 went with its page: its bit in `clean` says it
-         * is free (tested first, while the index is at hand). */
-        if (ASLAB__UNLIKELY(aslab__block_clean(m, index))) {
+         * is free (tested first, while the index is at hand). The thread's held block of the
+         * class (medium.h) is free too, its key wiped or not (free_hot). */
+        if (ASLAB__UNLIKELY(aslab__block_clean(m, index) ||
+                            aslab__thread_heap.recent[m->cls] == p)) {
             aslab__heap_fault_at(fn, "double free detected", p);
             return;
         }
@@ -710,7 +712,7 @@ static inline __attribute__((always_inline)) void aslab__free_owned(void *p, asl
         return;
     }
     uintptr_t key = aslab__keys.free; /* read once: the push's stores might alias it */
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key || p == m->free)) { /* (free_hot) */
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
@@ -750,11 +752,14 @@ static inline __attribute__((always_inline)) void aslab__free_checked(void *p, a
 /* The owner's free of p, a block of its current slab of a small class (p starts one of its
  * slots), whose state is h, the thread's copy: the double-free key, then the push. Its count
  * cannot reach 0 (the current slab's phantom use) unless blocks were freed that were never
- * handed out. */
+ * handed out. A block that is the list's head was freed last: freeing it again is a double
+ * free even when a write after free wiped its key (glibc's "fasttop" check), which would
+ * otherwise make the list loop on it and malloc hand it out twice. Not on the kept lists'
+ * path (free's fast path: the pair's instructions), as glibc's tcache has no such check. */
 static inline __attribute__((always_inline)) void aslab__free_hot(void *p, aslab__hot *h,
                                                                   const char *fn) {
     uintptr_t key = aslab__keys.free;
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key || p == h->free)) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
@@ -763,11 +768,13 @@ static inline __attribute__((always_inline)) void aslab__free_hot(void *p, aslab
         aslab__heap_fault_at(fn, "more blocks freed than allocated in this slab", p);
 }
 
-/* Puts p, a block of the calling thread's current slab of small class cls, onto kept list k
- * (with room), checked as the current slab's blocks are (its slot by the list `cur` names). */
+/* Puts p, a block of the calling thread's current slab of small class cls, or a medium block,
+ * onto kept list k (with room), checked as the current slab's blocks are (its slot by the list
+ * `cur` names), and p at the list's head is a double free even with its key wiped (free_hot).
+ * Not free's fast path (aslab__free_kept), whose pair of instructions this would grow. */
 static inline void aslab__free_to_kept(void *p, aslab__mslab *k, intptr_t cls, const char *fn) {
     uintptr_t key = aslab__keys.free;
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
+    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key || p == k->free)) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }

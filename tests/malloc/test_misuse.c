@@ -335,6 +335,44 @@ static void test_big_block_freed(void) {
     free(aligned.p);
 }
 
+/* The block freed last, freed again after a write after free wiped its key (and link): the
+ * head of its slab's list (a class with no kept list) or the class's held block (a medium
+ * class whose list a free-only phase stopped) says it is free. Before, the list looped on it
+ * and the next two mallocs returned it both. (A kept list's head is not checked, as glibc's
+ * tcache checks none: it would cost free's fast path.) */
+static void wiped_double_free(void *arg) {
+    misuse *m = arg;
+    free(m->p);
+    memset(m->p, 0, 16);
+    free(m->p);
+}
+
+#define MEDIUM_WIPED 100000 /* its class's list holds 2 blocks */
+
+/* Two frees fill the medium class's list and stop it (a free-only phase, kept.c): the third
+ * block is held as the class's last freed block (medium.h). */
+static void medium_wiped_double_free(void *arg) {
+    misuse *m = arg;
+    char **blocks = (char **)m->p;
+    free(blocks[0]);
+    free(blocks[1]);
+    misuse held = {blocks[2], 0};
+    wiped_double_free(&held);
+}
+
+static void test_double_free_key_wiped(void) {
+    misuse small = {malloc(3000), 0}; /* above 2 KiB: no kept list */
+    expect_fault(wiped_double_free, small, "free()", "double free detected", small.p);
+    free(small.p);
+    char *blocks[3];
+    for (int i = 0; i < 3; i++)
+        blocks[i] = malloc(MEDIUM_WIPED);
+    misuse medium = {(char *)blocks, 0};
+    expect_fault(medium_wiped_double_free, medium, "free()", "double free detected", blocks[2]);
+    for (int i = 0; i < 3; i++)
+        free(blocks[i]);
+}
+
 /* A pointer inside a fallback block, not at its start: jemalloc freed the block it falls in
  * (16 bytes in) or crashed without a word (a few pages in, a page it never registered), and
  * sized it as 8 bytes; the set of the program's blocks (large_live.h) stops all three. */
@@ -593,6 +631,8 @@ CU_TestInfo test_misuse_tests[] = {
     {"double free, realloc and usable size of a freed block of the fallback", test_big_block_freed},
     {"free, realloc and usable size of a pointer inside a block of the fallback",
      test_big_block_inside},
+    {"the block freed last freed again, its key wiped (no kept list; medium)",
+     test_double_free_key_wiped},
     {"double free, usable size and realloc of a discarded medium block",
      test_discarded_double_free},
     {"a write after free plants a link: malloc stops, 16 B to 4 KiB", test_dangling_write},
