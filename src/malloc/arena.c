@@ -11,6 +11,7 @@
 #include "size_class.h"
 
 #include <errno.h>
+#include <sched.h>
 
 #define MAX_REGIONS ((size_t)64 << (30 - ASLAB_REGION_SHIFT)) /* 64 GiB of small objects */
 #define HASH_SIZE   ((size_t)2 * MAX_REGIONS)
@@ -126,7 +127,7 @@ static char *chunk_next, *chunk_end;
  * byte map (they are given back: the fallback serves instead). */
 static char *map_below_limit(size_t size) {
     char *p = aslab__os_map_aligned(size, size);
-    if (p != NULL && ((uintptr_t)p + size - 1) >> ASLAB_REGION_SHIFT >= ASLAB_MAP_ENTRIES) {
+    if (p != NULL && !aslab__arena_map_covers(p, size)) {
         aslab__os_unmap(p, size);
         p = NULL;
     }
@@ -142,9 +143,9 @@ static char *region_memory(unsigned shift) {
             size = ASLAB_REGION_SIZE;
             chunk = aslab__os_map_aligned(size, ASLAB_REGION_SIZE);
         }
-        if (chunk != NULL &&
-            ((uintptr_t)chunk + size - 1) >> ASLAB_REGION_SHIFT >= ASLAB_MAP_ENTRIES) {
-            aslab__os_unmap(chunk, size); /* beyond the map: the fallback serves instead */
+        if (chunk != NULL && !aslab__arena_map_covers(chunk, size)) {
+            aslab__os_unmap(chunk, size); /* beyond the map, or its entries could not be
+                                             written: the fallback serves instead */
             chunk = NULL;
         }
         if (chunk == NULL) return NULL;
@@ -450,9 +451,66 @@ static aslab_error arena_slab_free(void *slab, size_t size, size_t align) {
 
 ASLAB_DEFINE_ALLOCATION_HOOKS(arena_slab_alloc, arena_slab_free);
 
+/* ---- the map under strict overcommit (docs/plan-strict-overcommit.md) ----
+ * The map is 512 MiB of .bss, read at a fixed address by every free, and touched a page per
+ * GiB of regions. As .bss it was charged whole to the commit limit at start (under
+ * vm.overcommit_memory=2, 3 of 40 processes started), so before its first entry is set its
+ * pages are mapped again over themselves read-only, which nothing charges: a read still finds
+ * zero, as before. A page is made writable (and charged: 4 KiB) before its first entry is set,
+ * by aslab__arena_map_covers, which every writer of a new entry calls before any step it
+ * could not undo (and whose first call remaps: a direct block can come before the set-up);
+ * a refusal (ENOMEM past the limit) fails the region or the direct block, which the fallback
+ * then serves. The pages at the map's two ends stay ordinary .bss. */
+
+#define MAP_PAGE_SHIFT 12 /* the mprotect grain; a larger page only makes more writable at once */
+
+static uintptr_t map_lo, map_hi; /* the read-only part of the map; equal when there is none */
+static uint64_t map_writable[(ASLAB_MAP_ENTRIES >> MAP_PAGE_SHIFT) / 64 + 1];
+static int map_state; /* 0: .bss as loaded; 1: being mapped again; 2: done */
+
+static void map_remap(void) {
+    uintptr_t page = (uintptr_t)1 << MAP_PAGE_SHIFT;
+    uintptr_t lo = ((uintptr_t)&aslab__regions.map[0] + page - 1) & ~(page - 1);
+    uintptr_t hi = (uintptr_t)&aslab__regions.map[ASLAB_MAP_ENTRIES] & ~(page - 1);
+    if (hi <= lo || aslab__os_page_size() != page) return;
+    if (aslab__os_map_fixed_readonly((void *)lo, hi - lo)) map_lo = lo, map_hi = hi;
+}
+
+/* The remap, once, before any entry is set; a caller that comes meanwhile waits for it. */
+static void map_prepared(void) {
+    if (__atomic_load_n(&map_state, __ATOMIC_ACQUIRE) == 2) return;
+    int expected = 0;
+    if (__atomic_compare_exchange_n(&map_state, &expected, 1, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        map_remap();
+        __atomic_store_n(&map_state, 2, __ATOMIC_RELEASE);
+        return;
+    }
+    while (__atomic_load_n(&map_state, __ATOMIC_ACQUIRE) != 2)
+        sched_yield();
+}
+
+/* Makes the map's entries for [first, last] writable; 0 if the OS refused. */
+static int map_writable_for(uintptr_t first, uintptr_t last) {
+    map_prepared();
+    uintptr_t from = (uintptr_t)&aslab__regions.map[first],
+              to = (uintptr_t)&aslab__regions.map[last];
+    for (uintptr_t at = from >> MAP_PAGE_SHIFT; at <= to >> MAP_PAGE_SHIFT; at++) {
+        uintptr_t addr = at << MAP_PAGE_SHIFT;
+        if (addr < map_lo || addr >= map_hi) continue; /* .bss as it was */
+        size_t bit = (addr - map_lo) >> MAP_PAGE_SHIFT;
+        uint64_t mask = (uint64_t)1 << (bit % 64);
+        if (__atomic_load_n(&map_writable[bit / 64], __ATOMIC_ACQUIRE) & mask) continue;
+        if (!aslab__os_make_writable((void *)addr, (size_t)1 << MAP_PAGE_SHIFT)) return 0;
+        __atomic_fetch_or(&map_writable[bit / 64], mask, __ATOMIC_RELEASE);
+    }
+    return 1;
+}
+
 int aslab__arena_map_covers(const void *start, size_t size) {
     uintptr_t first = (uintptr_t)start, last = first + size - 1;
-    return size != 0 && last >= first && last >> ASLAB_REGION_SHIFT < ASLAB_MAP_ENTRIES;
+    return size != 0 && last >= first && last >> ASLAB_REGION_SHIFT < ASLAB_MAP_ENTRIES &&
+           map_writable_for(first >> ASLAB_REGION_SHIFT, last >> ASLAB_REGION_SHIFT);
 }
 
 /* Release stores: a thread that reads the value and then the block's header sees the header

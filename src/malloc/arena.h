@@ -139,7 +139,8 @@ static inline unsigned aslab__owner_class(const void *p) {
 /* Sets every entry of [start, start + size) to `value` (start aligned to ASLAB_REGION_SIZE;
  * the whole range below 2^ASLAB_ADDRESS_BITS: see aslab__arena_map_covers). */
 void aslab__arena_map_set(const void *start, size_t size, uint8_t value);
-/* Nonzero when the map has entries for all of [start, start + size). */
+/* Nonzero when the map has entries for all of [start, start + size), made writable (arena.c:
+ * the map under strict overcommit); 0 also when the OS refused that. */
 int aslab__arena_map_covers(const void *start, size_t size);
 
 /* The class the calling thread is about to fetch slabs for; the core's hooks carry only a

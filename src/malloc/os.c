@@ -46,6 +46,18 @@ void aslab__os_unmap(void *addr, size_t size) {
     munmap(addr, size);
 }
 
+int aslab__os_map_fixed_readonly(void *addr, size_t size) {
+    return mmap(addr, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+                0) == addr;
+}
+
+int aslab__os_make_writable(void *addr, size_t size) {
+    int saved_errno = errno; /* the caller recovers: not the program's error */
+    int ok = mprotect(addr, size, PROT_READ | PROT_WRITE) == 0;
+    errno = saved_errno;
+    return ok;
+}
+
 int aslab__os_inner_pages(uintptr_t start, uintptr_t end, uintptr_t *lo, uintptr_t *hi) {
     uintptr_t page = aslab__os_page_size();
     *lo = (start + page - 1) & ~(page - 1);

@@ -10,6 +10,11 @@
  * readable and writable, zero-filled, not yet resident. NULL when the OS refuses. */
 void *aslab__os_map_aligned(size_t size, size_t align);
 void aslab__os_unmap(void *addr, size_t size);
+/* Maps zero pages over [addr, addr + size) (page-aligned, ours), read-only and charged to no
+ * commit limit; 1 on success. */
+int aslab__os_map_fixed_readonly(void *addr, size_t size);
+/* Makes [addr, addr + size) (page-aligned) readable and writable; 0 if refused (ENOMEM). */
+int aslab__os_make_writable(void *addr, size_t size);
 /* As aslab__os_map_aligned, but inaccessible: address space held for a mapping to be moved
  * onto (aslab__os_remap_to). Counts against RLIMIT_AS, not against memory. */
 void *aslab__os_reserve_aligned(size_t size, size_t align);
