@@ -557,6 +557,10 @@ void aslab__arena_fork_parent(void) {
 }
 void aslab__arena_fork_child(void) {
     aslab_futexlock.init(arena_lock);
+    /* A thread of the parent's was mapping the map again (no entry is set before it is done):
+     * it is not in the child, which maps it again itself at its first entry. */
+    if (__atomic_load_n(&map_state, __ATOMIC_RELAXED) == 1)
+        __atomic_store_n(&map_state, 0, __ATOMIC_RELAXED);
 }
 
 void aslab__arena_lent_set(const void *slab, size_t size, uintptr_t entry, int lent) {
