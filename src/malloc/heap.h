@@ -392,6 +392,15 @@ static inline uintptr_t aslab__link_stray(uintptr_t link, const aslab__hot *h) {
     return (link ^ h->first) & h->link_mask;
 }
 
+/* Whether p, about to be pushed onto list h, is free already: it
+ * carries the free key in word 1, or it is the head, the block freed last, which a write
+ * after free may have wiped the key of (glibc's "fasttop" check): pushed again, the list
+ * would loop on it and malloc hand it out twice. The kept lists' fast path (aslab__free_kept)
+ * tests the key only, as glibc's tcache does: the head's test would cost the pair. */
+static inline int aslab__already_free(const void *p, uintptr_t key, const aslab__hot *h) {
+    return ((const uintptr_t *)p)[1] == key || p == h->free;
+}
+
 /* Pushes block p onto h's free list (a slab's, or a kept list): its link, and key in word 1. */
 static inline void aslab__list_push_block(aslab__hot *h, void *p, uintptr_t key) {
     uintptr_t *obj = p;
@@ -701,7 +710,7 @@ static inline __attribute__((always_inline)) void aslab__free_owned(void *p, asl
         }
         /* A discarded medium block's word 1 went with its page: its bit in `clean` says it
          * is free (tested first, while the index is at hand). The thread's held block of the
-         * class (medium.h) is free too, its key wiped or not (free_hot). */
+         * class (medium.h) is free too, its key wiped or not (aslab__already_free). */
         if (ASLAB__UNLIKELY(aslab__block_clean(m, index) ||
                             aslab__thread_heap.recent[m->cls] == p)) {
             aslab__heap_fault_at(fn, "double free detected", p);
@@ -712,7 +721,7 @@ static inline __attribute__((always_inline)) void aslab__free_owned(void *p, asl
         return;
     }
     uintptr_t key = aslab__keys.free; /* read once: the push's stores might alias it */
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key || p == m->free)) { /* (free_hot) */
+    if (ASLAB__UNLIKELY(aslab__already_free(p, key, &m->hot))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
@@ -752,14 +761,11 @@ static inline __attribute__((always_inline)) void aslab__free_checked(void *p, a
 /* The owner's free of p, a block of its current slab of a small class (p starts one of its
  * slots), whose state is h, the thread's copy: the double-free key, then the push. Its count
  * cannot reach 0 (the current slab's phantom use) unless blocks were freed that were never
- * handed out. A block that is the list's head was freed last: freeing it again is a double
- * free even when a write after free wiped its key (glibc's "fasttop" check), which would
- * otherwise make the list loop on it and malloc hand it out twice. Not on the kept lists'
- * path (free's fast path: the pair's instructions), as glibc's tcache has no such check. */
+ * handed out. */
 static inline __attribute__((always_inline)) void aslab__free_hot(void *p, aslab__hot *h,
                                                                   const char *fn) {
     uintptr_t key = aslab__keys.free;
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key || p == h->free)) {
+    if (ASLAB__UNLIKELY(aslab__already_free(p, key, h))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
@@ -770,11 +776,10 @@ static inline __attribute__((always_inline)) void aslab__free_hot(void *p, aslab
 
 /* Puts p, a block of the calling thread's current slab of small class cls, or a medium block,
  * onto kept list k (with room), checked as the current slab's blocks are (its slot by the list
- * `cur` names), and p at the list's head is a double free even with its key wiped (free_hot).
- * Not free's fast path (aslab__free_kept), whose pair of instructions this would grow. */
+ * `cur` names). */
 static inline void aslab__free_to_kept(void *p, aslab__mslab *k, intptr_t cls, const char *fn) {
     uintptr_t key = aslab__keys.free;
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key || p == k->free)) {
+    if (ASLAB__UNLIKELY(aslab__already_free(p, key, &k->hot))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }

@@ -5,9 +5,10 @@
  * is one line per class at an address aligned to the slab's size, and free reads the header's
  * owner word besides: when a program streams more data than the L1 cache holds between two
  * uses of a class, both lines are gone (docs/thread-owned-slabs.md). So while a small slab is
- * current its list state lives in the thread's heap record, 32 bytes a class side by side, and the
- * free path knows a block is of that slab, the caller's own, by the slot test against the
- * copy's slot 0 (`first`), without finding or reading the block's slab.
+ * current its list state lives in the thread's heap record (outside TLS: heap.h), 32 bytes a
+ * class side by side, and the free path knows a block is of that slab, the caller's own, by
+ * the slot test against the copy's slot 0 (`first`), without finding or reading the block's
+ * slab.
  *
  * Meanwhile the slab's own state holds a list of its own, empty at first (`free` names the
  * state, which is where the copy's list ends too), and a count of ASLAB__HOT_USED. A free can
@@ -22,13 +23,14 @@
 
 void aslab__hot_install(unsigned cls) {
     aslab__heap *h = &aslab__thread_heap;
-    if (cls > ASLAB_SMALL_CLASSES || h->rec->hot[cls].first != 0) return;
-    aslab__mslab *m = h->rec->current[cls];
+    aslab__heap_rec *rec = h->rec;
+    if (cls > ASLAB_SMALL_CLASSES || rec->hot[cls].first != 0) return;
+    aslab__mslab *m = rec->current[cls];
     if (m == &aslab__no_slab) return;
-    h->rec->hot[cls] = m->hot;
+    rec->hot[cls] = m->hot;
     m->free = m;
     m->used = ASLAB__HOT_USED;
-    if (h->cur[cls] == &m->hot) h->cur[cls] = &h->rec->hot[cls];
+    if (h->cur[cls] == &m->hot) h->cur[cls] = &rec->hot[cls];
 }
 
 /* Puts the copy's list (head `first`, not empty) after the blocks freed onto m's own list. */

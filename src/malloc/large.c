@@ -133,7 +133,8 @@ static void *unmarked(void *p) {
     return p;
 }
 
-/* A block the fallback just handed out: unmarked, and in the set of the program's blocks. */
+/* A block the fallback just handed out (or NULL): unmarked, and in the set of the program's
+ * blocks. */
 static void *fresh(void *p) {
     return aslab__large_live_add(unmarked(p));
 }
@@ -337,7 +338,7 @@ static void *counted(void *p) {
 }
 
 static void *fb_get(size_t size, int zeroed) {
-    return zeroed ? aslab__large_live_add(aslab__fb_calloc(size)) : fresh(aslab__fb_malloc(size));
+    return fresh(zeroed ? aslab__fb_calloc(size) : aslab__fb_malloc(size));
 }
 
 /* A request the fallback refused may fit once the parked block is gone (RLIMIT_AS). */

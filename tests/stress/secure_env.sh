@@ -27,7 +27,8 @@ run() { # run NAME: the program with the options; its stdout
 }
 
 out=$(run plain)
-if [ "$out" != "secure 0" ] || ! grep -q "heap statistics" "$dir/out/plain.report" 2>/dev/null; then
+if [ "$out" != "secure 0" ] ||
+    ! grep -q "heap statistics" "$dir/out/plain.report" 2>/dev/null; then
     echo "test-secure-env: FAIL: the plain copy wrote no report ($out)"; exit 1
 fi
 out=$(run setuid)
@@ -36,7 +37,9 @@ if [ "$out" = "secure 0" ]; then
     exit 0
 fi
 if [ "$out" != "secure 1" ]; then
-    echo "test-secure-env: FAIL: the set-user-ID copy did not run ($out)"; cat "$dir/setuid.err"; exit 1
+    echo "test-secure-env: FAIL: the set-user-ID copy did not run ($out)"
+    cat "$dir/setuid.err"
+    exit 1
 fi
 if [ -e "$dir/out/setuid.report" ] || grep -q "heap statistics" "$dir/setuid.err"; then
     echo "test-secure-env: FAIL: the set-user-ID copy took ASLAB_STATS_FILE from its caller"
