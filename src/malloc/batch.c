@@ -59,7 +59,7 @@ void aslab__batch_free(void *p, uintptr_t cls, const char *fn) {
         return;
     }
     uintptr_t key = aslab__keys.free;
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
+    if (ASLAB__UNLIKELY(aslab__carries_key(p, key))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }

@@ -40,6 +40,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define ASLAB_TLS __attribute__((tls_model("initial-exec")))
 
@@ -392,13 +393,31 @@ static inline uintptr_t aslab__link_stray(uintptr_t link, const aslab__hot *h) {
     return (link ^ h->first) & h->link_mask;
 }
 
+/* Whether block p carries key in word 1. The fast paths compare the half at p + 8 first,
+ * a 4-byte load: a narrow store the program made to the block's last bytes just before the
+ * free (p[15] of a 16-byte block) does not overlap it, where it would stall the forwarding
+ * of an 8-byte load (16-byte pairs 6.5 -> 3.6 ns, session 27). The whole word is compared
+ * only when the halves match. */
+static inline int aslab__carries_key(const void *p, uintptr_t key) {
+    _Static_assert(sizeof(uintptr_t) == 8, "the malloc keeps 8-byte words");
+    uint32_t half;
+    memcpy(&half, (const char *)p + 8, sizeof half);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t key_half = (uint32_t)key;
+#else
+    uint32_t key_half = (uint32_t)(key >> 32);
+#endif
+    if (ASLAB__LIKELY(half != key_half)) return 0;
+    return ((const uintptr_t *)p)[1] == key;
+}
+
 /* Whether p, about to be pushed onto list h, is free already: it
  * carries the free key in word 1, or it is the head, the block freed last, which a write
  * after free may have wiped the key of (glibc's "fasttop" check): pushed again, the list
  * would loop on it and malloc hand it out twice. The kept lists' fast path (aslab__free_kept)
  * tests the key only, as glibc's tcache does: the head's test would cost the pair. */
 static inline int aslab__already_free(const void *p, uintptr_t key, const aslab__hot *h) {
-    return ((const uintptr_t *)p)[1] == key || p == h->free;
+    return aslab__carries_key(p, key) || p == h->free;
 }
 
 /* Pushes block p onto h's free list (a slab's, or a kept list): its link, and key in word 1. */
@@ -492,7 +511,7 @@ static inline int aslab__block_clean(const aslab__mslab *m, uint32_t index) {
  * word 1, or for a medium block a discarded one's bit (its word 1 went with its page). */
 static inline int aslab__block_freed(const void *p, aslab__slab *slab, unsigned cls,
                                      uint32_t index) {
-    return ((const uintptr_t *)p)[1] == aslab__keys.free ||
+    return aslab__carries_key(p, aslab__keys.free) ||
            (aslab__class_is_medium(cls) && aslab__block_clean(aslab__mslab_of(slab), index));
 }
 
@@ -842,7 +861,7 @@ static inline __attribute__((always_inline)) int aslab__free_kept(void *p, const
         return 1;
     }
     uintptr_t key = aslab__keys.free;
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == key)) {
+    if (ASLAB__UNLIKELY(aslab__carries_key(p, key))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return 1;
     }

@@ -87,7 +87,7 @@ static inline __attribute__((always_inline)) void push_to_owner(void *p, aslab__
 /* Whether p, a slot's start, is not free already: its word 1 is not the free key (the fault is
  * reported when it is). */
 static inline int not_freed(void *p, const char *fn) {
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == aslab__keys.free)) {
+    if (ASLAB__UNLIKELY(aslab__carries_key(p, aslab__keys.free))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return 0;
     }
@@ -114,7 +114,7 @@ static inline int checked_other(void *p, aslab__slab *slab, uintptr_t byte, cons
         aslab__free_invalid(p, aslab__map_class((unsigned)byte), fn);
         return 0;
     }
-    if (ASLAB__UNLIKELY(((uintptr_t *)p)[1] == aslab__keys.free ||
+    if (ASLAB__UNLIKELY(aslab__carries_key(p, aslab__keys.free) ||
                         aslab__block_clean(aslab__mslab_of(slab), index))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return 0;

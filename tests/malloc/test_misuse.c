@@ -616,6 +616,59 @@ static void test_free_into_emptied_slab(void) {
         free(emptied[i]);
 }
 
+/* Word 1 of a live block holding one half of the free key, the other half not: free looks
+ * at the half first (heap.h, aslab__carries_key) and must not take the block for a freed one.
+ * Small sizes (kept lists and slabs), a size without a kept list, and medium ones; by the
+ * thread that made them and by another. */
+static const size_t half_key_sizes[] = {16, 24, 48, 1024, 3000, 20000, 300000};
+#define HALF_KEY_SIZES (sizeof half_key_sizes / sizeof half_key_sizes[0])
+
+/* The free key, as a freed block's word 1 shows it (heap.h, aslab__list_push_block). */
+static uintptr_t free_key(void) {
+    uintptr_t *b = malloc(64);
+    free(b);
+    return b[1];
+}
+
+static void *plant_half_key(size_t size, int high) {
+    uintptr_t key = free_key();
+    uint32_t *w = malloc(size);
+    w[2] = high ? ~(uint32_t)key : (uint32_t)key;
+    w[3] = high ? (uint32_t)(key >> 32) : ~(uint32_t)(key >> 32);
+    return w;
+}
+
+static void *free_all(void *arg) {
+    void **blocks = arg;
+    for (size_t i = 0; i < 2 * HALF_KEY_SIZES; i++)
+        free(blocks[i]);
+    return NULL;
+}
+
+static void half_key_frees(void *arg) {
+    (void)arg;
+    void *mine[2 * HALF_KEY_SIZES], *theirs[2 * HALF_KEY_SIZES];
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < 2 * HALF_KEY_SIZES; i++) {
+            mine[i] = plant_half_key(half_key_sizes[i / 2], (int)(i % 2));
+            theirs[i] = plant_half_key(half_key_sizes[i / 2], (int)(i % 2));
+        }
+        free_all(mine);
+        pthread_t t;
+        if (pthread_create(&t, NULL, free_all, theirs) != 0) abort();
+        pthread_join(t, NULL);
+    }
+    malloc_trim(0);
+}
+
+static void test_half_key_not_freed(void) {
+    tm_child c;
+    tm_child_run(&c, half_key_frees, NULL, TM_CHILD_TIMEOUT_MS);
+    int ok = tm_child_exited(&c, 0) && c.err_len == 0;
+    if (!ok) tm_child_dump(&c, "free of blocks holding half the free key");
+    CU_ASSERT(ok);
+}
+
 CU_TestInfo test_misuse_tests[] = {
     {"double free of a small block", test_double_free},
     {"double free of a block back in its slab", test_double_free_after_flush},
@@ -644,5 +697,7 @@ CU_TestInfo test_misuse_tests[] = {
     {"double free and a write after free of a block another thread keeps", test_kept_block},
     {"a second free into a slab the thread emptied and keeps, its key wiped",
      test_free_into_emptied_slab},
+    {"a block holding one half of the free key in word 1 is freed, not taken for a double free",
+     test_half_key_not_freed},
     CU_TEST_INFO_NULL,
 };
