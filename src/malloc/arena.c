@@ -24,7 +24,8 @@ typedef struct region {
     uint64_t squeezed_mask;      /* free slabs the cap discarded young, not taken since */
     uint64_t squeezed_ms;        /* when the cap last discarded one of them */
     uint8_t cls, slab_shift, on_nonfull;
-    uint8_t shift; /* log2 of the region's size: ASLAB_REGION_SHIFT, or a larger slab's */
+    uint8_t shift;      /* log2 of the region's size: ASLAB_REGION_SHIFT, or a larger slab's */
+    uint32_t committed; /* its bytes made writable, from its base (see region_commit) */
 } region;
 
 /* A dirty slab's place in the queue lives in the slab itself, after the magic word (which
@@ -117,16 +118,51 @@ static uint64_t all_slabs_mask(const region *r) {
     return count >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << count) - 1;
 }
 
-/* Regions are mapped CHUNK_REGIONS at a time (one mmap for 16 classes' first regions: a
+/* ---- memory reserved, then made writable as it is used ----
+ * Region memory is reserved read-only (zero pages: a stray pointer's slab header reads zero,
+ * as the ownership test needs, and never faults) and made writable (mprotect) as the
+ * arena hands it out: a slab of a region whole when the core first takes it (slabs are taken
+ * lowest first, so what is writable is a region's first bytes), a larger slab, its own
+ * region (a medium class's, up to 16 MiB), from its start, COMMIT_GRAIN at a time or a block
+ * at a time, as its owner hands its never-used blocks out (aslab__arena_commit).
+ * Two kinds of process pay for writable memory they never touch: one under mlockall
+ * (MCL_FUTURE), where the kernel faults in and locks every page of a writable mapping as it
+ * is made (a 16 MiB slab for one 600 KiB block), and one under strict overcommit
+ * (vm.overcommit_memory=2), which charges every writable private mapping to the commit limit.
+ * Reserved memory is neither. What was made writable stays so. A refusal (ENOMEM at the
+ * limit) fails the region, or the block, as a mapping refused. */
+#define COMMIT_GRAIN ASLAB_REGION_SIZE
+
+/* Makes r's first `bytes` (rounded up to a slab, or to COMMIT_GRAIN in a larger slab) writable;
+ * 0 when the OS refused. Lock held. */
+static int region_commit(region *r, size_t bytes) {
+    size_t size = (size_t)1 << r->shift, slab = (size_t)1 << r->slab_shift;
+    size_t grain = slab < COMMIT_GRAIN ? slab : COMMIT_GRAIN;
+    bytes = bytes < size - grain ? (bytes + grain - 1) & ~(grain - 1) : size;
+    if (bytes <= r->committed) return 1;
+    if (!aslab__os_make_writable(r->base + r->committed, bytes - r->committed)) return 0;
+    r->committed = (uint32_t)bytes;
+    return 1;
+}
+
+/* The bytes of slab `bit` of r that are writable, from its start: what a discard may touch
+ * (aslab__os_discard clears what it cannot discard, which a read-only page would not allow). */
+static size_t slab_committed(const region *r, unsigned bit) {
+    size_t size = (size_t)1 << r->slab_shift, start = (size_t)bit << r->slab_shift;
+    if (r->committed <= start) return 0;
+    return r->committed - start < size ? r->committed - start : size;
+}
+
+/* Regions are reserved CHUNK_REGIONS at a time (one mmap for 16 classes' first regions: a
  * short-lived process touching 20 classes makes 2 mappings, not 20), or one at a time when
  * the address-space limit refuses a chunk. Lock held. */
 #define CHUNK_REGIONS 16
 static char *chunk_next, *chunk_end;
 
-/* Maps `size` bytes aligned to their size, or NULL when the kernel places them beyond the
+/* Reserves `size` bytes aligned to their size, or NULL when the kernel places them beyond the
  * byte map (they are given back: the fallback serves instead). */
-static char *map_below_limit(size_t size) {
-    char *p = aslab__os_map_aligned(size, size);
+static char *reserve_below_limit(size_t size) {
+    char *p = aslab__os_reserve_readable(size, size);
     if (p != NULL && !aslab__arena_map_covers(p, size)) {
         aslab__os_unmap(p, size);
         p = NULL;
@@ -134,14 +170,15 @@ static char *map_below_limit(size_t size) {
     return p;
 }
 
+/* A new region of 2^shift bytes, reserved, or NULL. */
 static char *region_memory(unsigned shift) {
-    if (shift > ASLAB_REGION_SHIFT) return map_below_limit((size_t)1 << shift);
+    if (shift > ASLAB_REGION_SHIFT) return reserve_below_limit((size_t)1 << shift);
     if (chunk_next == chunk_end) {
         size_t size = CHUNK_REGIONS * ASLAB_REGION_SIZE;
-        char *chunk = aslab__os_map_aligned(size, ASLAB_REGION_SIZE);
+        char *chunk = aslab__os_reserve_readable(size, ASLAB_REGION_SIZE);
         if (chunk == NULL) {
             size = ASLAB_REGION_SIZE;
-            chunk = aslab__os_map_aligned(size, ASLAB_REGION_SIZE);
+            chunk = aslab__os_reserve_readable(size, ASLAB_REGION_SIZE);
         }
         if (chunk != NULL && !aslab__arena_map_covers(chunk, size)) {
             aslab__os_unmap(chunk, size); /* beyond the map, or its entries could not be
@@ -209,20 +246,27 @@ static region *region_entry(char *base, unsigned shift) {
     return r;
 }
 
-/* Free region r, now of 2^shift bytes (its size, or the first part of it), to class cls. */
+/* Free region r, now of 2^shift bytes (its size, or the first part of it), to class cls. A
+ * region that grows (region_merge) keeps its writable prefix: the rest comes as it is used. */
 static region *region_reassign(region *r, unsigned shift, unsigned cls) {
     region_withdraw(r);
     r->shift = (uint8_t)shift;
+    if (r->committed > (size_t)1 << shift) r->committed = (uint32_t)1 << shift;
     region_assign(r, cls);
     return r;
 }
 
-/* Splits free region r into regions of 2^shift bytes, all given to cls; r is the first. */
+/* Splits free region r into regions of 2^shift bytes, all given to cls; r is the first. All
+ * of r is made writable first: every piece then is, whatever its class needs. */
 static region *region_split(region *r, unsigned shift, unsigned cls) {
     size_t pieces = (size_t)1 << (r->shift - shift);
-    if (MAX_REGIONS - region_count < pieces - 1) return NULL;
-    for (size_t i = pieces; i-- > 1;)
-        region_assign(region_entry(r->base + (i << shift), shift), cls);
+    if (MAX_REGIONS - region_count < pieces - 1 || !region_commit(r, (size_t)1 << r->shift))
+        return NULL;
+    for (size_t i = pieces; i-- > 1;) {
+        region *piece = region_entry(r->base + (i << shift), shift);
+        piece->committed = (uint32_t)1 << shift;
+        region_assign(piece, cls);
+    }
     return region_reassign(r, shift, cls);
 }
 
@@ -327,12 +371,14 @@ static void squeeze_check(region *r, unsigned bit, uint64_t now) {
     if (now - r->squeezed_ms < aslab__purge_age()) aslab__purge_refault(slab_bytes(r), now);
 }
 
-/* Takes a free slab of r, preferring one whose pages are still resident. A slab that is not
+/* Takes a free slab of r, preferring one whose pages are still resident, made writable (NULL
+ * when the OS refused: nothing changed). A slab that is not
  * dirty was never written since its region was mapped, or was discarded since (os.h): it
  * reads zero, and the calling thread's note says so. Lock held. */
 static void *region_take(region *r, uint64_t now) {
     int dirty = r->dirty_mask != 0;
     unsigned bit = (unsigned)__builtin_ctzll(dirty ? r->dirty_mask : r->free_mask);
+    if (!region_commit(r, ((size_t)bit << r->slab_shift) + 1)) return NULL;
     if (dirty)
         dirty_unlink(r, bit);
     else
@@ -366,11 +412,16 @@ static size_t discard_oldest(size_t down_to, uint64_t min_age, uint64_t now) {
             r->squeezed_ms = now;
         }
         dirty_unlink(r, bit);
-        if (run_bytes == 0 || run + run_bytes != slab) {
+        size_t writable = slab_committed(r, bit);
+        if (run_bytes == 0 || run + run_bytes != slab || writable != size) {
             if (run_bytes != 0) aslab__os_discard(run, run_bytes);
             run = slab, run_bytes = 0;
         }
-        run_bytes += size;
+        if (writable != size) { /* a large slab in part writable: alone, and no further */
+            if (writable != 0) aslab__os_discard(slab, writable);
+        } else {
+            run_bytes += size;
+        }
         done += size;
     }
     if (run_bytes != 0) aslab__os_discard(run, run_bytes);
@@ -411,8 +462,10 @@ static size_t region_discard(region *r) {
             last++;
         for (unsigned bit = first; bit <= last; bit++)
             dirty_unlink(r, bit);
-        size_t bytes = (size_t)(last - first + 1) * size;
-        aslab__os_discard(r->base + (size_t)first * size, bytes);
+        size_t bytes = (size_t)(last - first + 1) * size, start = (size_t)first * size;
+        if (start < r->committed)
+            aslab__os_discard(r->base + start,
+                              r->committed - start < bytes ? r->committed - start : bytes);
         done += bytes;
         mask &= last + 1 < 64 ? ~((((uint64_t)1 << (last + 1)) - 1)) : 0;
     }
@@ -440,9 +493,9 @@ static aslab_error arena_slab_free(void *slab, size_t size, size_t align) {
         nonfull[r->cls] = r;
         r->on_nonfull = 1;
     }
-    if (aslab__purge_at_once() || discard_frees)
-        aslab__os_discard(slab, size);
-    else
+    if (aslab__purge_at_once() || discard_frees) {
+        if (slab_committed(r, bit) != 0) aslab__os_discard(slab, slab_committed(r, bit));
+    } else
         dirty_push(r, bit, now);
     enforce(now);
     unlock();
@@ -450,6 +503,19 @@ static aslab_error arena_slab_free(void *slab, size_t size, size_t align) {
 }
 
 ASLAB_DEFINE_ALLOCATION_HOOKS(arena_slab_alloc, arena_slab_free);
+
+size_t aslab__arena_commit(void *slab, size_t bytes) {
+    lock();
+    region *r = hash_find((uintptr_t)slab >> ASLAB_REGION_SHIFT);
+    size_t writable = 0;
+    if (r != NULL) {
+        size_t offset = (size_t)((char *)slab - r->base);
+        (void)region_commit(r, offset + bytes);
+        writable = slab_committed(r, (unsigned)(offset >> r->slab_shift));
+    }
+    unlock();
+    return writable;
+}
 
 /* ---- the map under strict overcommit (docs/plan-strict-overcommit.md) ----
  * The map is 512 MiB of .bss, read at a fixed address by every free, and touched a page per

@@ -143,6 +143,12 @@ void aslab__arena_map_set(const void *start, size_t size, uint8_t value);
  * the map under strict overcommit); 0 also when the OS refused that. */
 int aslab__arena_map_covers(const void *start, size_t size);
 
+/* Makes the first `bytes` of slab (a lent slab) writable, if they were not (arena.c: memory
+ * reserved, then made writable as it is used); returns how many of its bytes are, from its
+ * start: fewer than asked when the OS refused. Only a slab larger than ASLAB_REGION_SIZE has
+ * any that are not. */
+size_t aslab__arena_commit(void *slab, size_t bytes);
+
 /* The class the calling thread is about to fetch slabs for; the core's hooks carry only a
  * size, so the malloc says which class before each core call that may grow a cache. */
 void aslab__arena_set_class(unsigned cls);

@@ -112,6 +112,9 @@ typedef struct aslab__mslab {
     uint32_t bump_wrap;
     char *bump_end;
     struct aslab__mslab *prev, *next;
+    /* Where the slab's writable memory ends (arena.c, memory reserved and made writable as it
+     * is used): never-used blocks below it may be handed out. */
+    char *writable_end;
 } aslab__mslab;
 
 #define ASLAB__MSLAB_RESERVE 128

@@ -34,6 +34,10 @@ void *aslab__os_reserve_aligned(size_t size, size_t align) {
     return map_aligned(size, align, PROT_NONE);
 }
 
+void *aslab__os_reserve_readable(size_t size, size_t align) {
+    return map_aligned(size, align, PROT_READ);
+}
+
 int aslab__os_remap_in_place(void *addr, size_t size, size_t new_size) {
     return mremap(addr, size, new_size, 0) == addr ? 0 : -1;
 }

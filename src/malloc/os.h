@@ -18,6 +18,10 @@ int aslab__os_make_writable(void *addr, size_t size);
 /* As aslab__os_map_aligned, but inaccessible: address space held for a mapping to be moved
  * onto (aslab__os_remap_to). Counts against RLIMIT_AS, not against memory. */
 void *aslab__os_reserve_aligned(size_t size, size_t align);
+/* As aslab__os_map_aligned, but read-only until aslab__os_make_writable: every byte reads zero
+ * (a read never faults), and neither the commit limit of strict overcommit nor mlockall's
+ * MCL_FUTURE puts memory behind it. */
+void *aslab__os_reserve_readable(size_t size, size_t align);
 /* Resizes the mapping [addr, addr + size) to new_size bytes where it is: 0, or -1 when the
  * addresses after it are taken (a shrink always succeeds). Pages keep their contents. */
 int aslab__os_remap_in_place(void *addr, size_t size, size_t new_size);

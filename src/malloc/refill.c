@@ -33,6 +33,16 @@ void aslab__heap_list_unlink(unsigned cls, aslab__mslab *m) {
     aslab__list_del(list_head(cls, m->on_list), m);
 }
 
+/* Whether m's never-used blocks below `end` are writable, made so if they were not (arena.c:
+ * a slab larger than a region is reserved, then made writable as it is used); 0 when the OS
+ * refused (strict overcommit's limit). */
+static int writable_to(aslab__mslab *m, const char *end) {
+    if (ASLAB__LIKELY(end <= m->writable_end)) return 1;
+    char *slab = (char *)aslab__slab_of(m);
+    m->writable_end = slab + aslab__arena_commit(slab, (size_t)(end - slab));
+    return end <= m->writable_end;
+}
+
 /* m's never-used blocks at its colour's end ran out: the ones before the colour are next. */
 static void bump_wrap_around(aslab__mslab *m) {
     m->bump = (char *)m->first;
@@ -51,6 +61,7 @@ static int extend(aslab__mslab *m, aslab__hot *list, unsigned cls) {
     size_t n = (to_page_end + size - 1) / size; /* the blocks that start before the page ends */
     if (n > room) n = room;
     char *first = m->bump;
+    if (!writable_to(m, first + n * size)) return 0;
     uintptr_t next = (uintptr_t)list->free;
     for (size_t i = n; i-- > 0;) {
         char *block = first + i * size;
@@ -67,6 +78,7 @@ static int extend(aslab__mslab *m, aslab__hot *list, unsigned cls) {
  * a slab that came zeroed, every never-used one reads zero. z may be NULL. */
 static void *take_fresh(aslab__mslab *m, unsigned cls, aslab__zeroed *z) {
     if (m->bump == m->bump_end) return NULL;
+    if (!writable_to(m, m->bump + m->size)) return NULL;
     void **block = (void **)m->bump;
     m->bump += m->size;
     if (z != NULL && m->bump_zero) z->lo = (char *)block, z->hi = m->bump;

@@ -12,11 +12,12 @@
 #   make test-many-threads  500 threads holding 2 blocks of 20 sizes: RSS a thread <= 180 KiB
 #   make test-secure-env    a set-user-ID program takes no ASLAB_* options (as root; else skipped)
 #   make test-commit-charge a process's charge to the commit limit (overcommit=2) <= 64 MiB
+#   make test-locked        under mlockall(MCL_FUTURE), small and medium blocks lock <= 40 MiB
 #   make test-mem-patterns  six patterns, RSS 2 s after the last free (no call) <= 20 MiB
 #   make mem-table          the same patterns under six allocators, as a table (not in test)
 #   make stress SECONDS=N   stress for N seconds (default 60) on aslab, then on glibc
 #
-# tls_hang, quiet, small_stack, many_threads, commit_charge and mem_patterns contain no
+# tls_hang, quiet, small_stack, many_threads, commit_charge, locked and mem_patterns contain no
 # allocator: they run under aslab through
 # LD_PRELOAD (the static link would leave glibc's own calls, the loader's frees included,
 # to glibc), and under any other allocator the same way.
@@ -34,7 +35,7 @@ $(foreach p,$(STRESS_PROGS),$(eval $(BUILD)/$(p): $(STRESS_DIR)/$(p).c $(STRESS_
 $(foreach p,$(STRESS_PROGS),$(eval $(BUILD)/$(p)-libc: $(STRESS_DIR)/$(p).c \
     $(STRESS_DIR)/util.h tests/tools/rss.h ; @mkdir -p $(BUILD) && $$(CC) $$(STRESS_CFLAGS) $$< -lpthread -o $$@))
 
-QUIET_PROGS   := tls_hang quiet small_stack many_threads commit_charge mem_patterns
+QUIET_PROGS   := tls_hang quiet small_stack many_threads commit_charge locked mem_patterns
 ASLAB_PRELOAD := LD_PRELOAD=$(abspath $(BUILD))/libaslab_malloc.so
 
 $(foreach p,$(QUIET_PROGS),$(eval $(BUILD)/$(p): $(STRESS_DIR)/$(p).c $(STRESS_DIR)/util.h \
@@ -45,7 +46,7 @@ $(BUILD)/libtls_block.so: $(STRESS_DIR)/tls_block.c
 
 .PHONY: stress stress-build test-stress test-fork-storm test-thread-churn test-mem-return \
         test-tls-hang test-quiet test-small-stack test-many-threads test-secure-env \
-        test-commit-charge test-mem-patterns mem-table
+        test-commit-charge test-locked test-mem-patterns mem-table
 
 stress-build: $(STRESS_PROGS:%=$(BUILD)/%) $(STRESS_PROGS:%=$(BUILD)/%-libc)
 
@@ -108,6 +109,10 @@ test-commit-charge: $(BUILD)/commit_charge $(BUILD)/libaslab_malloc.so
 	$(BUILD)/commit_charge
 	$(ASLAB_PRELOAD) $(BUILD)/commit_charge --bound-mib 64
 
+test-locked: $(BUILD)/locked $(BUILD)/libaslab_malloc.so
+	$(BUILD)/locked
+	$(ASLAB_PRELOAD) $(BUILD)/locked --bound-mib 40
+
 test-secure-env: $(BUILD)/secure_env
 	$(STRESS_DIR)/secure_env.sh $(BUILD)
 
@@ -123,4 +128,4 @@ mem-table: $(BUILD)/mem_patterns $(BUILD)/libaslab_malloc.so
 
 TEST_TARGETS += test-stress test-fork-storm test-thread-churn test-mem-return test-tls-hang \
                 test-quiet test-small-stack test-many-threads test-secure-env test-commit-charge \
-                test-mem-patterns
+                test-locked test-mem-patterns
