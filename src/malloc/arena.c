@@ -6,12 +6,12 @@
 #include "arena.h"
 
 #include "aslab.h"
+#include "lazy_table.h"
 #include "os.h"
 #include "purge.h"
 #include "size_class.h"
 
 #include <errno.h>
-#include <sched.h>
 
 #define MAX_REGIONS ((size_t)64 << (30 - ASLAB_REGION_SHIFT)) /* 64 GiB of small objects */
 #define HASH_SIZE   ((size_t)2 * MAX_REGIONS)
@@ -49,9 +49,15 @@ aslab__region_index aslab__regions;
  * over it). */
 #define ABSORBED 0
 
+/* The table of regions and its hash (16 MiB of .bss) are lazy tables (lazy_table.h): charged
+ * and locked a page at a time as regions are entered. */
 static region regions[MAX_REGIONS];
 static size_t region_count;
 static uint32_t region_hash[HASH_SIZE]; /* region index + 1, keyed by address >> 18 */
+static uint64_t regions_writable[ASLAB__LAZY_WORDS(sizeof regions)];
+static uint64_t hash_writable[ASLAB__LAZY_WORDS(sizeof region_hash)];
+static aslab__lazy_table regions_table = ASLAB__LAZY_TABLE(regions, regions_writable);
+static aslab__lazy_table hash_table = ASLAB__LAZY_TABLE(region_hash, hash_writable);
 static region *nonfull[ASLAB_CLASS_SLOTS];
 static dirty_node *oldest, *newest; /* the queue of dirty slabs, in the order they went free */
 static size_t slabs_live, slab_bytes_live, dirty_bytes, mapped_bytes;
@@ -91,11 +97,12 @@ static size_t hash_slot(uintptr_t key) {
     return (size_t)(key % HASH_SIZE);
 }
 
-static void hash_insert(uintptr_t key, size_t index) {
+/* The free slot where key's entry goes. */
+static size_t hash_free_slot(uintptr_t key) {
     size_t slot = hash_slot(key);
     while (region_hash[slot] != 0)
         slot = (slot + 1) % HASH_SIZE;
-    region_hash[slot] = (uint32_t)(index + 1);
+    return slot;
 }
 
 static region *hash_find(uintptr_t key) {
@@ -118,20 +125,26 @@ static uint64_t all_slabs_mask(const region *r) {
     return count >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << count) - 1;
 }
 
-/* ---- memory reserved, then made writable as it is used ----
- * Region memory is reserved read-only (zero pages: a stray pointer's slab header reads zero,
- * as the ownership test needs, and never faults) and made writable (mprotect) as the
- * arena hands it out: a slab of a region whole when the core first takes it (slabs are taken
- * lowest first, so what is writable is a region's first bytes), a larger slab, its own
- * region (a medium class's, up to 16 MiB), from its start, COMMIT_GRAIN at a time or a block
- * at a time, as its owner hands its never-used blocks out (aslab__arena_commit).
- * Two kinds of process pay for writable memory they never touch: one under mlockall
- * (MCL_FUTURE), where the kernel faults in and locks every page of a writable mapping as it
- * is made (a 16 MiB slab for one 600 KiB block), and one under strict overcommit
- * (vm.overcommit_memory=2), which charges every writable private mapping to the commit limit.
- * Reserved memory is neither. What was made writable stays so. A refusal (ENOMEM at the
- * limit) fails the region, or the block, as a mapping refused. */
+/* ---- region memory: writable, or made writable as it is used ----
+ * Regions are mapped writable whole, as they always were, unless the process pays for
+ * writable memory it never touches: under strict overcommit (vm.overcommit_memory=2), which
+ * charges every writable private mapping to the commit limit, or under mlockall's
+ * MCL_FUTURE, where the kernel faults in and locks every page of a writable mapping as it is
+ * made (a 16 MiB slab for one 600 KiB block). The first is read at set-up; the second shows
+ * as a page of a new mapping resident before anyone touched it, and that mapping is made
+ * again read-only at once. From then on (for good) region memory is reserved read-only (zero
+ * pages: a stray pointer's slab header reads zero, as the ownership test needs, and never
+ * faults) and made writable (mprotect) as the arena hands it out: a slab of a region whole
+ * when the core first takes it (slabs are taken lowest first, so what is writable is a
+ * region's first bytes), a larger slab, its own region (a medium class's, or a small class's
+ * above 4 KiB), from its start, COMMIT_GRAIN at a time or a block at a time, as its owner
+ * hands its never-used blocks out (aslab__arena_commit). Read-only memory is neither charged
+ * nor locked. What was made writable stays so. A refusal (ENOMEM at the limit) fails the
+ * slab, or the block, as a mapping refused. The calls cost: `ls` made 45 more (+3% of its
+ * time), which is why a process that pays for neither maps writable memory. */
 #define COMMIT_GRAIN ASLAB_REGION_SIZE
+
+static int commit_lazily; /* set for good once either shows; lock held */
 
 /* Makes r's first `bytes` (rounded up to a slab, or to COMMIT_GRAIN in a larger slab) writable;
  * 0 when the OS refused. Lock held. */
@@ -153,16 +166,33 @@ static size_t slab_committed(const region *r, unsigned bit) {
     return r->committed - start < size ? r->committed - start : size;
 }
 
-/* Regions are reserved CHUNK_REGIONS at a time (one mmap for 16 classes' first regions: a
+/* Regions are mapped CHUNK_REGIONS at a time (one mmap for 16 classes' first regions: a
  * short-lived process touching 20 classes makes 2 mappings, not 20), or one at a time when
  * the address-space limit refuses a chunk. Lock held. */
 #define CHUNK_REGIONS 16
 static char *chunk_next, *chunk_end;
+static int chunk_writable; /* the chunk was mapped writable */
 
-/* Reserves `size` bytes aligned to their size, or NULL when the kernel places them beyond the
- * byte map (they are given back: the fallback serves instead). */
-static char *reserve_below_limit(size_t size) {
-    char *p = aslab__os_reserve_readable(size, size);
+/* Maps `size` bytes aligned to `align` for regions: writable (*writable 1), or reserved
+ * read-only while commit_lazily. Lock held. */
+static char *region_mapping(size_t size, size_t align, int *writable) {
+    if (!commit_lazily && aslab__os_strict_overcommit()) commit_lazily = 1;
+    *writable = 0;
+    if (commit_lazily) return aslab__os_reserve_readable(size, align);
+    char *p = aslab__os_map_aligned(size, align);
+    if (p == NULL) return NULL;
+    *writable = 1;
+    if (aslab__os_populated(p + size - aslab__os_page_size())) { /* MCL_FUTURE */
+        commit_lazily = 1;
+        if (aslab__os_map_fixed_readonly(p, size)) *writable = 0; /* its pages go */
+    }
+    return p;
+}
+
+/* As region_mapping, or NULL when the kernel places them beyond the byte map (they are given
+ * back: the fallback serves instead). */
+static char *mapping_below_limit(size_t size, size_t align, int *writable) {
+    char *p = region_mapping(size, align, writable);
     if (p != NULL && !aslab__arena_map_covers(p, size)) {
         aslab__os_unmap(p, size);
         p = NULL;
@@ -170,20 +200,16 @@ static char *reserve_below_limit(size_t size) {
     return p;
 }
 
-/* A new region of 2^shift bytes, reserved, or NULL. */
-static char *region_memory(unsigned shift) {
-    if (shift > ASLAB_REGION_SHIFT) return reserve_below_limit((size_t)1 << shift);
+/* A new region of 2^shift bytes, or NULL; *writable says whether all of it is writable. */
+static char *region_memory(unsigned shift, int *writable) {
+    if (shift > ASLAB_REGION_SHIFT)
+        return mapping_below_limit((size_t)1 << shift, (size_t)1 << shift, writable);
     if (chunk_next == chunk_end) {
         size_t size = CHUNK_REGIONS * ASLAB_REGION_SIZE;
-        char *chunk = aslab__os_reserve_readable(size, ASLAB_REGION_SIZE);
+        char *chunk = mapping_below_limit(size, ASLAB_REGION_SIZE, &chunk_writable);
         if (chunk == NULL) {
             size = ASLAB_REGION_SIZE;
-            chunk = aslab__os_reserve_readable(size, ASLAB_REGION_SIZE);
-        }
-        if (chunk != NULL && !aslab__arena_map_covers(chunk, size)) {
-            aslab__os_unmap(chunk, size); /* beyond the map, or its entries could not be
-                                             written: the fallback serves instead */
-            chunk = NULL;
+            chunk = mapping_below_limit(size, ASLAB_REGION_SIZE, &chunk_writable);
         }
         if (chunk == NULL) return NULL;
         chunk_next = chunk;
@@ -191,6 +217,7 @@ static char *region_memory(unsigned shift) {
     }
     char *base = chunk_next;
     chunk_next += ASLAB_REGION_SIZE;
+    *writable = chunk_writable;
     return base;
 }
 
@@ -236,13 +263,18 @@ static void region_withdraw(region *r) {
     region_discard(r);
 }
 
-/* A new entry in the table for the region at `base` of 2^shift bytes; NULL when it is full. */
+/* A new entry in the table for the region at `base` of 2^shift bytes; NULL when it is full
+ * or the OS refused to make the page of the entry or its hash slot writable. */
 static region *region_entry(char *base, unsigned shift) {
     if (region_count == MAX_REGIONS) return NULL;
-    size_t index = region_count++;
+    size_t index = region_count, slot = hash_free_slot((uintptr_t)base >> ASLAB_REGION_SHIFT);
+    if (!aslab__lazy_writable(&regions_table, &regions[index], &regions[index + 1]) ||
+        !aslab__lazy_writable(&hash_table, &region_hash[slot], &region_hash[slot + 1]))
+        return NULL;
+    region_count++;
     region *r = &regions[index];
     *r = (region){.base = base, .shift = (uint8_t)shift};
-    hash_insert((uintptr_t)base >> ASLAB_REGION_SHIFT, index);
+    region_hash[slot] = (uint32_t)(index + 1);
     return r;
 }
 
@@ -260,12 +292,21 @@ static region *region_reassign(region *r, unsigned shift, unsigned cls) {
  * of r is made writable first: every piece then is, whatever its class needs. */
 static region *region_split(region *r, unsigned shift, unsigned cls) {
     size_t pieces = (size_t)1 << (r->shift - shift);
-    if (MAX_REGIONS - region_count < pieces - 1 || !region_commit(r, (size_t)1 << r->shift))
+    if (pieces > 64 || MAX_REGIONS - region_count < pieces - 1 ||
+        !region_commit(r, (size_t)1 << r->shift))
         return NULL;
-    for (size_t i = pieces; i-- > 1;) {
-        region *piece = region_entry(r->base + (i << shift), shift);
-        piece->committed = (uint32_t)1 << shift;
-        region_assign(piece, cls);
+    region *made[64]; /* pieces - 1 <= 63: a region holds at most 64 slabs */
+    for (size_t i = 1; i < pieces; i++) {
+        made[i - 1] = region_entry(r->base + (i << shift), shift);
+        if (made[i - 1] == NULL) { /* the pieces entered so far name no memory: r still does */
+            for (size_t j = 0; j + 1 < i; j++, regions_absorbed++)
+                made[j]->shift = ABSORBED;
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i + 1 < pieces; i++) {
+        made[i]->committed = (uint32_t)1 << shift;
+        region_assign(made[i], cls);
     }
     return region_reassign(r, shift, cls);
 }
@@ -311,13 +352,19 @@ static region *region_recycle(unsigned cls) {
 static region *region_new(unsigned cls) {
     int saved_errno = errno; /* a refused mapping is not the caller's error if we recover */
     unsigned shift = region_shift_for(cls);
-    char *base = region_count < MAX_REGIONS ? region_memory(shift) : NULL;
+    int writable = 0;
+    char *base = region_count < MAX_REGIONS ? region_memory(shift, &writable) : NULL;
     if (base == NULL) {
         region *r = region_recycle(cls);
         if (r != NULL) errno = saved_errno;
         return r;
     }
     region *r = region_entry(base, shift);
+    if (r == NULL) { /* the OS refused the entry's page: a chunk's region stays unused */
+        if (shift > ASLAB_REGION_SHIFT) aslab__os_unmap(base, (size_t)1 << shift);
+        return NULL;
+    }
+    r->committed = writable ? (uint32_t)1 << shift : 0;
     mapped_bytes += (size_t)1 << shift;
     region_assign(r, cls);
     return r;
@@ -519,64 +566,21 @@ size_t aslab__arena_commit(void *slab, size_t bytes) {
 
 /* ---- the map under strict overcommit (docs/plan-strict-overcommit.md) ----
  * The map is 512 MiB of .bss, read at a fixed address by every free, and touched a page per
- * GiB of regions. As .bss it was charged whole to the commit limit at start (under
- * vm.overcommit_memory=2, 3 of 40 processes started), so before its first entry is set its
- * pages are mapped again over themselves read-only, which nothing charges: a read still finds
- * zero, as before. A page is made writable (and charged: 4 KiB) before its first entry is set,
- * by aslab__arena_map_covers, which every writer of a new entry calls before any step it
- * could not undo (and whose first call remaps: a direct block can come before the set-up);
- * a refusal (ENOMEM past the limit) fails the region or the direct block, which the fallback
- * then serves. The pages at the map's two ends stay ordinary .bss. */
+ * GiB of regions: a lazy table (lazy_table.h; as plain .bss it was charged whole to the commit
+ * limit at start: under vm.overcommit_memory=2, 3 of 40 processes started). A page of it is
+ * made writable by aslab__arena_map_covers, which every writer of a new entry calls before
+ * any step it could not undo (and whose first call maps the table again: a direct block can
+ * come before the set-up); a refusal fails the region or the direct block, which the fallback
+ * then serves. */
 
-#define MAP_PAGE_SHIFT 12 /* the mprotect grain; a larger page only makes more writable at once */
-
-static uintptr_t map_lo, map_hi; /* the read-only part of the map; equal when there is none */
-static uint64_t map_writable[(ASLAB_MAP_ENTRIES >> MAP_PAGE_SHIFT) / 64 + 1];
-static int map_state; /* 0: .bss as loaded; 1: being mapped again; 2: done */
-
-static void map_remap(void) {
-    uintptr_t page = (uintptr_t)1 << MAP_PAGE_SHIFT;
-    uintptr_t lo = ((uintptr_t)&aslab__regions.map[0] + page - 1) & ~(page - 1);
-    uintptr_t hi = (uintptr_t)&aslab__regions.map[ASLAB_MAP_ENTRIES] & ~(page - 1);
-    if (hi <= lo || aslab__os_page_size() != page) return;
-    if (aslab__os_map_fixed_readonly((void *)lo, hi - lo)) map_lo = lo, map_hi = hi;
-}
-
-/* The remap, once, before any entry is set; a caller that comes meanwhile waits for it. */
-static void map_prepared(void) {
-    if (__atomic_load_n(&map_state, __ATOMIC_ACQUIRE) == 2) return;
-    int expected = 0;
-    if (__atomic_compare_exchange_n(&map_state, &expected, 1, 0, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_ACQUIRE)) {
-        map_remap();
-        __atomic_store_n(&map_state, 2, __ATOMIC_RELEASE);
-        return;
-    }
-    while (__atomic_load_n(&map_state, __ATOMIC_ACQUIRE) != 2)
-        sched_yield();
-}
-
-/* Makes the map's entries for [first, last] writable; 0 if the OS refused. */
-static int map_writable_for(uintptr_t first, uintptr_t last) {
-    map_prepared();
-    uintptr_t from = (uintptr_t)&aslab__regions.map[first],
-              to = (uintptr_t)&aslab__regions.map[last];
-    for (uintptr_t at = from >> MAP_PAGE_SHIFT; at <= to >> MAP_PAGE_SHIFT; at++) {
-        uintptr_t addr = at << MAP_PAGE_SHIFT;
-        if (addr < map_lo || addr >= map_hi) continue; /* .bss as it was */
-        size_t bit = (addr - map_lo) >> MAP_PAGE_SHIFT;
-        uint64_t mask = (uint64_t)1 << (bit % 64);
-        if (__atomic_load_n(&map_writable[bit / 64], __ATOMIC_ACQUIRE) & mask) continue;
-        if (!aslab__os_make_writable((void *)addr, (size_t)1 << MAP_PAGE_SHIFT)) return 0;
-        __atomic_fetch_or(&map_writable[bit / 64], mask, __ATOMIC_RELEASE);
-    }
-    return 1;
-}
+static uint64_t map_writable[ASLAB__LAZY_WORDS(sizeof aslab__regions.map)];
+static aslab__lazy_table map_table = ASLAB__LAZY_TABLE(aslab__regions.map, map_writable);
 
 int aslab__arena_map_covers(const void *start, size_t size) {
     uintptr_t first = (uintptr_t)start, last = first + size - 1;
     return size != 0 && last >= first && last >> ASLAB_REGION_SHIFT < ASLAB_MAP_ENTRIES &&
-           map_writable_for(first >> ASLAB_REGION_SHIFT, last >> ASLAB_REGION_SHIFT);
+           aslab__lazy_writable(&map_table, &aslab__regions.map[first >> ASLAB_REGION_SHIFT],
+                                &aslab__regions.map[(last >> ASLAB_REGION_SHIFT) + 1]);
 }
 
 /* Release stores: a thread that reads the value and then the block's header sees the header
@@ -615,6 +619,12 @@ void aslab__arena_stats_get(aslab__arena_stats *out) {
     unlock();
 }
 
+void aslab__arena_tables_init(void) {
+    aslab__lazy_prepare(&map_table);
+    aslab__lazy_prepare(&regions_table);
+    aslab__lazy_prepare(&hash_table);
+}
+
 void aslab__arena_fork_prepare(void) {
     lock();
 }
@@ -623,10 +633,9 @@ void aslab__arena_fork_parent(void) {
 }
 void aslab__arena_fork_child(void) {
     aslab_futexlock.init(arena_lock);
-    /* A thread of the parent's was mapping the map again (no entry is set before it is done):
-     * it is not in the child, which maps it again itself at its first entry. */
-    if (__atomic_load_n(&map_state, __ATOMIC_RELAXED) == 1)
-        __atomic_store_n(&map_state, 0, __ATOMIC_RELAXED);
+    aslab__lazy_fork_child(&map_table);
+    aslab__lazy_fork_child(&regions_table);
+    aslab__lazy_fork_child(&hash_table);
 }
 
 void aslab__arena_lent_set(const void *slab, size_t size, uintptr_t entry, int lent) {

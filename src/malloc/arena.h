@@ -177,6 +177,9 @@ typedef struct aslab__arena_stats {
 } aslab__arena_stats;
 void aslab__arena_stats_get(aslab__arena_stats *out);
 
+/* At set-up: the arena's tables in .bss cost nothing until written (lazy_table.h). */
+void aslab__arena_tables_init(void);
+
 void aslab__arena_fork_prepare(void);
 void aslab__arena_fork_parent(void);
 void aslab__arena_fork_child(void);

@@ -31,5 +31,9 @@ size_t aslab__fb_dirty_bytes(void);
 int aslab__fb_trim(void);
 /* ASLAB_DECAY_MS=0: the fallback returns freed pages at once too. */
 void aslab__fb_decay_now(void);
+/* At set-up: the fallback's tables in .bss cost nothing until written (lazy_table.h). */
+void aslab__fb_tables_init(void);
+/* In a fork child, after the fallback's own handlers: its tables' state (lazy_table.h). */
+void aslab__fb_fork_child(void);
 
 #endif

@@ -9,21 +9,35 @@
  * but the odd probe page at start-up, so what this keeps is address space, not memory. */
 #include "fallback_jemalloc.h"
 
+#include "fallback.h"
+#include "lazy_table.h"
+
 #include <errno.h>
 #include <sys/mman.h>
 
+/* 8 MiB of .bss, read by every free of a pointer that is not aslab's: a lazy table
+ * (lazy_table.h), charged and locked a page at a time as jemalloc maps memory. */
 uint64_t aslab__je_granule_map[ASLAB__JE_GRANULES / 64];
+static uint64_t granule_writable[ASLAB__LAZY_WORDS(sizeof aslab__je_granule_map)];
+static aslab__lazy_table granule_table = ASLAB__LAZY_TABLE(aslab__je_granule_map, granule_writable);
 
 static int in_map(uintptr_t start, size_t len) {
     return start + len >= start &&
            (start + len - 1) >> ASLAB__JE_GRANULE_SHIFT < ASLAB__JE_GRANULES;
 }
 
-static void mark(uintptr_t start, size_t len) {
-    for (uintptr_t g = start >> ASLAB__JE_GRANULE_SHIFT;
-         g <= (start + len - 1) >> ASLAB__JE_GRANULE_SHIFT; g++)
+/* Marks the granules of [start, start + len); 0 when the OS refused to make their words
+ * of the map writable. */
+static int mark(uintptr_t start, size_t len) {
+    uintptr_t first = start >> ASLAB__JE_GRANULE_SHIFT;
+    uintptr_t last = (start + len - 1) >> ASLAB__JE_GRANULE_SHIFT;
+    if (!aslab__lazy_writable(&granule_table, &aslab__je_granule_map[first / 64],
+                              &aslab__je_granule_map[last / 64 + 1]))
+        return 0;
+    for (uintptr_t g = first; g <= last; g++)
         __atomic_fetch_or(&aslab__je_granule_map[g / 64], (uint64_t)1 << (g % 64),
                           __ATOMIC_RELAXED);
+    return 1;
 }
 
 /* `len` bytes (a multiple of the granule) on a granule boundary: the kernel's placement when
@@ -57,13 +71,21 @@ void *aslab__je_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
     }
     char *start = map_granules(rounded, prot, flags);
     if (start == MAP_FAILED) return MAP_FAILED;
-    if (!in_map((uintptr_t)start, rounded)) { /* beyond the map: it could not be told apart */
+    /* beyond the map, it could not be told apart; unmarked, neither */
+    if (!in_map((uintptr_t)start, rounded) || !mark((uintptr_t)start, rounded)) {
         munmap(start, rounded);
         errno = ENOMEM;
         return MAP_FAILED;
     }
-    mark((uintptr_t)start, rounded);
     return start;
+}
+
+void aslab__fb_tables_init(void) {
+    aslab__lazy_prepare(&granule_table);
+}
+
+void aslab__fb_fork_child(void) {
+    aslab__lazy_fork_child(&granule_table);
 }
 
 int aslab__je_munmap(void *addr, size_t len) {

@@ -62,3 +62,5 @@ int aslab__fb_trim(void) {
 }
 
 void aslab__fb_decay_now(void) {}
+void aslab__fb_tables_init(void) {}
+void aslab__fb_fork_child(void) {}

@@ -170,6 +170,8 @@ static void init_once(void) {
     aslab__options_read();
     if (aslab__options.stats) aslab__stats_prepare();
     if (aslab__options.decay_ms == 0) aslab__fb_decay_now();
+    aslab__arena_tables_init();
+    aslab__fb_tables_init();
     aslab__size_classes_init();
     aslab__keys.free = random_key();
     /* Bit 63 set: an empty list's head, its own address, decodes as the key itself, a stray

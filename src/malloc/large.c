@@ -446,6 +446,7 @@ void aslab__large_fork_parent(void) {
 }
 void aslab__large_fork_child(void) {
     aslab__large_live_fork_child();
+    aslab__fb_fork_child();
     for (unsigned i = 0; i < PARK_SLOTS; i++)
         aslab_futexlock.init(slots[i].lock);
     pool_checking = 0;

@@ -99,6 +99,8 @@ uint64_t aslab__os_coarse_ms(void) {
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static char overcommit_mode = '0'; /* as last read */
+
 static int overcommit_always(void) {
     char mode = '0';
     int fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
@@ -106,7 +108,17 @@ static int overcommit_always(void) {
         if (read(fd, &mode, 1) != 1) mode = '0';
         close(fd);
     }
+    __atomic_store_n(&overcommit_mode, mode, __ATOMIC_RELAXED);
     return mode == '1';
+}
+
+int aslab__os_strict_overcommit(void) {
+    return __atomic_load_n(&overcommit_mode, __ATOMIC_RELAXED) == '2';
+}
+
+int aslab__os_populated(void *page) {
+    unsigned char vec = 0;
+    return aslab__os_residency(page, aslab__os_page_size(), &vec) == 0 && (vec & 1);
 }
 
 size_t aslab__os_request_limit(void) {

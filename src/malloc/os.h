@@ -34,6 +34,12 @@ void aslab__os_discard(void *addr, size_t size);
 /* Gives the pages back where the OS lets it; what they read after is not known (memory that
  * nothing reads as zero: the fallback's freed blocks). */
 void aslab__os_release(void *addr, size_t size);
+/* Whether the kernel holds the commit limit strictly (vm.overcommit_memory=2), as read with
+ * the request limit (aslab__os_request_limit, at set-up). */
+int aslab__os_strict_overcommit(void);
+/* Whether the page at `page` is resident; asked of a page nobody touched, whether the kernel
+ * populated its mapping as it made it (mlockall's MCL_FUTURE). */
+int aslab__os_populated(void *page);
 /* Which pages of [addr, addr + size) are resident (addr page-aligned): vec[i] & 1 for page i.
  * 0, or -1 when the OS cannot say. No page is touched. */
 int aslab__os_residency(void *addr, size_t size, unsigned char *vec);

@@ -3,7 +3,8 @@
  * Under vm.overcommit_memory=2 every private writable mapping is charged to the commit limit
  * when it is made, touched or not, and a mapping past the limit is refused. aslab's 512 MiB
  * byte map, as .bss, was charged whole: 546 MiB a process against glibc's 10, and 3 of 40
- * processes started where glibc ran all 40 (docs/plan-strict-overcommit.md). This program
+ * processes started where glibc ran all 40 (docs/plan-strict-overcommit.md); its other tables
+ * in .bss, 26 MiB more, until session 27 (29.7 MB here; 5.1 MB since). This program
  * allocates blocks of every kind, then sums the mappings /proc/self/smaps flags accountable
  * ("ac"), which is what the kernel charges, and fails above --bound-mib. (Under mode 2 the
  * kernel charges MAP_NORESERVE mappings too, which this mode's flags leave out: aslab's

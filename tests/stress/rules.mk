@@ -11,7 +11,7 @@
 #   make test-small-stack   threads on 16 KiB stacks allocate; aslab's static TLS within 7 KiB
 #   make test-many-threads  500 threads holding 2 blocks of 20 sizes: RSS a thread <= 180 KiB
 #   make test-secure-env    a set-user-ID program takes no ASLAB_* options (as root; else skipped)
-#   make test-commit-charge a process's charge to the commit limit (overcommit=2) <= 64 MiB
+#   make test-commit-charge a process's charge to the commit limit (overcommit=2) <= 16 MiB
 #   make test-locked        under mlockall(MCL_FUTURE), small and medium blocks lock <= 40 MiB
 #   make test-mem-patterns  six patterns, RSS 2 s after the last free (no call) <= 20 MiB
 #   make mem-table          the same patterns under six allocators, as a table (not in test)
@@ -107,7 +107,7 @@ test-many-threads: $(BUILD)/many_threads $(BUILD)/libaslab_malloc.so
 # was 554 MiB before session 26, its .bss map).
 test-commit-charge: $(BUILD)/commit_charge $(BUILD)/libaslab_malloc.so
 	$(BUILD)/commit_charge
-	$(ASLAB_PRELOAD) $(BUILD)/commit_charge --bound-mib 64
+	$(ASLAB_PRELOAD) $(BUILD)/commit_charge --bound-mib 16
 
 test-locked: $(BUILD)/locked $(BUILD)/libaslab_malloc.so
 	$(BUILD)/locked
