@@ -35,7 +35,7 @@ typedef struct aslab__lazy_table {
 } aslab__lazy_table;
 
 /* A table's description: its array and a static bitmap of ASLAB__LAZY_WORDS(sizeof array). */
-#define ASLAB__LAZY_TABLE(array, bitmap)                                                      \
+#define ASLAB__LAZY_TABLE(array, bitmap) \
     { (char *)(array), sizeof(array), (bitmap), 0, 0, 0 }
 
 /* Maps table t again, if that was not done: at set-up, so that a table written late (or

@@ -1,6 +1,8 @@
 /* size_class.c - builds the class table and the size-to-class lookup once, at start-up. */
 #include "size_class.h"
 
+#include <string.h>
+
 aslab__class_info aslab__classes[ASLAB_CLASS_SLOTS];
 uint8_t aslab__class_lookup[ASLAB_SMALL_MAX + 1];
 uint8_t aslab__medium_lookup[ASLAB_MEDIUM_MAX >> ASLAB_MEDIUM_STEP_SHIFT];
@@ -44,15 +46,20 @@ static uint32_t slab_shift_for(unsigned cls, uint32_t size) {
 
 void aslab__size_classes_init(void) {
     unsigned index = 0;
+    size_t step = ASLAB_SMALL_MAX >> ASLAB_MEDIUM_STEP_SHIFT;
     for (unsigned c = 1; c <= ASLAB_NUM_CLASSES; c++) {
         aslab__class_info *info = &aslab__classes[c];
         info->size = class_size(c - 1);
         info->slab_shift = slab_shift_for(c, info->size);
-        while (index <= info->size && index <= ASLAB_SMALL_MAX)
-            aslab__class_lookup[index++] = (uint8_t)c;
-        /* step k holds the sizes 2^11 k + 1 .. 2^11 (k + 1) */
-        for (size_t k = ASLAB_SMALL_MAX >> ASLAB_MEDIUM_STEP_SHIFT;
-             aslab__class_is_medium(c) && (k + 1) << ASLAB_MEDIUM_STEP_SHIFT <= info->size; k++)
-            if (aslab__medium_lookup[k] == 0) aslab__medium_lookup[k] = (uint8_t)c;
+        /* a run at a time: byte by byte it was 160,000 instructions, a fifth of `ls` */
+        size_t end = info->size < ASLAB_SMALL_MAX ? info->size : ASLAB_SMALL_MAX;
+        if (index <= end) {
+            memset(&aslab__class_lookup[index], (int)c, end + 1 - index);
+            index = (unsigned)end + 1;
+        }
+        /* step k holds the sizes 2^11 k + 1 .. 2^11 (k + 1): the first class that holds them */
+        for (; aslab__class_is_medium(c) && (step + 1) << ASLAB_MEDIUM_STEP_SHIFT <= info->size;
+             step++)
+            aslab__medium_lookup[step] = (uint8_t)c;
     }
 }
