@@ -419,9 +419,9 @@ static void squeeze_check(region *r, unsigned bit, uint64_t now) {
 }
 
 /* Takes a free slab of r, preferring one whose pages are still resident, made writable (NULL
- * when the OS refused: nothing changed). A slab that is not
- * dirty was never written since its region was mapped, or was discarded since (os.h): it
- * reads zero, and the calling thread's note says so. Lock held. */
+ * when the OS refused: nothing changed). A slab that is not dirty was never written since its
+ * region was mapped, or was discarded since (os.h): it reads zero, and the calling thread's
+ * note says so. Lock held. */
 static void *region_take(region *r, uint64_t now) {
     int dirty = r->dirty_mask != 0;
     unsigned bit = (unsigned)__builtin_ctzll(dirty ? r->dirty_mask : r->free_mask);
