@@ -146,16 +146,22 @@ static uint64_t all_slabs_mask(const region *r) {
 
 static int commit_lazily; /* set for good once either shows; lock held */
 
-/* Makes r's first `bytes` (rounded up to a slab, or to COMMIT_GRAIN in a larger slab) writable;
+/* Makes r's first `bytes` (rounded up to `grain`, a power of two, at most r's size) writable;
  * 0 when the OS refused. Lock held. */
-static int region_commit(region *r, size_t bytes) {
-    size_t size = (size_t)1 << r->shift, slab = (size_t)1 << r->slab_shift;
-    size_t grain = slab < COMMIT_GRAIN ? slab : COMMIT_GRAIN;
+static int region_commit_by(region *r, size_t bytes, size_t grain) {
+    size_t size = (size_t)1 << r->shift;
     bytes = bytes < size - grain ? (bytes + grain - 1) & ~(grain - 1) : size;
     if (bytes <= r->committed) return 1;
     if (!aslab__os_make_writable(r->base + r->committed, bytes - r->committed)) return 0;
     r->committed = (uint32_t)bytes;
     return 1;
+}
+
+/* As region_commit_by, rounded up to a slab, or to COMMIT_GRAIN in a larger slab: what its
+ * owner's never-used blocks are made writable by. */
+static int region_commit(region *r, size_t bytes) {
+    size_t slab = (size_t)1 << r->slab_shift;
+    return region_commit_by(r, bytes, slab < COMMIT_GRAIN ? slab : COMMIT_GRAIN);
 }
 
 /* The bytes of slab `bit` of r that are writable, from its start: what a discard may touch
@@ -425,7 +431,12 @@ static void squeeze_check(region *r, unsigned bit, uint64_t now) {
 static void *region_take(region *r, uint64_t now) {
     int dirty = r->dirty_mask != 0;
     unsigned bit = (unsigned)__builtin_ctzll(dirty ? r->dirty_mask : r->free_mask);
-    if (!region_commit(r, ((size_t)bit << r->slab_shift) + 1)) return NULL;
+    /* a slab of a region whole; a larger one its header's page, the rest as it is used (a
+     * class's first slab, which the core keeps for its cache's header, is never used) */
+    size_t start = (size_t)bit << r->slab_shift, page = aslab__os_page_size();
+    if (r->slab_shift <= ASLAB_REGION_SHIFT ? !region_commit(r, start + 1)
+                                            : !region_commit_by(r, start + page, page))
+        return NULL;
     if (dirty)
         dirty_unlink(r, bit);
     else
