@@ -33,9 +33,13 @@ const char aslab__fallback_name[] = "jemalloc";
  * stayed in that thread's arena, resident, while another thread's request for the same size
  * mapped and faulted in fresh pages (mstress: 322 MiB peak RSS, 50 MiB of it such pages;
  * 273 MiB with one arena). One lock for all is cheap beside what a block over 1 MiB costs
- * the program that touches it (256 page faults or more). */
-const char *aslab__je_malloc_conf =
-    "dirty_decay_ms:-1,muzzy_decay_ms:-1,dss:disabled,retain:true,tcache:false,narenas:1";
+ * the program that touches it (256 page faults or more).
+ * trust_madvise:true: at its set-up jemalloc maps a page to check that MADV_DONTNEED zeroes
+ * pages, and when that mapping is refused (the commit limit of strict overcommit, reached: the
+ * set-up often comes then, as aslab's regions run out) it wrote to MAP_FAILED: SIGSEGV where
+ * glibc returns NULL. aslab's own calloc counts on MADV_DONTNEED zeroing pages as well. */
+const char *aslab__je_malloc_conf = "dirty_decay_ms:-1,muzzy_decay_ms:-1,dss:disabled,retain:true,"
+                                    "tcache:false,narenas:1,trust_madvise:true";
 
 /* jemalloc also reads MALLOC_CONF (through secure_getenv) and the name /etc/malloc.conf
  * points to (through readlink). Those configure the program's own jemalloc, if it has one;
