@@ -13,12 +13,14 @@
 #   make test-secure-env    a set-user-ID program takes no ASLAB_* options (as root; else skipped)
 #   make test-commit-charge a process's charge to the commit limit (overcommit=2) <= 16 MiB
 #   make test-locked        under mlockall(MCL_FUTURE), small and medium blocks lock <= 40 MiB
+#   make test-commit-limit  at the strict overcommit limit: NULL and ENOMEM (root: a sysctl
+#                           changed for seconds, restored; skipped otherwise)
 #   make test-mem-patterns  six patterns, RSS 2 s after the last free (no call) <= 20 MiB
 #   make mem-table          the same patterns under six allocators, as a table (not in test)
 #   make stress SECONDS=N   stress for N seconds (default 60) on aslab, then on glibc
 #
-# tls_hang, quiet, small_stack, many_threads, commit_charge, locked and mem_patterns contain no
-# allocator: they run under aslab through
+# tls_hang, quiet, small_stack, many_threads, commit_charge, locked, commit_limit and
+# mem_patterns contain no allocator: they run under aslab through
 # LD_PRELOAD (the static link would leave glibc's own calls, the loader's frees included,
 # to glibc), and under any other allocator the same way.
 
@@ -35,7 +37,8 @@ $(foreach p,$(STRESS_PROGS),$(eval $(BUILD)/$(p): $(STRESS_DIR)/$(p).c $(STRESS_
 $(foreach p,$(STRESS_PROGS),$(eval $(BUILD)/$(p)-libc: $(STRESS_DIR)/$(p).c \
     $(STRESS_DIR)/util.h tests/tools/rss.h ; @mkdir -p $(BUILD) && $$(CC) $$(STRESS_CFLAGS) $$< -lpthread -o $$@))
 
-QUIET_PROGS   := tls_hang quiet small_stack many_threads commit_charge locked mem_patterns
+QUIET_PROGS   := tls_hang quiet small_stack many_threads commit_charge locked commit_limit \
+                 mem_patterns
 ASLAB_PRELOAD := LD_PRELOAD=$(abspath $(BUILD))/libaslab_malloc.so
 
 $(foreach p,$(QUIET_PROGS),$(eval $(BUILD)/$(p): $(STRESS_DIR)/$(p).c $(STRESS_DIR)/util.h \
@@ -46,7 +49,7 @@ $(BUILD)/libtls_block.so: $(STRESS_DIR)/tls_block.c
 
 .PHONY: stress stress-build test-stress test-fork-storm test-thread-churn test-mem-return \
         test-tls-hang test-quiet test-small-stack test-many-threads test-secure-env \
-        test-commit-charge test-locked test-mem-patterns mem-table
+        test-commit-charge test-locked test-commit-limit test-mem-patterns mem-table
 
 stress-build: $(STRESS_PROGS:%=$(BUILD)/%) $(STRESS_PROGS:%=$(BUILD)/%-libc)
 
@@ -113,6 +116,9 @@ test-locked: $(BUILD)/locked $(BUILD)/libaslab_malloc.so
 	$(BUILD)/locked
 	$(ASLAB_PRELOAD) $(BUILD)/locked --bound-mib 40
 
+test-commit-limit: $(BUILD)/commit_limit $(BUILD)/libaslab_malloc.so
+	$(STRESS_DIR)/commit_limit.sh $(BUILD)/commit_limit $(abspath $(BUILD))/libaslab_malloc.so
+
 test-secure-env: $(BUILD)/secure_env
 	$(STRESS_DIR)/secure_env.sh $(BUILD)
 
@@ -128,4 +134,4 @@ mem-table: $(BUILD)/mem_patterns $(BUILD)/libaslab_malloc.so
 
 TEST_TARGETS += test-stress test-fork-storm test-thread-churn test-mem-return test-tls-hang \
                 test-quiet test-small-stack test-many-threads test-secure-env test-commit-charge \
-                test-locked test-mem-patterns
+                test-locked test-commit-limit test-mem-patterns
