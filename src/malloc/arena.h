@@ -148,6 +148,9 @@ int aslab__arena_map_covers(const void *start, size_t size);
  * start: fewer than asked when the OS refused. Only a slab larger than ASLAB_REGION_SIZE has
  * any that are not. */
 size_t aslab__arena_commit(void *slab, size_t bytes);
+/* Whether the arena may hand out slabs that are not writable whole (strict overcommit or
+ * MCL_FUTURE seen); while it is 0, every slab is. */
+int aslab__arena_commits_lazily(void);
 
 /* The class the calling thread is about to fetch slabs for; the core's hooks carry only a
  * size, so the malloc says which class before each core call that may grow a cache. */

@@ -107,10 +107,14 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     m->cls = (uint16_t)cls;
     m->on_list = ASLAB__ON_NONE;
     m->bump_end = (char *)loan.slots + loan.capacity * loan.stride;
-    /* A slab of a region's size or less is writable whole; a larger one says as its
-     * never-used blocks are handed out (writable_to, refill.c). */
+    /* A slab of a region's size or less is writable whole, and so is every slab while the
+     * arena maps regions writable; a larger one may not be, and the arena says as its
+     * never-used blocks are handed out (writable_to, refill.c). A slab lent before the arena
+     * turned lazy is in a region mapped writable whole. */
     m->writable_end =
-        aslab__class_slab_size(cls) <= ASLAB_REGION_SIZE ? m->bump_end : (char *)loan.slab;
+        aslab__class_slab_size(cls) <= ASLAB_REGION_SIZE || !aslab__arena_commits_lazily()
+            ? m->bump_end
+            : (char *)loan.slab;
     m->bump = loan.slots;
     m->bump_wrap = 0;
     if (!aslab__class_is_medium(cls)) start_at_colour(m, &loan);

@@ -34,15 +34,7 @@ static size_t accountable_kib(void) {
 }
 
 int main(int argc, char **argv) {
-    long long bound_mib = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--bound-mib") == 0) {
-            bound_mib = option_value("commit_charge", argc, argv, &i);
-        } else {
-            fprintf(stderr, "usage: commit_charge [--bound-mib B]\n");
-            return 2;
-        }
-    }
+    long long bound_mib = bound_mib_option("commit_charge", argc, argv);
     static const size_t sizes[] = {16, 200, 3000, 100000, 900000, 3 << 20, 40 << 20};
     void *blocks[sizeof sizes / sizeof *sizes];
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {

@@ -32,7 +32,8 @@ int main(int argc, char **argv) {
     void *again = malloc(size);
     int ok = refused && again != NULL;
     printf("commit_limit: blocks of %zu bytes until NULL (%s), freed, one more: %s%s\n", size,
-           refused ? "ENOMEM" : "not ENOMEM", again != NULL ? "served" : "NULL", ok ? "" : ": FAIL");
+           refused ? "ENOMEM" : "not ENOMEM", again != NULL ? "served" : "NULL",
+           ok ? "" : ": FAIL");
     free(again);
     return !ok;
 }

@@ -77,15 +77,7 @@ static int recycle_locked(void) {
 }
 
 int main(int argc, char **argv) {
-    long long bound_mib = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--bound-mib") == 0) {
-            bound_mib = option_value("locked", argc, argv, &i);
-        } else {
-            fprintf(stderr, "usage: locked [--bound-mib B]\n");
-            return 2;
-        }
-    }
+    long long bound_mib = bound_mib_option("locked", argc, argv);
     free(malloc(1)); /* the allocator set up before the lock, as in a program that locks later */
     if (mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
         printf("locked: mlockall: %s: skipped\n", strerror(errno));

@@ -136,4 +136,18 @@ static inline long long option_value(const char *prog, int argc, char **argv, in
     return strtoll(argv[++*i], NULL, 0);
 }
 
+/* The options of a program that takes only `--bound-mib B`: B, or 0 without it; a usage line
+ * and exit 2 for anything else. */
+static inline long long bound_mib_option(const char *prog, int argc, char **argv) {
+    long long bound_mib = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--bound-mib") != 0) {
+            fprintf(stderr, "usage: %s [--bound-mib B]\n", prog);
+            exit(2);
+        }
+        bound_mib = option_value(prog, argc, argv, &i);
+    }
+    return bound_mib;
+}
+
 #endif
