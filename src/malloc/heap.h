@@ -105,11 +105,21 @@ typedef struct aslab__mslab {
     /* line 2: where other threads give blocks back; the owner's rarely used fields after */
     _Alignas(64) uintptr_t remote;
     struct aslab__heap_rec *heap; /* the owner's record; NULL once abandoned */
-    uint32_t full_used;
-    /* Small classes: a lent slab hands its never-used blocks out from a slot chosen by its
-     * address (its colour, pool.c) to the end, then from slot 0 up to this offset from the
-     * slab's start; 0 once [bump, bump_end) is the last run. */
-    uint32_t bump_wrap;
+    union {
+        uint32_t full_used;
+        /* A kept list's: the blocks it holds at most now (kept.c, "Its room"); read by the
+         * statistics of other threads. */
+        uint32_t room;
+    };
+    union {
+        /* Small classes: a lent slab hands its never-used blocks out from a slot chosen by
+         * its address (its colour, pool.c) to the end, then from slot 0 up to this offset
+         * from the slab's start; 0 once [bump, bump_end) is the last run. */
+        uint32_t bump_wrap;
+        /* A kept list's: of the blocks it gave back since its room last changed, how many
+         * more were the thread's own than other threads' (kept.c, "Its room"). */
+        int32_t own_balance;
+    };
     char *bump_end;
     struct aslab__mslab *prev, *next;
     /* Where the slab's writable memory ends (arena.c, memory reserved and made writable as it
@@ -323,7 +333,7 @@ __attribute__((noreturn)) static inline void aslab__heap_fault(const char *fn, c
 }
 /* ---- kept.c: blocks of other threads' slabs kept for the calling thread's mallocs ---- */
 void aslab__kept_init(void); /* at set-up, once the classes are known */
-/* The most blocks a thread keeps of small class cls (0: none are kept). */
+/* The most blocks a thread's list of small class cls may hold (0: none are kept). */
 uint32_t aslab__kept_room(unsigned cls);
 /* A new heap's lists, empty (rec is the calling thread's). */
 void aslab__kept_reset(aslab__heap_rec *rec);

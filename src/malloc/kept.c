@@ -17,8 +17,18 @@
  * threads' slabs stay on the core that freed them, as in tcmalloc's thread caches: no
  * compare-and-swap on the owner's remote word, no line that moves between cores.
  *
- * Its room. The list holds up to LIST_BYTES of blocks a class (8 to LIST_MAX_BLOCKS; a medium
- * class's at least MEDIUM_MIN_BLOCKS); its `used` counts the room left. The free that fills
+ * Its room. A small class's list holds START_BYTES of blocks at first and grows to LIST_BYTES
+ * (8 to LIST_MAX_BLOCKS blocks either way; a medium class's holds LIST_BYTES, at least
+ * MEDIUM_MIN_BLOCKS); its `used` counts the room left. It grows by doubling once the blocks it
+ * gave back when full were the thread's own more often than others', by half its room (the
+ * count goes on across fills): the thread's own blocks stay in its slabs whether listed or
+ * not, so a longer list of them costs no memory, and a thread that frees in bulk what it
+ * allocated in bulk then finds the whole batch on the list. Other threads' blocks go home,
+ * where their owner reuses them, and a list of them stays short: where blocks go round a ring
+ * of threads (xthread), each list's level wanders between empty and full, and every thread
+ * held about half of 64 KiB a class of others' blocks (peak RSS 17.4 MiB, 11.1 with 16 KiB
+ * lists, 14.0 with 32 KiB; docs/thread-owned-slabs.md, "The kept list's room"). The rooms start
+ * again at each return of every list (exit, trim, the memory-return round). The free that fills
  * it calls aslab__kept_filled: when the thread malloced the class since the list last
  * filled, a small class's list keeps the half freed last (the likeliest in cache) and gives
  * the rest back, each block to its slab, or to its owner by its remote list; otherwise (a
@@ -50,7 +60,8 @@
 #include "options.h"
 #include "thread.h"
 
-#define LIST_BYTES        65536 /* per class and thread */
+#define LIST_BYTES        65536 /* per class and thread, at most */
+#define START_BYTES       32768 /* a small class's list at first (its room grows: above) */
 #define KEPT_MAX_SIZE     2048
 #define KEPT_MIN_BLOCKS   8
 #define LIST_MAX_BLOCKS   1024
@@ -65,6 +76,8 @@
 
 /* Blocks a class's list holds at most (of the thread's own); 0 for classes that are not kept. */
 static uint32_t room_of[ASLAB_CLASS_SLOTS];
+/* ... and at first, and again after each return of every list (aslab__kept_flush). */
+static uint32_t start_room[ASLAB_CLASS_SLOTS];
 
 /* Blocks of `size` that make up `bytes`, within [KEPT_MIN_BLOCKS, most]. */
 static uint32_t blocks_for(uint32_t size, uint32_t bytes, uint32_t most) {
@@ -78,10 +91,12 @@ void aslab__kept_init(void) {
         if (aslab__class_is_medium(cls)) { /* as many as LIST_BYTES make up, 2 at least */
             room_of[cls] =
                 size >= LIST_BYTES / MEDIUM_MIN_BLOCKS ? MEDIUM_MIN_BLOCKS : LIST_BYTES / size;
+            start_room[cls] = room_of[cls];
             continue;
         }
         if (size > KEPT_MAX_SIZE) continue; /* no list: room 0 */
         room_of[cls] = blocks_for(size, LIST_BYTES, LIST_MAX_BLOCKS);
+        start_room[cls] = blocks_for(size, START_BYTES, LIST_MAX_BLOCKS);
     }
 }
 
@@ -89,9 +104,27 @@ uint32_t aslab__kept_room(unsigned cls) {
     return room_of[cls];
 }
 
-static void empty_list(aslab__mslab *k, unsigned cls) {
+static void empty_list(aslab__mslab *k) {
     k->free = k;
-    k->used = room_of[cls];
+    k->used = k->room;
+}
+
+/* The room of k (class cls) at its start; the statistics read it from other threads. */
+static void room_restart(aslab__mslab *k, unsigned cls) {
+    __atomic_store_n(&k->room, start_room[cls], __ATOMIC_RELAXED);
+    k->own_balance = 0;
+}
+
+/* k (class cls) filled up and gave blocks back, own_minus_home more of them the thread's own
+ * than other threads'. Once the thread's own outnumber the others by half the room, the room
+ * doubles, up to room_of, and what is left of it with it. */
+static void room_learn(aslab__mslab *k, unsigned cls, int32_t own_minus_home) {
+    k->own_balance += own_minus_home;
+    if (k->own_balance < (int32_t)(k->room / 2) || k->room >= room_of[cls]) return;
+    uint32_t room = k->room * 2 < room_of[cls] ? k->room * 2 : room_of[cls];
+    k->used += room - k->room;
+    __atomic_store_n(&k->room, room, __ATOMIC_RELAXED);
+    k->own_balance = 0;
 }
 
 void aslab__kept_reset(aslab__heap_rec *rec) {
@@ -99,7 +132,8 @@ void aslab__kept_reset(aslab__heap_rec *rec) {
         aslab__mslab *k = &rec->kept[cls];
         k->size = 0;  /* a medium pop adds it to the dirty budget: a kept block was never freed */
         k->first = 0; /* blocks of any slab: the end is the list's own state */
-        empty_list(k, cls);
+        room_restart(k, cls);
+        empty_list(k);
         k->cls = (uint16_t)cls;
         k->link_mask = KEPT_LINK_MASK;
     }
@@ -115,7 +149,7 @@ static int32_t flush_class(aslab__heap_rec *rec, unsigned cls) {
     aslab__mslab *k = &rec->kept[cls];
     uintptr_t *block = k->free;
     aslab__thread_heap.cur[cls] = aslab__cur_home(cls);
-    empty_list(k, cls);
+    empty_list(k);
     int32_t own_minus_home = 0;
     while ((void *)block != (void *)k) {
         uintptr_t *next = aslab__list_next(&k->hot, block, "free()");
@@ -155,25 +189,25 @@ int aslab__kept_reopen(unsigned cls) {
 }
 
 /* Gives back the blocks of list k (class cls) after its first `keep`, the ones freed last,
- * which stay for the next mallocs: the likeliest to be in cache. */
-static void give_back_after(aslab__mslab *k, unsigned cls, uint32_t keep) {
+ * which stay for the next mallocs: the likeliest to be in cache. Returns how many more of
+ * those given back were the thread's own than other threads'. */
+static int32_t give_back_after(aslab__mslab *k, unsigned cls, uint32_t keep) {
     uintptr_t *block = k->free, *last = NULL;
     uint32_t kept = 0;
     for (; kept < keep && (void *)block != (void *)k; kept++) {
         last = block;
         block = aslab__list_next(&k->hot, block, "free()");
     }
-    if (last == NULL) {
-        flush_class(aslab__thread_heap.rec, cls);
-        return;
-    }
+    if (last == NULL) return flush_class(aslab__thread_heap.rec, cls);
     *last = aslab__link_encode((uintptr_t)k, last); /* the list ends after `last` now */
-    k->used = room_of[cls] - kept;
+    k->used = k->room - kept;
+    int32_t own_minus_home = 0;
     while ((void *)block != (void *)k) {
         uintptr_t *next = aslab__list_next(&k->hot, block, "free()");
-        aslab__give_back(block, cls);
+        own_minus_home += aslab__give_back(block, cls) ? -1 : 1;
         block = next;
     }
+    return own_minus_home;
 }
 
 void aslab__kept_filled(aslab__mslab *k) {
@@ -184,7 +218,7 @@ void aslab__kept_filled(aslab__mslab *k) {
      * program wrote) goes back whole, so that it holds as much as the last freed block did */
     if (now != h->fill_mark[cls] && !aslab__class_is_medium(cls)) {
         h->fill_mark[cls] = now;
-        give_back_after(k, cls, room_of[cls] / 2);
+        room_learn(k, cls, give_back_after(k, cls, k->room / 2));
         return;
     }
     h->fill_mark[cls] = now;
@@ -194,6 +228,7 @@ void aslab__kept_filled(aslab__mslab *k) {
      * hold, cannot reach a batch: none then. */
     int32_t own_minus_home = flush_class(h->rec, cls);
     int batch = own_minus_home > 0 && !aslab__class_is_medium(cls) && !aslab__options.background;
+    if (!aslab__class_is_medium(cls)) room_learn(k, cls, own_minus_home);
     h->paused[cls] = batch ? ASLAB__KEEP_BATCHED : ASLAB__KEEP_STOPPED;
     h->keep[cls] = &aslab__no_slab;
 }
@@ -202,6 +237,10 @@ void aslab__kept_flush(void) {
     aslab__heap_rec *rec = aslab__thread_heap.rec;
     if (rec == NULL) return; /* never set up */
     aslab__batch_flush();
-    for (unsigned cls = 1; cls < ASLAB_CLASS_SLOTS; cls++)
-        if (rec->kept[cls].free != (void *)&rec->kept[cls]) flush_class(rec, cls);
+    for (unsigned cls = 1; cls < ASLAB_CLASS_SLOTS; cls++) {
+        aslab__mslab *k = &rec->kept[cls];
+        if (k->room == start_room[cls] && k->free == (void *)k) continue;
+        room_restart(k, cls);
+        flush_class(rec, cls);
+    }
 }

@@ -109,7 +109,7 @@ static uint64_t kept_blocks(aslab__heap_rec *rec, unsigned cls) {
     uint64_t recent = cls > ASLAB_SMALL_CLASSES &&
                       __atomic_load_n(&rec->tls->recent[cls], __ATOMIC_RELAXED) != NULL;
     uint32_t room = __atomic_load_n(&rec->kept[cls].used, __ATOMIC_RELAXED);
-    uint32_t full = aslab__kept_room(cls);
+    uint32_t full = __atomic_load_n(&rec->kept[cls].room, __ATOMIC_RELAXED);
     return recent + (room < full ? full - room : 0) + aslab__batch_count(rec->tls, cls);
 }
 

@@ -196,6 +196,87 @@ static void test_free_only_phase_batches(void) {
     CU_ASSERT_EQUAL(in_thread(free_only_phase, NULL), 0);
 }
 
+/* A thread that frees its own blocks in bulk (a list, a request's objects): three quarters of
+ * a full list's worth, freed, malloced and freed again, three times. The list starts at half
+ * its room, so the first phase fills it and gives the thread's own blocks back to their slabs;
+ * the list then grows to its full room, and from the second phase on every block of the phase
+ * stays on it: the mallocs get the blocks back in the reverse order of their frees. Without
+ * the growth the phase fills the list twice and sends it all to the slabs. */
+#define BULK_ROUNDS 3
+
+static void *bulk_own(void *arg) {
+    (void)arg;
+    size_t n = tm_list_room(SIZE) * 3 / 4;
+    void **blocks = own_blocks(n), **again = calloc(n, sizeof *again);
+    int bad = blocks == NULL || again == NULL;
+    for (int round = 0; !bad && round < BULK_ROUNDS; round++) {
+        for (size_t i = 0; i < n; i++)
+            free(blocks[i]);
+        size_t out_of_order = 0;
+        for (size_t i = 0; i < n; i++) {
+            again[i] = malloc(SIZE);
+            out_of_order += again[i] != blocks[n - 1 - i];
+        }
+        if (round > 0)
+            bad |= tm_check(out_of_order == 0, "round %d: %zu of %zu blocks not the list's", round,
+                            out_of_order, n);
+        void **t = blocks;
+        blocks = again;
+        again = t;
+    }
+    for (size_t i = 0; blocks != NULL && i < n; i++)
+        free(blocks[i]);
+    free(blocks);
+    free(again);
+    return (void *)(intptr_t)bad;
+}
+
+static void test_own_bulk_grows_list(void) {
+    CU_ASSERT_EQUAL(in_thread(bulk_own, NULL), 0);
+}
+
+/* A thread that frees another thread's blocks, mallocing the class between: its list keeps
+ * half a full list's worth at most, since the blocks it gives back go home (their owner can
+ * use them), and stays that size. Each of two phases frees 5/4 of the list's start room of a
+ * live partner's blocks, then mallocs as many: the list filled at its start room, kept the half
+ * freed last, then took a quarter more, and only those come back; a list that had grown
+ * would hold the whole second phase. */
+static void *keeps_others(void *arg) {
+    (void)arg;
+    size_t start = tm_list_start_room(SIZE), n = start + start / 4;
+    tm_partner *pt = tm_partner_start(SIZE, 2 * n);
+    void **mine = calloc(2 * n, sizeof *mine);
+    if (pt == NULL || mine == NULL) return (void *)(intptr_t)-1;
+    void **theirs = tm_partner_blocks(pt);
+    free(malloc(SIZE)); /* a malloc of the class: the phases' fills are not free-only ones */
+    malloc_trim(0);     /* and no block of its own on the list */
+    int bad = 0;
+    for (int phase = 0; phase < 2; phase++) {
+        for (size_t i = 0; i < n; i++)
+            free(theirs[phase * n + i]);
+        size_t back = 0;
+        for (size_t i = 0; i < n; i++) {
+            void *p = mine[phase * n + i] = malloc(SIZE);
+            for (size_t j = 0; j < n; j++)
+                back += p == theirs[phase * n + j];
+        }
+        size_t expected = start / 2 + (n - start);
+        bad |= tm_check(back == expected,
+                        "phase %d: %zu of the partner's %zu blocks came back, "
+                        "not %zu",
+                        phase, back, n, expected);
+    }
+    for (size_t i = 0; i < 2 * n; i++)
+        free(mine[i]);
+    free(mine);
+    tm_partner_finish(pt);
+    return (void *)(intptr_t)bad;
+}
+
+static void test_others_keep_start_room(void) {
+    CU_ASSERT_EQUAL(in_thread(keeps_others, NULL), 0);
+}
+
 CU_TestInfo test_keep_policy_tests[] = {
     {"a new thread keeps another thread's block for its next malloc", test_fresh_thread_keeps},
     {"one that only frees others' blocks sends them home; their owner mallocs them again",
@@ -204,5 +285,9 @@ CU_TestInfo test_keep_policy_tests[] = {
     {"a free-only phase of its own blocks: a batch at a time to their slabs; stopped until a "
      "malloc",
      test_free_only_phase_batches},
+    {"own blocks freed in bulk: the list grows until a phase stays on it",
+     test_own_bulk_grows_list},
+    {"others' blocks: the list keeps half its full room, and does not grow",
+     test_others_keep_start_room},
     CU_TEST_INFO_NULL,
 };

@@ -12,11 +12,19 @@ struct tm_partner {
     pthread_barrier_t made, done;
 };
 
-size_t tm_list_room(size_t size) {
+static size_t blocks_in(size_t size, size_t bytes) {
     void *p = malloc(size);
-    size_t usable = malloc_usable_size(p), room = 65536 / usable;
+    size_t usable = malloc_usable_size(p), room = bytes / usable;
     free(p);
     return room < 8 ? 8 : room > 1024 ? 1024 : room;
+}
+
+size_t tm_list_room(size_t size) {
+    return blocks_in(size, 65536);
+}
+
+size_t tm_list_start_room(size_t size) {
+    return blocks_in(size, 32768);
 }
 
 static void *partner_main(void *arg) {

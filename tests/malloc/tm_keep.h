@@ -10,6 +10,9 @@
 /* Blocks a kept list of size's class holds at most: kept.c's 64 KiB of blocks, 8 to 1024 of
  * them. */
 size_t tm_list_room(size_t size);
+/* ... and at first, until it gives the thread's own blocks back (kept.c, "Its room"): 32 KiB
+ * of them. */
+size_t tm_list_start_room(size_t size);
 
 /* A thread that mallocs n blocks of `size` bytes (NULL where one failed) and stays alive until
  * tm_partner_finish: blocks of a slab whose owner has left are kept as any, but a test of
