@@ -246,7 +246,11 @@ static void *keeps_others(void *arg) {
     size_t start = tm_list_start_room(SIZE), n = start + start / 4;
     tm_partner *pt = tm_partner_start(SIZE, 2 * n);
     void **mine = calloc(2 * n, sizeof *mine);
-    if (pt == NULL || mine == NULL) return (void *)(intptr_t)-1;
+    if (pt == NULL || mine == NULL) {
+        if (pt != NULL) tm_partner_finish(pt);
+        free(mine);
+        return (void *)(intptr_t)-1;
+    }
     void **theirs = tm_partner_blocks(pt);
     free(malloc(SIZE)); /* a malloc of the class: the phases' fills are not free-only ones */
     malloc_trim(0);     /* and no block of its own on the list */
@@ -261,9 +265,7 @@ static void *keeps_others(void *arg) {
                 back += p == theirs[phase * n + j];
         }
         size_t expected = start / 2 + (n - start);
-        bad |= tm_check(back == expected,
-                        "phase %d: %zu of the partner's %zu blocks came back, "
-                        "not %zu",
+        bad |= tm_check(back == expected, "phase %d: %zu of the partner's %zu blocks back, not %zu",
                         phase, back, n, expected);
     }
     for (size_t i = 0; i < 2 * n; i++)
