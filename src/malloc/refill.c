@@ -135,8 +135,12 @@ static void leave_full(unsigned cls, aslab__mslab *m) {
 }
 
 /* A full slab that other threads gave blocks back to. Looks at a few, rotating the list, so
- * that every full slab is looked at in turn. */
+ * that every full slab is looked at in turn; none until some thread has pushed a block onto a
+ * remote list: each look reads a line of a slab the thread has not touched since it filled,
+ * and a program that only grows (frag's 1 GiB of small blocks) took a miss for each of 8
+ * slabs at every new one (4.6% of its run, perf). */
 static aslab__mslab *from_full(unsigned cls) {
+    if (!__atomic_load_n(&aslab__remote_pushed, __ATOMIC_RELAXED)) return NULL;
     aslab__mslab **head = list_head(cls, ASLAB__ON_FULL);
     for (int looked = 0; looked < FULL_LOOKS && *head != NULL; looked++) {
         aslab__mslab *m = *head;
