@@ -256,10 +256,14 @@ typedef struct aslab__key_set {
     uintptr_t seen; /* word 2 of a free medium block a discard pass has seen free (medium.c) */
 } aslab__key_set;
 extern aslab__key_set aslab__keys;
-/* Set at the first block any thread pushes onto a slab's remote list (remote.c), never
- * cleared: until then no slab can hold remote frees, and an owner short of blocks need not
- * look for them (refill.c). */
-extern int aslab__remote_pushed;
+/* `pushed` is set at the first block any thread pushes onto a slab's remote list (remote.c),
+ * never cleared: until then no slab can hold remote frees, and an owner short of blocks need
+ * not look for them (refill.c). A line of its own (the alignment pads the struct to 64
+ * bytes): every remote free reads it. */
+typedef struct aslab__remote_flag {
+    _Alignas(64) int pushed;
+} aslab__remote_flag;
+extern aslab__remote_flag aslab__remote;
 
 /* ---- init.c: process set-up ---- */
 /* Sets the heap up once; 0 while the calling thread is itself inside the set-up (a malloc

@@ -140,7 +140,7 @@ static void leave_full(unsigned cls, aslab__mslab *m) {
  * and a program that only grows (frag's 1 GiB of small blocks) took a miss for each of 8
  * slabs at every new one (4.6% of its run, perf). */
 static aslab__mslab *from_full(unsigned cls) {
-    if (!__atomic_load_n(&aslab__remote_pushed, __ATOMIC_RELAXED)) return NULL;
+    if (!__atomic_load_n(&aslab__remote.pushed, __ATOMIC_RELAXED)) return NULL;
     aslab__mslab **head = list_head(cls, ASLAB__ON_FULL);
     for (int looked = 0; looked < FULL_LOOKS && *head != NULL; looked++) {
         aslab__mslab *m = *head;

@@ -27,14 +27,13 @@ static void give_back_full(aslab__mslab *m, aslab__heap_rec *rec) {
     aslab__pool_return(m);
 }
 
-/* A line of its own: read by every remote free, written once. */
-_Alignas(64) int aslab__remote_pushed;
+aslab__remote_flag aslab__remote;
 
 /* Pushes p onto m's remote list with one compare-and-swap; returns the new remote word, or 0
  * when m is abandoned (nothing pushed). p's word 1 already holds the free key. */
 static inline uintptr_t push_remote(aslab__mslab *m, void *p) {
-    if (ASLAB__UNLIKELY(!__atomic_load_n(&aslab__remote_pushed, __ATOMIC_RELAXED)))
-        __atomic_store_n(&aslab__remote_pushed, 1, __ATOMIC_RELAXED);
+    if (ASLAB__UNLIKELY(!__atomic_load_n(&aslab__remote.pushed, __ATOMIC_RELAXED)))
+        __atomic_store_n(&aslab__remote.pushed, 1, __ATOMIC_RELAXED);
     uintptr_t *obj = p, slab = (uintptr_t)aslab__slab_of(m);
     uintptr_t word = __atomic_load_n(&m->remote, __ATOMIC_RELAXED), next;
     do {
