@@ -46,8 +46,10 @@ run() {
 for ((r = 0; r < runs; r++)); do
     run "$lib_a" a -- "$@"
     run "$lib_b" b -- "$@"
-    printf 'run %2d  A %s s %s KiB   B %s s %s KiB\n' "$((r + 1))" \
-        $(tail -1 "$tmp/a") $(tail -1 "$tmp/b")
+    read -r time_a rss_a <<<"$(tail -1 "$tmp/a")"
+    read -r time_b rss_b <<<"$(tail -1 "$tmp/b")"
+    printf 'run %2d  A %s s %s KiB   B %s s %s KiB\n' "$((r + 1))" "$time_a" "$rss_a" "$time_b" \
+        "$rss_b"
 done
 
 # median COLUMN FILE: the median of one column (the lower middle one for an even count).
