@@ -222,6 +222,10 @@ typedef struct aslab__heap_rec {
      * of 4 KiB pages at most), here rather than on the stack of a free */
     unsigned char resident[4096];
     uint64_t frees_remote[ASLAB_CLASS_SLOTS]; /* blocks the owner took off remote lists */
+    /* Per medium class, how calloc found the blocks it cleared again (api.c): above 0 when
+     * their earlier users mostly left them unwritten, so that calloc scans a never-used block
+     * of a dirty slab for the pages that nobody wrote too, rather than writing it whole. */
+    int8_t calloc_sparse[ASLAB_CLASS_SLOTS];
     /* Per small class, the list state of the current slab, moved here from the slab (hot.c):
      * dense, so that malloc and free of a class touch no line of the slab but the block's;
      * reached through the heap's `cur`. `first` is 0 while the class has none here. Changed

@@ -11,6 +11,9 @@
 
 TM_SRC     := $(filter-out tests/malloc/tsan_%.c,$(wildcard tests/malloc/*.c))
 TM_HDR     := $(wildcard tests/malloc/*.h) tests/tools/rss.h
+# Library sources the suites call directly, compiled in beside the library (whose copies of
+# them are local to it): functions of their arguments alone, no state shared with the copy.
+TM_UNIT    := src/malloc/clear.c
 # -fno-builtin: the compiler must not fold or elide the calls under test (malloc(SIZE_MAX),
 # a malloc/free pair whose block is unused).
 TM_FLAGS   := $(CSTD) $(WARN) -O1 -g -fno-builtin -Iinclude -Itests/malloc \
@@ -27,8 +30,8 @@ TM_UBSAN_OBJ := $(patsubst %.c,$(TM_UBSAN_DIR)/%.o,$(MALLOC_SRC) $(LIB_SRC))
 
 .PHONY: test-malloc test-malloc-ubsan
 
-$(BUILD)/test_malloc: $(TM_SRC) $(TM_HDR) $(BUILD)/libaslab_malloc.a
-	$(CC) $(TM_FLAGS) $(TM_SRC) $(BUILD)/libaslab_malloc.a $(TM_LIBS) -o $@
+$(BUILD)/test_malloc: $(TM_SRC) $(TM_HDR) $(TM_UNIT) $(BUILD)/libaslab_malloc.a
+	$(CC) $(TM_FLAGS) $(TM_SRC) $(TM_UNIT) $(BUILD)/libaslab_malloc.a $(TM_LIBS) -o $@
 
 $(TM_UBSAN_DIR)/%.o: %.c $(MALLOC_HDR)
 	@mkdir -p $(dir $@)

@@ -9,11 +9,14 @@
  *                    written: zero, the inner pages left alone, the neighbours intact
  *   calloc-locked    the same with the blocks' pages locked (mlock), where the kernel keeps
  *                    discarded pages (so aslab clears them instead): zero, neighbours intact
+ *   calloc-sparse    medium blocks that a program wrote in three places and freed, calloc'd
+ *                    again: zero, and the pages nobody wrote not faulted in (clear.c)
  *
  * Each prints one line that the test below reads; the old calloc (a memset of every block)
  * fails the "not faulted in" halves, a calloc that trusted a recycled or locked slab fails
  * the "zero" halves. Other calloc tests: test_entry_points.c, test_medium.c.
  */
+#include "../../src/malloc/clear.h"
 #include "test_child.h"
 #include "test_suites.h"
 #include "test_util.h"
@@ -148,6 +151,49 @@ static int clean_blocks(int locked) {
     return 0;
 }
 
+/* `count` blocks of `size` written at three bytes (the first, one in the middle, the last),
+ * freed, then as many calloc'd of size - 3 (a length that ends inside a word): adds the
+ * blocks that do not read zero to *bad, and the growth of the resident set over the callocs
+ * to *grew (KiB). */
+static void sparse_reuse(size_t size, int count, size_t *bad, size_t *grew) {
+    static unsigned char *blocks[64];
+    for (int i = 0; i < count; i++) {
+        if ((blocks[i] = malloc(tm_opaque(size))) == NULL) exit(1);
+        blocks[i][0] = blocks[i][size / 2 + 5] = blocks[i][size - 1] = PATTERN;
+    }
+    for (int i = 0; i < count; i++)
+        free(blocks[i]);
+    size_t before = tm_rss_kib();
+    for (int i = 0; i < count; i++)
+        if ((blocks[i] = calloc(1, tm_opaque(size - 3))) == NULL) exit(1);
+    *grew += tm_rss_kib() - before;
+    for (int i = 0; i < count; i++) {
+        *bad += !all_bytes(blocks[i] + size - 16, 13, 0) || !tm_zero_words(blocks[i], size - 3);
+        free(blocks[i]);
+    }
+}
+
+/* Prints how many blocks did not read zero, and how many shapes grew the resident set by a
+ * sixteenth of what their callocs asked or more (three written pages a block, a few more
+ * where a page holds the block's free-list links, stay far below). */
+int tm_calloc_sparse(void) {
+    static const struct {
+        size_t size;
+        int count;
+    } shapes[] = {{40 * TM_KIB, 64}, {WIDE, 64}, {900 * TM_KIB, 16}};
+    size_t bad = 0, over = 0, n = sizeof shapes / sizeof *shapes;
+    no_huge_pages();
+    for (size_t s = 0; s < n; s++) {
+        size_t grew = 0, asked = shapes[s].size * (size_t)shapes[s].count / 1024;
+        sparse_reuse(shapes[s].size, shapes[s].count, &bad, &grew);
+        over += grew >= asked / 16;
+        fprintf(stderr, "%zu KiB x %d: grew %zu of %zu KiB\n", shapes[s].size / 1024,
+                shapes[s].count, grew, asked);
+    }
+    printf("bad %zu over %zu of %zu\n", bad, over, n);
+    return 0;
+}
+
 int tm_calloc_clean(void) {
     return clean_blocks(0);
 }
@@ -200,6 +246,42 @@ static void test_clean(void) {
     if (v[0] != 0 || v[1] * 4 >= v[2]) printf("\n    calloc-clean: %s", line);
 }
 
+static void test_sparse(void) {
+    size_t v[3]; /* bad, shapes over their bound, shapes */
+    char line[64];
+    if (!scenario_line("calloc-sparse", NULL, "bad %zu over %zu of %zu", v, 3, line)) return;
+    CU_ASSERT_EQUAL(v[0], 0);
+    CU_ASSERT_EQUAL(v[1], 0);
+    if (v[0] != 0 || v[1] != 0) printf("\n    calloc-sparse: %s", line);
+}
+
+/* aslab__clear_written on ranges of every alignment to a word and a granule, over buffers
+ * whose bytes are set here and there: every byte inside reads zero after, every byte outside
+ * keeps its value. */
+static void test_clear_range(void) {
+    enum { SPAN = 5 * 4096 + 512 };
+    static unsigned char buf[SPAN + 64] __attribute__((aligned(4096)));
+    uint64_t rng = 0x9e3779b97f4a7c15u;
+    size_t wrong = 0;
+    for (int round = 0; round < 400; round++) {
+        memset(buf, 0, sizeof buf);
+        for (int k = 0; k < round % 7; k++) {
+            rng = rng * 6364136223846793005u + 1442695040888963407u;
+            buf[(rng >> 33) % sizeof buf] = (unsigned char)(1 + (rng >> 20) % 255);
+        }
+        buf[0] = buf[sizeof buf - 1] = PATTERN;
+        size_t from = 8 * (size_t)(round % 67) + (round % 3 == 0 ? 4096 - 64 : 0);
+        size_t n = SPAN - from - (size_t)(round % 13);
+        unsigned char copy[sizeof buf];
+        memcpy(copy, buf, sizeof buf);
+        size_t granules, written = aslab__clear_written(buf + from, n, &granules);
+        CU_ASSERT(written <= granules && granules == (from + n - 1) / 4096 - from / 4096 + 1);
+        for (size_t i = 0; i < sizeof buf; i++)
+            wrong += buf[i] != (i >= from && i < from + n ? 0 : copy[i]);
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
+}
+
 /* The scenario says "skip: ..." where the kernel refuses the lock: nothing to check. */
 static void test_locked(void) {
     tm_child c;
@@ -218,5 +300,7 @@ CU_TestInfo test_calloc_tests[] = {
     {"calloc of recycled medium slabs: zero (kept and discarded)", test_recycled},
     {"calloc of discarded medium blocks: zero, inner pages left", test_clean},
     {"calloc of discarded blocks whose pages are locked: zero", test_locked},
+    {"calloc of freed blocks written sparsely: zero, unwritten pages left out", test_sparse},
+    {"calloc's clearing: zero inside its range, nothing outside it touched", test_clear_range},
     CU_TEST_INFO_NULL,
 };

@@ -37,6 +37,7 @@ int tm_calloc_fresh(void);
 int tm_calloc_recycled(void);
 int tm_calloc_clean(void);
 int tm_calloc_locked(void);
+int tm_calloc_sparse(void);
 /* test_fork.c's fork storm, which the scenario "fork" runs under ASLAB_DECAY_MS=0; 0 if all
  * went well. */
 int tm_fork_under_load(int forks);
