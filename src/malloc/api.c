@@ -339,7 +339,26 @@ void *aslab__api_pvalloc(size_t size) {
     return aligned(page, rounded);
 }
 
+/* The usable size of p where the table of lent slabs (arena.h) names a lent slab of a small
+ * class that p starts a slot of, as free's fast path finds it (heap.h, aslab__free_kept): no
+ * line of the slab is read, only the block's word 1 for the free key. 0 for any other pointer
+ * (a medium block's freed test reads its slab's header; the map's path takes it). Every slab
+ * header sits at the same offset in its page, so in a program with many slabs that line was
+ * the size query's cache miss (bench zmalloc). */
+static inline size_t small_lent_size(void *p, const char *fn) {
+    uintptr_t entry = aslab__lent_entry(p);
+    uintptr_t cls = entry >> ASLAB_LENT_CLASS_SHIFT;
+    uint64_t slot =
+        ((uintptr_t)p - entry) * aslab__regions.lent_magic[cls] + aslab__regions.lent_adjust[cls];
+    if (slot >= aslab__regions.lent_bound[cls] || cls > ASLAB_SMALL_CLASSES) return 0;
+    if (ASLAB__UNLIKELY(aslab__carries_key(p, aslab__keys.free)))
+        aslab__heap_fault(fn, "block already freed", p);
+    return aslab__classes[cls].size;
+}
+
 size_t aslab__api_usable_size(void *p) {
+    size_t lent = small_lent_size(p, "malloc_usable_size()");
+    if (ASLAB__LIKELY(lent != 0)) return lent;
     uintptr_t byte = aslab__map_read(p); /* 0 for NULL */
     if (ASLAB__LIKELY(byte >= ASLAB_MAP_MEDIUM_MIN))
         return class_block_size(p, byte, "malloc_usable_size()");

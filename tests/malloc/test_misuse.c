@@ -283,10 +283,15 @@ static void usable_size_freed(void *arg) {
     m->size = malloc_usable_size(m->p);
 }
 
+/* Small classes with a kept list (the table of lent slabs answers the size: api.c), without
+ * one, and medium ones (the map's path). */
 static void test_usable_size_freed(void) {
-    misuse m = {malloc(40), 0};
-    expect_fault(usable_size_freed, m, "malloc_usable_size()", "block already freed", m.p);
-    free(m.p);
+    static const size_t sizes[] = {16, 40, 1000, 2048, 8000, 16384, 40000};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        misuse m = {malloc(sizes[i]), 0};
+        expect_fault(usable_size_freed, m, "malloc_usable_size()", "block already freed", m.p);
+        free(m.p);
+    }
 }
 
 /* A block of the fallback (over 1 MiB, or aligned beyond 64 KiB) freed twice: jemalloc
@@ -683,7 +688,7 @@ CU_TestInfo test_misuse_tests[] = {
     {"free, usable size and realloc of a pointer into a dead slab", test_dead_slab_pointer},
     {"free_sized with a size larger than the block", test_free_sized_too_large},
     {"realloc of a freed small block", test_realloc_freed},
-    {"malloc_usable_size of a freed small block", test_usable_size_freed},
+    {"malloc_usable_size of freed small and medium blocks", test_usable_size_freed},
     {"double operator delete", test_double_delete},
     {"double free, realloc and usable size of a freed block of the fallback", test_big_block_freed},
     {"free, realloc and usable size of a pointer inside a block of the fallback",
