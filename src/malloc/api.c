@@ -204,6 +204,23 @@ static size_t class_block_size(void *p, uintptr_t byte, const char *fn) {
     return aslab__classes[cls].size;
 }
 
+/* The class of p where the table of lent slabs (arena.h) names a lent slab that p starts a
+ * slot of, as free's fast path finds it (heap.h, aslab__free_kept): no line of the slab is
+ * read, only the block's word 1 for the free key (a discarded medium block has its key there
+ * too: medium.c). 0 for any other pointer, which the map's path takes. Every slab header sits
+ * at the same offset in its page, so in a program with many slabs that line was the size
+ * query's cache miss (bench zmalloc). fn aborts on a freed block. */
+static inline unsigned lent_class(void *p, const char *fn) {
+    uintptr_t entry = aslab__lent_entry(p);
+    uintptr_t cls = entry >> ASLAB_LENT_CLASS_SHIFT;
+    uint64_t slot =
+        ((uintptr_t)p - entry) * aslab__regions.lent_magic[cls] + aslab__regions.lent_adjust[cls];
+    if (slot >= aslab__regions.lent_bound[cls]) return 0;
+    if (ASLAB__UNLIKELY(aslab__carries_key(p, aslab__keys.free)))
+        aslab__heap_fault(fn, "block already freed", p);
+    return (unsigned)cls;
+}
+
 /* A block for realloc to move into: beyond the threshold (direct.h) a directly mapped one,
  * whose later growth is an mremap, not a copy. */
 static void *realloc_target(size_t size) {
@@ -238,19 +255,25 @@ static void *direct_realloc(void *p, size_t size) {
     return served(aslab__direct_realloc(p, size));
 }
 
+/* realloc of p, a block of class cls of `old` bytes: kept where the new size's class is its
+ * own (glibc too keeps a chunk that shrinks by little), else moved. */
+static void *class_realloc(void *p, unsigned cls, size_t old, size_t size) {
+    if (size <= ASLAB_MEDIUM_MAX && aslab__class_for(size) == cls) return p;
+    return move_block(p, old, size, "realloc()");
+}
+
 void *aslab__api_realloc(void *p, size_t size) {
     if (p == NULL) return aslab__api_malloc(size);
     if (size == 0) { /* glibc: free and return NULL */
         aslab__api_free(p, "realloc()");
         return NULL;
     }
+    unsigned cls = lent_class(p, "realloc()");
+    if (ASLAB__LIKELY(cls != 0)) return class_realloc(p, cls, aslab__classes[cls].size, size);
     unsigned byte = aslab__map_read(p), owner = aslab__map_class(byte);
     if (owner == ASLAB_MAP_DIRECT) return direct_realloc(p, size);
-    if (is_class(owner)) {
-        size_t old = class_block_size(p, byte, "realloc()");
-        if (size <= ASLAB_MEDIUM_MAX && aslab__class_for(size) == owner) return p;
-        return move_block(p, old, size, "realloc()");
-    }
+    if (is_class(owner))
+        return class_realloc(p, owner, class_block_size(p, byte, "realloc()"), size);
     if (size <= ASLAB_MEDIUM_MAX)
         return move_block(p, aslab__large_usable_size(p, "realloc()"), size, "realloc()");
     if (beyond_limit(size)) return no_memory();
@@ -339,26 +362,9 @@ void *aslab__api_pvalloc(size_t size) {
     return aligned(page, rounded);
 }
 
-/* The usable size of p where the table of lent slabs (arena.h) names a lent slab of a small
- * class that p starts a slot of, as free's fast path finds it (heap.h, aslab__free_kept): no
- * line of the slab is read, only the block's word 1 for the free key. 0 for any other pointer
- * (a medium block's freed test reads its slab's header; the map's path takes it). Every slab
- * header sits at the same offset in its page, so in a program with many slabs that line was
- * the size query's cache miss (bench zmalloc). */
-static inline size_t small_lent_size(void *p, const char *fn) {
-    uintptr_t entry = aslab__lent_entry(p);
-    uintptr_t cls = entry >> ASLAB_LENT_CLASS_SHIFT;
-    uint64_t slot =
-        ((uintptr_t)p - entry) * aslab__regions.lent_magic[cls] + aslab__regions.lent_adjust[cls];
-    if (slot >= aslab__regions.lent_bound[cls] || cls > ASLAB_SMALL_CLASSES) return 0;
-    if (ASLAB__UNLIKELY(aslab__carries_key(p, aslab__keys.free)))
-        aslab__heap_fault(fn, "block already freed", p);
-    return aslab__classes[cls].size;
-}
-
 size_t aslab__api_usable_size(void *p) {
-    size_t lent = small_lent_size(p, "malloc_usable_size()");
-    if (ASLAB__LIKELY(lent != 0)) return lent;
+    unsigned cls = lent_class(p, "malloc_usable_size()");
+    if (ASLAB__LIKELY(cls != 0)) return aslab__classes[cls].size;
     uintptr_t byte = aslab__map_read(p); /* 0 for NULL */
     if (ASLAB__LIKELY(byte >= ASLAB_MAP_MEDIUM_MIN))
         return class_block_size(p, byte, "malloc_usable_size()");
