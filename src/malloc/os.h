@@ -31,6 +31,9 @@ int aslab__os_remap_to(void *addr, size_t size, size_t new_size, void *to);
 /* Gives the pages back; they read as zero when next touched (cleared in place where the OS
  * keeps them: locked pages). */
 void aslab__os_discard(void *addr, size_t size);
+/* Calls of aslab__os_discard and the bytes they covered, for ASLAB_STATS (a system call each:
+ * what the memory return costs). */
+extern uint64_t aslab__os_discards, aslab__os_discarded_bytes;
 /* Gives the pages back where the OS lets it; what they read after is not known (memory that
  * nothing reads as zero: the fallback's freed blocks). */
 void aslab__os_release(void *addr, size_t size);

@@ -134,6 +134,9 @@ void aslab__stats_print(void) {
         (unsigned long long)direct.requests, direct.blocks, mib(direct.mapped),
         (unsigned long long)direct.resized, (unsigned long long)direct.moved,
         mib(aslab__direct_realloc_min()));
+    say("discards: %llu calls, %.1f MiB\n",
+        (unsigned long long)__atomic_load_n(&aslab__os_discards, __ATOMIC_RELAXED),
+        mib((size_t)__atomic_load_n(&aslab__os_discarded_bytes, __ATOMIC_RELAXED)));
     say("process: peak RSS %.1f MiB\n", (double)aslab__os_peak_rss_kib() / 1024.0);
 }
 

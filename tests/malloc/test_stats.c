@@ -196,6 +196,50 @@ static void test_remote_counted(void) {
     CU_ASSERT(after <= requests);
 }
 
+/* ---- the memory return's system calls: a discard takes a slab's dirty neighbours ---- */
+
+enum { RUN_CLASSES = 4, RUN_SLABS = 24 };
+
+/* Blocks of RUN_CLASSES small classes allocated in turn, RUN_SLABS slabs' worth of each, then
+ * freed in the same order: the classes' slabs go free in turn, so slabs next to each other in
+ * the arena's queue are never next to each other in address (frag's last phase). Under a
+ * dirty cap of 1 MiB the cap discards most of them as they come. */
+int tm_discard_runs(void) {
+    static const size_t sizes[RUN_CLASSES] = {64, 128, 256, 512};
+    enum { COUNT = RUN_SLABS * TM_SMALL_SLAB / 64 };
+    static void *blocks[RUN_CLASSES][COUNT];
+    size_t count[RUN_CLASSES];
+    for (int c = 0; c < RUN_CLASSES; c++)
+        count[c] = RUN_SLABS * TM_SMALL_SLAB / sizes[c];
+    for (size_t i = 0; i < COUNT; i++)
+        for (int c = 0; c < RUN_CLASSES; c++)
+            if (i < count[c] && (blocks[c][i] = malloc(tm_opaque(sizes[c]))) == NULL) return 1;
+    for (size_t i = 0; i < COUNT; i++)
+        for (int c = 0; c < RUN_CLASSES; c++)
+            if (i < count[c]) free(blocks[c][i]);
+    return 0;
+}
+
+/* The discards' average length, from ASLAB_STATS's line: at least two slabs a call (one a
+ * call when only the queue's neighbours were merged). */
+static void test_discard_runs(void) {
+    static const char *const env[] = {"ASLAB_STATS=1", "ASLAB_DIRTY_MAX_MB=1", NULL};
+    tm_child c;
+    tm_child_scenario(&c, "discard-runs", env, 0, TM_CHILD_TIMEOUT_MS);
+    unsigned long long calls = 0;
+    double discarded = 0;
+    const char *line = strstr(c.err, "\ndiscards: ");
+    int ok = tm_child_exited(&c, 0) && line != NULL &&
+             sscanf(line, "\ndiscards: %llu calls, %lf MiB", &calls, &discarded) == 2;
+    if (!ok) tm_child_dump(&c, "discard-runs");
+    CU_ASSERT_FATAL(ok);
+    double slabs = discarded * 1048576.0 / (double)TM_SMALL_SLAB;
+    CU_ASSERT(slabs >= RUN_CLASSES * RUN_SLABS / 2); /* the cap took most of them */
+    CU_ASSERT(calls > 0 && slabs >= 2.0 * (double)calls);
+    if (!(calls > 0 && slabs >= 2.0 * (double)calls))
+        printf("\n    discard-runs: %llu calls for %.0f slabs\n", calls, slabs);
+}
+
 CU_TestInfo test_stats_tests[] = {
     {"mallinfo2 follows 10 MB of small objects", test_mallinfo2_small_objects},
 #ifndef ASLAB_FALLBACK_LIBC
@@ -205,5 +249,6 @@ CU_TestInfo test_stats_tests[] = {
     {"mallopt returns 0", test_mallopt},
     {"malloc_stats prints the table on stderr, naming the process", test_malloc_stats},
     {"remote frees are counted when their owner takes them back", test_remote_counted},
+    {"the cap's discards take a slab's dirty neighbours in one call", test_discard_runs},
     CU_TEST_INFO_NULL,
 };
