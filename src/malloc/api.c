@@ -211,11 +211,8 @@ static size_t class_block_size(void *p, uintptr_t byte, const char *fn) {
  * at the same offset in its page, so in a program with many slabs that line was the size
  * query's cache miss (bench zmalloc). fn aborts on a freed block. */
 static inline unsigned lent_class(void *p, const char *fn) {
-    uintptr_t entry = aslab__lent_entry(p);
-    uintptr_t cls = entry >> ASLAB_LENT_CLASS_SHIFT;
-    uint64_t slot =
-        ((uintptr_t)p - entry) * aslab__regions.lent_magic[cls] + aslab__regions.lent_adjust[cls];
-    if (slot >= aslab__regions.lent_bound[cls]) return 0;
+    uintptr_t cls;
+    if (aslab__lent_slot(p, &cls) >= aslab__regions.lent_bound[cls]) return 0;
     if (ASLAB__UNLIKELY(aslab__carries_key(p, aslab__keys.free)))
         aslab__heap_fault(fn, "block already freed", p);
     return (unsigned)cls;

@@ -864,6 +864,19 @@ void aslab__free_lent(void *p, uintptr_t cls, const char *fn);
  * by aslab__free_small. */
 void aslab__free_lent_small(void *p, uintptr_t cls, const char *fn);
 
+/* The slot test of p against the table of lent slabs' entry for p's address (arena.h):
+ * *cls is the entry's class (0 for an empty entry), and the result is below
+ * aslab__regions.lent_bound[*cls] exactly when p starts a slot of the lent slab the entry
+ * names. p less the entry is p - slot 0 less the class shifted up; lent_adjust adds back what
+ * that costs the product. */
+static inline __attribute__((always_inline)) uint64_t aslab__lent_slot(const void *p,
+                                                                       uintptr_t *cls) {
+    uintptr_t entry = aslab__lent_entry(p);
+    *cls = entry >> ASLAB_LENT_CLASS_SHIFT;
+    return ((uintptr_t)p - entry) * aslab__regions.lent_magic[*cls] +
+           aslab__regions.lent_adjust[*cls];
+}
+
 /* The fast path of free (kept.c, "Every free onto the list"): when the table of lent slabs
  * names, for p's address, a lent slab of a class with a kept list, p starts one of its slots,
  * and the list takes frees, p goes onto the list, which `cur` then names: the next malloc of
@@ -874,11 +887,8 @@ void aslab__free_lent_small(void *p, uintptr_t cls, const char *fn);
  * not take it goes to aslab__free_small directly; returns 0, having done nothing, for any
  * other pointer. */
 static inline __attribute__((always_inline)) int aslab__free_kept(void *p, const char *fn) {
-    uintptr_t entry = aslab__lent_entry(p);
-    uintptr_t cls = entry >> ASLAB_LENT_CLASS_SHIFT;
-    /* p - slot 0 less the class shifted up; its slot test is the product plus lent_adjust */
-    uint64_t slot =
-        ((uintptr_t)p - entry) * aslab__regions.lent_magic[cls] + aslab__regions.lent_adjust[cls];
+    uintptr_t cls;
+    uint64_t slot = aslab__lent_slot(p, &cls);
     aslab__mslab *k = aslab__thread_heap.keep[cls];
     if (ASLAB__UNLIKELY(slot >= k->list_bound)) {
         if (slot >= aslab__regions.lent_bound[cls]) return 0;
