@@ -110,6 +110,12 @@ JEMALLOC_EMBED := $(BUILD)/jemalloc/libjemalloc_private.a
 JEMALLOC_REDIRECT := secure_getenv:aslab__je_getenv readlink:aslab__je_readlink \
                      mmap:aslab__je_mmap munmap:aslab__je_munmap \
                      exp:aslab__je_exp log:aslab__je_log round:aslab__je_round
+# The copy's cold and start-up code goes after aslab's own code, not before it: the linker puts
+# every .text.unlikely and .text.startup at the start of the library's text, where they took the
+# place of aslab's code in the first 64 KiB that the kernel maps whole at the first fault there
+# (docs/footprint.md). Renamed, they stay with the rest of the copy's code, after aslab's.
+JEMALLOC_SECTIONS := --rename-section .text.unlikely=.text.jemalloc.cold \
+                     --rename-section .text.startup=.text.jemalloc.startup
 # What the library's objects need besides themselves; MALLOC_LIBS, what its sources need.
 MALLOC_SYSLIBS_jemalloc := -static-libgcc # no -lm: fallback_jemalloc_math.c
 MALLOC_LIBS_jemalloc := $(JEMALLOC_EMBED) $(MALLOC_SYSLIBS_jemalloc)
@@ -140,7 +146,8 @@ $(JEMALLOC_EMBED): $(JEMALLOC_PIC)
 	nm -g --defined-only $(@D)/objs/*.o | awk 'NF == 3 && $$3 !~ /^je_/ {print $$3, "aslab__je_" $$3}' \
 	    | sort -u > $(@D)/renames
 	printf '%s\n' $(subst :, ,$(JEMALLOC_REDIRECT)) | paste -d ' ' - - >> $(@D)/renames
-	for o in $(@D)/objs/*.o; do objcopy --redefine-syms=$(@D)/renames $$o || exit 1; done
+	for o in $(@D)/objs/*.o; do objcopy --redefine-syms=$(@D)/renames $(JEMALLOC_SECTIONS) $$o \
+	    || exit 1; done
 	ar rcs $@ $(@D)/objs/*.o
 
 MALLOC_EMBED_jemalloc := $(JEMALLOC_EMBED)
@@ -169,13 +176,26 @@ $(CORE_MERGED): $(LIB_OBJ)
 	$(LD) -r -o $@.all $(LIB_OBJ)
 	objcopy --wildcard --keep-global-symbol='aslab_[a-z]*' $@.all $@ && rm -f $@.all
 
+# A file just written sits in the page cache in large folios, and the kernel maps a whole folio
+# (128 KiB and more) at a fault in it: every process that preloads the library then counts
+# pages of code it never runs. Written out and dropped from the cache, the file is read back
+# as any installed library is, and a fault maps at most the 64 KiB around it
+# (docs/footprint.md). Best effort: a file system that refuses leaves the file as it is.
+drop_cached = sync $(1) && dd if=$(1) iflag=nocache count=0 status=none || true
+
 # -z now: the library's calls into libc are bound as it loads, not at their first call, whose
 # lazy binding (_dl_runtime_resolve, the vector registers saved on the stack) took 3-4 KiB of
 # the calling thread's stack: too much for a thread made with a 16 KiB stack (test-small-stack).
+# The rest keeps what every process maps of the library small (docs/footprint.md): relative
+# relocations packed (DT_RELR: the table ld.so reads at load, 32 KiB -> 0.4 KiB); no DT_FINI,
+# whose empty _fini at the end of the text made every exit fault in the last 64 KiB of the
+# fallback's code (ld leaves DT_FINI out when the symbol -fini names does not exist).
 $(BUILD)/libaslab_malloc.so.$(VERSION): $(MALLOC_MERGED) preload/exports.map $(BUILD)/fallback.stamp
 	$(CC) -shared -Wl,--version-script=preload/exports.map -Wl,-z,nodelete -Wl,-z,now -Wl,-z,relro \
+	    -Wl,-z,pack-relative-relocs -Wl,-fini=aslab__no_dt_fini \
 	    -o $@ $(MALLOC_MERGED) \
 	    $(MALLOC_SYSLIBS_$(FALLBACK)) -lpthread -Wl,-soname,libaslab_malloc.so.$(SO_MAJOR)
+	$(call drop_cached,$@)
 
 # Link it with -lpthread only; it holds the fallback and the public core too.
 $(BUILD)/libaslab_malloc.a: $(MALLOC_MERGED) $(CORE_MERGED) $(BUILD)/fallback.stamp
@@ -202,6 +222,7 @@ install: all malloc
 	install -m 644 $(BUILD)/libaslab.a $(BUILD)/libaslab_malloc.a $(DESTDIR)$(PREFIX)/lib
 	install -m 755 $(BUILD)/libaslab.so.$(VERSION) $(BUILD)/libaslab_malloc.so.$(VERSION) \
 	    $(DESTDIR)$(PREFIX)/lib
+	$(call drop_cached,$(DESTDIR)$(PREFIX)/lib/libaslab_malloc.so.$(VERSION))
 	for lib in libaslab libaslab_malloc; do \
 	    ln -sf $$lib.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$$lib.so.$(SO_MAJOR) && \
 	    ln -sf $$lib.so.$(SO_MAJOR) $(DESTDIR)$(PREFIX)/lib/$$lib.so || exit 1; \

@@ -74,6 +74,7 @@ ALLOCATORS = [
     ("aslab", BUILD / "libaslab_malloc.so"),
 ]
 ALLOC_NAMES = [name for name, _ in ALLOCATORS]
+TBBMALLOC_BACKEND = LIBDIR / "libtbbmalloc.so.2"  # what the proxy loads
 NOBIND_RE = re.compile(r"cannot be preloaded")
 # ld.so's LD_DEBUG=bindings log: "binding file A [0] to B [0]: normal symbol `malloc' ..."
 BINDING_RE = re.compile(r"binding file .* to (\S+) \[\d+\]: normal symbol `(malloc|free)'")
@@ -204,9 +205,33 @@ def snapshot(tmp):
     shutil.copytree(BUILD / "bench", BIN, ignore=shutil.ignore_patterns("work"))
     WORK = tmp / "work"
     WORK.mkdir()
+    peers = [path for _, path in ALLOCATORS if path] + [TBBMALLOC_BACKEND]
+    drop_cached([str(p) for p in peers] + [str(p) for p in BIN.iterdir()])
     digest = hashlib.sha256(lib.read_bytes()).hexdigest()[:16]
     built = datetime.datetime.fromtimestamp(src.stat().st_mtime).astimezone()
     return f"{src.relative_to(ROOT)}, sha256 {digest}..., built {built.isoformat('T', 'seconds')}"
+
+
+def drop_cached(paths):
+    """Writes each file out and drops it from the page cache, so that every allocator's library
+    (and every program) is read back the same way at its first run. A file just written (the
+    snapshot's copy of aslab, a peer that apt has just installed) sits in the cache in large
+    folios, and the kernel maps a whole folio, 128 KiB and more, at a fault in it; a file read
+    back is mapped at most 64 KiB around each fault. Left alone, that difference in the peak RSS
+    of the smallest workloads (0.2 MiB on `pairs`) is the cache's history, not the allocator's
+    (docs/footprint.md)."""
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def clean_env():

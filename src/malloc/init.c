@@ -159,6 +159,23 @@ static void fork_child(void) {
     thread_is_main = 0; /* the forking thread is the child's main thread */
 }
 
+/* pthread_atfork is a stub from libc_nonshared.a that the link puts after the fallback's
+ * code, at the far end of the library's text, where the kernel's fault-around maps 32-128 KiB
+ * of code that nothing else runs (docs/footprint.md); glibc's pthread_atfork is exactly this
+ * call, with the library's handle so that unloading drops the handlers. */
+#ifdef __GLIBC__
+extern int __register_atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void),
+                             void *dso_handle);
+extern void *__dso_handle;
+static int register_atfork(void) {
+    return __register_atfork(fork_prepare, fork_parent, fork_child, &__dso_handle);
+}
+#else
+static int register_atfork(void) {
+    return pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+#endif
+
 /* The process that runs the set-up, and the steps that must not run twice: a child forked in
  * the middle of the set-up finishes it itself (the thread that ran it is not in the child). */
 static pid_t init_pid;
@@ -184,7 +201,7 @@ static void init_once(void) {
     aslab__kept_init();
     aslab__api_init();
     if (!thread_key_made) thread_key_made = aslab__thread_global_init() == 0;
-    if (!atfork_made) atfork_made = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
+    if (!atfork_made) atfork_made = register_atfork() == 0;
     init_owner = 0;
 }
 

@@ -2,6 +2,8 @@
 # other allocators and shows nothing of its insides (tests/isolation/run.sh):
 #   - symbols.sh: libaslab_malloc.so exports the malloc API only, libaslab_malloc.a that API
 #     and the core's aslab_* names (no jemalloc name, no malloc_conf, no hook);
+#   - layout.sh: what a process maps of libaslab_malloc.so stays small (aslab's code before the
+#     fallback's, no DT_FINI, packed relocations: docs/footprint.md);
 #   - core_and_malloc: the core with the program's own hooks, and -laslab_malloc, in one
 #     program (the core from libaslab_malloc.a, and from libaslab.a);
 #   - own_jemalloc: a program linking Debian's libjemalloc.so, aslab preloaded or linked

@@ -30,6 +30,7 @@ run() {
 }
 
 tests/isolation/symbols.sh "$build" "$build/malloc-$fallback/exports.list" || fail=1
+tests/isolation/layout.sh "$preload" || fail=1
 
 # The core with the program's own hooks beside the malloc, the core from either library.
 run "core + own hooks + libaslab_malloc.a" 0 "$bin/core_and_malloc"
