@@ -19,6 +19,15 @@ aslab__options_t aslab__options = {ASLAB__OPTIONS(ASLAB__OPTION_DEFAULT)};
 
 /* ---- where the variables come from ---- */
 
+/* Whether an environment entry is one of aslab's, tested against the letters one by one
+ * rather than against the string "ASLAB_": a program with no ASLAB_* variable then makes the
+ * set-up read nothing of the library's .rodata, whose first touch maps 64 KiB of it
+ * (docs/footprint.md). */
+static int is_aslab_entry(const char *entry) {
+    return entry[0] == 'A' && entry[1] == 'S' && entry[2] == 'L' && entry[3] == 'A' &&
+           entry[4] == 'B' && entry[5] == '_';
+}
+
 /* Before libc has set `environ` (a malloc from a .preinit_array function, as the clang
  * sanitizer runtimes make), the ASLAB_* entries come from /proc/self/environ instead. */
 #define PROC_ENTRIES 8
@@ -38,8 +47,7 @@ static char **environ_from_proc(void) {
                 len++;
                 continue;
             }
-            if (len >= 6 && len < sizeof entry && count < PROC_ENTRIES &&
-                strncmp(entry, "ASLAB_", 6) == 0) {
+            if (len >= 6 && len < sizeof entry && count < PROC_ENTRIES && is_aslab_entry(entry)) {
                 memcpy(proc_entries[count], entry, len);
                 proc_entries[count][len] = '\0';
                 proc_environ[count] = proc_entries[count];
@@ -226,7 +234,7 @@ static int known(const char *entry, size_t name_len) {
 
 static void warn_unknown_variables(char **env) {
     for (char **entry = env; entry != NULL && *entry != NULL; entry++) {
-        if (strncmp(*entry, "ASLAB_", 6) != 0) continue;
+        if (!is_aslab_entry(*entry)) continue;
         const char *equals = strchr(*entry, '=');
         size_t name_len = equals != NULL ? (size_t)(equals - *entry) : strlen(*entry);
         if (!known(*entry, name_len)) warn_unknown(*entry, name_len);
@@ -242,10 +250,17 @@ static int secure_mode(void) {
     return getauxval(AT_SECURE) != 0;
 }
 
+static int any_aslab_entry(char **env) {
+    for (char **entry = env; entry != NULL && *entry != NULL; entry++)
+        if (is_aslab_entry(*entry)) return 1;
+    return 0;
+}
+
 void aslab__options_read(void) {
     aslab__options.read_by = aslab__os_pid();
     if (secure_mode()) return; /* the defaults */
     char **env = environ != NULL ? environ : environ_from_proc();
+    if (!any_aslab_entry(env)) return; /* the defaults, and no option name read */
     for (size_t i = 0; i < NUM_SPECS; i++) {
         char **slot = env_slot(env, specs[i].name);
         const char *value = slot != NULL ? *slot + strlen(specs[i].name) + 1 : NULL;

@@ -105,9 +105,14 @@ uint64_t aslab__os_coarse_ms(void) {
 
 static char overcommit_mode = '0'; /* as last read */
 
+/* In .data, beside the variables the set-up writes anyway, not in .rodata: the set-up opens
+ * it, and the kernel's read of a path in .rodata maps 64 KiB of .rodata into every process
+ * (docs/footprint.md). */
+static char overcommit_path[] = "/proc/sys/vm/overcommit_memory";
+
 static int overcommit_always(void) {
     char mode = '0';
-    int fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
+    int fd = open(overcommit_path, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         if (read(fd, &mode, 1) != 1) mode = '0';
         close(fd);

@@ -3,7 +3,8 @@
 #   - symbols.sh: libaslab_malloc.so exports the malloc API only, libaslab_malloc.a that API
 #     and the core's aslab_* names (no jemalloc name, no malloc_conf, no hook);
 #   - layout.sh: what a process maps of libaslab_malloc.so stays small (aslab's code before the
-#     fallback's, no DT_FINI, packed relocations: docs/footprint.md);
+#     fallback's, no DT_FINI, packed relocations: docs/footprint.md); untouched: a program that
+#     mallocs and frees under it maps none of its read-only data;
 #   - core_and_malloc: the core with the program's own hooks, and -laslab_malloc, in one
 #     program (the core from libaslab_malloc.a, and from libaslab.a);
 #   - own_jemalloc: a program linking Debian's libjemalloc.so, aslab preloaded or linked
@@ -14,7 +15,7 @@ ISO_BIN   := $(BUILD)/isolation
 ISO_FLAGS := $(CSTD) $(WARN) -O1 -g -Iinclude
 ISO_LIBS  := $(MALLOC_SYSLIBS_$(FALLBACK)) -lpthread
 ISO_PROGS := $(addprefix $(ISO_BIN)/,core_and_malloc core_and_malloc_two_libs own_jemalloc \
-                 own_jemalloc_static no_jemalloc no_jemalloc_static)
+                 own_jemalloc_static no_jemalloc no_jemalloc_static untouched)
 
 .PHONY: test-isolation
 
@@ -37,6 +38,10 @@ $(ISO_BIN)/own_jemalloc_static: tests/isolation/own_jemalloc.c $(BUILD)/libaslab
 	$(CC) $(ISO_FLAGS) $< $(BUILD)/libaslab_malloc.a -ljemalloc $(ISO_LIBS) -o $@
 
 $(ISO_BIN)/no_jemalloc: tests/isolation/no_jemalloc.c
+	@mkdir -p $(@D)
+	$(CC) $(ISO_FLAGS) $< -o $@
+
+$(ISO_BIN)/untouched: tests/isolation/untouched.c
 	@mkdir -p $(@D)
 	$(CC) $(ISO_FLAGS) $< -o $@
 

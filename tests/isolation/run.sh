@@ -31,6 +31,9 @@ run() {
 
 tests/isolation/symbols.sh "$build" "$build/malloc-$fallback/exports.list" || fail=1
 tests/isolation/layout.sh "$preload" || fail=1
+# No ASLAB_* variable (the options' names are read-only data): a bare environment.
+run "mallocs map none of the library's read-only data" 0 \
+    env -i PATH="$PATH" LD_PRELOAD="$preload" "$bin/untouched" && cat "$out"
 
 # The core with the program's own hooks beside the malloc, the core from either library.
 run "core + own hooks + libaslab_malloc.a" 0 "$bin/core_and_malloc"
