@@ -49,8 +49,8 @@ int main(void) {
         if (!after_code) continue;
         long present = present_pages(pagemap, lo, hi);
         if (present < 0) break; /* checked stays 0: cannot tell */
-        printf("untouched: the read-only data after the code: %ld of %lu pages present\n",
-               present, (hi - lo) / 4096);
+        printf("untouched: the read-only data after the code: %ld of %lu pages present\n", present,
+               (hi - lo) / 4096);
         checked = 1;
         bad = present != 0;
         break;

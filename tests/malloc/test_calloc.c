@@ -282,6 +282,37 @@ static void test_clear_range(void) {
     CU_ASSERT_EQUAL(wrong, 0);
 }
 
+/* aslab__clear_written on 1 MiB of fresh memory, data in two of its pages and in a third whose
+ * pages were discarded since: the two are cleared, everything reads zero, and no other page is
+ * brought into memory (the scan asks pagemap first, rather than reading a page nobody mapped,
+ * which maps the zero page: mincore counts that one too). */
+static void test_clear_unmapped(void) {
+    enum { PAGES = 256, PAGE = 4096 };
+    unsigned char *region =
+        mmap(NULL, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CU_ASSERT_FATAL(region != MAP_FAILED);
+    region[3 * PAGE + 17] = 1;
+    region[200 * PAGE + PAGE - 1] = 2;
+    region[100 * PAGE] = 3;
+    CU_ASSERT_EQUAL(madvise(region + 100 * PAGE, PAGE, MADV_DONTNEED), 0);
+    size_t granules, written = aslab__clear_written(region, PAGES * PAGE, &granules);
+    unsigned char resident[PAGES];
+    CU_ASSERT_EQUAL_FATAL(mincore(region, PAGES * PAGE, resident), 0);
+    size_t in_memory = 0, nonzero = 0;
+    for (size_t i = 0; i < PAGES; i++)
+        in_memory += resident[i] & 1;
+    CU_ASSERT_EQUAL(granules, PAGES);
+    CU_ASSERT_EQUAL(written, 2);
+    CU_ASSERT_EQUAL(in_memory, 2);
+    for (size_t i = 0; i < PAGES * PAGE; i++)
+        nonzero += region[i] != 0;
+    CU_ASSERT_EQUAL(nonzero, 0);
+    if (written != 2 || in_memory != 2)
+        printf("\n    clear_written: %zu granules written, %zu pages in memory", written,
+               in_memory);
+    munmap(region, PAGES * PAGE);
+}
+
 /* The scenario says "skip: ..." where the kernel refuses the lock: nothing to check. */
 static void test_locked(void) {
     tm_child c;
@@ -302,5 +333,6 @@ CU_TestInfo test_calloc_tests[] = {
     {"calloc of discarded blocks whose pages are locked: zero", test_locked},
     {"calloc of freed blocks written sparsely: zero, unwritten pages left out", test_sparse},
     {"calloc's clearing: zero inside its range, nothing outside it touched", test_clear_range},
+    {"calloc's clearing: pages nobody mapped stay out of memory", test_clear_unmapped},
     CU_TEST_INFO_NULL,
 };
