@@ -26,6 +26,7 @@
  * number. Where it cannot be read (no /proc, a sandbox) every granule is scanned. */
 #include "clear.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
@@ -116,6 +117,7 @@ static int page_unmapped(page_map *m, const char *at, const char *end) {
 size_t aslab__clear_written(void *p, size_t n, size_t *granules) {
     char *end = (char *)p + n, *run = p; /* [run, at): granules holding data, not cleared */
     size_t seen = 0, written = 0;
+    int saved_errno = errno; /* a calloc that succeeds leaves errno as it found it */
     page_map map;
     page_map_open(&map, n);
     for (char *at = p, *next; at < end; at = next, seen++) {
@@ -135,6 +137,7 @@ size_t aslab__clear_written(void *p, size_t n, size_t *granules) {
     }
     if (run != end) memset(run, 0, (size_t)(end - run));
     page_map_close(&map);
+    errno = saved_errno;
     *granules = seen;
     return written;
 }
