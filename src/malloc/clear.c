@@ -84,8 +84,9 @@ typedef struct page_map {
 static void page_map_open(page_map *m, size_t n) {
     m->fd = -1;
     m->first = m->count = 0;
+    if (n < MAPPED_MIN) return;
     long page = sysconf(_SC_PAGESIZE);
-    if (n < MAPPED_MIN || page <= 0 || (page & (page - 1)) != 0) return;
+    if (page <= 0 || (page & (page - 1)) != 0) return;
     m->shift = (uintptr_t)__builtin_ctzl((unsigned long)page);
     m->fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 }

@@ -69,10 +69,10 @@ int aslab__os_inner_pages(uintptr_t start, uintptr_t end, uintptr_t *lo, uintptr
     return *hi > *lo;
 }
 
-/* What the kernel refuses to drop (locked pages: mlock, EINVAL) is cleared instead, so that
- * discarded memory reads zero either way: calloc counts on it (arena.h, medium.c). */
 uint64_t aslab__os_discards, aslab__os_discarded_bytes;
 
+/* What the kernel refuses to drop (locked pages: mlock, EINVAL) is cleared instead, so that
+ * discarded memory reads zero either way: calloc counts on it (arena.h, medium.c). */
 void aslab__os_discard(void *addr, size_t size) {
     __atomic_add_fetch(&aslab__os_discards, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&aslab__os_discarded_bytes, size, __ATOMIC_RELAXED);
