@@ -1,14 +1,17 @@
 /* test_layout.c - where a small slab's blocks lie: a lent slab hands its never-used blocks out
  * from a slot its address picks (its colour), so that the first blocks of many classes do not
  * share the few L1 sets that slot 0 of every slab maps to; and it still hands every slot out
- * once, the ones before the colour last, whatever its colour; and blocks freed at random come
- * back lowest address first within their slab (list_order.c). */
+ * once, the ones before the colour last, whatever its colour; blocks freed at random come
+ * back lowest address first within their slab (list_order.c); and a thread's partial slab is
+ * used before its current slab's never-used blocks (refill.c). */
+#include "test_child.h"
 #include "test_suites.h"
 #include "test_util.h"
 
 #include <CUnit/CUnit.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -171,11 +174,66 @@ static void test_random_frees_come_back_in_address_order(void) {
     free(run.blocks);
 }
 
+/* ---- partial slabs before never-used blocks ---- */
+
+/* A class with no kept list (above 2 KiB) that no other test uses: 10,240 B, in slabs of
+ * 1 MiB (64 slots at least, a power of two: size_class.c). */
+#define TAIL_SIZE 10000
+#define TAIL_SLAB (1024 * TM_KIB)
+#define TAIL_MAX  256 /* more than a slab holds */
+
+static uintptr_t tail_slab(const void *p) {
+    return (uintptr_t)p & ~(uintptr_t)(TAIL_SLAB - 1);
+}
+
+/* The scenario partial-first, in a fresh process (no slab of the class to adopt): blocks until
+ * one comes from a second slab, which is then current with never-used blocks left; a block of
+ * the first slab, spent, freed (the slab turns partial); two more mallocs. Prints whether the
+ * first took the freed block and whether the second came from the second slab's never-used
+ * blocks rather than from a third slab. */
+int tm_partial_first(void) {
+    static void *blocks[TAIL_MAX];
+    int n = 1;
+    if ((blocks[0] = malloc(TAIL_SIZE)) == NULL) return 1;
+    while (n < TAIL_MAX && (blocks[n] = malloc(TAIL_SIZE)) != NULL &&
+           tail_slab(blocks[n]) == tail_slab(blocks[0]))
+        n++;
+    if (n == TAIL_MAX || blocks[n] == NULL) {
+        printf("FAIL no second slab after %d blocks\n", n);
+        return 1;
+    }
+    uintptr_t second = tail_slab(blocks[n++]), freed = (uintptr_t)blocks[0];
+    free(blocks[0]);
+    void *again = malloc(TAIL_SIZE), *next = malloc(TAIL_SIZE);
+    printf("reused %d tail %d\n", (uintptr_t)again == freed,
+           next != NULL && tail_slab(next) == second);
+    blocks[0] = again;
+    free(next);
+    for (int i = 0; i < n; i++)
+        free(blocks[i]);
+    return 0;
+}
+
+/* Before, the current slab handed out its never-used blocks first (reused 0), and a slab it
+ * would make current again was the freed one's. */
+static void test_partial_slab_before_never_used_blocks(void) {
+    tm_child c;
+    tm_child_scenario(&c, "partial-first", NULL, 0, TM_CHILD_TIMEOUT_MS);
+    if (!tm_child_exited(&c, 0)) tm_child_dump(&c, "partial-first");
+    CU_ASSERT_FATAL(tm_child_exited(&c, 0));
+    int reused = -1, tail = -1;
+    CU_ASSERT_EQUAL_FATAL(sscanf(c.out, "reused %d tail %d", &reused, &tail), 2);
+    CU_ASSERT_EQUAL(reused, 1); /* the partial slab's free block, not a never-used one */
+    CU_ASSERT_EQUAL(tail, 1);   /* the slab that stepped aside is used again before a new one */
+}
+
 CU_TestInfo test_layout_tests[] = {
     {"first blocks of many classes spread over a page's lines",
      test_first_blocks_spread_over_lines},
     {"every slot of a slab handed out once, whatever its colour", test_every_slot_once},
     {"blocks freed at random come back lowest address first, slab by slab",
      test_random_frees_come_back_in_address_order},
+    {"a partial slab's free blocks before the current slab's never-used ones",
+     test_partial_slab_before_never_used_blocks},
     CU_TEST_INFO_NULL,
 };

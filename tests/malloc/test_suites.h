@@ -38,6 +38,8 @@ int tm_calloc_recycled(void);
 int tm_calloc_clean(void);
 int tm_calloc_locked(void);
 int tm_calloc_sparse(void);
+/* test_layout.c's scenario: a partial slab and a current one with never-used blocks. */
+int tm_partial_first(void);
 /* test_stats.c's scenario: slabs of several classes freed in turn under a small cap. */
 int tm_discard_runs(void);
 /* test_fork.c's fork storm, which the scenario "fork" runs under ASLAB_DECAY_MS=0; 0 if all
