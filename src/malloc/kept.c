@@ -17,17 +17,21 @@
  * threads' slabs stay on the core that freed them, as in tcmalloc's thread caches: no
  * compare-and-swap on the owner's remote word, no line that moves between cores.
  *
- * Its room. A small class's list holds START_BYTES of blocks at first and grows to LIST_BYTES
- * (8 to LIST_MAX_BLOCKS blocks either way; a medium class's holds LIST_BYTES, at least
- * MEDIUM_MIN_BLOCKS); its `used` counts the room left. It grows by doubling once the blocks it
- * gave back when full were the thread's own more often than others', by half its room (the
- * count goes on across fills): the thread's own blocks stay in its slabs whether listed or
- * not, so a longer list of them costs no memory, and a thread that frees in bulk what it
- * allocated in bulk then finds the whole batch on the list. Other threads' blocks go home,
- * where their owner reuses them, and a list of them stays short: where blocks go round a ring
- * of threads (xthread), each list's level wanders between empty and full, and every thread
- * held about half of 64 KiB a class of others' blocks (peak RSS 17.4 MiB, 11.1 with 16 KiB
- * lists, 14.0 with 32 KiB; docs/thread-owned-slabs.md, "The kept list's room"). The rooms start
+ * Its room. A small class's list holds START_BYTES of blocks at first, START_MAX_BLOCKS at
+ * most, and grows to LIST_BYTES (8 to LIST_MAX_BLOCKS blocks either way; a medium class's holds
+ * LIST_BYTES, at least MEDIUM_MIN_BLOCKS); its `used` counts the room left. It grows to its
+ * full room once the blocks it gave back when full were the thread's own more often than
+ * others', by half its room (the count goes on across fills): the thread's own blocks stay in
+ * its slabs whether listed or not, so a longer list of them costs no memory, and a thread that
+ * frees in bulk what it allocated in bulk then finds the whole batch on the list. Other
+ * threads' blocks go home, where their owner reuses them, and a list of them stays short:
+ * where blocks go round a ring of threads (xthread), each list's level wanders between empty
+ * and full, and every thread held about half of 64 KiB a class of others' blocks (peak RSS
+ * 17.4 MiB, 11.1 with 16 KiB lists, 14.0 with 32 KiB; docs/thread-owned-slabs.md, "The kept
+ * list's room"). A block going home costs the same whatever its size, and the memory a list
+ * pins grows with its count of blocks (each holds its slot, and its owner's slab the page):
+ * 32 KiB are 1,024 blocks of 32 B, which kept every page of their owners' slabs in use, so
+ * the start is 64 blocks at most (xthread 12.6 -> 11.2 MiB, session 31). The rooms start
  * again at each return of every list (exit, trim, the memory-return round). The free that fills
  * it calls aslab__kept_filled: when the thread malloced the class since the list last
  * filled, a small class's list keeps the half freed last (the likeliest in cache) and gives
@@ -65,6 +69,7 @@
 #define KEPT_MAX_SIZE     2048
 #define KEPT_MIN_BLOCKS   8
 #define LIST_MAX_BLOCKS   1024
+#define START_MAX_BLOCKS  64 /* a small class's list at first, at most */
 /* A medium class's list: the blocks LIST_BYTES make up, at least 2, so that a free that
  * follows a malloc of the class never fills it (a list of 1 would give its block back at once:
  * kept.c's half of 1 is 0). */
@@ -96,7 +101,7 @@ void aslab__kept_init(void) {
         }
         if (size > KEPT_MAX_SIZE) continue; /* no list: room 0 */
         room_of[cls] = blocks_for(size, LIST_BYTES, LIST_MAX_BLOCKS);
-        start_room[cls] = blocks_for(size, START_BYTES, LIST_MAX_BLOCKS);
+        start_room[cls] = blocks_for(size, START_BYTES, START_MAX_BLOCKS);
     }
 }
 
@@ -117,11 +122,11 @@ static void room_restart(aslab__mslab *k, unsigned cls) {
 
 /* k (class cls) filled up and gave blocks back, own_minus_home more of them the thread's own
  * than other threads'. Once the thread's own outnumber the others by half the room, the room
- * doubles, up to room_of, and what is left of it with it. */
+ * grows to room_of, and what is left of it with it. */
 static void room_learn(aslab__mslab *k, unsigned cls, int32_t own_minus_home) {
     k->own_balance += own_minus_home;
     if (k->own_balance < (int32_t)(k->room / 2) || k->room >= room_of[cls]) return;
-    uint32_t room = k->room * 2 < room_of[cls] ? k->room * 2 : room_of[cls];
+    uint32_t room = room_of[cls];
     k->used += room - k->room;
     __atomic_store_n(&k->room, room, __ATOMIC_RELAXED);
     k->own_balance = 0;

@@ -165,7 +165,10 @@ static void test_given_back_at_exit(void) {
 
 /* ---- a free-only phase: the list goes back, so that the slabs can empty ---- */
 
-#define PHASE_SLABS  40 /* of SIZE: more than a thread keeps empty (1 MiB: 16 of them) */
+/* Of SIZE: more than twice what may stay lent after the phase: the empty slabs a thread keeps
+ * (1 MiB: 16 of them), its current one, and one for each block still in its batch (batch.c:
+ * under 16) */
+#define PHASE_SLABS  80
 #define PHASE_BLOCKS (PHASE_SLABS * 600)
 
 typedef struct phase {
@@ -176,8 +179,9 @@ typedef struct phase {
 
 /* Allocates PHASE_SLABS slabs' worth of blocks, then frees them all in a random order with no
  * malloc between: the list fills, and once frees have found it full OWN_STREAK times in a row
- * it goes back to the slabs, and the frees after it go to their slabs. Every slab then
- * empties: the thread keeps 16 of them, the rest go back to the pool. With the list still
+ * it goes back to the slabs, and the frees after it go to their slabs (a batch at a time).
+ * The slabs then empty but those the batch's last blocks hold: the thread keeps 16 of them,
+ * the rest go back to the pool. With the list still
  * holding its blocks (up to 1024, from every slab), no slab could empty. */
 static void *phase_case(void *arg) {
     phase *ph = arg;

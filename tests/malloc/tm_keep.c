@@ -12,19 +12,19 @@ struct tm_partner {
     pthread_barrier_t made, done;
 };
 
-static size_t blocks_in(size_t size, size_t bytes) {
+static size_t blocks_in(size_t size, size_t bytes, size_t most) {
     void *p = malloc(size);
     size_t usable = malloc_usable_size(p), room = bytes / usable;
     free(p);
-    return room < 8 ? 8 : room > 1024 ? 1024 : room;
+    return room < 8 ? 8 : room > most ? most : room;
 }
 
 size_t tm_list_room(size_t size) {
-    return blocks_in(size, 65536);
+    return blocks_in(size, 65536, 1024);
 }
 
 size_t tm_list_start_room(size_t size) {
-    return blocks_in(size, 32768);
+    return blocks_in(size, 32768, 64);
 }
 
 static void *partner_main(void *arg) {
