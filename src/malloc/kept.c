@@ -31,7 +31,7 @@
  * list's room"). A block going home costs the same whatever its size, and the memory a list
  * pins grows with its count of blocks (each holds its slot, and its owner's slab the page):
  * 32 KiB are 1,024 blocks of 32 B, which kept every page of their owners' slabs in use, so
- * the start is 64 blocks at most (xthread 12.6 -> 11.2 MiB, session 31). The rooms start
+ * the start is 64 blocks at most (xthread 12.6 -> 11.0 MiB, session 31). The rooms start
  * again at each return of every list (exit, trim, the memory-return round). The free that fills
  * it calls aslab__kept_filled: when the thread malloced the class since the list last
  * filled, a small class's list keeps the half freed last (the likeliest in cache) and gives

@@ -261,11 +261,11 @@ static __thread unsigned refills __attribute__((tls_model("initial-exec")));
  * refilled in place, in the slow path's order: from the blocks the thread itself freed onto
  * the slab's own state meanwhile (a kept list's give-back), from those other threads gave
  * back, or else with a page's worth of the slab's never-used ones unless a partial slab waits
- * (the slow path then makes it current). The slow path would do the
- * same after moving the copy back and the memory-return tick, some 200 instructions more, and
- * a thread that allocates a class steadily comes here every few blocks: every 8 mallocs of
- * 512 B (a producer whose blocks are freed by others). 0 when the slab has none of them (the
- * slow path turns to another slab), or when the slow path's turn has come. */
+ * (the slow path then makes it current). The slow path would do the same after moving the
+ * copy back and the memory-return tick, some 200 instructions more, and a thread that
+ * allocates a class steadily comes here every few blocks: every 8 mallocs of 512 B (a producer
+ * whose blocks are freed by others). 0 when the slab has none of them (the slow path turns to
+ * another slab), or when the slow path's turn has come. */
 static int refill_hot(aslab__hot *h, unsigned cls) {
     if (++refills % REFILLS_PER_TICK == 0) return 0;
     aslab__mslab *m = aslab__mslab_of((aslab__slab *)aslab__hot_slab(h));
