@@ -31,14 +31,14 @@
  * list's room"). A block going home costs the same whatever its size, and the memory a list
  * pins grows with its count of blocks (each holds its slot, and its owner's slab the page):
  * 32 KiB are 1,024 blocks of 32 B, which kept every page of their owners' slabs in use, so
- * the start is 64 blocks at most (xthread 12.6 -> 11.0 MiB, session 31). The rooms start
- * again at each return of every list (exit, trim, the memory-return round). The free that fills
- * it calls aslab__kept_filled: when the thread malloced the class since the list last
- * filled, a small class's list keeps the half freed last (the likeliest in cache) and gives
- * the rest back, each block to its slab, or to its owner by its remote list; otherwise (a
- * free-only phase: a consumer, a program freeing all it holds; and always for a medium class,
- * whose blocks are each pages the program wrote: docs/medium-classes.md, "On the thread's
- * kept list") it gives the whole list back and frees of the class stop going onto it until
+ * the start is 32 blocks at most (xthread 12.6 -> 11.0 MiB at 64, 9.8 at 32; session 31).
+ * The rooms start again at each return of every list (exit, trim, the memory-return round).
+ * The free that fills it calls aslab__kept_filled: when the thread malloced the class since the
+ * list last filled, a small class's list keeps the half freed last (the likeliest in cache)
+ * and gives the rest back, each block to its slab, or to its owner by its remote list;
+ * otherwise (a free-only phase: a consumer, a program freeing all it holds; and always for a
+ * medium class, whose blocks are each pages the program wrote: docs/medium-classes.md, "On the
+ * thread's kept list") it gives the whole list back and frees of the class stop going onto it until
  * the next malloc of the class (`paused`), so that slabs can empty and the owners of others'
  * blocks get them back. While stopped, a free goes home if the block is another thread's;
  * if most of the list was the thread's own blocks, the class's frees go to the thread's batch
@@ -69,7 +69,7 @@
 #define KEPT_MAX_SIZE     2048
 #define KEPT_MIN_BLOCKS   8
 #define LIST_MAX_BLOCKS   1024
-#define START_MAX_BLOCKS  64 /* a small class's list at first, at most */
+#define START_MAX_BLOCKS  32 /* a small class's list at first, at most */
 /* A medium class's list: the blocks LIST_BYTES make up, at least 2, so that a free that
  * follows a malloc of the class never fills it (a list of 1 would give its block back at once:
  * kept.c's half of 1 is 0). */

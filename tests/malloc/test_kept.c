@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCKS 48 /* of one class: fewer than any kept list holds (8 blocks at least) */
+#define BLOCKS 16 /* of one class: with OWN, fewer than its kept list holds at first (32) */
 #define SIZE   100
 
 typedef struct handover {
@@ -152,7 +152,7 @@ static void test_keeper_trims(void) {
 
 /* ---- the keeper's own blocks, freed while its kept list is the one malloc pops ---- */
 
-#define OWN   40                  /* of the keeper's current slab, one kept live to the end */
+#define OWN   16                  /* of the keeper's current slab, one kept live to the end */
 #define AFTER (BLOCKS + 64 + OWN) /* mallocs that must hand every freed one out again */
 
 typedef struct own_case {

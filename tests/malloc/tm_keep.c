@@ -24,7 +24,7 @@ size_t tm_list_room(size_t size) {
 }
 
 size_t tm_list_start_room(size_t size) {
-    return blocks_in(size, 32768, 64);
+    return blocks_in(size, 32768, 32);
 }
 
 static void *partner_main(void *arg) {

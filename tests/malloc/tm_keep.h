@@ -11,7 +11,7 @@
  * them. */
 size_t tm_list_room(size_t size);
 /* ... and at first, until it gives the thread's own blocks back (kept.c, "Its room"): 32 KiB
- * of them, 64 at most. */
+ * of them, 32 at most. */
 size_t tm_list_start_room(size_t size);
 
 /* A thread that mallocs n blocks of `size` bytes (NULL where one failed) and stays alive until
