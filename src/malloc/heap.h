@@ -143,6 +143,11 @@ static inline aslab__slab *aslab__slab_of(aslab__mslab *m) {
 static inline aslab__mslab *aslab__mslab_of_hot(aslab__hot *h) {
     return (aslab__mslab *)h;
 }
+/* Whether m has never-used blocks left: [bump, bump_end), or a small slab's run before its
+ * colour (bump_wrap). */
+static inline int aslab__has_never_used(const aslab__mslab *m) {
+    return m->bump != m->bump_end || m->bump_wrap != 0;
+}
 
 /* Per class, a thread's slabs besides the current one (slab_list.h lists). */
 typedef struct aslab__class_heap {

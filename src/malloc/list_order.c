@@ -85,7 +85,7 @@ void aslab__list_order(aslab__mslab *m) {
     uint32_t capacity = aslab__checks[m->cls].capacity;
     if (m->size >= SIZE_LIMIT || capacity > MAX_SMALL_SLOTS) return;
     /* Every slot handed out once: a slab comes to the partial list from the full one. */
-    if (m->bump != m->bump_end || m->bump_wrap != 0) return;
+    if (aslab__has_never_used(m)) return;
     uint32_t listed = capacity - m->used;
     if (listed < MIN_LISTED || listed * MIN_FREE_FRAC < capacity) return;
     free_map map;

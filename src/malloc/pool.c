@@ -207,8 +207,7 @@ void aslab__pool_abandon(aslab__mslab *m) {
 }
 
 static int has_free_block(const aslab__mslab *m) {
-    return m->free != (const void *)m || m->bump != m->bump_end || m->bump_wrap != 0 ||
-           m->clean != 0;
+    return m->free != (const void *)m || aslab__has_never_used(m) || m->clean != 0;
 }
 
 /* Looks at the first few abandoned slabs only: the list's head is where frees put the slabs

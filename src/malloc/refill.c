@@ -200,16 +200,11 @@ static void *from_fallback(size_t size) {
     return p;
 }
 
-/* Whether small slab m has never-used blocks left (none is listed before its first use). */
-static int has_tail(const aslab__mslab *m) {
-    return m->bump != m->bump_end || m->bump_wrap != 0;
-}
-
 /* The current slab stops being current: a small one with never-used blocks and blocks out
  * steps aside onto the partial list's end (refill gave way to a partial slab), without its
  * phantom use; any other is spent. */
 static void step_aside(unsigned cls, aslab__mslab *m) {
-    if (!aslab__class_is_medium(cls) && has_tail(m) && m->used > 1) {
+    if (!aslab__class_is_medium(cls) && aslab__has_never_used(m) && m->used > 1) {
         m->used--;
         aslab__heap_list_push(cls, m, ASLAB__ON_PARTIAL);
         return;
