@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#define FIRST_CELLS 511 /* with the table's header, a page of 8-byte words */
+#define FIRST_CELLS 511 /* the first table: 512 cells and the mask, 4 KiB and a word */
 #define SHARDS      64  /* each its own lock and table: threads cycling blocks rarely meet */
 
 /* A table: its cells follow its mask, so that a reader loads both with one pointer. */

@@ -14,7 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* `size` is rounded up to whole pages: munmap takes page-aligned addresses only, so the tail
+ * after an unrounded size would stay mapped (it failed with EINVAL). */
 static void *map_aligned(size_t size, size_t align, int prot) {
+    size_t page = aslab__os_page_size();
+    if (size > SIZE_MAX - page) return NULL;
+    size = (size + page - 1) & ~(page - 1);
     size_t span = size + align; /* room to slide to the next aligned address */
     if (span < size) return NULL;
     char *raw = mmap(NULL, span, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -6,8 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Reserves `size` bytes aligned to `align` (a power of two, a multiple of the page size),
- * readable and writable, zero-filled, not yet resident. NULL when the OS refuses. */
+/* Reserves `size` bytes (rounded up to whole pages) aligned to `align` (a power of two, a
+ * multiple of the page size), readable and writable, zero-filled, not yet resident. NULL when
+ * the OS refuses. */
 void *aslab__os_map_aligned(size_t size, size_t align);
 void aslab__os_unmap(void *addr, size_t size);
 /* Maps zero pages over [addr, addr + size) (page-aligned, ours), read-only and charged to no

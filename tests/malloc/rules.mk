@@ -13,7 +13,7 @@ TM_SRC     := $(filter-out tests/malloc/tsan_%.c,$(wildcard tests/malloc/*.c))
 TM_HDR     := $(wildcard tests/malloc/*.h) tests/tools/rss.h
 # Library sources the suites call directly, compiled in beside the library (whose copies of
 # them are local to it): functions of their arguments alone, no state shared with the copy.
-TM_UNIT    := src/malloc/clear.c
+TM_UNIT    := src/malloc/clear.c src/malloc/os.c
 # -fno-builtin: the compiler must not fold or elide the calls under test (malloc(SIZE_MAX),
 # a malloc/free pair whose block is unused).
 TM_FLAGS   := $(CSTD) $(WARN) -O1 -g -fno-builtin -Iinclude -Itests/malloc \

@@ -27,6 +27,7 @@ extern CU_TestInfo test_options_tests[];     /* test_options.c: ASLAB_*, RLIMIT_
 extern CU_TestInfo test_slot_tests[];        /* test_slot.c: the free path's slot test */
 extern CU_TestInfo test_layout_tests[];      /* test_layout.c: where a slab's blocks lie */
 extern CU_TestInfo test_empty_tests[];       /* test_empty.c: emptied slabs kept, given back */
+extern CU_TestInfo test_os_tests[];          /* test_os.c: aligned mappings from the kernel */
 extern CU_TestInfo test_math_tests[]; /* test_math.c: the private jemalloc's exp, log, round */
 
 /* test_scenarios.c: `test_malloc --scenario name`, the programs that test_options.c and
