@@ -99,8 +99,11 @@ static void set_up_on_own_stack(void) {
     aslab__os_unmap(stack, SETUP_STACK);
 }
 
+/* The set-up's system calls and its parse of its options (which sets errno to 0, something
+ * no library function may do) are not the program's: errno keeps its value across it. */
 static int room_to_set_up(void) {
     if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) return 1;
+    int saved_errno = errno;
     void *probe = aslab__os_reserve_aligned(SETUP_ROOM + SETUP_STACK, aslab__os_page_size());
     if (probe == NULL) {
         errno = ENOMEM;
@@ -108,6 +111,7 @@ static int room_to_set_up(void) {
     }
     aslab__os_unmap(probe, SETUP_ROOM + SETUP_STACK);
     set_up_on_own_stack();
+    errno = saved_errno;
     return 1;
 }
 
@@ -116,9 +120,15 @@ static void *settled(void *p) {
     return p;
 }
 
-/* The copy's mallocx, only when it is set up or has room to set itself up. */
+/* The copy's mallocx, only when it is set up or has room to set itself up. A block handed
+ * out leaves errno as it was: the call may have been the one that set the copy up (when the
+ * set-up's own stack could not be mapped). The caller sets ENOMEM for NULL. */
 static void *je_new(size_t size, int flags) {
-    return room_to_set_up() ? settled(aslab__je_mallocx(size, flags)) : NULL;
+    if (!room_to_set_up()) return NULL;
+    int saved_errno = errno;
+    void *p = settled(aslab__je_mallocx(size, flags));
+    if (p != NULL) errno = saved_errno;
+    return p;
 }
 
 /* Its mallctl; the statistics and purges of a copy that never set itself up read 0 and do
@@ -202,8 +212,7 @@ int aslab__fb_trim(void) {
     return je_ctl(name, NULL, NULL, NULL, 0) == 0;
 }
 
-/* At start-up, with room to set the copy up. */
-void aslab__fb_decay_now(void) {
+static void decay_now(void) {
     ssize_t zero = 0;
     unsigned arenas = 0;
     size_t len = sizeof arenas;
@@ -220,4 +229,11 @@ void aslab__fb_decay_now(void) {
         snprintf(name, sizeof name, "arena.%u.muzzy_decay_ms", i);
         aslab__je_mallctl(name, NULL, NULL, &zero, sizeof zero);
     }
+}
+
+/* At start-up, with room to set the copy up; the program's errno as it was. */
+void aslab__fb_decay_now(void) {
+    int saved_errno = errno;
+    decay_now();
+    errno = saved_errno;
 }

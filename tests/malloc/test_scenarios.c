@@ -829,20 +829,38 @@ static int scenario_rlimit_raise(void) {
 }
 
 /* ---- fallback-first: the private jemalloc sets itself up at its first call (no constructor:
- * Makefile), here made by 8 threads at once, each its first block above 1 MiB ---- */
+ * Makefile), here made by 8 threads at once, each its first block above 1 MiB, by malloc or
+ * by realloc's growth of a medium block. The set-up is not the program's business: errno
+ * keeps its value (jemalloc's parse of its options set it to 0, which no library function
+ * may do) ---- */
 
 #define FIRST_THREADS 8
+#define ERRNO_MARK    1234
 static pthread_barrier_t first_start;
 
+static unsigned char *first_block(uintptr_t i, size_t size) {
+    if (i % 2 == 0) return malloc(size);
+    void *medium = malloc(512 * TM_KIB);
+    if (medium == NULL) return NULL;
+    void *grown = realloc(medium, size);
+    if (grown == NULL) free(medium);
+    return grown;
+}
+
 static void *first_large(void *arg) {
-    size_t size = 2 * TM_MIB + (size_t)(uintptr_t)arg * 4096;
+    uintptr_t i = (uintptr_t)arg;
+    size_t size = 2 * TM_MIB + i * 4096;
     pthread_barrier_wait(&first_start);
-    unsigned char *p = malloc(size);
+    errno = ERRNO_MARK + (int)i;
+    unsigned char *p = first_block(i, size);
     if (p == NULL) return (void *)1;
-    memset(p, (int)(uintptr_t)arg, size);
-    int ok = p[0] == (unsigned char)(uintptr_t)arg && p[size - 1] == p[0];
+    int kept = errno == ERRNO_MARK + (int)i;
+    memset(p, (int)i, size);
+    int ok = p[0] == (unsigned char)i && p[size - 1] == p[0];
     free(p);
-    return ok ? NULL : (void *)1;
+    kept = kept && errno == ERRNO_MARK + (int)i;
+    if (!kept) printf("FAIL errno %d after the first large block of thread %d\n", errno, (int)i);
+    return ok && kept ? NULL : (void *)1;
 }
 
 static int scenario_fallback_first(void) {
