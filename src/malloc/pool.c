@@ -46,11 +46,8 @@ static void set_owner(aslab__mslab *m, void *tag) {
 static void note_lent(unsigned cls) {
     aslab__class_stats *st = &aslab__pool_stats[cls];
     uint64_t lent = __atomic_add_fetch(&st->slabs_lent, 1, __ATOMIC_RELAXED);
-    uint64_t out = lent - __atomic_load_n(&st->slabs_returned, __ATOMIC_RELAXED);
-    uint64_t peak = __atomic_load_n(&st->slabs_out_peak, __ATOMIC_RELAXED);
-    while (out > peak && !__atomic_compare_exchange_n(&st->slabs_out_peak, &peak, out, 1,
-                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-    }
+    aslab__out_peak_raise(&st->slabs_out_peak, lent,
+                          __atomic_load_n(&st->slabs_returned, __ATOMIC_RELAXED));
 }
 
 int aslab__pool_lend_noting_zero(aslab_cache *cache, aslab_slab_loan *loan, int *zeroed) {

@@ -24,6 +24,19 @@ typedef struct aslab__class_stats {
 
 extern aslab__class_stats aslab__pool_stats[ASLAB_CLASS_SLOTS];
 
+/* Raises *peak to the slabs out, lent - returned: `lent` as the lend just counted made it,
+ * `returned` read after. Other threads' lends and returns between the two reads may make
+ * `returned` the larger (a thread preempted between them while others churn: 200 threads
+ * coming and going); the difference is then stale and nothing is noted, where the unsigned
+ * subtraction wrapped and the statistics printed a peak of 2^64 - 1. */
+static inline void aslab__out_peak_raise(uint64_t *peak, uint64_t lent, uint64_t returned) {
+    if (returned >= lent) return;
+    uint64_t out = lent - returned, seen = __atomic_load_n(peak, __ATOMIC_RELAXED);
+    while (out > seen &&
+           !__atomic_compare_exchange_n(peak, &seen, out, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
 /* Lends a slab of `cache` (aslab_slab_lend); *zeroed says whether it reads zero: it was grown
  * for this loan from a slab the arena noted as zero (aslab__arena_zero_note). 0 on failure. */
 int aslab__pool_lend_noting_zero(aslab_cache *cache, aslab_slab_loan *loan, int *zeroed);
