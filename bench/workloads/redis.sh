@@ -7,8 +7,9 @@
 #    and prints what a deterministic probe reads back (stdout, compared between allocators);
 # 2. runs redis-benchmark: REQUESTS requests per test, 20 clients, random keys, 256-byte
 #    values (its throughput report goes to stderr, never compared);
-# 3. SHUTDOWN NOSAVE, waits for the server, prints its log to stderr (the runner looks for
-#    "cannot be preloaded" and aslab's statistics there).
+# 3. prints the server's CPU seconds as `metric server_cpu_s` (stderr), then SHUTDOWN NOSAVE,
+#    waits for the server, prints its log to stderr (the runner looks for "cannot be
+#    preloaded" and aslab's statistics there).
 #
 # Debian's redis-server is linked with libjemalloc: with BENCH_PRELOAD empty it would run on
 # jemalloc, so the glibc run preloads libc.so.6 itself, which puts glibc's malloc first.
@@ -63,6 +64,17 @@ redis-benchmark -h 127.0.0.1 -p "$port" -n "$requests" -c 20 -r 100000 -d 256 -q
     -t set,get,incr,lpush,rpop,sadd,hset,spop,zadd,lrange_100,mset 2>&1 |
     tr '\r' '\n' | grep 'requests per second' >&2 || true
 echo "redis: probe after benchmark $(cli hget obj:4242 score) $(cli strlen str:299)"
+
+# The server's own CPU time (all its threads, user + system), before it stops: the part of
+# the run the allocator under test can change. The wall time also holds the clients', which
+# run on glibc, and both share this machine's two cores, so it moves with the scheduling
+# (runs of one allocator spread by 20% here); bench/results/latest.md lists this metric.
+stat=$(cat "/proc/$server_pid/stat" 2>/dev/null || true)
+if [ -n "$stat" ]; then
+    read -r -a fields <<<"${stat##*) }" # after the command name, which may hold spaces
+    ticks=$((fields[11] + fields[12]))   # utime and stime: fields 14 and 15 of stat(5)
+    awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "metric server_cpu_s %.2f\n", t / hz }' >&2
+fi
 
 cli shutdown nosave >/dev/null 2>&1 || true
 status=0
