@@ -9,13 +9,16 @@
 #     program (the core from libaslab_malloc.a, and from libaslab.a);
 #   - own_jemalloc: a program linking Debian's libjemalloc.so, aslab preloaded or linked
 #     statically: its jemalloc keeps its options and its API, and gets its blocks back;
-#   - no_jemalloc: aslab's jemalloc ignores MALLOC_CONF; a pointer of nobody's aborts.
+#   - no_jemalloc: aslab's jemalloc ignores MALLOC_CONF; a pointer of nobody's aborts;
+#   - deepbind: a block from a library opened with RTLD_DEEPBIND (whose malloc is libc's)
+#     freed by the program aborts with the same line; opened without it, the block is aslab's.
 
 ISO_BIN   := $(BUILD)/isolation
 ISO_FLAGS := $(CSTD) $(WARN) -O1 -g -Iinclude
 ISO_LIBS  := $(MALLOC_SYSLIBS_$(FALLBACK)) -lpthread
 ISO_PROGS := $(addprefix $(ISO_BIN)/,core_and_malloc core_and_malloc_two_libs own_jemalloc \
-                 own_jemalloc_static no_jemalloc no_jemalloc_static untouched)
+                 own_jemalloc_static no_jemalloc no_jemalloc_static untouched deepbind \
+                 deepbind_lib.so)
 
 .PHONY: test-isolation
 
@@ -44,6 +47,14 @@ $(ISO_BIN)/no_jemalloc: tests/isolation/no_jemalloc.c
 $(ISO_BIN)/untouched: tests/isolation/untouched.c
 	@mkdir -p $(@D)
 	$(CC) $(ISO_FLAGS) $< -o $@
+
+$(ISO_BIN)/deepbind: tests/isolation/deepbind.c
+	@mkdir -p $(@D)
+	$(CC) $(ISO_FLAGS) $< -ldl -o $@
+
+$(ISO_BIN)/deepbind_lib.so: tests/isolation/deepbind_lib.c
+	@mkdir -p $(@D)
+	$(CC) $(ISO_FLAGS) -shared -fPIC $< -o $@
 
 $(ISO_BIN)/no_jemalloc_static: tests/isolation/no_jemalloc.c $(BUILD)/libaslab_malloc.a
 	@mkdir -p $(@D)

@@ -62,6 +62,18 @@ for how in preload static; do
     fi
 done
 
+# A library opened with RTLD_DEEPBIND mallocs with libc's malloc (its own lookup finds libc
+# first): its block, freed by the program, is none of aslab's, and says so (with FALLBACK=libc
+# it would go to glibc's free). Preloaded, jemalloc and mimalloc crash there with SIGSEGV,
+# tcmalloc aborts: "Attempt to free invalid pointer".
+run "a library's block, the library opened plainly: aslab's" 0 \
+    env LD_PRELOAD="$preload" "$bin/deepbind" "$bin/deepbind_lib.so"
+if run "a library's block under RTLD_DEEPBIND (libc's malloc), freed: abort" 134 \
+    env LD_PRELOAD="$preload" "$bin/deepbind" "$bin/deepbind_lib.so" deep; then
+    line="aslab: free(): invalid pointer (not allocated by aslab, and no jemalloc of the program's to take it) $(head -1 "$out")"
+    [ "$(cat "$err")" = "$line" ] || bad "deepbind: expected [$line]"
+fi
+
 # A program without a jemalloc: aslab's copy reads no MALLOC_CONF, and a pointer of nobody's
 # reaching free, realloc or malloc_usable_size is one line and an abort.
 for how in preload static; do
