@@ -99,11 +99,8 @@ static void set_up_on_own_stack(void) {
     aslab__os_unmap(stack, SETUP_STACK);
 }
 
-/* The set-up's system calls and its parse of its options (which sets errno to 0, something
- * no library function may do) are not the program's: errno keeps its value across it. */
 static int room_to_set_up(void) {
     if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) return 1;
-    int saved_errno = errno;
     void *probe = aslab__os_reserve_aligned(SETUP_ROOM + SETUP_STACK, aslab__os_page_size());
     if (probe == NULL) {
         errno = ENOMEM;
@@ -111,7 +108,6 @@ static int room_to_set_up(void) {
     }
     aslab__os_unmap(probe, SETUP_ROOM + SETUP_STACK);
     set_up_on_own_stack();
-    errno = saved_errno;
     return 1;
 }
 
@@ -120,12 +116,13 @@ static void *settled(void *p) {
     return p;
 }
 
-/* The copy's mallocx, only when it is set up or has room to set itself up. A block handed
- * out leaves errno as it was: the call may have been the one that set the copy up (when the
- * set-up's own stack could not be mapped). The caller sets ENOMEM for NULL. */
+/* The copy's mallocx, only when it is set up or has room to set itself up. The set-up (on its
+ * own stack, or inside mallocx when that stack could not be mapped) makes system calls and
+ * parses the copy's options, which sets errno to 0, something no library function may do: a
+ * block handed out leaves errno as it was. The caller sets ENOMEM for NULL. */
 static void *je_new(size_t size, int flags) {
-    if (!room_to_set_up()) return NULL;
     int saved_errno = errno;
+    if (!room_to_set_up()) return NULL;
     void *p = settled(aslab__je_mallocx(size, flags));
     if (p != NULL) errno = saved_errno;
     return p;
