@@ -12,7 +12,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DEFAULT_CMD="PYTHONMALLOC=malloc PYTHONHASHSEED=0 /usr/bin/python3 $HERE/workload.py"
 # The lines of the ASLAB_STATS report (src/malloc/stats.c).
-STATS_LINES='^(aslab: heap statistics|class +size|small: |fallback \(|direct: |discards: |process: peak RSS)'
+STATS_LINES='^(aslab: heap statistics|class +size|small: |arena: |fallback \(|direct: |discards: |process: peak RSS)'
 STATS_ROW='^ +[0-9]+ +[0-9]+( +-?[0-9.]+)+$'
 
 usage() {

@@ -60,7 +60,7 @@ static aslab__lazy_table regions_table = ASLAB__LAZY_TABLE(regions, regions_writ
 static aslab__lazy_table hash_table = ASLAB__LAZY_TABLE(region_hash, hash_writable);
 static region *nonfull[ASLAB_CLASS_SLOTS];
 static dirty_node *oldest, *newest; /* the queue of dirty slabs, in the order they went free */
-static size_t slabs_live, slab_bytes_live, dirty_bytes, mapped_bytes;
+static size_t slabs_live, slab_bytes_live, dirty_bytes, mapped_bytes, slab_takes, slab_gives;
 static aslab__peak live_peak; /* slab_bytes_live's recent peak, for the cap (purge.h) */
 static uint64_t arena_lock[2];
 static __thread unsigned hint_class __attribute__((tls_model("initial-exec")));
@@ -178,13 +178,14 @@ static size_t slab_committed(const region *r, unsigned bit) {
 
 /* Regions are mapped CHUNK_REGIONS at a time (one mmap for 16 classes' first regions: a
  * short-lived process touching 20 classes makes 2 mappings, not 20), or one at a time when
- * the address-space limit refuses a chunk. Lock held. */
+ * the address-space limit refuses a chunk. The chunk is under the lock; the mappings are made
+ * outside it (fresh_map). */
 #define CHUNK_REGIONS 16
 static char *chunk_next, *chunk_end;
 static int chunk_writable; /* the chunk was mapped writable */
 
 /* Maps `size` bytes aligned to `align` for regions: writable (*writable 1), or reserved
- * read-only while commit_lazily. Lock held. */
+ * read-only while commit_lazily. */
 static char *region_mapping(size_t size, size_t align, int *writable) {
     if (!commit_lazily && aslab__os_strict_overcommit())
         __atomic_store_n(&commit_lazily, 1, __ATOMIC_RELAXED);
@@ -211,22 +212,52 @@ static char *mapping_below_limit(size_t size, size_t align, int *writable) {
     return p;
 }
 
-/* A new region of 2^shift bytes, or NULL; *writable says whether all of it is writable. */
-static char *region_memory(unsigned shift, int *writable) {
-    if (shift > ASLAB_REGION_SHIFT)
-        return mapping_below_limit((size_t)1 << shift, (size_t)1 << shift, writable);
-    if (chunk_next == chunk_end) {
-        size_t size = CHUNK_REGIONS * ASLAB_REGION_SIZE;
-        char *chunk = mapping_below_limit(size, ASLAB_REGION_SIZE, &chunk_writable);
-        if (chunk == NULL) {
-            size = ASLAB_REGION_SIZE;
-            chunk = mapping_below_limit(size, ASLAB_REGION_SIZE, &chunk_writable);
-        }
-        if (chunk == NULL) return NULL;
-        chunk_next = chunk;
-        chunk_end = chunk + size;
+/* Memory for regions, mapped with the lock released: a chunk, or one region larger than
+ * ASLAB_REGION_SIZE. base is NULL when there is none. */
+typedef struct fresh_mapping {
+    char *base;
+    size_t size;
+    int writable;
+} fresh_mapping;
+
+/* Maps what a new region of 2^shift bytes needs, the lock not held: mmap, munmap of the
+ * alignment's slack and mincore take the kernel's lock of the address space, which every page
+ * fault and every new thread's stack take too, and a holder of the arena's lock that waits
+ * there makes every thread that needs a slab wait behind it (threads started in bursts queued
+ * there: docs/thread-owned-slabs.md, "Threads that come and go"). */
+static void fresh_map(unsigned shift, fresh_mapping *f) {
+    if (shift > ASLAB_REGION_SHIFT) {
+        f->size = (size_t)1 << shift;
+        f->base = mapping_below_limit(f->size, f->size, &f->writable);
+        return;
     }
-    char *base = chunk_next;
+    f->size = CHUNK_REGIONS * ASLAB_REGION_SIZE;
+    f->base = mapping_below_limit(f->size, ASLAB_REGION_SIZE, &f->writable);
+    if (f->base == NULL) {
+        f->size = ASLAB_REGION_SIZE;
+        f->base = mapping_below_limit(f->size, ASLAB_REGION_SIZE, &f->writable);
+    }
+}
+
+/* A new region of 2^shift bytes, or NULL; *writable says whether all of it is writable. A
+ * small one comes from the chunk, and f becomes the chunk when it is used up; a larger one is
+ * f. What it takes of f leaves f's base NULL. Lock held. */
+static char *region_memory(unsigned shift, fresh_mapping *f, int *writable) {
+    char *base;
+    if (shift > ASLAB_REGION_SHIFT) {
+        base = f->base;
+        *writable = f->writable;
+        f->base = NULL;
+        return base;
+    }
+    if (chunk_next == chunk_end && f->base != NULL) {
+        chunk_next = f->base;
+        chunk_end = f->base + f->size;
+        chunk_writable = f->writable;
+        f->base = NULL;
+    }
+    if (chunk_next == chunk_end) return NULL;
+    base = chunk_next;
     chunk_next += ASLAB_REGION_SIZE;
     *writable = chunk_writable;
     return base;
@@ -359,20 +390,16 @@ static region *region_recycle(unsigned cls) {
     return NULL;
 }
 
-/* One more region for class cls: a new mapping, else a recycled region. Lock held. */
-static region *region_new(unsigned cls) {
-    int saved_errno = errno; /* a refused mapping is not the caller's error if we recover */
+/* One more region for class cls from memory mapped already (the chunk, or f), else, if
+ * `may_recycle`, a recycled region. Lock held. */
+static region *region_new(unsigned cls, fresh_mapping *f, int may_recycle) {
     unsigned shift = region_shift_for(cls);
     int writable = 0;
-    char *base = region_count < MAX_REGIONS ? region_memory(shift, &writable) : NULL;
-    if (base == NULL) {
-        region *r = region_recycle(cls);
-        if (r != NULL) errno = saved_errno;
-        return r;
-    }
+    char *base = region_count < MAX_REGIONS ? region_memory(shift, f, &writable) : NULL;
+    if (base == NULL) return may_recycle ? region_recycle(cls) : NULL;
     region *r = region_entry(base, shift);
     if (r == NULL) { /* the OS refused the entry's page: a chunk's region stays unused */
-        if (shift > ASLAB_REGION_SHIFT) aslab__os_unmap(base, (size_t)1 << shift);
+        if (shift > ASLAB_REGION_SHIFT) f->base = base; /* unmapped by the caller */
         return NULL;
     }
     r->committed = writable ? (uint32_t)1 << shift : 0;
@@ -452,6 +479,7 @@ static void *region_take(region *r, uint64_t now) {
         r->on_nonfull = 0;
     }
     slabs_live++;
+    slab_takes++;
     slab_bytes_live += slab_bytes(r);
     char *slab = r->base + ((size_t)bit << r->slab_shift);
     zero_slab = dirty ? NULL : slab;
@@ -528,12 +556,22 @@ static void *arena_slab_alloc(size_t size, size_t align) {
     if (cls == 0 || cls > ASLAB_NUM_CLASSES || size != align ||
         size != (size_t)1 << aslab__classes[cls].slab_shift)
         return NULL;
+    int saved_errno = errno; /* a refused mapping is not the caller's error if we recover */
+    fresh_mapping f = {NULL, 0, 0};
     lock();
+    region *r = nonfull[cls] != NULL ? nonfull[cls] : region_new(cls, &f, 0);
+    if (r == NULL) {
+        unlock();
+        fresh_map(region_shift_for(cls), &f);
+        lock();
+        r = nonfull[cls] != NULL ? nonfull[cls] : region_new(cls, &f, 1);
+    }
     uint64_t now = aslab__purge_now();
-    region *r = nonfull[cls] != NULL ? nonfull[cls] : region_new(cls);
     void *slab = r != NULL ? region_take(r, now) : NULL;
     enforce(now);
     unlock();
+    if (f.base != NULL) aslab__os_unmap(f.base, f.size); /* another thread mapped first */
+    if (slab != NULL) errno = saved_errno;
     return slab;
 }
 
@@ -572,6 +610,7 @@ static aslab_error arena_slab_free(void *slab, size_t size, size_t align) {
     unsigned bit = (unsigned)(((uintptr_t)slab - (uintptr_t)r->base) >> r->slab_shift);
     r->free_mask |= (uint64_t)1 << bit;
     slabs_live--;
+    slab_gives++;
     slab_bytes_live -= size;
     if (!r->on_nonfull) {
         r->next_nonfull = nonfull[r->cls];
@@ -654,7 +693,10 @@ void aslab__arena_stats_get(aslab__arena_stats *out) {
     out->slabs_live = slabs_live;
     out->slab_bytes = slab_bytes_live;
     out->dirty_bytes = dirty_bytes;
+    out->takes = slab_takes;
+    out->gives = slab_gives;
     unlock();
+    aslab_futexlock_counts(arena_lock, &out->sleeps, &out->wakes);
 }
 
 void aslab__arena_tables_init(void) {

@@ -177,6 +177,10 @@ typedef struct aslab__arena_stats {
     size_t slabs_live;  /* slabs held by the core caches */
     size_t slab_bytes;  /* their bytes */
     size_t dirty_bytes; /* free slabs not yet discarded */
+    size_t takes;       /* slabs handed to the core caches, ever */
+    size_t gives;       /* slabs they gave back, ever */
+    unsigned sleeps;    /* futex waits on the arena's lock (one lock for every class) */
+    unsigned wakes;     /* futex wake-ups it made */
 } aslab__arena_stats;
 void aslab__arena_stats_get(aslab__arena_stats *out);
 

@@ -125,6 +125,8 @@ void aslab__stats_print(void) {
         "dirty\n",
         (unsigned long long)small, mib(live_bytes), mib(slab_bytes), arena.regions,
         mib(arena.dirty_bytes));
+    say("arena: %zu slabs taken, %zu given back; its lock slept %u times, woke %u\n", arena.takes,
+        arena.gives, arena.sleeps, arena.wakes);
     say("fallback (%s): %llu requests (%.1f%% of all), %.1f MiB allocated, %.1f MiB mapped\n",
         aslab__fallback_name, (unsigned long long)large, share, mib(fb_allocated), mib(fb_mapped));
     aslab__direct_stats direct;

@@ -11,7 +11,7 @@ set -euo pipefail
 ALL_CASES=(python3 cxx threads sort sort_parallel git xz zstd)
 TIMEOUT=120 # seconds, per command
 # The lines of the ASLAB_STATS report (stats.c), removed before stderr is compared.
-STATS_LINES='^(aslab: heap statistics|class +size|small: |fallback \(|direct: |discards: |process: peak RSS)'
+STATS_LINES='^(aslab: heap statistics|class +size|small: |arena: |fallback \(|direct: |discards: |process: peak RSS)'
 STATS_ROW='^ +[0-9]+ +[0-9]+( +-?[0-9.]+)+$'
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

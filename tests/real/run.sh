@@ -131,7 +131,7 @@ suite() {
 }
 
 # The lines of the ASLAB_STATS report (stats.c), left out of the failure excerpts.
-STATS_LINES='^(aslab: heap statistics|class +size|small: |fallback \(|direct: |discards: |process: peak RSS| +[0-9]+ +[0-9]+( +-?[0-9.]+)+$)'
+STATS_LINES='^(aslab: heap statistics|class +size|small: |arena: |fallback \(|direct: |discards: |process: peak RSS| +[0-9]+ +[0-9]+( +-?[0-9.]+)+$)'
 
 main() {
     if [ $# -lt 2 ] || [ ! -d "$1" ]; then usage; fi
