@@ -25,17 +25,39 @@
 #include "thread.h"
 
 #define EMPTY_KEEP_BYTES ((uint64_t)1 << 20) /* per thread */
+/* Per record parked at a thread's exit (thread.c): a thread's current slabs of every small
+ * class together are about 8.5 MiB of address, of which a short-lived thread touched a page
+ * or two each. */
+#define EMPTY_PARK_BYTES ((uint64_t)8 << 20)
 
 static void empty_bytes_add(aslab__heap_rec *rec, int64_t bytes) {
     __atomic_store_n(&rec->empty_bytes, rec->empty_bytes + (uint64_t)bytes, __ATOMIC_RELAXED);
 }
 
-int aslab__empty_keep(aslab__heap_rec *rec, aslab__mslab *m) {
+static int keep_within(aslab__heap_rec *rec, aslab__mslab *m, uint64_t bound) {
     uint64_t bytes = aslab__class_slab_size(m->cls);
-    if (aslab__class_is_medium(m->cls) || rec->empty_bytes + bytes > EMPTY_KEEP_BYTES) return 0;
+    if (aslab__class_is_medium(m->cls) || rec->empty_bytes + bytes > bound) return 0;
     aslab__list_add_first(&rec->classes[m->cls].empty, m, ASLAB__ON_EMPTY);
     empty_bytes_add(rec, (int64_t)bytes);
     return 1;
+}
+
+int aslab__empty_keep(aslab__heap_rec *rec, aslab__mslab *m) {
+    return keep_within(rec, m, EMPTY_KEEP_BYTES);
+}
+
+int aslab__empty_park(aslab__heap_rec *rec, aslab__mslab *m) {
+    return keep_within(rec, m, EMPTY_PARK_BYTES);
+}
+
+void aslab__empty_set_owner(aslab__heap_rec *rec, void *tag) {
+    for (unsigned cls = 1; cls <= ASLAB_SMALL_CLASSES; cls++) {
+        aslab__mslab *head = rec->classes[cls].empty, *m = head;
+        if (m != NULL) do {
+                aslab__pool_set_owner(m, tag);
+                m = m->next;
+            } while (m != head);
+    }
 }
 
 aslab__mslab *aslab__empty_take(aslab__heap_rec *rec, unsigned cls) {

@@ -37,7 +37,7 @@ static void class_unlock(unsigned cls) {
     aslab_futexlock.unlock(pools[cls].lock);
 }
 
-static void set_owner(aslab__mslab *m, void *tag) {
+void aslab__pool_set_owner(aslab__mslab *m, void *tag) {
     aslab__slab *slab = aslab__slab_of(m);
     aslab_error err = aslab_slab_set_owner(slab, aslab__class_slab_size(m->cls), tag);
     if (err != ASLAB_OK) aslab__heap_fault("malloc()", aslab_strerror(err), slab);
@@ -123,7 +123,7 @@ aslab__mslab *aslab__pool_lend(unsigned cls) {
     __atomic_store_n(&m->remote, 0, __ATOMIC_RELAXED); /* nobody else sees the slab yet */
     m->full_used = 0;
     __atomic_store_n(&m->heap, aslab__thread_heap.rec, __ATOMIC_RELAXED);
-    set_owner(m, aslab__owner_tag());
+    aslab__pool_set_owner(m, aslab__owner_tag());
     if (lent_listed(m))
         aslab__arena_lent_set(loan.slab, aslab__class_slab_size(cls), lent_entry(m), 1);
     note_lent(cls);
@@ -195,7 +195,7 @@ void aslab__pool_abandon(aslab__mslab *m) {
         aslab__pool_return(m);
         return;
     }
-    set_owner(m, NULL);
+    aslab__pool_set_owner(m, NULL);
     __atomic_store_n(&m->heap, NULL, __ATOMIC_RELEASE);
     aslab__list_add(&pools[cls].abandoned, m, ASLAB__ON_ABANDONED);
     abandoned_changed(cls);
@@ -221,7 +221,7 @@ aslab__mslab *aslab__pool_adopt(unsigned cls) {
         aslab__list_del(&pools[cls].abandoned, m);
         abandoned_changed(cls);
         __atomic_store_n(&m->heap, aslab__thread_heap.rec, __ATOMIC_RELEASE);
-        set_owner(m, aslab__owner_tag());
+        aslab__pool_set_owner(m, aslab__owner_tag());
         __atomic_store_n(&m->remote, 0, __ATOMIC_RELEASE);
         count(&aslab__pool_stats[cls].adopted, 1);
     } else {

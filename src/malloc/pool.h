@@ -45,6 +45,8 @@ int aslab__pool_lend_noting_zero(aslab_cache *cache, aslab_slab_loan *loan, int 
 aslab__mslab *aslab__pool_lend(unsigned cls);
 /* Gives m, with no block out, back to the class's core cache. */
 void aslab__pool_return(aslab__mslab *m);
+/* Says `tag` (a thread pointer, or NULL for nobody) as m's owner in its slab's header. */
+void aslab__pool_set_owner(aslab__mslab *m, void *tag);
 /* Takes m's remote list, putting `mark` (0, or ASLAB__ABANDONED) in its place, and splices
  * it in front of m->free; returns how many blocks it held. */
 uint32_t aslab__pool_collect(aslab__mslab *m, uintptr_t mark);

@@ -25,10 +25,30 @@ static pthread_key_t exit_key;
 static uint64_t registry_lock[2];
 static aslab__heap_rec *registry, *spare, *chunk_next, *chunk_end;
 
+/* Parked records: an exiting thread's record with the current slabs it left empty, for the
+ * next thread that starts (chained through reg_next, under registry_lock; docs/
+ * thread-owned-slabs.md, "Threads that come and go"). Without them, a thread that lives for a
+ * few hundred blocks borrows a slab of every class it uses from the class caches and gives
+ * each back at its exit, through the class's lock and, beyond the caches' reserves, the
+ * arena's one lock and its madvise calls: threads started in bursts queued there. A parked
+ * slab's owner word says nobody until a thread adopts the record. They go back to the pool at
+ * the memory-return round and at malloc_trim, as a live thread's kept empty slabs do. */
+#define PARKED_MAX 4
+static aslab__heap_rec *parked;
+static int parked_count; /* written under registry_lock, read without it as a hint */
+
 #define RECORDS_PER_CHUNK 64
 
-static aslab__heap_rec *record_new(void) {
-    aslab__heap_rec *rec = spare;
+/* Registry lock held; *adopted says whether the record is a parked one. */
+static aslab__heap_rec *record_new(int *adopted) {
+    aslab__heap_rec *rec = parked;
+    *adopted = rec != NULL;
+    if (rec != NULL) {
+        parked = rec->reg_next;
+        __atomic_store_n(&parked_count, parked_count - 1, __ATOMIC_RELAXED);
+        return rec;
+    }
+    rec = spare;
     if (rec != NULL) {
         spare = rec->reg_next;
         return rec; /* its lists are empty: a record goes back only with every slab abandoned */
@@ -190,9 +210,22 @@ static void each_record(void (*fn)(aslab__heap_rec *)) {
         } while (rec != registry);
 }
 
+/* Registry lock held. */
+static void spare_add(aslab__heap_rec *rec) {
+    rec->reg_next = spare;
+    spare = rec;
+}
+
 void aslab__thread_give_back_empty(void) {
     aslab_futexlock.lock(registry_lock);
     each_record(aslab__empty_give_back);
+    while (parked != NULL) {
+        aslab__heap_rec *rec = parked;
+        parked = rec->reg_next;
+        aslab__empty_give_back(rec);
+        spare_add(rec);
+    }
+    __atomic_store_n(&parked_count, 0, __ATOMIC_RELAXED);
     aslab_futexlock.unlock(registry_lock);
 }
 
@@ -203,6 +236,51 @@ void aslab__heap_give_back_held(void) {
 
 /* From here on the thread's mallocs go to the fallback and its frees of its own blocks take
  * the abandoned path: other keys' destructors may still call both. */
+/* The exiting thread's current slab of small class cls joins its record's kept empty slabs if
+ * no block of it is out (remote frees taken first). Record lock held. */
+static void park_current(aslab__heap_rec *rec, unsigned cls) {
+    aslab__mslab *m = rec->current[cls];
+    if (m == &aslab__no_slab) return;
+    aslab__pool_collect(m, 0);
+    if (m->used != 1) return; /* blocks out besides its phantom use: abandoned */
+    m->used = 0;
+    if (!aslab__empty_park(rec, m)) {
+        m->used = 1;
+        return;
+    }
+    aslab__thread_heap.cur[cls] = &aslab__no_slab.hot;
+    rec->current[cls] = &aslab__no_slab;
+}
+
+/* Whether the exiting thread may leave its empty slabs on its record for the next thread. */
+static int may_park(void) {
+    return __atomic_load_n(&parked_count, __ATOMIC_RELAXED) < PARKED_MAX;
+}
+
+/* The record leaves the registry: parked if it kept slabs and there is room, else spare
+ * once its slabs went back. */
+static void record_retire(aslab__heap_rec *rec) {
+    aslab_futexlock.lock(registry_lock);
+    merge_counts(rec);
+    registry_del(rec);
+    rec->tls = NULL;
+    int kept = __atomic_load_n(&rec->empty_bytes, __ATOMIC_RELAXED) != 0;
+    if (kept && parked_count < PARKED_MAX) {
+        rec->reg_next = parked;
+        parked = rec;
+        __atomic_store_n(&parked_count, parked_count + 1, __ATOMIC_RELAXED);
+        kept = 0;
+    } else if (!kept) {
+        spare_add(rec);
+    }
+    aslab_futexlock.unlock(registry_lock);
+    if (!kept) return;
+    aslab__empty_give_back(rec); /* no room: parked records filled up meanwhile */
+    aslab_futexlock.lock(registry_lock);
+    spare_add(rec);
+    aslab_futexlock.unlock(registry_lock);
+}
+
 static void thread_exit(void *arg) {
     aslab__heap *h = arg;
     aslab__heap_rec *rec = h->rec;
@@ -210,8 +288,15 @@ static void thread_exit(void *arg) {
     aslab__heap_give_back_held();
     h->state = ASLAB_HEAP_DEAD;
     aslab__hot_park_all();
+    int park = may_park();
     aslab__rec_lock(rec);
-    aslab__empty_give_back_locked(rec);
+    if (park) {
+        for (unsigned cls = 1; cls <= ASLAB_SMALL_CLASSES; cls++)
+            park_current(rec, cls);
+        aslab__empty_set_owner(rec, NULL); /* the thread pointer may be the next thread's */
+    } else {
+        aslab__empty_give_back_locked(rec);
+    }
     for (unsigned cls = 1; cls <= ASLAB_NUM_CLASSES; cls++)
         abandon_class(rec, cls);
     aslab__rec_unlock(rec);
@@ -219,13 +304,7 @@ static void thread_exit(void *arg) {
      * record goes to the next thread. */
     for (unsigned cls = 0; cls < ASLAB_CLASS_SLOTS; cls++)
         h->cur[cls] = &aslab__no_slab.hot;
-    aslab_futexlock.lock(registry_lock);
-    merge_counts(rec);
-    registry_del(rec);
-    rec->tls = NULL;
-    rec->reg_next = spare;
-    spare = rec;
-    aslab_futexlock.unlock(registry_lock);
+    record_retire(rec);
 }
 
 int aslab__thread_global_init(void) {
@@ -240,7 +319,8 @@ int aslab__thread_setup(void) {
     if (h->state != ASLAB_HEAP_NEW) return 0;
     h->state = ASLAB_HEAP_SETUP;
     aslab_futexlock.lock(registry_lock);
-    aslab__heap_rec *rec = record_new();
+    int adopted = 0;
+    aslab__heap_rec *rec = record_new(&adopted);
     if (rec != NULL) {
         aslab__kept_reset(rec);
         rec->tls = h;
@@ -252,6 +332,11 @@ int aslab__thread_setup(void) {
         return 0;
     }
     h->rec = rec;
+    if (adopted) { /* a parked record's slabs become the thread's */
+        aslab__rec_lock(rec);
+        aslab__empty_set_owner(rec, aslab__owner_tag());
+        aslab__rec_unlock(rec);
+    }
     pthread_setspecific(exit_key, h);
     h->medium_room = aslab__medium_budget;
     h->state = ASLAB_HEAP_LIVE;

@@ -37,6 +37,11 @@ aslab__mslab *aslab__empty_take(aslab__heap_rec *rec, unsigned cls);
 /* Gives every slab rec keeps back to the pool: taking rec's lock, or with it held. */
 void aslab__empty_give_back(aslab__heap_rec *rec);
 void aslab__empty_give_back_locked(aslab__heap_rec *rec);
+/* A record parked by an exiting thread for the next new one (thread.c): m, its current slab
+ * with no block out, joins the kept ones up to a larger bound than aslab__empty_keep's (1 if
+ * it did); every kept slab's owner word says `tag`. rec's lock held for both. */
+int aslab__empty_park(aslab__heap_rec *rec, aslab__mslab *m);
+void aslab__empty_set_owner(aslab__heap_rec *rec, void *tag);
 /* Every live record's kept empty slabs back to the pool (the memory-return round, trim). */
 void aslab__thread_give_back_empty(void);
 
