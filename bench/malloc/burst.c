@@ -17,9 +17,8 @@ static int alive, alive_max;
 static void note_alive(int delta) {
     int now = __atomic_add_fetch(&alive, delta, __ATOMIC_RELAXED);
     int seen = __atomic_load_n(&alive_max, __ATOMIC_RELAXED);
-    while (now > seen &&
-           !__atomic_compare_exchange_n(&alive_max, &seen, now, 0, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED)) {
+    while (now > seen && !__atomic_compare_exchange_n(&alive_max, &seen, now, 0, __ATOMIC_RELAXED,
+                                                      __ATOMIC_RELAXED)) {
     }
 }
 

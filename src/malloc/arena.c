@@ -12,6 +12,7 @@
 #include "size_class.h"
 
 #include <errno.h>
+#include <sched.h>
 
 #define MAX_REGIONS ((size_t)64 << (30 - ASLAB_REGION_SHIFT)) /* 64 GiB of small objects */
 #define HASH_SIZE   ((size_t)2 * MAX_REGIONS)
@@ -508,15 +509,94 @@ static unsigned discard_followers(region *r, unsigned bit, uint64_t now) {
     return n;
 }
 
-/* Discards the oldest dirty slabs while there are more than `down_to` bytes of them, or the
- * oldest has been free `min_age` ms, one madvise per run of neighbours: a slab's dirty
- * neighbours after it in its region go with it, younger or not, since slabs of many classes
- * go free in turn, and the queue's neighbours in time are then never neighbours in address
- * (frag's last phase: 17,341 calls of one slab each). Returns the bytes. Lock held. */
-static size_t discard_oldest(size_t down_to, uint64_t min_age, uint64_t now) {
-    char *run = NULL;
-    size_t run_bytes = 0, done = 0;
-    while (oldest != NULL && (dirty_bytes > down_to || now - oldest->since_ms >= min_age)) {
+/* ---- discards with the lock released ----
+ * madvise takes the kernel's lock of the address space and flushes the other cores' TLBs: a
+ * holder of the arena's lock that made the call kept every thread that needed a slab waiting
+ * (threads started in bursts: 777 calls in a run, 210 sleeps on the lock). So the slabs to
+ * discard are chosen under the lock and taken out of their regions' free slabs, as if lent,
+ * so that nobody takes one while its pages go; the calls are made with the lock released;
+ * then, under the lock again, the slabs are free once more, clean. A region whose free slabs
+ * are all being discarded may stay on its class's list meanwhile: the head of the list is
+ * passed over while it has none (nonfull_head). */
+
+#define BATCH_RUNS 16
+
+typedef struct discard_run {
+    region *r;
+    uint64_t bits; /* the slabs of r the run covers */
+    char *start;
+    size_t bytes; /* what is writable of them, from start: what the call discards */
+} discard_run;
+
+typedef struct discard_batch {
+    unsigned n;
+    discard_run run[BATCH_RUNS];
+} discard_batch;
+
+/* Batches in flight: chosen, and not yet free again. Lock held to change or read it. */
+static unsigned batches_out;
+
+/* The slabs `bits` of r, writable for `bytes` from `start`, leave r's free slabs until the
+ * batch is done. Lock held; b has room. */
+static void batch_add(discard_batch *b, region *r, uint64_t bits, char *start, size_t bytes) {
+    if (b->n == 0) batches_out++;
+    r->free_mask &= ~bits;
+    b->run[b->n++] = (discard_run){r, bits, start, bytes};
+}
+
+/* The calls, one per run of neighbours in address (runs of neighbouring regions join). Lock
+ * not held. */
+static void batch_discard(const discard_batch *b) {
+    char *start = NULL;
+    size_t bytes = 0;
+    for (unsigned i = 0; i < b->n; i++) {
+        const discard_run *run = &b->run[i];
+        if (run->bytes == 0) continue;
+        if (bytes != 0 && start + bytes == run->start) {
+            bytes += run->bytes;
+            continue;
+        }
+        if (bytes != 0) aslab__os_discard(start, bytes);
+        start = run->start, bytes = run->bytes;
+    }
+    if (bytes != 0) aslab__os_discard(start, bytes);
+}
+
+/* The batch's slabs are free again, and read zero. Lock held. */
+static void batch_restore(discard_batch *b) {
+    for (unsigned i = 0; i < b->n; i++) {
+        region *r = b->run[i].r;
+        r->free_mask |= b->run[i].bits;
+        if (!r->on_nonfull) {
+            r->next_nonfull = nonfull[r->cls];
+            nonfull[r->cls] = r;
+            r->on_nonfull = 1;
+        }
+    }
+    if (b->n != 0) batches_out--;
+    b->n = 0;
+}
+
+/* The class's first region with a free slab, passing over those whose free slabs are all in a
+ * batch. Lock held. */
+static region *nonfull_head(unsigned cls) {
+    region *r;
+    while ((r = nonfull[cls]) != NULL && r->free_mask == 0) {
+        nonfull[cls] = r->next_nonfull;
+        r->on_nonfull = 0;
+    }
+    return r;
+}
+
+/* Chooses the oldest dirty slabs while there are more than `down_to` bytes of them, or the
+ * oldest has been free `min_age` ms, and while b has room: a slab's dirty neighbours after it
+ * in its region go with it, younger or not, since slabs of many classes go free in turn, and
+ * the queue's neighbours in time are then never neighbours in address (frag's last phase:
+ * 17,341 calls of one slab each). Returns the bytes. Lock held. */
+static size_t discard_oldest(size_t down_to, uint64_t min_age, uint64_t now, discard_batch *b) {
+    size_t done = 0;
+    while (oldest != NULL && b->n < BATCH_RUNS &&
+           (dirty_bytes > down_to || now - oldest->since_ms >= min_age)) {
         node_check(oldest);
         region *r = oldest->owner;
         char *slab = (char *)oldest - NODE_OFFSET;
@@ -524,31 +604,39 @@ static size_t discard_oldest(size_t down_to, uint64_t min_age, uint64_t now) {
         unsigned bit = (unsigned)((size_t)(slab - r->base) >> r->slab_shift);
         discard_unlink(r, bit, now);
         size_t writable = slab_committed(r, bit);
-        if (run_bytes == 0 || run + run_bytes != slab || writable != size) {
-            if (run_bytes != 0) aslab__os_discard(run, run_bytes);
-            run = slab, run_bytes = 0;
+        uint64_t bits = (uint64_t)1 << bit;
+        if (writable == size) { /* else a large slab in part writable: alone, and no further */
+            unsigned more = discard_followers(r, bit, now);
+            bits |= (((uint64_t)1 << more) - 1) << (bit + 1);
+            writable = size += size * more;
         }
-        if (writable != size) { /* a large slab in part writable: alone, and no further */
-            if (writable != 0) aslab__os_discard(slab, writable);
-        } else {
-            size_t bytes = size * (1 + discard_followers(r, bit, now));
-            run_bytes += bytes;
-            size = bytes;
-        }
+        batch_add(b, r, bits, slab, writable);
         done += size;
     }
-    if (run_bytes != 0) aslab__os_discard(run, run_bytes);
     return done;
 }
 
 /* What every hook call does last: the cap, then the age. The clock is read under the lock,
  * so the queue's stamps never decrease. Lock held. */
-static void enforce(uint64_t now) {
+static void enforce(uint64_t now, discard_batch *b) {
     size_t peak = aslab__peak_note(&live_peak, slab_bytes_live, now);
     if (dirty_bytes > aslab__purge_cap(slab_bytes_live, peak))
-        discard_oldest(aslab__purge_target(slab_bytes_live, peak), UINT64_MAX, now);
+        discard_oldest(aslab__purge_target(slab_bytes_live, peak), UINT64_MAX, now, b);
     if (oldest != NULL && now - oldest->since_ms >= aslab__purge_age())
-        discard_oldest(SIZE_MAX, aslab__purge_age(), now);
+        discard_oldest(SIZE_MAX, aslab__purge_age(), now, b);
+}
+
+/* After a hook call's unlock: b's discards, then more while a full batch left the cap or the
+ * age unmet. Lock not held. */
+static void batch_finish(discard_batch *b) {
+    while (b->n != 0) {
+        int full = b->n == BATCH_RUNS;
+        batch_discard(b);
+        lock();
+        batch_restore(b);
+        if (full) enforce(aslab__purge_now(), b);
+        unlock();
+    }
 }
 
 static void *arena_slab_alloc(size_t size, size_t align) {
@@ -558,19 +646,21 @@ static void *arena_slab_alloc(size_t size, size_t align) {
         return NULL;
     int saved_errno = errno; /* a refused mapping is not the caller's error if we recover */
     fresh_mapping f = {NULL, 0, 0};
+    discard_batch b = {0};
     lock();
-    region *r = nonfull[cls] != NULL ? nonfull[cls] : region_new(cls, &f, 0);
+    region *r = nonfull_head(cls) != NULL ? nonfull[cls] : region_new(cls, &f, 0);
     if (r == NULL) {
         unlock();
         fresh_map(region_shift_for(cls), &f);
         lock();
-        r = nonfull[cls] != NULL ? nonfull[cls] : region_new(cls, &f, 1);
+        r = nonfull_head(cls) != NULL ? nonfull[cls] : region_new(cls, &f, 1);
     }
     uint64_t now = aslab__purge_now();
     void *slab = r != NULL ? region_take(r, now) : NULL;
-    enforce(now);
+    enforce(now, &b);
     unlock();
     if (f.base != NULL) aslab__os_unmap(f.base, f.size); /* another thread mapped first */
+    batch_finish(&b);
     if (slab != NULL) errno = saved_errno;
     return slab;
 }
@@ -608,21 +698,24 @@ static aslab_error arena_slab_free(void *slab, size_t size, size_t align) {
         return ASLAB_ERR_INVALID_POINTER;
     }
     unsigned bit = (unsigned)(((uintptr_t)slab - (uintptr_t)r->base) >> r->slab_shift);
-    r->free_mask |= (uint64_t)1 << bit;
+    discard_batch b = {0};
     slabs_live--;
     slab_gives++;
     slab_bytes_live -= size;
-    if (!r->on_nonfull) {
-        r->next_nonfull = nonfull[r->cls];
-        nonfull[r->cls] = r;
-        r->on_nonfull = 1;
-    }
-    if (aslab__purge_at_once() || discard_frees) {
-        if (slab_committed(r, bit) != 0) aslab__os_discard(slab, slab_committed(r, bit));
-    } else
+    if (aslab__purge_at_once() || discard_frees) { /* free once discarded (batch_restore) */
+        batch_add(&b, r, (uint64_t)1 << bit, slab, slab_committed(r, bit));
+    } else {
+        r->free_mask |= (uint64_t)1 << bit;
+        if (!r->on_nonfull) {
+            r->next_nonfull = nonfull[r->cls];
+            nonfull[r->cls] = r;
+            r->on_nonfull = 1;
+        }
         dirty_push(r, bit, now);
-    enforce(now);
+    }
+    enforce(now, &b);
     unlock();
+    batch_finish(&b);
     return ASLAB_OK;
 }
 
@@ -670,9 +763,15 @@ void aslab__arena_map_set(const void *start, size_t size, uint8_t value) {
 }
 
 size_t aslab__arena_purge(uint64_t min_age) {
-    lock();
-    size_t done = discard_oldest(SIZE_MAX, min_age, aslab__purge_now());
-    unlock();
+    discard_batch b = {0};
+    size_t done = 0;
+    do {
+        lock();
+        batch_restore(&b);
+        done += discard_oldest(SIZE_MAX, min_age, aslab__purge_now(), &b);
+        unlock();
+        batch_discard(&b);
+    } while (b.n != 0);
     return done;
 }
 
@@ -705,8 +804,14 @@ void aslab__arena_tables_init(void) {
     aslab__lazy_prepare(&hash_table);
 }
 
+/* No batch is in flight in the child: its slabs would never be free again there. */
 void aslab__arena_fork_prepare(void) {
     lock();
+    while (batches_out != 0) {
+        unlock();
+        sched_yield();
+        lock();
+    }
 }
 void aslab__arena_fork_parent(void) {
     unlock();
