@@ -60,6 +60,7 @@ $(BUILD)/tsan_remote: tests/malloc/tsan_remote.c $(TM_TSAN_SRC) $(MALLOC_HDR) $(
 
 test-malloc-tsan: $(if $(filter jemalloc,$(FALLBACK)),$(BUILD)/tsan_remote)
 	$(if $(filter jemalloc,$(FALLBACK)),TSAN_OPTIONS=halt_on_error=1 setarch -R $(BUILD)/tsan_remote,@echo "test-malloc-tsan: skipped with FALLBACK=$(FALLBACK)")
+	$(if $(filter jemalloc,$(FALLBACK)),ASLAB_DECAY_MS=0 TSAN_OPTIONS=halt_on_error=1 setarch -R $(BUILD)/tsan_remote --bursts)
 
 .PHONY: test-malloc-tsan
 TEST_TARGETS += test-malloc-tsan

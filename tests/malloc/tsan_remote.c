@@ -8,8 +8,9 @@
  * phase (batch.c). Then threads cycle through big blocks (each parks its own, large.c; a thread of
  * the next round takes what one of the last left), while one of them trims (every parked
  * block evicted under the others' feet), every free looking its block up in the set of big
- * blocks without a lock while others change it (large_live.c). Exits 0 when every block
- * checked out. */
+ * blocks without a lock while others change it (large_live.c). Last, bursts of short-lived
+ * threads (parked records, discards outside the arena's lock) while one of each burst trims.
+ * Exits 0 when every block checked out. */
 #include "../../src/malloc/api.h"
 #include "pc_queue.h"
 
@@ -167,7 +168,58 @@ static void cycle_rounds(void) {
     }
 }
 
-int main(void) {
+/* ---- bursts: short-lived threads, each a few blocks of every small class ----
+ * An exiting thread parks its record with its emptied slabs and the next one takes it (thread.c);
+ * the rest go back to the arena, whose discards run with its lock released (arena.c), while
+ * thread 0 of each round trims: parked records given back, every dirty slab discarded, under
+ * the other threads' feet. */
+#define BURST_THREADS 8
+#define BURST_ROUNDS  6
+#define BURST_BLOCKS  48
+
+static void *burst_thread(void *arg) {
+    size_t id = (size_t)arg;
+    unsigned char *held[BURST_BLOCKS];
+    for (size_t i = 0; i < BURST_BLOCKS; i++) {
+        size_t size = 16 + (i * 337 + id * 61) % 8000;
+        held[i] = aslab__api_malloc(size);
+        if (held[i] == NULL) {
+            __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        memset(held[i], (int)(id + i), size);
+        held[i][0] = (unsigned char)(size >> 8), held[i][1] = (unsigned char)size;
+    }
+    if (id % BURST_THREADS == 0) aslab__trim();
+    for (size_t i = 0; i < BURST_BLOCKS; i++) {
+        unsigned char *p = held[i];
+        if (p == NULL) continue;
+        size_t size = (size_t)p[0] << 8 | p[1];
+        if (p[size - 1] != (unsigned char)(id + i)) __atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+        aslab__api_free(p, "free()");
+    }
+    return NULL;
+}
+
+static void burst_rounds(void) {
+    for (size_t round = 0; round < BURST_ROUNDS; round++) {
+        pthread_t t[BURST_THREADS];
+        for (size_t i = 0; i < BURST_THREADS; i++)
+            pthread_create(&t[i], NULL, burst_thread, (void *)(round * BURST_THREADS + i));
+        for (int i = 0; i < BURST_THREADS; i++)
+            pthread_join(t[i], NULL);
+    }
+}
+
+/* `tsan_remote --bursts` runs the bursts alone: make runs it under ASLAB_DECAY_MS=0 too, where
+ * every slab given back to the arena is discarded at once, in a batch of its own. */
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--bursts") == 0) {
+        burst_rounds();
+        printf("tsan_remote --bursts: %d bursts of %d threads, %zu bad blocks\n", BURST_ROUNDS,
+               BURST_THREADS, bad);
+        return bad != 0;
+    }
     for (int round = 0; round < ROUNDS; round++) {
         pthread_t p[PRODUCERS], c[CONSUMERS];
         pc_init(&q, RING, PRODUCERS);
@@ -183,8 +235,10 @@ int main(void) {
     }
     batch_rounds();
     cycle_rounds();
+    burst_rounds();
     printf("tsan_remote: %d rounds of %d producers and %d consumers, %d threads freeing in "
-           "batches, 2 rounds of %d threads cycling big blocks, %zu bad blocks\n",
-           ROUNDS, PRODUCERS, CONSUMERS, BATCHERS, CYCLERS, bad);
+           "batches, 2 rounds of %d threads cycling big blocks, %d bursts of %d threads, %zu bad "
+           "blocks\n",
+           ROUNDS, PRODUCERS, CONSUMERS, BATCHERS, CYCLERS, BURST_ROUNDS, BURST_THREADS, bad);
     return bad != 0;
 }
