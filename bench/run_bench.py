@@ -48,7 +48,7 @@ LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
 PYTHON = "/usr/bin/python3"
 MICRO_PROGRAMS = ("pairs", "mixed", "prodcons", "larson", "oversub", "frag", "xthread", "bulk",
                   "pair_calls", "randsize", "mstress", "walk", "calloc_sparse", "zmalloc",
-                  "kvcache", "replace")
+                  "kvcache", "replace", "burst")
 
 
 def scudo_library():
@@ -156,6 +156,9 @@ def workloads():
               ["oversub", "8", "16000000"], ["oversub", "8", "4000000"]),
         micro("oversub-32", "32 threads on the machine's cores",
               ["oversub", "32", "16000000"], ["oversub", "32", "4000000"]),
+        micro("burst", "threads started 200 at once, 20 times; each mallocs, checks and frees "
+              "200 blocks of 16 B to 7.5 KiB and exits", ["burst", "200", "20"],
+              ["burst", "200", "5"]),
         micro("frag", "1 GiB of small blocks, 90% freed at random; RSS after",
               ["frag", "1024", "2000"], ["frag", "256", "0"]),
         micro("walk", "1 M blocks of 48 B, half replaced at random, then read in array order",

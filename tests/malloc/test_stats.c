@@ -242,6 +242,27 @@ static void test_discard_runs(void) {
         printf("\n    discard-runs: %llu calls for %.0f slabs\n", calls, slabs);
 }
 
+/* ASLAB_STATS's arena line: every slab of discard-runs came from the arena, and most went back
+ * to it (the class caches keep 2 empty ones a class, the thread its current ones and 1 MiB of
+ * those it emptied), and one thread never waits on its lock. */
+static void test_arena_line(void) {
+    static const char *const env[] = {"ASLAB_STATS=1", NULL};
+    tm_child c;
+    tm_child_scenario(&c, "discard-runs", env, 0, TM_CHILD_TIMEOUT_MS);
+    unsigned long long taken = 0, given = 0, sleeps = ~0ull, wakes = ~0ull;
+    const char *line = strstr(c.err, "\narena: ");
+    int ok = tm_child_exited(&c, 0) && line != NULL &&
+             sscanf(line,
+                    "\narena: %llu slabs taken, %llu given back; its lock slept %llu times, "
+                    "woke %llu",
+                    &taken, &given, &sleeps, &wakes) == 4;
+    if (!ok) tm_child_dump(&c, "discard-runs");
+    CU_ASSERT_FATAL(ok);
+    CU_ASSERT(taken >= RUN_CLASSES * RUN_SLABS);
+    CU_ASSERT(given <= taken && given >= RUN_CLASSES * RUN_SLABS / 2);
+    CU_ASSERT(sleeps == 0 && wakes == 0);
+}
+
 /* The peak of a class's slabs out (pool.c note_lent): `returned`, read after the lend was
  * counted, may have passed it while the thread was preempted. */
 static void test_peak_with_stale_counts(void) {
@@ -266,6 +287,7 @@ CU_TestInfo test_stats_tests[] = {
     {"malloc_stats prints the table on stderr, naming the process", test_malloc_stats},
     {"remote frees are counted when their owner takes them back", test_remote_counted},
     {"the cap's discards take a slab's dirty neighbours in one call", test_discard_runs},
+    {"the arena's line: slabs taken and given back, its lock's sleeps", test_arena_line},
     {"the peak of slabs out ignores counts that moved under it", test_peak_with_stale_counts},
     CU_TEST_INFO_NULL,
 };
