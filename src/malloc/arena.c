@@ -145,7 +145,7 @@ static uint64_t all_slabs_mask(const region *r) {
  * time), which is why a process that pays for neither maps writable memory. */
 #define COMMIT_GRAIN ASLAB_REGION_SIZE
 
-static int commit_lazily; /* set for good once either shows; written with the lock held */
+static int commit_lazily; /* set for good once either shows, by a thread mapping regions */
 
 int aslab__arena_commits_lazily(void) {
     return __atomic_load_n(&commit_lazily, __ATOMIC_RELAXED);
@@ -188,10 +188,10 @@ static int chunk_writable; /* the chunk was mapped writable */
 /* Maps `size` bytes aligned to `align` for regions: writable (*writable 1), or reserved
  * read-only while commit_lazily. */
 static char *region_mapping(size_t size, size_t align, int *writable) {
-    if (!commit_lazily && aslab__os_strict_overcommit())
+    if (!aslab__arena_commits_lazily() && aslab__os_strict_overcommit())
         __atomic_store_n(&commit_lazily, 1, __ATOMIC_RELAXED);
     *writable = 0;
-    if (commit_lazily) return aslab__os_reserve_readable(size, align);
+    if (aslab__arena_commits_lazily()) return aslab__os_reserve_readable(size, align);
     char *p = aslab__os_map_aligned(size, align);
     if (p == NULL) return NULL;
     *writable = 1;

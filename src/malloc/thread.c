@@ -25,7 +25,7 @@ static pthread_key_t exit_key;
 static uint64_t registry_lock[2];
 static aslab__heap_rec *registry, *spare, *chunk_next, *chunk_end;
 
-/* Parked records: an exiting thread's record with the current slabs it left empty, for the
+/* Parked records: an exiting thread's record with the slabs it left empty, for the
  * next thread that starts (chained through reg_next, under registry_lock; docs/
  * thread-owned-slabs.md, "Threads that come and go"). Without them, a thread that lives for a
  * few hundred blocks borrows a slab of every class it uses from the class caches and gives
@@ -234,8 +234,6 @@ void aslab__heap_give_back_held(void) {
     aslab__medium_release_recent();
 }
 
-/* From here on the thread's mallocs go to the fallback and its frees of its own blocks take
- * the abandoned path: other keys' destructors may still call both. */
 /* The exiting thread's current slab of small class cls joins its record's kept empty slabs if
  * no block of it is out (remote frees taken first). Record lock held. */
 static void park_current(aslab__heap_rec *rec, unsigned cls) {
@@ -281,6 +279,8 @@ static void record_retire(aslab__heap_rec *rec) {
     aslab_futexlock.unlock(registry_lock);
 }
 
+/* From here on the thread's mallocs go to the fallback and its frees of its own blocks take
+ * the abandoned path: other keys' destructors may still call both. */
 static void thread_exit(void *arg) {
     aslab__heap *h = arg;
     aslab__heap_rec *rec = h->rec;
