@@ -264,6 +264,14 @@ static char *region_memory(unsigned shift, fresh_mapping *f, int *writable) {
     return base;
 }
 
+/* r, which has a free slab now, joins its class's list if it is not on it. Lock held. */
+static void nonfull_add(region *r) {
+    if (r->on_nonfull) return;
+    r->next_nonfull = nonfull[r->cls];
+    nonfull[r->cls] = r;
+    r->on_nonfull = 1;
+}
+
 /* Gives r (holding no slab) to class cls: its map byte, slab size and lists. Lock held. */
 static void region_assign(region *r, unsigned cls) {
     r->cls = (uint8_t)cls;
@@ -274,9 +282,7 @@ static void region_assign(region *r, unsigned cls) {
     size_t first = (uintptr_t)r->base >> ASLAB_REGION_SHIFT;
     for (size_t i = 0; i < (size_t)1 << (r->shift - ASLAB_REGION_SHIFT); i++)
         __atomic_store_n(&aslab__regions.map[first + i], aslab__map_byte(cls), __ATOMIC_RELEASE);
-    r->next_nonfull = nonfull[cls];
-    nonfull[cls] = r;
-    r->on_nonfull = 1;
+    nonfull_add(r); /* never on a list here: new, or withdrawn from its old class's */
 }
 
 static size_t region_discard(region *r);
@@ -567,11 +573,7 @@ static void batch_restore(discard_batch *b) {
     for (unsigned i = 0; i < b->n; i++) {
         region *r = b->run[i].r;
         r->free_mask |= b->run[i].bits;
-        if (!r->on_nonfull) {
-            r->next_nonfull = nonfull[r->cls];
-            nonfull[r->cls] = r;
-            r->on_nonfull = 1;
-        }
+        nonfull_add(r);
     }
     if (b->n != 0) batches_out--;
     b->n = 0;
@@ -648,12 +650,13 @@ static void *arena_slab_alloc(size_t size, size_t align) {
     fresh_mapping f = {NULL, 0, 0};
     discard_batch b = {0};
     lock();
-    region *r = nonfull_head(cls) != NULL ? nonfull[cls] : region_new(cls, &f, 0);
+    region *r = nonfull_head(cls);
+    if (r == NULL) r = region_new(cls, &f, 0);
     if (r == NULL) {
         unlock();
         fresh_map(region_shift_for(cls), &f);
         lock();
-        r = nonfull_head(cls) != NULL ? nonfull[cls] : region_new(cls, &f, 1);
+        if ((r = nonfull_head(cls)) == NULL) r = region_new(cls, &f, 1);
     }
     uint64_t now = aslab__purge_now();
     void *slab = r != NULL ? region_take(r, now) : NULL;
@@ -706,11 +709,7 @@ static aslab_error arena_slab_free(void *slab, size_t size, size_t align) {
         batch_add(&b, r, (uint64_t)1 << bit, slab, slab_committed(r, bit));
     } else {
         r->free_mask |= (uint64_t)1 << bit;
-        if (!r->on_nonfull) {
-            r->next_nonfull = nonfull[r->cls];
-            nonfull[r->cls] = r;
-            r->on_nonfull = 1;
-        }
+        nonfull_add(r);
         dirty_push(r, bit, now);
     }
     enforce(now, &b);

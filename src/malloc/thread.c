@@ -240,12 +240,9 @@ static void park_current(aslab__heap_rec *rec, unsigned cls) {
     aslab__mslab *m = rec->current[cls];
     if (m == &aslab__no_slab) return;
     aslab__pool_collect(m, 0);
-    if (m->used != 1) return; /* blocks out besides its phantom use: abandoned */
+    /* blocks out besides its phantom use, or no room: abandoned */
+    if (m->used != 1 || !aslab__empty_park(rec, m)) return;
     m->used = 0;
-    if (!aslab__empty_park(rec, m)) {
-        m->used = 1;
-        return;
-    }
     aslab__thread_heap.cur[cls] = &aslab__no_slab.hot;
     rec->current[cls] = &aslab__no_slab;
 }
@@ -263,16 +260,16 @@ static void record_retire(aslab__heap_rec *rec) {
     registry_del(rec);
     rec->tls = NULL;
     int kept = __atomic_load_n(&rec->empty_bytes, __ATOMIC_RELAXED) != 0;
-    if (kept && parked_count < PARKED_MAX) {
+    int park = kept && parked_count < PARKED_MAX;
+    if (park) {
         rec->reg_next = parked;
         parked = rec;
         __atomic_store_n(&parked_count, parked_count + 1, __ATOMIC_RELAXED);
-        kept = 0;
     } else if (!kept) {
         spare_add(rec);
     }
     aslab_futexlock.unlock(registry_lock);
-    if (!kept) return;
+    if (!kept || park) return;
     aslab__empty_give_back(rec); /* no room: parked records filled up meanwhile */
     aslab_futexlock.lock(registry_lock);
     spare_add(rec);
