@@ -124,8 +124,10 @@ static void clear_part(char *p, size_t n, unsigned cls) {
     if (aslab__thread_heap.state == ASLAB_HEAP_LIVE &&
         aslab__thread_heap.rec->calloc_sparse[cls] > 0)
         aslab__clear_written(p, n, &granules);
-    else
+    else {
+        aslab__os_prefault(p, n); /* likely pages nobody touched: mapped in one call */
         memset(p, 0, n);
+    }
 }
 
 /* Clears [p, p + total) but for what z says reads zero already. */

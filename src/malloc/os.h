@@ -47,6 +47,12 @@ int aslab__os_populated(void *page);
 /* Which pages of [addr, addr + size) are resident (addr page-aligned): vec[i] & 1 for page i.
  * 0, or -1 when the OS cannot say. No page is touched. */
 int aslab__os_residency(void *addr, size_t size, unsigned char *vec);
+/* calloc is about to clear [addr, addr + size) whole: when its last page is not resident (a
+ * fresh mapping, or pages given back), the kernel maps every page of it in one call
+ * (MADV_POPULATE_WRITE, Linux 5.14) instead of a fault per page as the clearing reaches it.
+ * The same pages end up resident either way. Does nothing below PREFAULT_MIN bytes (os.c)
+ * and once the kernel refuses the call. 1 when it asked the kernel, else 0; errno kept. */
+int aslab__os_prefault(void *addr, size_t size);
 uint64_t aslab__os_now_ms(void);
 /* Milliseconds on the coarse monotonic clock: a read of the vDSO's page, no system call,
  * a few milliseconds of resolution. What the slow paths' memory-return checks read. */

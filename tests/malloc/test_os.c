@@ -57,9 +57,59 @@ static void test_size_that_cannot_round_refused(void) {
     CU_ASSERT_PTR_NULL(aslab__os_map_aligned(SIZE_MAX - 3 * page(), 2 * page()));
 }
 
+/* Whether the kernel knows MADV_POPULATE_WRITE (Linux 5.14), asked of a page of our own. */
+static int kernel_populates(void) {
+    char *p = aslab__os_map_aligned(page(), page());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    int known = madvise(p, page(), 23 /* MADV_POPULATE_WRITE */) == 0;
+    aslab__os_unmap(p, page());
+    return known;
+}
+
+static int resident(const char *p) {
+    unsigned char vec = 0;
+    return mincore((void *)p, page(), &vec) == 0 && (vec & 1);
+}
+
+/* calloc's prefault maps the whole pages inside the range, and only those, in one call; the
+ * pages read zero; errno stays. Asked again, the range is resident and it does nothing. */
+static void test_prefault_maps_the_inner_pages(void) {
+    size_t n = 64 * page();
+    char *p = aslab__os_map_aligned(n, page());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    errno = EDOM;
+    int asked = aslab__os_prefault(p + 100, n - 200);
+    CU_ASSERT_EQUAL(errno, EDOM);
+    if (kernel_populates()) {
+        CU_ASSERT_EQUAL(asked, 1);
+        for (size_t off = page(); off < n - page(); off += page())
+            CU_ASSERT(resident(p + off));
+        CU_ASSERT_EQUAL(aslab__os_prefault(p + 100, n - 200), 0);
+    }
+    CU_ASSERT(!resident(p));              /* shared with whatever lies before the range */
+    CU_ASSERT(!resident(p + n - page())); /* and after it */
+    for (size_t off = 0; off < n; off += 64)
+        CU_ASSERT_EQUAL(p[off], 0);
+    aslab__os_unmap(p, n);
+}
+
+/* Below its minimum (64 KiB) it leaves the pages to the program's own faults. */
+static void test_prefault_leaves_small_ranges(void) {
+    size_t n = 8 * page();
+    char *p = aslab__os_map_aligned(n, page());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(aslab__os_prefault(p, n), 0);
+    for (size_t off = 0; off < n; off += page())
+        CU_ASSERT(!resident(p + off));
+    aslab__os_unmap(p, n);
+}
+
 CU_TestInfo test_os_tests[] = {
     {"a size of part pages: rounded up, no tail left mapped", test_part_page_size_leaves_no_tail},
     {"whole pages: mapped as asked, nothing after", test_whole_pages_as_asked},
     {"a size that cannot be rounded or aligned: NULL", test_size_that_cannot_round_refused},
+    {"calloc's prefault: the inner pages of a fresh range, once",
+     test_prefault_maps_the_inner_pages},
+    {"calloc's prefault: nothing below 64 KiB", test_prefault_leaves_small_ranges},
     CU_TEST_INFO_NULL,
 };
