@@ -118,7 +118,7 @@ int aslab__os_prefault(void *addr, size_t size) {
         return 0;
     int saved_errno = errno, asked = 0;
     unsigned char last = 1;
-    if (mincore((void *)(hi - page), page, &last) == 0 && !(last & 1)) {
+    if (aslab__os_residency((void *)(hi - page), page, &last) == 0 && !(last & 1)) {
         asked = 1;
         if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) != 0 &&
             (errno == EINVAL || errno == ENOSYS || errno == EPERM))

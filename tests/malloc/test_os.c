@@ -9,6 +9,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#ifndef MADV_POPULATE_WRITE /* Linux 5.14; older headers lack the name */
+#define MADV_POPULATE_WRITE 23
+#endif
+
 static size_t page(void) {
     return (size_t)sysconf(_SC_PAGESIZE);
 }
@@ -61,7 +65,7 @@ static void test_size_that_cannot_round_refused(void) {
 static int kernel_populates(void) {
     char *p = aslab__os_map_aligned(page(), page());
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    int known = madvise(p, page(), 23 /* MADV_POPULATE_WRITE */) == 0;
+    int known = madvise(p, page(), MADV_POPULATE_WRITE) == 0;
     aslab__os_unmap(p, page());
     return known;
 }
