@@ -95,6 +95,17 @@ aslab_error aslab_hook_slab_free(void *slab, size_t size, size_t align);
     }                                                                                              \
     typedef int aslab__hooks_defined_here
 
+/* A cache may instead take its slabs from hooks of its own (aslab_cache_config.hooks): the
+ * same contract, plus the context pointer the cache was created with, passed back unchanged
+ * on every call, so that one pair of functions can serve many caches and know which one asks
+ * (a size class, a memory pool, a NUMA node). Such a cache never calls the global hooks,
+ * which a program must still define. The table and what the context points to must stay
+ * valid until the hierarchy is gone: its master slab is the last block handed to free. */
+typedef struct aslab_slab_hooks {
+    void *(*alloc)(void *context, size_t size, size_t align);
+    aslab_error (*free)(void *context, void *slab, size_t size, size_t align);
+} aslab_slab_hooks;
+
 /* ---- Locks -----------------------------------------------------------------------------
  * A cache's lock is an ops table plus up to ASLAB_LOCK_MAX bytes of state stored in the
  * master slab, aligned to 8 bytes. init is called once on the zeroed state. trylock may be
@@ -135,7 +146,9 @@ aslab_error aslab_cache_create(aslab_cache **out, size_t obj_size, size_t obj_al
 #define ASLAB_SLAB_HEADER_SIZE 64
 
 /* aslab_cache_create with more to say. aslab_cache_create(out, size, align, slab_size, lock)
- * is this with header_reserve 0. */
+ * is this with header_reserve 0 and the global hooks. Initialise it with designated
+ * initializers (.obj_size = ...): a field left out is zero, its default, and fields may be
+ * added at the end. */
 typedef struct aslab_cache_config {
     size_t obj_size, obj_align, slab_size;
     const aslab_lock_ops *lock; /* NULL means aslab_nolock */
@@ -146,6 +159,10 @@ typedef struct aslab_cache_config {
      * slab is lent or serves aslab_alloc; their content is whatever the alloc hook's block
      * held. */
     size_t header_reserve;
+    /* The hooks every slab of the hierarchy comes from and goes back to, the master's
+     * included; NULL means the global pair. Both functions must be set. */
+    const aslab_slab_hooks *hooks;
+    void *hooks_context; /* passed to them as is; ignored when hooks is NULL */
 } aslab_cache_config;
 aslab_error aslab_cache_create_config(aslab_cache **out, const aslab_cache_config *config);
 /* One more reference to the same cache; returns cache, or NULL if cache is NULL, not a

@@ -45,11 +45,13 @@ static void set_divider(aslab__master *master) {
 }
 
 static aslab_error check_args(size_t obj_size, size_t obj_align, size_t slab_size,
-                              const aslab_lock_ops *lock) {
+                              const aslab_lock_ops *lock, const aslab_slab_hooks *hooks) {
     if (obj_size == 0 || !ASLAB__IS_POW2(obj_align)) return ASLAB_ERR_INVALID_ARGUMENT;
     if (!aslab__slab_size_valid(slab_size)) return ASLAB_ERR_INVALID_ARGUMENT;
     if (obj_size > slab_size || obj_align >= slab_size) return ASLAB_ERR_INVALID_ARGUMENT;
     if (lock->size > ASLAB_LOCK_MAX || !lock->init || !lock->lock || !lock->unlock)
+        return ASLAB_ERR_INVALID_ARGUMENT;
+    if (hooks != NULL && (hooks->alloc == NULL || hooks->free == NULL))
         return ASLAB_ERR_INVALID_ARGUMENT;
     return ASLAB_OK;
 }
@@ -86,7 +88,7 @@ aslab_error aslab_cache_create_config(aslab_cache **out, const aslab_cache_confi
     const aslab_lock_ops *lock = config->lock != NULL ? config->lock : &aslab_nolock;
     size_t obj_size = config->obj_size, obj_align = config->obj_align;
     size_t slab_size = config->slab_size;
-    aslab_error err = check_args(obj_size, obj_align, slab_size, lock);
+    aslab_error err = check_args(obj_size, obj_align, slab_size, lock, config->hooks);
     if (err != ASLAB_OK) return err;
     size_t reserve = reserve_for(config->header_reserve, slab_size);
     if (reserve == SIZE_MAX) return ASLAB_ERR_INVALID_ARGUMENT;
@@ -99,11 +101,14 @@ aslab_error aslab_cache_create_config(aslab_cache **out, const aslab_cache_confi
                                   &slave_geo);
     if (err != ASLAB_OK) return err;
 
+    const aslab__hooks hooks = {config->hooks,
+                                config->hooks != NULL ? config->hooks_context : NULL};
     void *block;
-    err = aslab__slab_fetch(slab_size, &block);
+    err = aslab__slab_fetch(&hooks, slab_size, &block);
     if (err != ASLAB_OK) return err;
     aslab__master *master = block;
     master_init(master, obj_size, obj_align, stride, slab_size, lock);
+    master->hooks = hooks;
     master->slave = slave_geo;
     master->header_reserve = reserve;
     master->capacity = master_geo.capacity;
@@ -115,7 +120,7 @@ aslab_error aslab_cache_create_config(aslab_cache **out, const aslab_cache_confi
 
 aslab_error aslab_cache_create(aslab_cache **out, size_t obj_size, size_t obj_align,
                                size_t slab_size, const aslab_lock_ops *lock) {
-    const aslab_cache_config config = {obj_size, obj_align, slab_size, lock, 0};
+    const aslab_cache_config config = {obj_size, obj_align, slab_size, lock, 0, NULL, NULL};
     return aslab_cache_create_config(out, &config);
 }
 
@@ -134,7 +139,7 @@ aslab_cache *aslab_cache_clone(aslab_cache *cache) {
 aslab_error aslab__grow_locked(aslab__master *master) {
     void *block;
     aslab__unlock(master);
-    aslab_error err = aslab__slab_fetch(master->slab_size, &block);
+    aslab_error err = aslab__slab_fetch(&master->hooks, master->slab_size, &block);
     if (err == ASLAB_OK) aslab__slab_init(block, master, &master->slave);
     aslab__lock(master);
     if (err != ASLAB_OK) return err;
@@ -201,13 +206,14 @@ void aslab__collect_locked(aslab__master *master, aslab__slab *slab, aslab__reti
     check_finished(master, retire);
 }
 
-/* Hands the retired slabs to the hook; returns the first error it gave. */
-static aslab_error give_back(aslab__slab *head, size_t slab_size, size_t *errors) {
+/* Hands the retired slabs to the hooks; returns the first error they gave. */
+static aslab_error give_back(const aslab__hooks *hooks, aslab__slab *head, size_t slab_size,
+                             size_t *errors) {
     aslab_error first = ASLAB_OK;
     while (head != NULL) {
         aslab__slab *next = (aslab__slab *)head->link.next;
         head->magic = 0; /* stale pointers into a reused block no longer validate */
-        aslab_error err = aslab_hook_slab_free(head, slab_size, slab_size);
+        aslab_error err = aslab__slab_give(hooks, head, slab_size);
         if (err != ASLAB_OK) {
             (*errors)++;
             if (first == ASLAB_OK) first = err;
@@ -222,15 +228,16 @@ static aslab_error give_back(aslab__slab *head, size_t slab_size, size_t *errors
 aslab_error aslab__finish_unlock(aslab__master *master, aslab__retire *retire) {
     aslab_error first = ASLAB_OK;
     const size_t slab_size = master->slab_size;
+    const aslab__hooks hooks = master->hooks; /* the master itself may be the last slab */
     for (;;) {
         aslab__unlock(master);
         if (retire->head == NULL && !retire->destroy) return first;
         size_t errors = 0;
-        aslab_error err = give_back(retire->head, slab_size, &errors);
+        aslab_error err = give_back(&hooks, retire->head, slab_size, &errors);
         if (first == ASLAB_OK) first = err;
         if (retire->destroy) {
             master->slab.magic = 0;
-            err = aslab_hook_slab_free(master, slab_size, slab_size);
+            err = aslab__slab_give(&hooks, master, slab_size);
             return first != ASLAB_OK ? first : err;
         }
         aslab__lock(master);

@@ -1,4 +1,5 @@
-/* slab.c - one slab: its geometry, its header, and fetching it from the hook. */
+/* slab.c - one slab: its geometry, its header, and fetching it from its hooks and handing it
+ * back. */
 #include "slab.h"
 
 #include <string.h>
@@ -37,12 +38,23 @@ void aslab__slab_init(aslab__slab *slab, aslab__master *master, const aslab__geo
     memset(aslab__bitmap(slab), 0, (geo->capacity + 31) / 32 * sizeof(uint32_t));
 }
 
-/* Asks the hook for one slab; a block off the slab alignment goes straight back. */
-aslab_error aslab__slab_fetch(size_t slab_size, void **out) {
-    void *block = aslab_hook_slab_alloc(slab_size, slab_size);
+static void *hook_alloc(const aslab__hooks *hooks, size_t slab_size) {
+    if (hooks->table == NULL) return aslab_hook_slab_alloc(slab_size, slab_size);
+    return hooks->table->alloc(hooks->context, slab_size, slab_size);
+}
+
+/* Hands a slab back to the hooks it came from. */
+aslab_error aslab__slab_give(const aslab__hooks *hooks, void *slab, size_t slab_size) {
+    if (hooks->table == NULL) return aslab_hook_slab_free(slab, slab_size, slab_size);
+    return hooks->table->free(hooks->context, slab, slab_size, slab_size);
+}
+
+/* Asks the hooks for one slab; a block off the slab alignment goes straight back. */
+aslab_error aslab__slab_fetch(const aslab__hooks *hooks, size_t slab_size, void **out) {
+    void *block = hook_alloc(hooks, slab_size);
     if (block == NULL) return ASLAB_ERR_OUT_OF_MEMORY;
     if (((uintptr_t)block & (slab_size - 1)) != 0) {
-        (void)aslab_hook_slab_free(block, slab_size, slab_size);
+        (void)aslab__slab_give(hooks, block, slab_size);
         return ASLAB_ERR_ALIGNMENT_MISMATCH;
     }
     *out = block;

@@ -95,6 +95,13 @@ typedef struct aslab__geometry {
     uint32_t bitmap_offset;
 } aslab__geometry;
 
+/* Where a hierarchy's slabs come from: the cache's own hooks with their context, or, with
+ * table NULL, the program's global pair (aslab_hook_slab_alloc / aslab_hook_slab_free). */
+typedef struct aslab__hooks {
+    const aslab_slab_hooks *table;
+    void *context;
+} aslab__hooks;
+
 /* The master slab: a slab header followed by the state of the whole hierarchy. */
 typedef struct aslab__master {
     aslab__slab slab;
@@ -111,6 +118,7 @@ typedef struct aslab__master {
     uint64_t div_mul;
     aslab__geometry slave;
     size_t header_reserve; /* bytes after each slave's header, a multiple of 64 */
+    aslab__hooks hooks;
     /* under the lock */
     aslab__slab *current;
     aslab__link empty, partial, full;
@@ -138,7 +146,8 @@ typedef struct aslab__retire {
 aslab_error aslab__geometry_for(size_t header, size_t stride, size_t align, size_t slab_size,
                                 aslab__geometry *out);
 void aslab__slab_init(aslab__slab *slab, aslab__master *master, const aslab__geometry *geo);
-aslab_error aslab__slab_fetch(size_t slab_size, void **out);
+aslab_error aslab__slab_fetch(const aslab__hooks *hooks, size_t slab_size, void **out);
+aslab_error aslab__slab_give(const aslab__hooks *hooks, void *slab, size_t slab_size);
 
 /* ---- cache.c ---- */
 void aslab__divider_for(size_t slab_size, uint32_t stride, uint64_t *mul, uint32_t *shift);

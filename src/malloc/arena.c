@@ -64,7 +64,6 @@ static dirty_node *oldest, *newest; /* the queue of dirty slabs, in the order th
 static size_t slabs_live, slab_bytes_live, dirty_bytes, mapped_bytes, slab_takes, slab_gives;
 static aslab__peak live_peak; /* slab_bytes_live's recent peak, for the cap (purge.h) */
 static uint64_t arena_lock[2];
-static __thread unsigned hint_class __attribute__((tls_model("initial-exec")));
 static __thread int discard_frees __attribute__((tls_model("initial-exec")));
 /* The last slab this thread's core calls took that reads zero (aslab__arena_zero_note). */
 static __thread void *zero_slab __attribute__((tls_model("initial-exec")));
@@ -74,10 +73,6 @@ static void lock(void) {
 }
 static void unlock(void) {
     aslab_futexlock.unlock(arena_lock);
-}
-
-void aslab__arena_set_class(unsigned cls) {
-    hint_class = cls;
 }
 
 void aslab__arena_discard_frees(int on) {
@@ -641,8 +636,9 @@ static void batch_finish(discard_batch *b) {
     }
 }
 
-static void *arena_slab_alloc(size_t size, size_t align) {
-    unsigned cls = hint_class;
+/* The class's alloc hook: context is the class. */
+static void *arena_slab_alloc(void *context, size_t size, size_t align) {
+    unsigned cls = (unsigned)(uintptr_t)context;
     if (cls == 0 || cls > ASLAB_NUM_CLASSES || size != align ||
         size != (size_t)1 << aslab__classes[cls].slab_shift)
         return NULL;
@@ -690,9 +686,9 @@ static size_t region_discard(region *r) {
 
 /* A slab back from the core goes to the queue as the newest dirty slab, or straight to the
  * OS when the decay is 0 or the heap says it has idled for the decay time already. */
-static aslab_error arena_slab_free(void *slab, size_t size, size_t align) {
+static aslab_error arena_slab_free(void *context, void *slab, size_t size, size_t align) {
     uintptr_t key = (uintptr_t)slab >> ASLAB_REGION_SHIFT;
-    (void)align;
+    (void)context, (void)align;
     lock();
     uint64_t now = aslab__purge_now();
     region *r = key < ASLAB_MAP_ENTRIES && aslab__regions.map[key] ? hash_find(key) : NULL;
@@ -718,7 +714,21 @@ static aslab_error arena_slab_free(void *slab, size_t size, size_t align) {
     return ASLAB_OK;
 }
 
-ASLAB_DEFINE_ALLOCATION_HOOKS(arena_slab_alloc, arena_slab_free);
+const aslab_slab_hooks aslab__arena_class_hooks = {arena_slab_alloc, arena_slab_free};
+
+/* The program-wide pair the core's link asks for. Every cache of the malloc names the class
+ * hooks above instead, so no slab comes from here: a cache created without its class would be
+ * refused its slabs, and a slab handed back here is still taken as the arena's. */
+static void *no_class_slab(size_t size, size_t align) {
+    (void)size, (void)align;
+    return NULL;
+}
+
+static aslab_error any_class_slab_free(void *slab, size_t size, size_t align) {
+    return arena_slab_free(NULL, slab, size, align);
+}
+
+ASLAB_DEFINE_ALLOCATION_HOOKS(no_class_slab, any_class_slab_free);
 
 size_t aslab__arena_commit(void *slab, size_t bytes) {
     lock();

@@ -17,6 +17,7 @@
 #ifndef ASLAB_MALLOC_ARENA_H
 #define ASLAB_MALLOC_ARENA_H
 
+#include "aslab.h"
 #include "size_class.h"
 
 #include <stddef.h>
@@ -152,9 +153,9 @@ size_t aslab__arena_commit(void *slab, size_t bytes);
  * MCL_FUTURE seen); while it is 0, every slab is. */
 int aslab__arena_commits_lazily(void);
 
-/* The class the calling thread is about to fetch slabs for; the core's hooks carry only a
- * size, so the malloc says which class before each core call that may grow a cache. */
-void aslab__arena_set_class(unsigned cls);
+/* The hooks of every class's cache (init.c): the context is the class number, so that the
+ * arena knows which class's regions a slab comes from. */
+extern const aslab_slab_hooks aslab__arena_class_hooks;
 
 /* Takes the calling thread's note of the last slab its core calls took from the arena that
  * reads zero (never written since mapped, or discarded since), and clears it; NULL when the

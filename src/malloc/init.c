@@ -85,8 +85,9 @@ aslab_cache *aslab__class_cache_get(unsigned cls, aslab_slab_loan *first, int *z
                                      .obj_align = aslab__class_align(info->size),
                                      .slab_size = (size_t)1 << info->slab_shift,
                                      .lock = &aslab_futexlock,
-                                     .header_reserve = ASLAB__MSLAB_RESERVE};
-        aslab__arena_set_class(cls);
+                                     .header_reserve = ASLAB__MSLAB_RESERVE,
+                                     .hooks = &aslab__arena_class_hooks,
+                                     .hooks_context = (void *)(uintptr_t)cls};
         if (aslab_cache_create_config(&cache, &config) != ASLAB_OK) {
             cache = NULL;
         } else if (!class_geometry_learn(cls, cache, first, zeroed)) {

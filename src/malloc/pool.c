@@ -93,7 +93,6 @@ static uintptr_t lent_entry(const aslab__mslab *m) {
 aslab__mslab *aslab__pool_lend(unsigned cls) {
     aslab_slab_loan loan;
     int zeroed = 0;
-    aslab__arena_set_class(cls);
     aslab_cache *cache = aslab__class_cache_get(cls, &loan, &zeroed);
     if (cache == NULL) return NULL;
     if (loan.slab == NULL && !aslab__pool_lend_noting_zero(cache, &loan, &zeroed)) return NULL;
@@ -134,7 +133,6 @@ void aslab__pool_return(aslab__mslab *m) {
     unsigned cls = m->cls;
     if (lent_listed(m))
         aslab__arena_lent_set(aslab__slab_of(m), aslab__class_slab_size(cls), lent_entry(m), 0);
-    aslab__arena_set_class(cls);
     aslab_error err = aslab_slab_return(aslab__slab_of(m), aslab__class_slab_size(cls));
     if (err != ASLAB_OK) aslab__heap_fault("free()", aslab_strerror(err), aslab__slab_of(m));
     count(&aslab__pool_stats[cls].slabs_returned, 1);

@@ -236,7 +236,11 @@ static void test_stats_count_loans(void) {
 
 static aslab_cache *create_with_reserve(size_t reserve) {
     aslab_cache *cache = NULL;
-    const aslab_cache_config config = {OBJ, 8, SLAB, &aslab_spinlock, reserve};
+    const aslab_cache_config config = {.obj_size = OBJ,
+                                       .obj_align = 8,
+                                       .slab_size = SLAB,
+                                       .lock = &aslab_spinlock,
+                                       .header_reserve = reserve};
     CU_ASSERT_EQUAL_FATAL(aslab_cache_create_config(&cache, &config), ASLAB_OK);
     return cache;
 }
@@ -292,7 +296,10 @@ static void test_header_reserve_arguments(void) {
     CU_ASSERT_EQUAL(aslab_slab_return(b.slab, SLAB), ASLAB_OK);
     CU_ASSERT_EQUAL(aslab_slab_return(c.slab, SLAB), ASLAB_OK);
     aslab_cache *cache = NULL;
-    aslab_cache_config too_big = {OBJ, 8, SLAB, NULL, SLAB - ASLAB_SLAB_HEADER_SIZE};
+    aslab_cache_config too_big = {.obj_size = OBJ,
+                                  .obj_align = 8,
+                                  .slab_size = SLAB,
+                                  .header_reserve = SLAB - ASLAB_SLAB_HEADER_SIZE};
     CU_ASSERT_EQUAL(aslab_cache_create_config(&cache, &too_big), ASLAB_ERR_INVALID_ARGUMENT);
     too_big.header_reserve = SIZE_MAX;
     CU_ASSERT_EQUAL(aslab_cache_create_config(&cache, &too_big), ASLAB_ERR_INVALID_ARGUMENT);

@@ -10,11 +10,17 @@
     { name, NULL, NULL, th_test_setup, th_test_teardown, tests }
 
 static CU_SuiteInfo suites[] = {
-    SUITE("errors", test_errors_tests),       SUITE("lifecycle", test_lifecycle_tests),
-    SUITE("alloc", test_alloc_tests),         SUITE("validation", test_validation_tests),
-    SUITE("bulk", test_bulk_tests),           SUITE("threads", test_threads_tests),
-    SUITE("typed", test_typed_tests),         SUITE("lend", test_lend_tests),
-    SUITE("hardening", test_hardening_tests), CU_SUITE_INFO_NULL,
+    SUITE("errors", test_errors_tests),
+    SUITE("lifecycle", test_lifecycle_tests),
+    SUITE("alloc", test_alloc_tests),
+    SUITE("validation", test_validation_tests),
+    SUITE("bulk", test_bulk_tests),
+    SUITE("threads", test_threads_tests),
+    SUITE("typed", test_typed_tests),
+    SUITE("lend", test_lend_tests),
+    SUITE("hardening", test_hardening_tests),
+    SUITE("cache hooks", test_cache_hooks_tests),
+    CU_SUITE_INFO_NULL,
 };
 
 static CU_ErrorCode run(const char *only) {
