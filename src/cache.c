@@ -101,8 +101,7 @@ aslab_error aslab_cache_create_config(aslab_cache **out, const aslab_cache_confi
                                   &slave_geo);
     if (err != ASLAB_OK) return err;
 
-    const aslab__hooks hooks = {config->hooks,
-                                config->hooks != NULL ? config->hooks_context : NULL};
+    const aslab__hooks hooks = {config->hooks, config->hooks_context};
     void *block;
     err = aslab__slab_fetch(&hooks, slab_size, &block);
     if (err != ASLAB_OK) return err;

@@ -717,18 +717,19 @@ static aslab_error arena_slab_free(void *context, void *slab, size_t size, size_
 const aslab_slab_hooks aslab__arena_class_hooks = {arena_slab_alloc, arena_slab_free};
 
 /* The program-wide pair the core's link asks for. Every cache of the malloc names the class
- * hooks above instead, so no slab comes from here: a cache created without its class would be
- * refused its slabs, and a slab handed back here is still taken as the arena's. */
+ * hooks above instead, so this pair serves none: a cache created without its class is refused
+ * its slabs, and since no slab ever comes from here, none can come back. */
 static void *no_class_slab(size_t size, size_t align) {
     (void)size, (void)align;
     return NULL;
 }
 
-static aslab_error any_class_slab_free(void *slab, size_t size, size_t align) {
-    return arena_slab_free(NULL, slab, size, align);
+static aslab_error no_class_slab_free(void *slab, size_t size, size_t align) {
+    (void)slab, (void)size, (void)align;
+    return ASLAB_ERR_INVALID_POINTER;
 }
 
-ASLAB_DEFINE_ALLOCATION_HOOKS(no_class_slab, any_class_slab_free);
+ASLAB_DEFINE_ALLOCATION_HOOKS(no_class_slab, no_class_slab_free);
 
 size_t aslab__arena_commit(void *slab, size_t bytes) {
     lock();

@@ -104,9 +104,6 @@ int aslab__os_residency(void *addr, size_t size, unsigned char *vec) {
  * one, whose pages are resident, in one call that reads page tables only. mstress, whose
  * calloc'd blocks of 1-32 MiB come from the fallback's fresh memory: 5% faster (docs/STATUS.md,
  * session 34). Older kernels say EINVAL, a seccomp filter may say EPERM: then never again. */
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
 #define PREFAULT_MIN ((size_t)65536)
 
 static int prefault_refused;

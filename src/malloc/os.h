@@ -5,6 +5,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
+
+#ifndef MADV_POPULATE_WRITE /* Linux 5.14; older headers lack the name */
+#define MADV_POPULATE_WRITE 23
+#endif
 
 /* Reserves `size` bytes (rounded up to whole pages) aligned to `align` (a power of two, a
  * multiple of the page size), readable and writable, zero-filled, not yet resident. NULL when

@@ -9,10 +9,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#ifndef MADV_POPULATE_WRITE /* Linux 5.14; older headers lack the name */
-#define MADV_POPULATE_WRITE 23
-#endif
-
 static size_t page(void) {
     return (size_t)sysconf(_SC_PAGESIZE);
 }
