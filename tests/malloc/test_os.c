@@ -1,10 +1,12 @@
 /* test_os.c - the malloc's boundary with the kernel (os.c): an aligned mapping of a size that
  * is not a whole number of pages is the size rounded up to pages, and nothing after it stays
- * mapped. A copy of os.c is compiled in (TM_UNIT); the library's is its own. */
+ * mapped; one goes right below the last where there is room. A copy of os.c is compiled in
+ * (TM_UNIT); the library's is its own. */
 #include "../../src/malloc/os.h"
 #include "test_suites.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -23,19 +25,33 @@ static int mapped(const char *p) {
     return 0;
 }
 
-/* Maps `size` bytes at `align`, checks the rounded size mapped, writable and zero, and the
- * page after it unmapped (inside the slack mmap gave: ours until the trim). */
+/* The pages the process has mapped: /proc/self/statm's first field (read without malloc). */
+static size_t mapped_pages(void) {
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    CU_ASSERT_FATAL(fd >= 0);
+    ssize_t got = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    CU_ASSERT_FATAL(got > 0);
+    size_t pages = 0;
+    for (const char *c = buf; c < buf + got && *c >= '0' && *c <= '9'; c++)
+        pages = pages * 10 + (size_t)(*c - '0');
+    return pages;
+}
+
+/* Maps `size` bytes at `align`, checks the rounded size mapped, writable and zero, and
+ * nothing else left mapped by the call (the slack of an over-mapping trimmed away). */
 static void check_map(size_t size, size_t align) {
-    size_t rounded = (size + page() - 1) / page() * page();
+    size_t rounded = (size + page() - 1) / page() * page(), before = mapped_pages();
     char *p = aslab__os_map_aligned(size, align);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(mapped_pages() - before, rounded / page());
     CU_ASSERT_EQUAL((uintptr_t)p % align, 0);
     for (size_t off = 0; off < rounded; off += page()) {
         CU_ASSERT(mapped(p + off));
         CU_ASSERT_EQUAL(p[off], 0);
         p[off] = 1;
     }
-    CU_ASSERT(!mapped(p + rounded));
     aslab__os_unmap(p, rounded);
     CU_ASSERT(!mapped(p));
 }
@@ -50,6 +66,48 @@ static void test_part_page_size_leaves_no_tail(void) {
 static void test_whole_pages_as_asked(void) {
     check_map(page(), page());
     check_map(5 * page(), 4 * page());
+}
+
+/* Whether no page of [p, p + size) is mapped. */
+static int room_at(char *p, size_t size) {
+    for (size_t off = 0; off < size; off += page())
+        if (mapped(p + off)) return 0;
+    return 1;
+}
+
+/* An aligned mapping is asked for right below the one made before it: where that room is
+ * free it goes there, one mmap and no slack to trim (mapping `align` more and trimming, the
+ * other way, puts it lower still). Mappings are made until one with free room below turns up
+ * (another may sit right below the first). */
+static void test_aligned_goes_below_the_last(void) {
+    size_t align = 16 * page(), size = 2 * align;
+    char *held[8];
+    int n = 0, checked = 0;
+    while (n < 8 && !checked) {
+        char *first = aslab__os_map_aligned(size, align);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+        held[n++] = first;
+        if (!room_at(first - size, size)) continue;
+        char *second = aslab__os_map_aligned(size, align);
+        CU_ASSERT_PTR_EQUAL(second, first - size);
+        aslab__os_unmap(second, size);
+        checked = 1;
+    }
+    CU_ASSERT(checked);
+    while (n > 0)
+        aslab__os_unmap(held[--n], size);
+}
+
+/* With the room below taken, the mapping is still aligned, whole, and alone (check_map). */
+static void test_aligned_when_the_room_below_is_taken(void) {
+    size_t align = 16 * page(), size = 2 * align;
+    char *first = aslab__os_map_aligned(size, align);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+    char *taken = mmap(first - size, size, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    check_map(size, align);
+    if (taken != MAP_FAILED) aslab__os_unmap(taken, size); /* or another's, there already */
+    aslab__os_unmap(first, size);
 }
 
 static void test_size_that_cannot_round_refused(void) {
@@ -108,6 +166,10 @@ CU_TestInfo test_os_tests[] = {
     {"a size of part pages: rounded up, no tail left mapped", test_part_page_size_leaves_no_tail},
     {"whole pages: mapped as asked, nothing after", test_whole_pages_as_asked},
     {"a size that cannot be rounded or aligned: NULL", test_size_that_cannot_round_refused},
+    {"an aligned mapping goes right below the last: one call, no slack",
+     test_aligned_goes_below_the_last},
+    {"an aligned mapping with the room below taken: aligned, nothing around it",
+     test_aligned_when_the_room_below_is_taken},
     {"calloc's prefault: the inner pages of a fresh range, once",
      test_prefault_maps_the_inner_pages},
     {"calloc's prefault: nothing below 64 KiB", test_prefault_leaves_small_ranges},
