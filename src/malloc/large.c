@@ -225,6 +225,11 @@ static void note_request(uint64_t now) {
         store_if_changed(&cycle_until_ms, plus(now, window));
 }
 
+int aslab__large_cycling(void) {
+    return !aslab__purge_at_once() &&
+           aslab__purge_now() <= __atomic_load_n(&cycle_until_ms, __ATOMIC_RELAXED);
+}
+
 /* A slot's fields are written under its lock, and parked and parked_size are also read
  * without it (a peek from another thread, fits_at): hence relaxed atomics. */
 static void *parked_at(const park_slot *slot, size_t *size) {

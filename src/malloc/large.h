@@ -61,6 +61,9 @@ size_t aslab__large_usable_size(void *p, const char *fn);
 void aslab__large_put(void *p, const char *fn);
 /* The round: the parked block and the pool, if old by `now`, go back to the OS. */
 void aslab__large_round(uint64_t now);
+/* Whether the program cycles big blocks: it asked for one within the decay time of a big
+ * free, no longer ago than the decay time (never with ASLAB_DECAY_MS=0). */
+int aslab__large_cycling(void);
 /* Bytes of the parked block (free to the program, allocated to the fallback). */
 size_t aslab__large_parked_bytes(void);
 /* malloc_trim: both go back now; nonzero if anything could be returned. */

@@ -251,6 +251,25 @@ static void test_spare_mapping(void) {
     CU_ASSERT(used_after + 30 * TM_MIB < used); /* mallinfo2 counts the spare as free */
 }
 
+/* A program that cycles big blocks (a 2 MiB one freed and asked for again) keeps a freed
+ * direct block's mapping as the spare from its first free: the next block comes from it,
+ * cleared, with no page faulted in; malloc_trim unmaps it. */
+static void test_spare_while_cycling(void) {
+    long faults = -1;
+    int zeroed = 0;
+    size_t kept = 0, trimmed = 0;
+    tm_child c;
+    tm_child_scenario(&c, "direct-spare-cycling", NULL, 0, TM_CHILD_TIMEOUT_MS);
+    if (!tm_child_exited(&c, 0)) tm_child_dump(&c, "direct-spare-cycling");
+    CU_ASSERT_FATAL(tm_child_exited(&c, 0));
+    CU_ASSERT_EQUAL_FATAL(sscanf(c.out, "faults %ld zeroed %d kept %zu trimmed %zu", &faults,
+                                 &zeroed, &kept, &trimmed),
+                          4);
+    CU_ASSERT(faults >= 0 && faults < 200); /* 10,240 pages when mapped afresh */
+    CU_ASSERT(zeroed == 1);
+    CU_ASSERT(trimmed + 30 * 1024 < kept);
+}
+
 /* ---- misuse: one line, then SIGABRT ---- */
 
 typedef struct misuse {
@@ -426,6 +445,8 @@ CU_TestInfo test_direct_tests[] = {
     {"a program that takes back what it frees gets a spare mapping, zeroed for calloc",
      test_spare_mapping},
     {"a second free of a block whose mapping is the spare aborts", test_spare_double_free},
+    {"a program that cycles big blocks gets a spare mapping at its first direct free",
+     test_spare_while_cycling},
     {"interior pointers of a direct block abort with one line", test_interior_pointers},
     {"a copied header does not pass", test_copied_header},
     {"fork with a direct block live: the child resizes and frees its copy",

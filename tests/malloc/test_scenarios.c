@@ -524,6 +524,37 @@ static int scenario_direct_spare(void) {
     return 0;
 }
 
+/* ---- direct-spare-cycling: a direct block freed while the program cycles big blocks ---- */
+
+#define CYCLE_SIZE (2 * TM_MIB) /* the fallback's, and parked (large.c) */
+
+/* Cycles a 2 MiB block (freed, then asked for again: the program cycles big blocks), then
+ * calloc's a SPARE_SIZE block, writes it whole and frees it, and calloc's another; prints the
+ * minor faults of that second block's calloc and write, whether it read zero, and the KiB
+ * resident before and after malloc_trim. */
+static int scenario_direct_spare_cycling(void) {
+    for (int i = 0; i < 2; i++) {
+        char *cycled = malloc(CYCLE_SIZE);
+        if (cycled == NULL) return fail("malloc");
+        memset(cycled, i + 1, CYCLE_SIZE);
+        free(cycled);
+    }
+    unsigned char *p = calloc(1, SPARE_SIZE);
+    if (p == NULL) return fail("calloc");
+    memset(p, 7, SPARE_SIZE);
+    free(p);
+    long before = minor_faults();
+    if ((p = calloc(1, SPARE_SIZE)) == NULL) return fail("calloc");
+    int zeroed = tm_all_zero(p, SPARE_SIZE);
+    memset(p, 8, SPARE_SIZE);
+    long faults = minor_faults() - before;
+    free(p);
+    size_t kept = tm_rss_kib();
+    malloc_trim(0);
+    printf("faults %ld zeroed %d kept %zu trimmed %zu\n", faults, zeroed, kept, tm_rss_kib());
+    return 0;
+}
+
 /* ---- grow-chain: a block grown by realloc from 1 to 16 MiB a MiB at a time, and freed ---- */
 
 #define CHAIN_TOP  (16 * TM_MIB)
@@ -939,6 +970,7 @@ int tm_scenario_main(const char *name) {
         {"large-quiet", scenario_large_quiet},
         {"direct-pages", scenario_direct_pages},
         {"direct-spare", scenario_direct_spare},
+        {"direct-spare-cycling", scenario_direct_spare_cycling},
         {"grow-chain", scenario_grow_chain},
         {"refault-small", scenario_refault_small},
         {"refault-heap", scenario_refault_heap},
