@@ -2,10 +2,11 @@
 # shapes.sh [--force] [--runs N] [--quick] [--only NAME,...] [--allocators NAME,...]
 #
 # The threaded workloads only (bench/README.md: xthread, bulk-1, bulk-2, bulk-4, bulk-remote,
-# prodcons, prodcons-4p, larson, mstress, oversub-8, oversub-32, burst), under every allocator,
-# interleaved, N runs each (default 5), and one table of time relative to glibc (lower is
-# better) and peak RSS per workload and allocator: bench/results/threads/summary.md, printed
-# at the end (every run and the min-max spreads: latest.md and latest.csv beside it).
+# prodcons, prodcons-4p, larson, mstress, mstress-2t, oversub-8, oversub-32, burst), under
+# every allocator, interleaved, N runs each (default 5), and one table of time relative to
+# glibc (lower is better) and peak RSS per workload and allocator:
+# bench/results/threads/summary.md, printed at the end (every run and the min-max spreads:
+# latest.md and latest.csv beside it).
 # `make bench-threads [RUNS=N] [FORCE=1]` runs it.
 #
 # Timings are only worth reading on an idle machine: it refuses to start when the 1-minute
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-WORKLOADS=xthread,bulk-1,bulk-2,bulk-4,bulk-remote,prodcons,prodcons-4p,larson,mstress,oversub-8,oversub-32,burst
+WORKLOADS=xthread,bulk-1,bulk-2,bulk-4,bulk-remote,prodcons,prodcons-4p,larson,mstress,mstress-2t,oversub-8,oversub-32,burst
 MAX_LOAD=1.0
 force=0 runs=5 quick=() only=$WORKLOADS allocators=()
 
