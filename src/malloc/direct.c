@@ -183,15 +183,22 @@ static void raise_realloc_min(size_t size) {
 }
 
 /* Kept as the spare while the program takes back what it returned (the refault allowance
- * has room for the block's pages) or cycles big blocks (large.c), else unmapped. The second
- * spares a program that frees its first direct block in the middle of such a cycle the faults
- * of the next (mstress 2 50 25, mimalloc-bench's invocation on two cores: 57.7 k -> 46.5 k
- * faults); a process that has not cycled still sees the pages go at once. */
+ * has room for the block's pages) or, for a block of up to the allowance's most, cycles big
+ * blocks (large.c), else unmapped. The second spares a program that frees its first direct
+ * block in the middle of such a cycle the faults of the next (mstress 2 50 25,
+ * mimalloc-bench's invocation on two cores: 57.7 k -> 46.5 k faults); a process that has not
+ * cycled still sees the pages go at once, and one that cycles 1 MiB blocks keeps no 1 GiB
+ * array it frees. */
+static int keeps_as_spare(size_t asked) {
+    return asked <= aslab__purge_allowance() ||
+           (asked <= ASLAB_PURGE_ALLOWANCE_MAX && aslab__large_cycling());
+}
+
 void aslab__direct_free(void *p, const char *fn) {
     direct_header *h = header_of(p, fn);
     raise_realloc_min(h->asked);
     count_mapped(-1, 0, 0);
-    if (h->asked <= aslab__purge_allowance() || aslab__large_cycling()) {
+    if (keeps_as_spare(h->asked)) {
         h->magic = SPARE_KEY ^ (uintptr_t)h;
         h->since_ms = aslab__purge_now();
         spare_put(h);

@@ -28,7 +28,7 @@
  * back and take again hundreds of MiB of slabs, and held to 64 MiB the arena's cap discarded
  * 330-500 MiB that the program faulted in again within the decay time (docs/memory-return.md,
  * "A refault allowance that scales"). */
-#define BOOST_MAX     ((size_t)64 << 20)
+#define BOOST_MAX     ASLAB_PURGE_ALLOWANCE_MAX
 #define BOOST_CEILING ((size_t)1 << 40)
 #define BOOST_HOLD    4
 

@@ -526,19 +526,26 @@ static int scenario_direct_spare(void) {
 
 /* ---- direct-spare-cycling: a direct block freed while the program cycles big blocks ---- */
 
-#define CYCLE_SIZE (2 * TM_MIB) /* the fallback's, and parked (large.c) */
+#define CYCLE_SIZE (2 * TM_MIB)  /* the fallback's, and parked (large.c) */
+#define HUGE_SIZE  (96 * TM_MIB) /* beyond the most a spare holds for a cycling program */
 
-/* Cycles a 2 MiB block (freed, then asked for again: the program cycles big blocks), then
- * calloc's a SPARE_SIZE block, writes it whole and frees it, and calloc's another; prints the
- * minor faults of that second block's calloc and write, whether it read zero, and the KiB
- * resident before and after malloc_trim. */
-static int scenario_direct_spare_cycling(void) {
+/* A 2 MiB block freed, then asked for again: the program cycles big blocks. */
+static int cycle_big_blocks(void) {
     for (int i = 0; i < 2; i++) {
         char *cycled = malloc(CYCLE_SIZE);
-        if (cycled == NULL) return fail("malloc");
+        if (cycled == NULL) return -1;
         memset(cycled, i + 1, CYCLE_SIZE);
         free(cycled);
     }
+    return 0;
+}
+
+/* Cycles big blocks, then calloc's a SPARE_SIZE block, writes it whole and frees it, and
+ * calloc's another; prints the minor faults of that second block's calloc and write, whether
+ * it read zero, the KiB resident before and after malloc_trim, and then, cycling again, the
+ * KiB a written and freed HUGE_SIZE block leaves resident. */
+static int scenario_direct_spare_cycling(void) {
+    if (cycle_big_blocks() != 0) return fail("malloc");
     unsigned char *p = calloc(1, SPARE_SIZE);
     if (p == NULL) return fail("calloc");
     memset(p, 7, SPARE_SIZE);
@@ -551,7 +558,16 @@ static int scenario_direct_spare_cycling(void) {
     free(p);
     size_t kept = tm_rss_kib();
     malloc_trim(0);
-    printf("faults %ld zeroed %d kept %zu trimmed %zu\n", faults, zeroed, kept, tm_rss_kib());
+    size_t trimmed = tm_rss_kib();
+    if (cycle_big_blocks() != 0) return fail("malloc");
+    size_t start = tm_rss_kib();
+    char *huge = malloc(HUGE_SIZE);
+    if (huge == NULL) return fail("malloc");
+    memset(huge, 9, HUGE_SIZE);
+    free(huge);
+    size_t after = tm_rss_kib();
+    printf("faults %ld zeroed %d kept %zu trimmed %zu huge %zu\n", faults, zeroed, kept, trimmed,
+           after > start ? after - start : 0);
     return 0;
 }
 
