@@ -7,6 +7,7 @@
 #include "aslab.h"
 #include "cpu_relax.h"
 
+#include <errno.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -22,12 +23,20 @@ typedef struct futex_state {
 
 _Static_assert(sizeof(futex_state) <= ASLAB_LOCK_MAX, "the futex lock fits a cache's lock state");
 
+/* The calls keep the caller's errno: a wait fails with EAGAIN when the word moved before the
+ * kernel looked, and with EINTR when a signal came, both ordinary outcomes here, and a lock
+ * taken inside malloc must not change what the program's errno says (a contended class lock
+ * once turned a program's errno into EAGAIN across a successful malloc). */
 static void futex_wait(unsigned *word, unsigned expected) {
+    int saved = errno;
     (void)syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+    errno = saved;
 }
 
 static void futex_wake_one(unsigned *word) {
+    int saved = errno;
     (void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    errno = saved;
 }
 
 static void futex_init(void *state) {

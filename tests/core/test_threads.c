@@ -8,7 +8,9 @@
 #include "test_suites.h"
 #include "test_util.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -202,6 +204,52 @@ static void test_futex_counts(void) {
     CU_ASSERT_EQUAL(sleeps + wakes, 0);
 }
 
+/* ---- the futex lock keeps the caller's errno ---- */
+
+#define ERRNO_MARK 4321
+
+static volatile sig_atomic_t poked;
+static int waiter_errno;
+
+static void on_poke(int sig) {
+    (void)sig;
+    poked = 1;
+}
+
+static void *lock_keeping_errno(void *arg) {
+    (void)arg;
+    errno = ERRNO_MARK;
+    aslab_futexlock.lock(held_lock); /* sleeps; the signal cuts the sleep short (EINTR) */
+    aslab_futexlock.unlock(held_lock);
+    waiter_errno = errno;
+    return NULL;
+}
+
+/* A thread asleep on the lock is sent a signal whose handler does not restart calls, so its
+ * futex wait fails with EINTR and it sleeps again (two sleeps counted); once it has the lock,
+ * errno is what it set before. */
+static void test_futex_keeps_errno(void) {
+    struct sigaction poke = {.sa_handler = on_poke}, old;
+    sigemptyset(&poke.sa_mask);
+    CU_ASSERT_FATAL(sigaction(SIGUSR1, &poke, &old) == 0);
+    unsigned sleeps = 0, wakes = 0;
+    aslab_futexlock.init(held_lock);
+    aslab_futexlock.lock(held_lock);
+    pthread_t waiter;
+    CU_ASSERT_FATAL(pthread_create(&waiter, NULL, lock_keeping_errno, NULL) == 0);
+    struct timespec nap = {0, 50 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    pthread_kill(waiter, SIGUSR1);
+    nanosleep(&nap, NULL);
+    aslab_futexlock.unlock(held_lock);
+    pthread_join(waiter, NULL);
+    sigaction(SIGUSR1, &old, NULL);
+    aslab_futexlock_counts(held_lock, &sleeps, &wakes);
+    CU_ASSERT(poked);
+    CU_ASSERT(sleeps >= 2);
+    CU_ASSERT_EQUAL(waiter_errno, ERRNO_MARK);
+}
+
 static void test_lock_reinit(void) {
     aslab_cache *cache = NULL;
     void *obj = NULL;
@@ -219,6 +267,7 @@ static void test_lock_reinit(void) {
 CU_TestInfo test_threads_tests[] = {
     {"threads share caches", test_threads_share_caches},
     {"the futex lock counts sleeps and wake-ups", test_futex_counts},
+    {"the futex lock keeps the caller's errno", test_futex_keeps_errno},
     {"a lock initialised afresh (fork child) is free", test_lock_reinit},
     CU_TEST_INFO_NULL,
 };
