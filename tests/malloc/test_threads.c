@@ -8,6 +8,7 @@
 #include "test_suites.h"
 #include "test_util.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -166,10 +167,67 @@ static void test_thread_exit_late_destructor(void) {
     CU_ASSERT(end < start + SLACK);
 }
 
+/* ---- errno across calls that contend ---- */
+
+#define ERRNO_THREADS 4
+#define ERRNO_ROUNDS  3000
+#define ERRNO_SLOTS   64
+
+static void *errno_slots[ERRNO_SLOTS];
+
+/* Small, medium and (one in 16) fallback sizes: every lock a malloc or free may meet. */
+static size_t errno_size(uint64_t *rng) {
+    uint64_t r = tm_random(rng);
+    if (r % 16 == 0) return 2 * TM_MIB + (size_t)(r >> 40) % TM_MIB;
+    if (r % 4 == 0) return 16 * TM_KIB + (size_t)(r >> 40) % TM_MIB;
+    return 16 + (size_t)(r >> 40) % (4 * TM_KIB);
+}
+
+/* Each call is made with errno set to a value of the thread's own; a call that succeeds
+ * leaves it so. Blocks go through shared slots, so most frees are of another thread's. */
+static void *errno_worker(void *arg) {
+    uintptr_t id = (uintptr_t)arg, changed = 0;
+    uint64_t rng = 0x9e3779b97f4a7c15ull * (id + 1);
+    for (int i = 0; i < ERRNO_ROUNDS; i++) {
+        int mark = 1000 + (int)id * ERRNO_ROUNDS + i;
+        size_t size = errno_size(&rng);
+        errno = mark;
+        char *p = malloc(size);
+        changed += errno != mark;
+        if (p == NULL) continue;
+        p[0] = p[size - 1] = (char)i;
+        void *old =
+            __atomic_exchange_n(&errno_slots[tm_random(&rng) % ERRNO_SLOTS], p, __ATOMIC_ACQ_REL);
+        errno = mark;
+        free(old);
+        changed += errno != mark;
+    }
+    return (void *)changed;
+}
+
+static void test_errno_kept_under_contention(void) {
+    pthread_t t[ERRNO_THREADS];
+    uintptr_t changed = 0;
+    for (uintptr_t i = 0; i < ERRNO_THREADS; i++)
+        CU_ASSERT_FATAL(pthread_create(&t[i], NULL, errno_worker, (void *)i) == 0);
+    for (int i = 0; i < ERRNO_THREADS; i++) {
+        void *result = NULL;
+        pthread_join(t[i], &result);
+        changed += (uintptr_t)result;
+    }
+    for (int i = 0; i < ERRNO_SLOTS; i++) {
+        free(errno_slots[i]);
+        errno_slots[i] = NULL;
+    }
+    tm_check(changed == 0, "%zu calls changed errno", (size_t)changed);
+    CU_ASSERT_EQUAL(changed, 0);
+}
+
 CU_TestInfo test_threads_tests[] = {
     {"cross-thread free of 100k objects, reused, no leak", test_cross_thread_free},
     {"concurrent producer and consumer, no leak", test_cross_thread_concurrent},
     {"200 exiting threads give their caches back", test_thread_exit_returns_cache},
     {"allocations in a late TLS destructor are not stranded", test_thread_exit_late_destructor},
+    {"errno kept by every call of 4 threads that contend", test_errno_kept_under_contention},
     CU_TEST_INFO_NULL,
 };
