@@ -225,9 +225,12 @@ static void note_request(uint64_t now) {
         store_if_changed(&cycle_until_ms, plus(now, window));
 }
 
+static int cycles_at(uint64_t now) {
+    return now <= __atomic_load_n(&cycle_until_ms, __ATOMIC_RELAXED);
+}
+
 int aslab__large_cycling(void) {
-    return !aslab__purge_at_once() &&
-           aslab__purge_now() <= __atomic_load_n(&cycle_until_ms, __ATOMIC_RELAXED);
+    return !aslab__purge_at_once() && cycles_at(aslab__purge_now());
 }
 
 /* A slot's fields are written under its lock, and parked and parked_size are also read
@@ -288,7 +291,7 @@ static void *park_put(void *p, size_t *size, int *cycling) {
     uint64_t now = aslab__purge_now();
     park_slot *slot = own_slot();
     store_if_changed(&last_big_free_ms, now);
-    *cycling = now <= __atomic_load_n(&cycle_until_ms, __ATOMIC_RELAXED);
+    *cycling = cycles_at(now);
     if (!*cycling || *size > ASLAB_LARGE_PARK_MAX) return p;
     lock(slot);
     size_t out_size;

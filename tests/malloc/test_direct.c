@@ -208,15 +208,20 @@ static void test_calloc_zero(void) {
     free(q);
 }
 
+/* Runs scenario `name` in a fresh process; fatal unless it exited 0 (its output in *c). */
+static void direct_scenario(tm_child *c, const char *name) {
+    tm_child_scenario(c, name, NULL, 0, TM_CHILD_TIMEOUT_MS);
+    if (!tm_child_exited(c, 0)) tm_child_dump(c, name);
+    CU_ASSERT_FATAL(tm_child_exited(c, 0));
+}
+
 /* Freed, or shrunk, a direct block's pages are gone at once: no decay, no call needed. In a
  * fresh process (the scenario direct-pages): one that took back blocks it freed keeps a
  * spare mapping (the test below). */
 static void test_pages_go_at_once(void) {
     size_t start = 0, full = 0, shrunk = 0, within = 0, freed = 0;
     tm_child c;
-    tm_child_scenario(&c, "direct-pages", NULL, 0, TM_CHILD_TIMEOUT_MS);
-    if (!tm_child_exited(&c, 0)) tm_child_dump(&c, "direct-pages");
-    CU_ASSERT_FATAL(tm_child_exited(&c, 0));
+    direct_scenario(&c, "direct-pages");
     CU_ASSERT_EQUAL_FATAL(sscanf(c.out, "start %zu full %zu shrunk %zu within %zu freed %zu",
                                  &start, &full, &shrunk, &within, &freed),
                           5);
@@ -235,9 +240,7 @@ static void test_spare_mapping(void) {
     int zeroed = 0;
     size_t kept = 0, trimmed = 0;
     tm_child c;
-    tm_child_scenario(&c, "direct-spare", NULL, 0, TM_CHILD_TIMEOUT_MS);
-    if (!tm_child_exited(&c, 0)) tm_child_dump(&c, "direct-spare");
-    CU_ASSERT_FATAL(tm_child_exited(&c, 0));
+    direct_scenario(&c, "direct-spare");
     size_t used = 0, used_after = 0;
     CU_ASSERT_EQUAL_FATAL(sscanf(c.out,
                                  "first %ld last %ld zeroed %d kept %zu trimmed %zu used %zu "
@@ -260,9 +263,7 @@ static void test_spare_while_cycling(void) {
     int zeroed = 0;
     size_t kept = 0, trimmed = 0, huge = SIZE_MAX;
     tm_child c;
-    tm_child_scenario(&c, "direct-spare-cycling", NULL, 0, TM_CHILD_TIMEOUT_MS);
-    if (!tm_child_exited(&c, 0)) tm_child_dump(&c, "direct-spare-cycling");
-    CU_ASSERT_FATAL(tm_child_exited(&c, 0));
+    direct_scenario(&c, "direct-spare-cycling");
     CU_ASSERT_EQUAL_FATAL(sscanf(c.out, "faults %ld zeroed %d kept %zu trimmed %zu huge %zu",
                                  &faults, &zeroed, &kept, &trimmed, &huge),
                           5);

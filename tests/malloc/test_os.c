@@ -3,10 +3,10 @@
  * mapped; one goes right below the last where there is room. A copy of os.c is compiled in
  * (TM_UNIT); the library's is its own. */
 #include "../../src/malloc/os.h"
+#include "../tools/rss.h"
 #include "test_suites.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -25,27 +25,13 @@ static int mapped(const char *p) {
     return 0;
 }
 
-/* The pages the process has mapped: /proc/self/statm's first field (read without malloc). */
-static size_t mapped_pages(void) {
-    char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    CU_ASSERT_FATAL(fd >= 0);
-    ssize_t got = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    CU_ASSERT_FATAL(got > 0);
-    size_t pages = 0;
-    for (const char *c = buf; c < buf + got && *c >= '0' && *c <= '9'; c++)
-        pages = pages * 10 + (size_t)(*c - '0');
-    return pages;
-}
-
 /* Maps `size` bytes at `align`, checks the rounded size mapped, writable and zero, and
  * nothing else left mapped by the call (the slack of an over-mapping trimmed away). */
 static void check_map(size_t size, size_t align) {
-    size_t rounded = (size + page() - 1) / page() * page(), before = mapped_pages();
+    size_t rounded = (size + page() - 1) / page() * page(), before = test_mapped_kib();
     char *p = aslab__os_map_aligned(size, align);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    CU_ASSERT_EQUAL(mapped_pages() - before, rounded / page());
+    CU_ASSERT_EQUAL(test_mapped_kib() - before, rounded / 1024);
     CU_ASSERT_EQUAL((uintptr_t)p % align, 0);
     for (size_t off = 0; off < rounded; off += page()) {
         CU_ASSERT(mapped(p + off));

@@ -1,4 +1,5 @@
-/* rss.h - the test programs' one reader of the process's resident set: /proc/self/statm,
+/* rss.h - the test programs' one reader of the process's resident set and mapped size:
+ * /proc/self/statm,
  * read with open/read into a stack buffer, so that measuring never allocates. */
 #ifndef ASLAB_TESTS_RSS_H
 #define ASLAB_TESTS_RSS_H
@@ -7,8 +8,9 @@
 #include <stddef.h>
 #include <unistd.h>
 
-/* Resident set in KiB; 0 if unknown. statm holds the whole size, then the resident pages. */
-static inline size_t test_rss_kib(void) {
+/* Field `field` (0: the whole size, 1: the resident set) of /proc/self/statm in KiB; 0 if
+ * unknown. */
+static inline size_t test_statm_kib(int field) {
     char buf[128];
     int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 0;
@@ -17,14 +19,26 @@ static inline size_t test_rss_kib(void) {
     if (got <= 0) return 0;
     buf[got] = '\0';
     const char *p = buf;
-    while (*p != ' ' && *p != '\0')
-        p++;
-    size_t pages = 0;
-    for (; *p == ' '; p++) {
+    for (int i = 0; i < field; i++) {
+        while (*p != ' ' && *p != '\0')
+            p++;
+        for (; *p == ' '; p++) {
+        }
     }
+    size_t pages = 0;
     for (; *p >= '0' && *p <= '9'; p++)
         pages = pages * 10 + (size_t)(*p - '0');
     return pages * ((size_t)sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Resident set in KiB; 0 if unknown. */
+static inline size_t test_rss_kib(void) {
+    return test_statm_kib(1);
+}
+
+/* Address space mapped in KiB; 0 if unknown. */
+static inline size_t test_mapped_kib(void) {
+    return test_statm_kib(0);
 }
 
 #endif
