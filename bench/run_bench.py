@@ -150,8 +150,8 @@ def workloads():
               ["bulk", "40000000", "4", "4000", "25"], ["bulk", "4000000", "4", "4000", "25"]),
         micro("larson", "4 threads replace blocks in a shared array",
               ["larson", "4", "20000", "4000000"], ["larson", "4", "20000", "1000000"]),
-        micro("mstress", "rounds of 4 threads: calloc'd blocks of 8 B to 51 MiB cross threads",
-              ["mstress", "4", "50", "20"], ["mstress", "4", "20", "5"]),
+        micro("mstress", "rounds of 4 threads: blocks of 8 B to 5 MiB cross threads",
+              ["mstress", "4", "50", "25"], ["mstress", "4", "20", "5"]),
         micro("mstress-2t", "mimalloc-bench's own invocation on 2 cores (`mstress $procs 50 25`): "
               "rounds of 2 threads", ["mstress", "2", "50", "25"], ["mstress", "2", "20", "5"]),
         micro("oversub-8", "8 threads on the machine's cores",

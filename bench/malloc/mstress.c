@@ -1,29 +1,34 @@
 /* mstress.c - `mstress [THREADS [SCALE [ROUNDS]]]`: a multi-threaded allocation stress in the
- * shape of mimalloc's stress test (mimalloc-bench's "mstress"; this is its shape, not its
- * code). Each of ROUNDS rounds (default 10) starts THREADS threads (default 4) and joins them,
- * so threads come and go all the time. Thread t makes 100 * SCALE * (t % 8 + 1) short-lived
- * blocks (SCALE default 50) and half as many retained ones, in a random order:
- * - a short-lived block is 1-16 words, a retained one 10-640 words, sizes linear in powers
- *   of two; one block in 100 is 100 times larger, one in 1,000 is 1,000 times and one in
- *   10,000 is 10,000 times (the largest, 51 MiB, are rare);
- * - every block comes from calloc and is filled word by word; it is checked word by word
- *   when it is freed (a block that changed under the program counts as corrupt);
- * - after each step, a random short-lived block is freed two times in three, and one time in
- *   four one is swapped with a random entry of a shared array of 1,000 (an atomic exchange):
- *   blocks cross threads, and outlive the thread that made them;
+ * shape of mimalloc-bench's "mstress" (its bench/mstress/mstress.c, which mimalloc-bench runs as
+ * `mstress $procs 50 25`; this is its shape, not its code). Each of ROUNDS rounds (default 10)
+ * starts THREADS threads (default 4) and joins them, so threads come and go all the time.
+ * Thread t makes 100 * SCALE * (t % 8 + 1) short-lived blocks (SCALE default 50) and half as
+ * many retained ones, in a random order:
+ * - a short-lived block is 1-16 words, a retained one 1-64 words, sizes linear in powers of two
+ *   (uniform in the power); 2 blocks in 100 are scaled up: of those, 2 in 100 by 10,000, 11 in
+ *   100 of the rest by 1,000, the others by 100 (the largest 5 MiB; a 40-word block is made 41,
+ *   as the original does to dodge a size glibc's threads use);
+ * - every block comes from malloc and is filled word by word; it is checked word by word when
+ *   it is freed (a block that changed under the program counts as corrupt);
+ * - after each step, a random short-lived block is freed 67 times in 100, and 26 times in 100
+ *   one is swapped with a random entry of a shared array of 1,000 (an atomic exchange): blocks
+ *   cross threads, and outlive the thread that made them;
  * - the thread's own array of short-lived blocks grows by realloc, a large block.
- * Between rounds the main thread frees half of the shared array's blocks, and all of them at
- * the end. Every thread both allocates and frees, sizes range from 8 B to 51 MiB, and a
- * thread's set-up and exit are part of the cost. */
+ * A thread frees its retained blocks, then its short-lived ones, then both arrays as it ends.
+ * Between rounds the main thread frees 51 in 100 of the shared array's blocks, and all of them
+ * at the end. The odds are the original's: its `chance(p)` is `random % 100 <= p`, p + 1 in
+ * 100. Every thread both allocates and frees, sizes range from 8 B to 5 MiB, and a thread's
+ * set-up and exit are part of the cost. */
 #include "bench_util.h"
 
 #include <pthread.h>
 
-#define TRANSFERS   1000
-#define COOKIE      0xbf58476d1ce4e5b9ULL
-#define GROW_BY     100000 /* entries the short-lived array grows by */
-#define SHORT_SHIFT 5      /* short-lived blocks: 1 << (0..4) words */
-#define KEPT_SHIFT  7      /* retained blocks: 10 << (0..6) words */
+#define TRANSFERS    1000
+#define COOKIE       0xbf58476d1ce4e5b9ULL
+#define GROW_BY      100000 /* entries the short-lived array grows by */
+#define SHORT_SHIFT  5      /* short-lived blocks: 1 << (0..4) words */
+#define RETAIN_SHIFT 7      /* retained blocks: 1 << (0..6) words */
+#define DODGED_WORDS 40     /* the original makes such a block one word longer */
 
 static void *transfer[TRANSFERS];
 static long scale;
@@ -33,22 +38,28 @@ struct worker {
     uint64_t seed, made, bad;
 };
 
-static int chance(uint64_t *rng, unsigned percent) {
-    return rng_below(rng, 100) < percent;
+/* The original's odds: true p + 1 times in 100. */
+static int chance(uint64_t *rng, unsigned p) {
+    return rng_below(rng, 100) <= p;
 }
 
-/* Words of a block drawn as `words`: one in 100 larger. */
+/* Words of a block drawn as `words`: 2 in 100 scaled up. */
 static size_t scaled_words(uint64_t *rng, size_t words) {
-    if (!chance(rng, 1)) return words;
-    if (chance(rng, 1)) return words * 10000;
-    if (chance(rng, 10)) return words * 1000;
-    return words * 100;
+    if (chance(rng, 1)) {
+        if (chance(rng, 1))
+            words *= 10000;
+        else if (chance(rng, 10))
+            words *= 1000;
+        else
+            words *= 100;
+    }
+    return words == DODGED_WORDS ? words + 1 : words;
 }
 
-static uint64_t *make_block(uint64_t *rng, size_t words, uint64_t *made) {
-    words = scaled_words(rng, words);
-    uint64_t *p = calloc(words, sizeof *p);
-    if (p == NULL) die("mstress: calloc failed");
+static uint64_t *make_block(uint64_t *rng, unsigned max_shift, uint64_t *made) {
+    size_t words = scaled_words(rng, (size_t)1 << rng_below(rng, max_shift));
+    uint64_t *p = malloc(words * sizeof *p);
+    if (p == NULL) die("mstress: malloc failed");
     for (size_t i = 0; i < words; i++)
         p[i] = (words - i) ^ COOKIE;
     (*made)++;
@@ -80,11 +91,10 @@ static void *stress(void *arg) {
                 live = realloc(live, room * sizeof *live);
                 if (live == NULL) die("mstress: realloc failed");
             }
-            live[top++] = make_block(&rng, (size_t)1 << rng_below(&rng, SHORT_SHIFT), &w->made);
+            live[top++] = make_block(&rng, SHORT_SHIFT, &w->made);
             allocs--;
         } else {
-            kept[kept_top++] =
-                make_block(&rng, (size_t)10 << rng_below(&rng, KEPT_SHIFT), &w->made);
+            kept[kept_top++] = make_block(&rng, RETAIN_SHIFT, &w->made);
             retain--;
         }
         if (chance(&rng, 66) && top > 0) {
@@ -97,15 +107,14 @@ static void *stress(void *arg) {
             live[i] = __atomic_exchange_n(&transfer[j], live[i], __ATOMIC_ACQ_REL);
         }
     }
-    for (size_t i = 0; i < top; i++)
-        w->bad += check_free(live[i]);
     for (size_t i = 0; i < kept_top; i++)
         w->bad += check_free(kept[i]);
-    free(live);
+    for (size_t i = 0; i < top; i++)
+        w->bad += check_free(live[i]);
     free(kept);
+    free(live);
     return NULL;
 }
-
 /* Frees the shared array's blocks, each with probability percent. */
 static uint64_t drain(uint64_t *rng, unsigned percent) {
     uint64_t bad = 0;
