@@ -150,6 +150,18 @@ def workloads():
               ["bulk", "40000000", "4", "4000", "25"], ["bulk", "4000000", "4", "4000", "25"]),
         micro("larson", "4 threads replace blocks in a shared array",
               ["larson", "4", "20000", "4000000"], ["larson", "4", "20000", "1000000"]),
+        micro("xmalloc", "2 threads only allocate 64 B blocks in batches of 4096, 2 others only "
+              "free them (mimalloc-bench's xmalloc-test)", ["xmalloc", "2", "10000"],
+              ["xmalloc", "2", "2000"]),
+        micro("sh6", "4 threads, passes of 2000 small blocks of a fixed size sequence (57% <= "
+              "8 B), a fifth kept a pass longer, some leaked (mimalloc-bench's sh6bench)",
+              ["sh6", "4", "1000"], ["sh6", "4", "200"]),
+        micro("sh8", "4 threads, phases of 200,000 mallocs then 200,000 frees, 8 B to 164 KiB, "
+              "while the main thread's 10 M blocks of 8 B are freed by them (mimalloc-bench's "
+              "sh8bench)", ["sh8", "4", "175000", "2500000"], ["sh8", "4", "35000", "500000"]),
+        micro("simple", "batches of 25-1600 blocks of 16, 32, 64 B, every byte written, in the "
+              "main thread and a second one (glibc's bench-malloc-simple)",
+              ["simple", "1000000"], ["simple", "200000"]),
         micro("mstress", "rounds of 4 threads: blocks of 8 B to 5 MiB cross threads",
               ["mstress", "4", "50", "25"], ["mstress", "4", "20", "5"]),
         micro("mstress-2t", "mimalloc-bench's own invocation on 2 cores (`mstress $procs 50 25`): "
