@@ -21,9 +21,13 @@
  * most, and grows to LIST_BYTES (8 to LIST_MAX_BLOCKS blocks either way; a medium class's holds
  * LIST_BYTES, at least MEDIUM_MIN_BLOCKS); its `used` counts the room left. It grows to its
  * full room once the blocks it gave back when full were the thread's own more often than
- * others', by half its room (the count goes on across fills): the thread's own blocks stay in
- * its slabs whether listed or not, so a longer list of them costs no memory, and a thread that
- * frees in bulk what it allocated in bulk then finds the whole batch on the list. Other
+ * others', by half its room (the count goes on across fills), and on, doubling each time that
+ * holds again, to OWN_LIST_BYTES (OWN_LIST_MAX_BLOCKS blocks at most): the thread's own blocks
+ * stay in its slabs whether listed or not, so a longer list of them costs no memory, and a
+ * thread that frees in bulk what it allocated in bulk then finds the whole batch on the list.
+ * A batch larger than the room went through the list twice, half of each fill given back to
+ * the slabs one block at a time (session 37: batches of 1,600 blocks of 16 B took 10.3 ns a
+ * pair against mimalloc's 6.9, 6.5 with the list grown; docs/thread-owned-slabs.md). Other
  * threads' blocks go home, where their owner reuses them, and a list of them stays short:
  * where blocks go round a ring of threads (xthread), each list's level wanders between empty
  * and full, and every thread held about half of 64 KiB a class of others' blocks (peak RSS
@@ -45,8 +49,8 @@
  * (batch.c) and reach their slabs a batch at a time, otherwise by the map one by one (its own
  * block to its slab, the current one without reading its header). Each kept block holds
  * its slab (which counts it as out), so a thread that goes quiet may pin up to LIST_BYTES of
- * blocks a class: the thread's exit, malloc_trim and the memory-return round it runs give
- * them back.
+ * blocks a class (OWN_LIST_BYTES of its own): the thread's exit, malloc_trim and the memory-return
+ * round it runs give them back.
  *
  * The list is shaped like a slab's (heap.h): links mangled with the key and the block's
  * address, ending at the list's own state. The heap's `cur` names it while it holds blocks, so
@@ -64,23 +68,31 @@
 #include "options.h"
 #include "thread.h"
 
-#define LIST_BYTES        65536 /* per class and thread, at most */
-#define START_BYTES       32768 /* a small class's list at first (its room grows: above) */
-#define KEPT_MAX_SIZE     2048
-#define KEPT_MIN_BLOCKS   8
-#define LIST_MAX_BLOCKS   1024
-#define START_MAX_BLOCKS  32 /* a small class's list at first, at most */
+#define LIST_BYTES          65536 /* per class and thread, at most, unless the thread's own */
+#define START_BYTES         32768 /* a small class's list at first (its room grows: above) */
+#define KEPT_MAX_SIZE       2048
+#define KEPT_MIN_BLOCKS     8
+#define LIST_MAX_BLOCKS     1024
+#define START_MAX_BLOCKS    32 /* a small class's list at first, at most */
+/* A small class's list of the thread's own blocks grows on, doubling, to these: a batch the
+ * thread frees and then allocates again (glibc's bench-malloc-simple: 1,600 blocks of 16-64 B;
+ * sh6bench: 2,000 of 1-709 B) then stays on the list whole ("Its room", above). */
+#define OWN_LIST_BYTES      262144
+#define OWN_LIST_MAX_BLOCKS 8192
 /* A medium class's list: the blocks LIST_BYTES make up, at least 2, so that a free that
  * follows a malloc of the class never fills it (a list of 1 would give its block back at once:
  * kept.c's half of 1 is 0). */
-#define MEDIUM_MIN_BLOCKS 2
+#define MEDIUM_MIN_BLOCKS   2
 
 /* What a popped link is checked against: 16-byte aligned and below 2^47, where Linux maps
  * user space unless asked for more, so that a stray link passes one time in 2^21. */
 #define KEPT_LINK_MASK (~(((uintptr_t)1 << 47) - 1) | 15)
 
-/* Blocks a class's list holds at most (of the thread's own); 0 for classes that are not kept. */
+/* Blocks a class's list holds once the thread's own outnumber others' (its full room); 0 for
+ * classes that are not kept. */
 static uint32_t room_of[ASLAB_CLASS_SLOTS];
+/* ... and at most, as the thread's own go on outnumbering others' (a small class's). */
+static uint32_t own_room_of[ASLAB_CLASS_SLOTS];
 /* ... and at first, and again after each return of every list (aslab__kept_flush). */
 static uint32_t start_room[ASLAB_CLASS_SLOTS];
 
@@ -96,12 +108,13 @@ void aslab__kept_init(void) {
         if (aslab__class_is_medium(cls)) { /* as many as LIST_BYTES make up, 2 at least */
             room_of[cls] =
                 size >= LIST_BYTES / MEDIUM_MIN_BLOCKS ? MEDIUM_MIN_BLOCKS : LIST_BYTES / size;
-            start_room[cls] = room_of[cls];
+            start_room[cls] = own_room_of[cls] = room_of[cls];
             continue;
         }
         if (size > KEPT_MAX_SIZE) continue; /* no list: room 0 */
         room_of[cls] = blocks_for(size, LIST_BYTES, LIST_MAX_BLOCKS);
         start_room[cls] = blocks_for(size, START_BYTES, START_MAX_BLOCKS);
+        own_room_of[cls] = blocks_for(size, OWN_LIST_BYTES, OWN_LIST_MAX_BLOCKS);
     }
 }
 
@@ -122,11 +135,13 @@ static void room_restart(aslab__mslab *k, unsigned cls) {
 
 /* k (class cls) filled up and gave blocks back, own_minus_home more of them the thread's own
  * than other threads'. Once the thread's own outnumber the others by half the room, the room
- * grows to room_of, and what is left of it with it. */
+ * grows, and what is left of it with it: from its start to its full room, then doubling up to
+ * own_room_of, each step once the own blocks outnumber the others by half the room again. */
 static void room_learn(aslab__mslab *k, unsigned cls, int32_t own_minus_home) {
     k->own_balance += own_minus_home;
-    if (k->own_balance < (int32_t)(k->room / 2) || k->room >= room_of[cls]) return;
-    uint32_t room = room_of[cls];
+    if (k->own_balance < (int32_t)(k->room / 2) || k->room >= own_room_of[cls]) return;
+    uint32_t room = k->room < room_of[cls] ? room_of[cls] : k->room * 2;
+    if (room > own_room_of[cls]) room = own_room_of[cls];
     k->used += room - k->room;
     __atomic_store_n(&k->room, room, __ATOMIC_RELAXED);
     k->own_balance = 0;

@@ -196,17 +196,16 @@ static void test_free_only_phase_batches(void) {
     CU_ASSERT_EQUAL(in_thread(free_only_phase, NULL), 0);
 }
 
-/* A thread that frees its own blocks in bulk (a list, a request's objects): three quarters of
- * a full list's worth, freed, malloced and freed again, three times. The list starts at half
- * its room, so the first phase fills it and gives the thread's own blocks back to their slabs;
- * the list then grows to its full room, and from the second phase on every block of the phase
- * stays on it: the mallocs get the blocks back in the reverse order of their frees. Without
- * the growth the phase fills the list twice and sends it all to the slabs. */
+/* A thread that frees its own blocks in bulk (a list, a request's objects): n of them, freed,
+ * malloced and freed again, three times. The list starts small, so the first phase fills it
+ * and gives the thread's own blocks back to their slabs; the list then grows, and from the
+ * second phase on every block of the phase stays on it: the mallocs get the blocks back in the
+ * reverse order of their frees. Without the growth the phase fills the list and sends it to
+ * the slabs. */
 #define BULK_ROUNDS 3
 
 static void *bulk_own(void *arg) {
-    (void)arg;
-    size_t n = tm_list_room(SIZE) * 3 / 4;
+    size_t n = *(const size_t *)arg;
     void **blocks = own_blocks(n), **again = calloc(n, sizeof *again);
     int bad = blocks == NULL || again == NULL;
     for (int round = 0; !bad && round < BULK_ROUNDS; round++) {
@@ -231,8 +230,18 @@ static void *bulk_own(void *arg) {
     return (void *)(intptr_t)bad;
 }
 
+/* Three quarters of a full list's worth: the list grows from its start to its full room. */
 static void test_own_bulk_grows_list(void) {
-    CU_ASSERT_EQUAL(in_thread(bulk_own, NULL), 0);
+    size_t n = tm_list_room(SIZE) * 3 / 4;
+    CU_ASSERT_EQUAL(in_thread(bulk_own, &n), 0);
+}
+
+/* One and a half: a batch of the thread's own larger than the full room (glibc's
+ * bench-malloc-simple frees 1,600 blocks at a time) makes the list grow past it. */
+static void test_own_bulk_grows_past_full_room(void) {
+    size_t n = tm_list_room(SIZE) * 3 / 2;
+    CU_ASSERT(n < tm_list_own_room(SIZE));
+    CU_ASSERT_EQUAL(in_thread(bulk_own, &n), 0);
 }
 
 /* A thread that frees another thread's blocks, mallocing the class between: its list keeps
@@ -289,6 +298,8 @@ CU_TestInfo test_keep_policy_tests[] = {
      test_free_only_phase_batches},
     {"own blocks freed in bulk: the list grows until a phase stays on it",
      test_own_bulk_grows_list},
+    {"own blocks in batches larger than its full room: the list grows past it",
+     test_own_bulk_grows_past_full_room},
     {"others' blocks: the list keeps half its full room, and does not grow",
      test_others_keep_start_room},
     CU_TEST_INFO_NULL,

@@ -23,6 +23,10 @@ size_t tm_list_room(size_t size) {
     return blocks_in(size, 65536, 1024);
 }
 
+size_t tm_list_own_room(size_t size) {
+    return blocks_in(size, 262144, 8192);
+}
+
 size_t tm_list_start_room(size_t size) {
     return blocks_in(size, 32768, 32);
 }

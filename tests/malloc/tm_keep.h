@@ -10,6 +10,9 @@
 /* Blocks a kept list of size's class holds at most: kept.c's 64 KiB of blocks, 8 to 1024 of
  * them. */
 size_t tm_list_room(size_t size);
+/* ... and the most it grows to while the blocks it gives back are mostly the thread's own:
+ * 256 KiB of them, 8192 at most. */
+size_t tm_list_own_room(size_t size);
 /* ... and at first, until it gives the thread's own blocks back (kept.c, "Its room"): 32 KiB
  * of them, 32 at most. */
 size_t tm_list_start_room(size_t size);
