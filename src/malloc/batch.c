@@ -11,7 +11,10 @@
  * prefetched and each block goes to its slab (its own, or home by its owner's remote list: the
  * owner is not known until then), the misses overlapping: one by one, each random free touched
  * a second page, its slab's first, and the longer path left fewer of the program's own reads
- * in flight (frag's free phase 0.40-0.45 -> 0.35-0.37 s).
+ * in flight (frag's free phase 0.40-0.45 -> 0.35-0.37 s). A block in the same page as the one
+ * taken before (so of the same slab) goes to its slab at once: that slab's lines are at hand,
+ * and a phase that frees in allocation order (sh8bench's 200,000 blocks at a time) paid the
+ * batch's stores and loads for nothing (session 37, docs/thread-owned-slabs.md).
  *
  * What waits here is bounded for the whole thread, not per class: at most ASLAB__BATCH_BLOCKS
  * - 1 blocks, and so as many slabs, wait on a thread that goes quiet (a list per class left up
@@ -23,6 +26,8 @@
  * free.
  */
 #include "heap.h"
+
+#define PAGE_SHIFT 12 /* blocks this close are in one slab (every slab is 64 KiB or more) */
 
 /* The thread's own blocks of a free-only phase wait in its heap's batch (thread-local: the
  * fast paths' TLS base). Written by the owner with relaxed atomic stores, so that the
@@ -64,6 +69,15 @@ void aslab__batch_free(void *p, uintptr_t cls, const char *fn) {
         return;
     }
     ((uintptr_t *)p)[1] = key;
+    uintptr_t last = h->batch_last;
+    h->batch_last = (uintptr_t)p;
+    if ((((uintptr_t)p ^ last) >> PAGE_SHIFT) == 0) { /* the slab's lines are at hand */
+        /* what waits is then the previous page's block at most, not one of each of 16 pages
+         * (a quiet thread's batch would pin their slabs) */
+        if (h->batched != 0) aslab__batch_flush();
+        aslab__give_back(p, (unsigned)cls);
+        return;
+    }
     batch_put(h, p, cls);
     if (ASLAB__UNLIKELY(h->batched == ASLAB__BATCH_BLOCKS)) aslab__batch_flush();
 }

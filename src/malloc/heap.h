@@ -191,7 +191,8 @@ typedef struct aslab__heap {
     void *batch[ASLAB__BATCH_BLOCKS];
     uint8_t batch_cls[ASLAB__BATCH_BLOCKS];
     uint32_t batched;
-    int may_keep; /* between kept.c's enable and disable: the heap is live */
+    uintptr_t batch_last; /* the block batch.c last took */
+    int may_keep;         /* between kept.c's enable and disable: the heap is live */
     struct aslab__heap_rec *rec;
     int state;
     /* The dirty-byte budget (medium.c) less the dirty bytes of the medium slabs this thread
