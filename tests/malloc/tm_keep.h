@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Blocks a kept list of size's class holds at most: kept.c's 64 KiB of blocks, 8 to 1024 of
- * them. */
+/* Blocks a kept list of size's class holds at its full room: kept.c's 64 KiB of blocks, 8 to
+ * 1024 of them. */
 size_t tm_list_room(size_t size);
 /* ... and the most it grows to while the blocks it gives back are mostly the thread's own:
  * 256 KiB of them, 8192 at most. */
