@@ -162,6 +162,9 @@ def workloads():
         micro("simple", "batches of 25-1600 blocks of 16, 32, 64 B, every byte written, in the "
               "main thread and a second one (glibc's bench-malloc-simple)",
               ["simple", "1000000"], ["simple", "200000"]),
+        micro("larsonn", "2 threads replace random blocks of 8-999 B in slices of 5000, each thread "
+              "succeeded by a new one every 500,000 (mimalloc-bench's larsonN)",
+              ["larsonn", "100"], ["larsonn", "20"]),
         micro("mstress", "rounds of 4 threads: blocks of 8 B to 5 MiB cross threads",
               ["mstress", "4", "50", "25"], ["mstress", "4", "20", "5"]),
         micro("mstress-2t", "mimalloc-bench's own invocation on 2 cores (`mstress $procs 50 25`): "
