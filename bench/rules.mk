@@ -13,7 +13,7 @@
 # Each target first installs what it needs (tests/tools/install-deps.sh).
 
 BENCH_BIN    := $(BUILD)/bench
-BENCH_PROGS  := burst pairs mixed prodcons larson oversub frag xthread bulk pair_calls randsize realloc_grow remap_copy mstress walk calloc_sparse reuse_age zmalloc kvcache replace xmalloc sh6 sh8 simple larsonn
+BENCH_PROGS  := burst pairs mixed prodcons larson oversub frag xthread bulk pair_calls randsize realloc_grow remap_copy mstress walk calloc_sparse reuse_age zmalloc kvcache replace xmalloc sh6 sh8 simple larsonn gthread
 BENCH_EXES   := $(BENCH_PROGS:%=$(BENCH_BIN)/%)
 BENCH_CFLAGS := $(CSTD) $(WARN) -O2 -g -pthread
 BENCH_PY     := /usr/bin/python3

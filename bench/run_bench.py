@@ -165,6 +165,9 @@ def workloads():
         micro("larsonn", "2 threads replace random blocks of 8-999 B in slices of 5000, each thread "
               "succeeded by a new one every 500,000 (mimalloc-bench's larsonN)",
               ["larsonn", "100"], ["larsonn", "20"]),
+        micro("gthread", "2 threads each replace random blocks of 1024 slots, sizes 4 B-32 KiB "
+              "(inverse square: half at most 7 B), every byte written (glibc's "
+              "bench-malloc-thread)", ["gthread", "2", "30000000"], ["gthread", "2", "5000000"]),
         micro("mstress", "rounds of 4 threads: blocks of 8 B to 5 MiB cross threads",
               ["mstress", "4", "50", "25"], ["mstress", "4", "20", "5"]),
         micro("mstress-2t", "mimalloc-bench's own invocation on 2 cores (`mstress $procs 50 25`): "

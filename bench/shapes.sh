@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # shapes.sh [--force] [--runs N] [--quick] [--only NAME,...] [--allocators NAME,...]
 #
-# The threaded workloads only (bench/README.md: xmalloc, sh6, sh8, simple, larsonn, xthread,
-# bulk-1, bulk-2, bulk-4, bulk-remote, prodcons, prodcons-4p, larson, mstress, mstress-2t, oversub-8,
+# The threaded workloads only (bench/README.md: xmalloc, sh6, sh8, simple, larsonn, gthread,
+# xthread, bulk-1, bulk-2, bulk-4, bulk-remote, prodcons, prodcons-4p, larson, mstress, mstress-2t, oversub-8,
 # oversub-32, burst), under
 # every allocator, interleaved, N runs each (default 5), and one table of time relative to
 # glibc (lower is better) and peak RSS per workload and allocator:
@@ -17,7 +17,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-WORKLOADS=xmalloc,sh6,sh8,simple,larsonn,xthread,bulk-1,bulk-2,bulk-4,bulk-remote,prodcons,prodcons-4p,larson,mstress,mstress-2t,oversub-8,oversub-32,burst
+WORKLOADS=xmalloc,sh6,sh8,simple,larsonn,gthread,xthread,bulk-1,bulk-2,bulk-4,bulk-remote,prodcons,prodcons-4p,larson,mstress,mstress-2t,oversub-8,oversub-32,burst
 MAX_LOAD=1.0
 force=0 runs=5 quick=() only=$WORKLOADS allocators=()
 
