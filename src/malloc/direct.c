@@ -185,8 +185,9 @@ static void raise_realloc_min(size_t size) {
 /* Kept as the spare while the program takes back what it returned (the refault allowance
  * has room for the block's pages) or, for a block of up to the allowance's most, cycles big
  * blocks (large.c), else unmapped. The second spares a program that frees its first direct
- * block in the middle of such a cycle the faults of the next (mstress 2 50 25,
- * mimalloc-bench's invocation on two cores: 57.7 k -> 46.5 k faults); a process that has not
+ * block in the middle of such a cycle the faults of the next (session 36's model of mstress,
+ * whose blocks reached 51 MiB: 57.7 k -> 46.5 k faults; mimalloc-bench's own mstress makes
+ * none above 5 MiB, docs/STATUS.md session 37); a process that has not
  * cycled still sees the pages go at once, and one that cycles 1 MiB blocks keeps no 1 GiB
  * array it frees. */
 static int keeps_as_spare(size_t asked) {

@@ -18,17 +18,16 @@
 
 /* The refault allowance (purge.h): memory the cap discarded young and the program asked for
  * again within the decay time raises the cap by as much, until BOOST_HOLD decay times pass
- * without such a refault. It counts up to BOOST_CEILING; a pool's cap takes up to BOOST_MAX of
- * it, or up to the pool's headroom when that is more: what it gave back under its recent peak
- * of bytes in use (the peak less what is in use now), so that the free pages it keeps for the
- * program never take it past that peak. 64 MiB is where glibc's trim threshold stops rising
- * (twice its largest dynamic mmap threshold, which rises as a program frees mmapped chunks it
- * then asks for again): a program that shows it reuses what was returned keeps up to that
- * much more. The headroom is for a large heap that churns: mstress's rounds of threads give
+ * without such a refault. It counts up to BOOST_CEILING; a pool's cap takes up to
+ * ASLAB_PURGE_ALLOWANCE_MAX of it, or up to the pool's headroom when that is more: what it gave
+ * back under its recent peak of bytes in use (the peak less what is in use now), so that the free
+ * pages it keeps for the program never take it past that peak. 64 MiB is where glibc's trim
+ * threshold stops rising (twice its largest dynamic mmap threshold, which rises as a program frees
+ * mmapped chunks it then asks for again): a program that shows it reuses what was returned keeps up
+ * to that much more. The headroom is for a large heap that churns: mstress's rounds of threads give
  * back and take again hundreds of MiB of slabs, and held to 64 MiB the arena's cap discarded
  * 330-500 MiB that the program faulted in again within the decay time (docs/memory-return.md,
  * "A refault allowance that scales"). */
-#define BOOST_MAX     ASLAB_PURGE_ALLOWANCE_MAX
 #define BOOST_CEILING ((size_t)1 << 40)
 #define BOOST_HOLD    4
 
@@ -81,7 +80,7 @@ static size_t at_most(size_t bytes, size_t most) {
 }
 
 size_t aslab__purge_allowance(void) {
-    return at_most(earned(), BOOST_MAX);
+    return at_most(earned(), ASLAB_PURGE_ALLOWANCE_MAX);
 }
 
 size_t aslab__peak_note(aslab__peak *p, size_t active, uint64_t now) {
@@ -114,7 +113,8 @@ size_t aslab__purge_cap(size_t active, size_t peak) {
     if (mb <= 0) return mb < 0 ? SIZE_MAX : 0;
     size_t cap = (size_t)mb << 20, share = active / ACTIVE_SHARE_DEN;
     size_t headroom = peak > active ? peak - active : 0;
-    size_t allowance = at_most(earned(), headroom > BOOST_MAX ? headroom : BOOST_MAX);
+    size_t allowance = at_most(
+        earned(), headroom > ASLAB_PURGE_ALLOWANCE_MAX ? headroom : ASLAB_PURGE_ALLOWANCE_MAX);
     return (share > cap ? share : cap) + allowance;
 }
 

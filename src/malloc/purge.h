@@ -43,7 +43,7 @@ size_t aslab__purge_target(size_t active, size_t peak);
 /* A pool is handing out again, at `now`, `bytes` that the cap discarded within the decay
  * time: the refault allowance grows by as much (nothing without an age). */
 void aslab__purge_refault(size_t bytes, uint64_t now);
-/* The most the allowance gives a pool beyond its headroom (purge.c, BOOST_MAX), and the
+/* The most the allowance gives a pool beyond its headroom (purge.c), and the
  * largest free block kept for a program that only shows it cycles big blocks (direct.c). */
 #define ASLAB_PURGE_ALLOWANCE_MAX ((size_t)64 << 20)
 /* The allowance now, in bytes, up to ASLAB_PURGE_ALLOWANCE_MAX (0 when it has lapsed). */
