@@ -299,7 +299,10 @@ static void *take_block(unsigned cls, aslab__zeroed *z) {
     m = replace_current(cls, m);
     if (m == NULL) return from_fallback(aslab__classes[cls].size); /* no address space left */
     if (m->free != (void *)m) return aslab__pop_any(&m->hot, m->free, cls);
-    return take_unlisted(m, cls, z); /* never NULL: next_current's slabs have a block */
+    /* next_current's slabs have a block, but the kernel may refuse to make a never-used one
+     * writable (the commit limit, writable_to): the fallback's turn, as with no slab at all */
+    if ((block = take_unlisted(m, cls, z)) != NULL) return block;
+    return from_fallback(aslab__classes[cls].size);
 }
 
 /* z: NULL, or what calloc need not clear (left empty where the block is the fallback's). */

@@ -45,6 +45,7 @@ static CU_SuiteInfo suites[] = {
     SUITE("direct", test_direct_tests),
     SUITE("large_live", test_large_live_tests),
     SUITE("os", test_os_tests),
+    SUITE("commit", test_commit_tests),
     SUITE("options", test_options_tests),
     CU_SUITE_INFO_NULL,
 };

@@ -1002,6 +1002,7 @@ int tm_scenario_main(const char *name) {
         {"calloc-sparse", tm_calloc_sparse},
         {"discard-runs", tm_discard_runs},
         {"partial-first", tm_partial_first},
+        {"commit-refused", tm_commit_refused},
     };
     for (size_t i = 0; i < sizeof scenarios / sizeof *scenarios; i++)
         if (strcmp(name, scenarios[i].name) == 0) return scenarios[i].run();

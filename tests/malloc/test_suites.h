@@ -28,6 +28,7 @@ extern CU_TestInfo test_slot_tests[];        /* test_slot.c: the free path's slo
 extern CU_TestInfo test_layout_tests[];      /* test_layout.c: where a slab's blocks lie */
 extern CU_TestInfo test_empty_tests[];       /* test_empty.c: emptied slabs kept, given back */
 extern CU_TestInfo test_os_tests[];          /* test_os.c: aligned mappings from the kernel */
+extern CU_TestInfo test_commit_tests[];      /* test_commit.c: memory the kernel refuses */
 extern CU_TestInfo test_math_tests[]; /* test_math.c: the private jemalloc's exp, log, round */
 
 /* test_scenarios.c: `test_malloc --scenario name`, the programs that test_options.c and
@@ -43,6 +44,8 @@ int tm_calloc_sparse(void);
 int tm_partial_first(void);
 /* test_stats.c's scenario: slabs of several classes freed in turn under a small cap. */
 int tm_discard_runs(void);
+/* test_commit.c's scenario: blocks whose slab's memory the kernel refuses writable. */
+int tm_commit_refused(void);
 /* test_fork.c's fork storm, which the scenario "fork" runs under ASLAB_DECAY_MS=0; 0 if all
  * went well. */
 int tm_fork_under_load(int forks);
