@@ -4,9 +4,9 @@
  *
  * A mapping it asks for is rounded up to whole granules and placed on a granule boundary,
  * and its granules are marked before it sees the address. Nothing it maps is ever given
- * back to the kernel: an munmap only discards the pages (their RSS), so the addresses stay
- * ours and a mark never goes stale. jemalloc (with retain, which aslab sets) unmaps nothing
- * but the odd probe page at start-up, so what this keeps is address space, not memory. */
+ * back to the kernel: an munmap only replaces the pages with inaccessible ones, so the
+ * addresses stay ours and a mark never goes stale. jemalloc (with retain, which aslab sets) unmaps
+ * nothing but the odd probe page at start-up, so what this keeps is address space, not memory. */
 #include "fallback_jemalloc.h"
 
 #include "fallback.h"
@@ -88,6 +88,11 @@ void aslab__fb_fork_child(void) {
     aslab__lazy_fork_child(&granule_table);
 }
 
+/* The range is mapped afresh, inaccessible: its pages go, and under strict overcommit their
+ * charge too. (MADV_DONTNEED, which this was, fails with EINVAL on locked pages, as every page
+ * is under mlockall(MCL_FUTURE), and jemalloc printed "Error in munmap()".) */
 int aslab__je_munmap(void *addr, size_t len) {
-    return madvise(addr, len, MADV_DONTNEED);
+    void *fresh =
+        mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+    return fresh == addr ? 0 : -1;
 }
