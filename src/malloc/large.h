@@ -16,9 +16,10 @@
  *   (a thread that exited leaves its block). A parked block may exceed the cap while the
  *   program cycles (up to ASLAB_LARGE_PARK_MAX); unused for ASLAB_DECAY_MS, it is freed with
  *   its pages discarded at a round, and at once when the fallback cannot serve a request.
- * - A block of PARK_MIN or more that is not parked has its pages discarded as it is freed,
- *   as glibc unmaps its mmapped chunks; while the program cycles, one that fits under the
- *   cap goes to the pool instead.
+ * - A block of PARK_MIN or more that is not parked goes to the pool if it fits under the
+ *   cap, and otherwise has its pages discarded as it is freed, as glibc unmaps its mmapped
+ *   chunks. (Until session 38 only while the program cycled: a program's first big frees,
+ *   before it can show that it cycles, were all discarded.)
  * - The freed mark: a block the program frees gets its first word set to the free key mixed
  *   with its address, so that a second free, realloc or malloc_usable_size of it aborts
  *   instead of letting jemalloc take it back twice (it checks nothing, and would later hand

@@ -369,6 +369,28 @@ static void test_large_quiet(void) {
     }
 }
 
+/* A process's first big free, before it can show that it cycles: 2 MiB under the cap stays
+ * in the pool, and the next request of the size faults few of its 512 pages (all of them
+ * until session 38); 24 MiB over the cap goes at once, and the next request faults it all. */
+static void test_large_first_free(void) {
+    size_t held = 0, freed = 0;
+    long again = -1;
+    tm_child c;
+    if (scenario(&c, "large-first", NULL, 0)) {
+        CU_ASSERT_EQUAL_FATAL(sscanf(c.out, "held %zu freed %zu again %ld", &held, &freed, &again),
+                              3);
+        CU_ASSERT(again >= 0 && again < 64);
+        if (again >= 64) printf("\n    large-first: %s", c.out);
+    }
+    if (scenario(&c, "large-first-over", NULL, 0)) {
+        CU_ASSERT_EQUAL_FATAL(sscanf(c.out, "held %zu freed %zu again %ld", &held, &freed, &again),
+                              3);
+        CU_ASSERT(freed + 20 * 1024 < held);
+        CU_ASSERT(again > 5000); /* of 6144 pages */
+        if (freed + 20 * 1024 >= held || again <= 5000) printf("\n    large-first-over: %s", c.out);
+    }
+}
+
 /* The refault allowance (purge.h): under a cap of 4 MiB, a program that allocates 24 MiB,
  * frees it and allocates it again faults the discarded pages in once; then the cap has grown
  * by what it took again, and the next rounds fault almost nothing. Without an age
@@ -464,6 +486,7 @@ CU_TestInfo test_options_tests[] = {
     {"a big block one thread freed serves another thread", test_large_threads},
     {"threads cycling big blocks each reuse their own", test_large_own},
     {"a quiet thread's parked block goes at a round", test_large_quiet},
+    {"a first big free: kept under the cap, gone at once over it", test_large_first_free},
     {"ASLAB_DIRTY_MAX_MB grows by what the program takes again after a discard",
      test_refault_allowance},
     {"... past 64 MiB, up to what the arena gave back under its recent peak",

@@ -355,8 +355,8 @@ static int count_faults(int rounds, fault_round round, void *arg, long *faults) 
 /* Holds SHARE_LIVE in blocks of `size` (touched), then frees SHARE_CYCLED of them and
  * allocates them again, touched, 1 + SHARE_ROUNDS times; returns the minor faults of the last
  * SHARE_ROUNDS (-1 when malloc failed): freed pages that stayed resident fault no more. (The
- * first round's big frees are discarded whatever the cap: no big malloc followed a big free
- * yet, so the program does not cycle, large.c.) */
+ * first round's big frees come before the program cycles: they stay only under the cap,
+ * large.c.) */
 static long cycled_faults(size_t size) {
     size_t n = SHARE_LIVE / size, cycled = SHARE_CYCLED / size;
     void **blocks = malloc(n * sizeof *blocks);
@@ -391,6 +391,39 @@ static int scenario_dirty_share(void) {
     if (large < 0 || small < 0) return fail("malloc");
     printf("large %ld small %ld\n", large, small);
     return 0;
+}
+
+/* ---- large-first, large-first-over: a big free before the program cycles ---- */
+
+#define FIRST_UNDER (2 * TM_MIB)  /* a block under the default cap (8 MiB) */
+#define FIRST_OVER  (24 * TM_MIB) /* ... and one over it (below the direct threshold) */
+
+/* The process's first big block, touched and freed before any big request follows a big free
+ * (so the program does not cycle yet, large.c), then one as large again, touched. Prints
+ * "held <KiB> freed <KiB> again <faults>": RSS before and after the free, and the minor
+ * faults of the second block. Under the cap the freed pages stay in the pool for the next
+ * request; over it they go at once. */
+static int first_big_free(size_t size) {
+    char *p = malloc(size);
+    if (p == NULL) return fail("malloc");
+    memset(p, 1, size);
+    size_t held = tm_rss_kib();
+    free(p);
+    size_t freed = tm_rss_kib();
+    long before = minor_faults();
+    if ((p = malloc(size)) == NULL) return fail("malloc again");
+    memset(p, 2, size);
+    long again = minor_faults() - before;
+    free(p);
+    printf("held %zu freed %zu again %ld\n", held, freed, again);
+    return 0;
+}
+
+static int scenario_large_first(void) {
+    return first_big_free(FIRST_UNDER);
+}
+static int scenario_large_first_over(void) {
+    return first_big_free(FIRST_OVER);
 }
 
 /* ---- refault: what the cap discarded and the program took again raises the cap ---- */
@@ -984,6 +1017,8 @@ int tm_scenario_main(const char *name) {
         {"large-threads", scenario_large_threads},
         {"large-own", scenario_large_own},
         {"large-quiet", scenario_large_quiet},
+        {"large-first", scenario_large_first},
+        {"large-first-over", scenario_large_first_over},
         {"direct-pages", scenario_direct_pages},
         {"direct-spare", scenario_direct_spare},
         {"direct-spare-cycling", scenario_direct_spare_cycling},
