@@ -898,7 +898,10 @@ static inline __attribute__((always_inline)) int aslab__free_kept(void *p, const
     aslab__mslab *k = aslab__thread_heap.keep[cls];
     if (ASLAB__UNLIKELY(slot >= k->list_bound)) {
         if (slot >= aslab__regions.lent_bound[cls]) return 0;
-        aslab__free_lent(p, cls, fn);
+        if (aslab__thread_heap.paused[cls] == ASLAB__KEEP_BATCHED) /* only small classes */
+            aslab__batch_free(p, cls, fn); /* the class's free-only phase: straight there */
+        else
+            aslab__free_lent(p, cls, fn);
         return 1;
     }
     uintptr_t key = aslab__keys.free;
