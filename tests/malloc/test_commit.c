@@ -69,9 +69,25 @@ static int blocks_under_refusal(size_t size, void **blocks, size_t *served, size
     return ok;
 }
 
+/* Whether the lock's limit leaves room for what the scenario maps (RLIMIT_MEMLOCK binds a
+ * process without CAP_IPC_LOCK: 8 MiB by default), tried with a mapping of that size. */
+#define LOCKED_ROOM (64 * TM_MIB)
+static int room_to_lock(void) {
+    void *probe =
+        mmap(NULL, LOCKED_ROOM, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (probe == MAP_FAILED) return 0;
+    munmap(probe, LOCKED_ROOM);
+    return 1;
+}
+
 static int scenario_commit_refused(void) {
     if (mlockall(MCL_FUTURE) != 0) {
         printf("skip: mlockall: %s\n", strerror(errno));
+        return 0;
+    }
+    if (!room_to_lock()) {
+        munlockall();
+        printf("skip: no room to lock %zu MiB (RLIMIT_MEMLOCK)\n", LOCKED_ROOM / TM_MIB);
         return 0;
     }
     size_t served = 0, refused = 0;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -404,6 +405,7 @@ static int scenario_dirty_share(void) {
  * faults of the second block. Under the cap the freed pages stay in the pool for the next
  * request; over it they go at once. */
 static int first_big_free(size_t size) {
+    (void)prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0); /* faults counted in pages, not huge pages */
     char *p = malloc(size);
     if (p == NULL) return fail("malloc");
     memset(p, 1, size);
