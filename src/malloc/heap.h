@@ -860,14 +860,15 @@ static inline void aslab__free_small(void *p, uintptr_t byte, const char *fn) {
 }
 
 /* Frees p, a block of a lent slab of class cls that no kept list took (a medium class's, or a
- * small class's whose list does not take frees), by the class's path after the map (api.c):
- * out of line, so that free's fast path needs no register saved. */
+ * small class's whose list does not take frees and whose frees are not batched: those go to
+ * aslab__batch_free), by the class's path after the map (api.c): out of line, so that free's
+ * fast path needs no register saved. */
 void aslab__free_lent(void *p, uintptr_t cls, const char *fn);
 /* The same for a small class (remote.c): p starts a slot of the lent slab the table names,
  * so another thread's block needs no map, no current-slab test and no second slot test, only
  * the double-free key before it goes onto the list or home (a consumer that never mallocs
  * comes here for every free); the calling thread's own block, or an abandoned slab's, goes
- * by aslab__free_small. */
+ * by aslab__free_small. Never for a class whose frees are batched (the callers test it). */
 void aslab__free_lent_small(void *p, uintptr_t cls, const char *fn);
 
 /* The slot test of p against the table of lent slabs' entry for p's address (arena.h):

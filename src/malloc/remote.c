@@ -215,10 +215,6 @@ __attribute__((noinline)) static void reopen_and_free_small(void *p, uintptr_t c
 }
 
 void aslab__free_lent_small(void *p, uintptr_t cls, const char *fn) {
-    if (ASLAB__UNLIKELY(aslab__thread_heap.paused[cls] == ASLAB__KEEP_BATCHED)) {
-        aslab__batch_free(p, cls, fn);
-        return;
-    }
     uintptr_t byte = cls + ASLAB_MAP_SMALL_BIAS;
     aslab__slab *slab = aslab__slab_by_byte(p, byte);
     void *owner = __atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE);
