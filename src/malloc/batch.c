@@ -54,11 +54,12 @@ void aslab__batch_flush(void) {
         aslab__give_back(h->batch[i], h->batch_cls[i]);
 }
 
-/* p (checked, class cls) goes to its slab now, its page that of the block taken before, or
- * waits in the batch. Out of line: aslab__batch_free's common case needs no stack frame. */
+/* p (checked, class cls) goes to its slab now if it is in the page of the block taken before
+ * (same_page), or waits in the batch. Out of line: aslab__batch_free's common case needs no
+ * stack frame. */
 __attribute__((noinline)) static void batch_take(aslab__heap *h, void *p, uintptr_t cls,
-                                                 uintptr_t last) {
-    if ((((uintptr_t)p ^ last) >> PAGE_SHIFT) == 0) { /* the slab's lines are at hand */
+                                                 int same_page) {
+    if (same_page) { /* the slab's lines are at hand */
         /* what waits is then the previous page's block at most, not one of each of 16 pages
          * (a quiet thread's batch would pin their slabs) */
         if (h->batched != 0) aslab__batch_flush();
@@ -84,19 +85,19 @@ void aslab__batch_free(void *p, uintptr_t cls, const char *fn) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
-    uintptr_t last = h->batch_last;
+    int same_page = (((uintptr_t)p ^ h->batch_last) >> PAGE_SHIFT) == 0;
     h->batch_last = (uintptr_t)p;
     /* In allocation order, the common case: the page of the block before, no batch waiting,
      * the slab the thread's own (the give-back's test, written out: the block goes onto the
      * slab's list with no call; sh8's free-only phases, session 38). */
-    if (ASLAB__LIKELY((((uintptr_t)p ^ last) >> PAGE_SHIFT) == 0 && h->batched == 0)) {
+    if (ASLAB__LIKELY(same_page && h->batched == 0)) {
         aslab__slab *slab = aslab__slab_at(p, (unsigned)cls);
         if (ASLAB__LIKELY(__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) == aslab__owner_tag())) {
             aslab__free_local(p, slab, key);
             return;
         }
     }
-    batch_take(h, p, cls, last);
+    batch_take(h, p, cls, same_page);
 }
 
 uint32_t aslab__batch_count(const aslab__heap *h, unsigned cls) {

@@ -5,8 +5,9 @@
  * A mapping it asks for is rounded up to whole granules and placed on a granule boundary,
  * and its granules are marked before it sees the address. Nothing it maps is ever given
  * back to the kernel: an munmap only replaces the pages with inaccessible ones, so the
- * addresses stay ours and a mark never goes stale. jemalloc (with retain, which aslab sets) unmaps
- * nothing but the odd probe page at start-up, so what this keeps is address space, not memory. */
+ * addresses stay ours and a mark never goes stale. jemalloc (with retain, which aslab sets)
+ * unmaps nothing but the odd probe page at start-up, so what this keeps is address space, not
+ * memory. */
 #include "fallback_jemalloc.h"
 
 #include "fallback.h"

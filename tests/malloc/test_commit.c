@@ -80,7 +80,7 @@ static int room_to_lock(void) {
     return 1;
 }
 
-static int scenario_commit_refused(void) {
+int tm_commit_refused(void) {
     if (mlockall(MCL_FUTURE) != 0) {
         printf("skip: mlockall: %s\n", strerror(errno));
         return 0;
@@ -108,10 +108,6 @@ static int scenario_commit_refused(void) {
     munlockall();
     printf("served %zu refused %zu\n", served, refused);
     return ok ? 0 : 1;
-}
-
-int tm_commit_refused(void) {
-    return scenario_commit_refused();
 }
 
 static void test_commit_refused(void) {
