@@ -402,8 +402,11 @@ int aslab__trim(void);
  * address mixed in, not glibc's address >> 12, since the secret here is the key, not the
  * address's random bits; unshifted, the decode is one XOR with the block's own address
  * register (no copy and shift), in malloc and free alike. */
+static inline uintptr_t aslab__link_encode_with(uintptr_t next, const void *at, uintptr_t key) {
+    return next ^ key ^ (uintptr_t)at;
+}
 static inline uintptr_t aslab__link_encode(uintptr_t next, const void *at) {
-    return next ^ aslab__keys.link ^ (uintptr_t)at;
+    return aslab__link_encode_with(next, at, aslab__keys.link);
 }
 
 /* The slab of h's list, or 0 for a list of blocks of any slab (a kept list, the stand-in, a

@@ -74,11 +74,14 @@ static int extend(aslab__mslab *m, aslab__hot *list, unsigned cls) {
     if (n > room) n = room;
     char *first = m->bump;
     if (!writable_to(m, first + n * size)) return 0;
-    uintptr_t next = (uintptr_t)list->free;
-    for (size_t i = n; i-- > 0;) {
-        char *block = first + i * size;
-        *(uintptr_t *)block = aslab__link_encode(next, block);
+    /* The key is read once (the stores might alias it: reloading it and the index's multiply
+     * were two of the loop's nine instructions; sh8bench threads every block it mallocs here,
+     * its slabs emptied and lent again). */
+    uintptr_t next = (uintptr_t)list->free, key = aslab__keys.link;
+    for (char *block = first + (n - 1) * size;; block -= size) { /* n >= 1 */
+        *(uintptr_t *)block = aslab__link_encode_with(next, block, key);
         next = (uintptr_t)block;
+        if (block == first) break;
     }
     list->free = first;
     m->bump = first + n * size;
