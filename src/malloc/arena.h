@@ -78,6 +78,9 @@ typedef struct aslab__region_index {
     uint64_t lent_magic[128];
     uint64_t lent_bound[128];
     uint64_t lent_adjust[128];
+    /* slab_mask by class (not map byte), for the paths that know the class: one load, where
+     * the byte would take five instructions to compute first */
+    uintptr_t class_slab_mask[128];
     uint8_t map[ASLAB_MAP_ENTRIES];
 } aslab__region_index;
 

@@ -20,14 +20,19 @@
  * - 1 blocks, and so as many slabs, wait on a thread that goes quiet (a list per class left up
  * to 15 blocks of each of ~32 classes on mem_patterns' burst: 12 MiB more after its last free).
  * The thread's exit, malloc_trim and the memory-return round it runs give the batch back
- * (aslab__kept_flush). A malloc of the class ends the phase: the class's next free finds
- * `allocs` moved and goes the way it went before, which opens the list again. The batch is
+ * (aslab__kept_flush). A malloc of the class ends the phase: while it lasts `cur` names the
+ * class's empty kept list, so that malloc misses, and the slow path sets the class stopped
+ * (aslab__batch_end); its next free goes the way it went before, which opens the list again,
+ * and no free of the phase tests whether it is over. The batch is
  * the thread's alone; the statistics read what is in it (relaxed) to count those blocks as
  * free.
  */
 #include "heap.h"
 
-#define PAGE_SHIFT 12 /* blocks this close are in one slab (every slab is 64 KiB or more) */
+#define PAGE_SHIFT    12 /* blocks this close are in one slab (every slab is 64 KiB or more) */
+/* Set in the heap's batch_last while blocks wait in the batch: above every user address, so
+ * that no block is in its page. */
+#define BATCH_WAITING ((uintptr_t)1 << 63)
 
 /* The thread's own blocks of a free-only phase wait in its heap's batch (thread-local: the
  * fast paths' TLS base). Written by the owner with relaxed atomic stores, so that the
@@ -45,6 +50,7 @@ void aslab__batch_flush(void) {
     /* emptied first, so that a flush reached from a give-back's slow path finds nothing to
      * give back twice */
     __atomic_store_n(&h->batched, 0, __ATOMIC_RELAXED);
+    h->batch_last &= ~BATCH_WAITING;
     for (uint32_t i = 0; i < n; i++) {
         char *slab = (char *)aslab__slab_at(h->batch[i], h->batch_cls[i]);
         __builtin_prefetch(slab, 0);      /* the owner word */
@@ -54,12 +60,12 @@ void aslab__batch_flush(void) {
         aslab__give_back(h->batch[i], h->batch_cls[i]);
 }
 
-/* p (checked, class cls) goes to its slab now if it is in the page of the block taken before
- * (same_page), or waits in the batch. Out of line: aslab__batch_free's common case needs no
- * stack frame. */
-__attribute__((noinline)) static void batch_take(aslab__heap *h, void *p, uintptr_t cls,
-                                                 int same_page) {
-    if (same_page) { /* the slab's lines are at hand */
+/* p (checked, class cls) goes to its slab now if it is in the page of the block taken before,
+ * or waits in the batch. Out of line: aslab__batch_free's common case needs no stack frame. */
+__attribute__((noinline)) static void batch_take(aslab__heap *h, void *p, uintptr_t cls) {
+    uintptr_t last = h->batch_last & ~BATCH_WAITING;
+    h->batch_last = (uintptr_t)p;
+    if ((((uintptr_t)p ^ last) >> PAGE_SHIFT) == 0) { /* the slab's lines are at hand */
         /* what waits is then the previous page's block at most, not one of each of 16 pages
          * (a quiet thread's batch would pin their slabs) */
         if (h->batched != 0) aslab__batch_flush();
@@ -68,36 +74,29 @@ __attribute__((noinline)) static void batch_take(aslab__heap *h, void *p, uintpt
     }
     ((uintptr_t *)p)[1] = aslab__keys.free; /* free while it waits */
     batch_put(h, p, cls);
+    h->batch_last = (uintptr_t)p | BATCH_WAITING;
     if (ASLAB__UNLIKELY(h->batched == ASLAB__BATCH_BLOCKS)) aslab__batch_flush();
 }
 
 void aslab__batch_free(void *p, uintptr_t cls, const char *fn) {
     aslab__heap *h = &aslab__thread_heap;
-    if (ASLAB__UNLIKELY((uint32_t)h->allocs[cls] != h->fill_mark[cls])) {
-        /* A malloc of the class ended the phase: stopped as a consumer's class is, the free
-         * goes the way that opens the list again (kept.c). */
-        h->paused[cls] = ASLAB__KEEP_STOPPED;
-        aslab__free_lent_small(p, cls, fn);
-        return;
-    }
     uintptr_t key = aslab__keys.free;
     if (ASLAB__UNLIKELY(aslab__carries_key(p, key))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
-    int same_page = (((uintptr_t)p ^ h->batch_last) >> PAGE_SHIFT) == 0;
-    h->batch_last = (uintptr_t)p;
-    /* In allocation order, the common case: the page of the block before, no batch waiting,
-     * the slab the thread's own (the give-back's test, written out: the block goes onto the
-     * slab's list with no call; sh8's free-only phases, session 38). */
-    if (ASLAB__LIKELY(same_page && h->batched == 0)) {
+    /* In allocation order, the common case: the page of the block before (so batch_last
+     * needs no store), no batch waiting (BATCH_WAITING, set in batch_last meanwhile, fails
+     * the page test), the slab the thread's own (the give-back's test, written out: the block
+     * goes onto the slab's list with no call; sh8's free-only phases, session 38). */
+    if (ASLAB__LIKELY((((uintptr_t)p ^ h->batch_last) >> PAGE_SHIFT) == 0)) {
         aslab__slab *slab = aslab__slab_at(p, (unsigned)cls);
         if (ASLAB__LIKELY(__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) == aslab__owner_tag())) {
             aslab__free_local(p, slab, key);
             return;
         }
     }
-    batch_take(h, p, cls, same_page);
+    batch_take(h, p, cls);
 }
 
 uint32_t aslab__batch_count(const aslab__heap *h, unsigned cls) {

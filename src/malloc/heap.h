@@ -371,8 +371,8 @@ int aslab__kept_reopen(unsigned cls);
 __attribute__((noinline)) void aslab__kept_filled(aslab__mslab *k);
 /* ---- batch.c: a free-only phase's own blocks, a batch at a time ---- */
 /* p, a block of a lent slab of small class cls that free's fast path found (it starts a slot),
- * freed on behalf of fn while the class's frees are batched: checked, marked free and put in
- * the calling thread's batch; if a malloc of the class ended the phase, freed as before. */
+ * freed on behalf of fn while the class's frees are batched: checked, then pushed onto its slab
+ * or put in the calling thread's batch. */
 __attribute__((noinline)) void aslab__batch_free(void *p, uintptr_t cls, const char *fn);
 /* Gives every block in the calling thread's batch back to its slab. */
 void aslab__batch_flush(void);
@@ -473,7 +473,7 @@ static inline uintptr_t *aslab__list_next(aslab__hot *h, uintptr_t *block, const
 
 /* The slab p lies in, p being in a region of class cls. */
 static inline aslab__slab *aslab__slab_at(const void *p, unsigned cls) {
-    return (aslab__slab *)((uintptr_t)p & aslab__regions.slab_mask[aslab__map_byte(cls)]);
+    return (aslab__slab *)((uintptr_t)p & aslab__regions.class_slab_mask[cls]);
 }
 
 /* What a lent slab's header says as its owner when the calling thread owns it: the thread
@@ -590,6 +590,14 @@ static inline void aslab__kept_push(aslab__mslab *k, void *p, uintptr_t key) {
 static inline int aslab__kept_may_reopen(intptr_t cls) {
     aslab__heap *h = &aslab__thread_heap;
     return h->paused[cls] && (uint32_t)h->allocs[cls] != h->fill_mark[cls];
+}
+
+/* A malloc of class cls came (its slow path: refill.c): a free-only phase whose frees were
+ * batched is over. Its frees go the way stopped ones do, which opens the list again (kept.c);
+ * batch_free then tests nothing per free for it. */
+static inline void aslab__batch_end(unsigned cls) {
+    aslab__heap *h = &aslab__thread_heap;
+    if (h->paused[cls] == ASLAB__KEEP_BATCHED) h->paused[cls] = ASLAB__KEEP_STOPPED;
 }
 
 /* The calling thread's kept list for class cls if it takes a free now (it has room, or frees

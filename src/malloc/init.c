@@ -48,6 +48,7 @@ static void class_checks_init(void) {
         const aslab__class_info *info = &aslab__classes[cls];
         size_t slab_size = (size_t)1 << info->slab_shift;
         aslab__regions.slab_mask[aslab__map_byte(cls)] = ~(uintptr_t)(slab_size - 1);
+        aslab__regions.class_slab_mask[cls] = ~(uintptr_t)(slab_size - 1);
         aslab__regions.slot_magic[aslab__map_byte(cls)] = aslab__slot_magic(info->size);
         aslab__regions.lent_magic[cls] = aslab__slot_magic(info->size);
         aslab__regions.lent_adjust[cls] =

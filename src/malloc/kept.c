@@ -169,6 +169,7 @@ static int32_t flush_class(aslab__heap_rec *rec, unsigned cls) {
     aslab__mslab *k = &rec->kept[cls];
     uintptr_t *block = k->free;
     aslab__thread_heap.cur[cls] = aslab__cur_home(cls);
+    aslab__batch_end(cls); /* its next malloc would not see it end: `cur` has turned */
     empty_list(k);
     int32_t own_minus_home = 0;
     while ((void *)block != (void *)k) {
@@ -251,6 +252,9 @@ void aslab__kept_filled(aslab__mslab *k) {
     if (!aslab__class_is_medium(cls)) room_learn(k, cls, own_minus_home);
     h->paused[cls] = batch ? ASLAB__KEEP_BATCHED : ASLAB__KEEP_STOPPED;
     h->keep[cls] = &aslab__no_slab;
+    /* Batched, `cur` names the list, empty now: the class's next malloc misses and its slow
+     * path ends the phase (aslab__batch_end), so that no free of the phase tests for it. */
+    if (batch) h->cur[cls] = &k->hot;
 }
 
 void aslab__kept_flush(void) {

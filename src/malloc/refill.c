@@ -242,6 +242,7 @@ static aslab__hot *other_list(size_t size, aslab__hot *h, unsigned *cls) {
     if (h == &aslab__no_slab.hot) return NULL; /* no slab, or a dead heap */
     if (aslab__hot_slab(h) == 0) {             /* a kept list, and the heap is live */
         *cls = aslab__mslab_of_hot(h)->cls;
+        aslab__batch_end(*cls); /* cur names the empty list while frees are batched (kept.c) */
         return aslab__cur_home(*cls);
     }
     if (size > ASLAB_SMALL_MAX || !heap->may_keep) return NULL;
@@ -317,6 +318,7 @@ static void *slow_path(size_t size, aslab__zeroed *z) {
     /* memory return (purge.h), before any lock is taken */
     aslab__heap_tick(1);
     unsigned cls = aslab__class_for(size);
+    aslab__batch_end(cls);
     aslab__hot_park(cls);
     block = take_block(cls, z);
     aslab__hot_install(cls);
