@@ -196,6 +196,50 @@ static void test_free_only_phase_batches(void) {
     CU_ASSERT_EQUAL(in_thread(free_only_phase, NULL), 0);
 }
 
+/* The call that ends a free-only phase: a malloc of the class by any of its ways in. */
+enum phase_end { END_BY_MALLOC, END_BY_CALLOC, END_BY_REALLOC, END_BY_MEMALIGN };
+
+static void *allocate_by(enum phase_end way) {
+    switch (way) {
+    case END_BY_MALLOC:
+        return malloc(SIZE);
+    case END_BY_CALLOC:
+        return calloc(1, SIZE);
+    case END_BY_REALLOC:
+        return realloc(NULL, SIZE);
+    default:
+        return memalign(16, SIZE);
+    }
+}
+
+/* The phase ends at the class's next malloc, with no trim between (a trim gives every list
+ * back and ends it too): its frees go onto the list again, so that the block freed after it is
+ * the one the following malloc gets. Were the frees still batched, that block would wait in
+ * the batch (it is in another page than the phase's last) and the malloc get another. */
+static void *phase_ends_at_malloc(void *arg) {
+    enum phase_end way = *(const enum phase_end *)arg;
+    size_t n = PHASE_SLABS * (65536 / (unsigned)tm_class_size(SIZE));
+    void **blocks = own_blocks(n);
+    if (blocks == NULL) return (void *)(intptr_t)-1;
+    for (size_t i = 0; i < n; i++) /* in allocation order: each goes to its slab at once */
+        free(blocks[i]);
+    free(blocks);
+    void *first = allocate_by(way), *second = malloc(SIZE);
+    free(second);
+    void *third = malloc(SIZE);
+    int bad = tm_check(first != NULL && second != NULL && third == second,
+                       "way %d: the free after the phase's end was not kept (%p, then %p)",
+                       (int)way, second, third);
+    free(third);
+    free(first);
+    return (void *)(intptr_t)bad;
+}
+
+static void test_phase_ends_at_malloc(void) {
+    for (enum phase_end way = END_BY_MALLOC; way <= END_BY_MEMALIGN; way++)
+        CU_ASSERT_EQUAL(in_thread(phase_ends_at_malloc, &way), 0);
+}
+
 /* A thread that frees its own blocks in bulk (a list, a request's objects): n of them, freed,
  * malloced and freed again, three times. The list starts small, so the first phase fills it
  * and gives the thread's own blocks back to their slabs; the list then grows, and from the
@@ -296,6 +340,8 @@ CU_TestInfo test_keep_policy_tests[] = {
     {"a free-only phase of its own blocks: a batch at a time to their slabs; stopped until a "
      "malloc",
      test_free_only_phase_batches},
+    {"a free-only phase ends at the class's next malloc, calloc, realloc or memalign",
+     test_phase_ends_at_malloc},
     {"own blocks freed in bulk: the list grows until a phase stays on it",
      test_own_bulk_grows_list},
     {"own blocks in batches larger than its full room: the list grows past it",
