@@ -112,12 +112,22 @@ static void test_every_slot_once(void) {
     free(blocks);
 }
 
-/* What refill_after_random_frees saw. */
+/* What refill_after_frees saw. */
 typedef struct refill_run {
     void **blocks;
+    void (*free_half)(struct refill_run *run); /* which blocks it frees, in which order */
     int freed;
     int ascents, descents; /* of each block against the one before it, of the same slab */
 } refill_run;
+
+/* Frees every other block of run's, lowest index (and address, within a slab) first. */
+static void free_every_other(refill_run *run) {
+    for (int i = 0; i < REFILLED; i += 2) {
+        free(run->blocks[i]);
+        run->blocks[i] = NULL;
+        run->freed++;
+    }
+}
 
 /* Frees a random half of run's blocks, one at most once. */
 static void free_random_half(refill_run *run) {
@@ -131,17 +141,17 @@ static void free_random_half(refill_run *run) {
     }
 }
 
-/* Fills slabs, frees a random half, gives the kept blocks back (malloc_trim), and allocates as
- * many again, noting the order of each block against the one before when both are of the same
- * slab, in every slab but the one still current at the fill's end (its list is in free
- * order). */
-static void *refill_after_random_frees(void *arg) {
+/* Fills slabs, frees half of the blocks (run's free_half), gives the kept blocks back
+ * (malloc_trim), and allocates as many again, noting the order of each block against the one
+ * before when both are of the same slab, in every slab but the one still current at the fill's
+ * end (its list is in free order). */
+static void *refill_after_frees(void *arg) {
     refill_run *run = arg;
     void **blocks = run->blocks;
     for (int i = 0; i < REFILLED; i++)
         blocks[i] = malloc(BLOCK);
     uintptr_t current = (uintptr_t)blocks[REFILLED - 1] & ~(TM_SMALL_SLAB - 1);
-    free_random_half(run);
+    run->free_half(run);
     malloc_trim(0);
     uintptr_t prev = 0;
     for (int i = 0; i < REFILLED; i++) {
@@ -159,16 +169,37 @@ static void *refill_after_random_frees(void *arg) {
 
 /* Before, a slab's blocks came back in the order they were freed: about half of them below the
  * one before. */
-static void test_random_frees_come_back_in_address_order(void) {
-    refill_run run = {.blocks = calloc(REFILLED, sizeof(void *))};
-    CU_ASSERT_PTR_NOT_NULL_FATAL(run.blocks);
+static void refill_in_thread(refill_run *run) {
     malloc_trim(0); /* as in test_every_slot_once */
     pthread_t t;
-    CU_ASSERT_FATAL(pthread_create(&t, NULL, refill_after_random_frees, &run) == 0);
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, refill_after_frees, run) == 0);
     pthread_join(t, NULL);
+}
+
+static void test_random_frees_come_back_in_address_order(void) {
+    refill_run run = {.blocks = calloc(REFILLED, sizeof(void *)), .free_half = free_random_half};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(run.blocks);
+    refill_in_thread(&run);
     CU_ASSERT(run.freed > REFILLED / 4);
     CU_ASSERT(run.ascents > REFILLED / 8);
     CU_ASSERT_EQUAL(tm_check(run.descents == 0, "%d of %d blocks came back below the one before",
+                             run.descents, run.ascents + run.descents),
+                    0);
+    free(run.blocks);
+}
+
+/* Blocks freed in address order are as local as the rebuild would make them, so their lists
+ * stay as they are (list_order.c, list_runs_local): a slab whose blocks went to it one by one,
+ * lowest first (the free-only phase's own blocks, batch.c), hands them back highest first.
+ * Before, every such slab's list was rebuilt (a read of the whole slab), and no block came back
+ * below the one before. */
+static void test_ordered_frees_keep_their_order(void) {
+    refill_run run = {.blocks = calloc(REFILLED, sizeof(void *)), .free_half = free_every_other};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(run.blocks);
+    refill_in_thread(&run);
+    CU_ASSERT_EQUAL(run.freed, REFILLED / 2);
+    CU_ASSERT_EQUAL(tm_check(run.descents > REFILLED / 8,
+                             "%d of %d blocks came back below the one before: lists rebuilt",
                              run.descents, run.ascents + run.descents),
                     0);
     free(run.blocks);
@@ -233,6 +264,7 @@ CU_TestInfo test_layout_tests[] = {
     {"every slot of a slab handed out once, whatever its colour", test_every_slot_once},
     {"blocks freed at random come back lowest address first, slab by slab",
      test_random_frees_come_back_in_address_order},
+    {"blocks freed in address order are not sorted again", test_ordered_frees_keep_their_order},
     {"a partial slab's free blocks before the current slab's never-used ones",
      test_partial_slab_before_never_used_blocks},
     CU_TEST_INFO_NULL,

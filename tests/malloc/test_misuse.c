@@ -514,16 +514,24 @@ static void test_dangling_write_reordered(void) {
 static void wiped_key_with_remote_block(void *arg) {
     misuse *m = arg;
     uintptr_t slab = (uintptr_t)m->p & ~(TM_SMALL_SLAB - 1);
-    void *remote = NULL, *wiped = NULL;
+    static void *chosen[SPREAD_BLOCKS];
+    int n = 0;
+    void *remote = NULL;
     for (int i = 0; i < SPREAD_BLOCKS; i++) {
         if (((uintptr_t)spread[i] & ~(TM_SMALL_SLAB - 1)) != slab) continue;
-        if (i % 3 == 0) {
-            free(spread[i]);
-            if (i > 0 && wiped == NULL) wiped = spread[i];
-        } else if (remote == NULL) {
+        if (i % 3 == 0)
+            chosen[n++] = spread[i];
+        else if (remote == NULL)
             remote = spread[i];
-        }
     }
+    if (n < 2) return;
+    /* freed from both ends in turn, so that the list jumps across the slab and is rebuilt (a
+     * list that runs through it in address order is left as it is: list_order.c) */
+    for (int lo = 0, hi = n - 1; lo <= hi; lo++, hi--) {
+        free(chosen[lo]);
+        if (hi != lo) free(chosen[hi]);
+    }
+    void *wiped = chosen[1];
     malloc_trim(0); /* the freed blocks onto the slab's list */
     pthread_t thread;
     if (pthread_create(&thread, NULL, free_elsewhere, remote) != 0) return;
