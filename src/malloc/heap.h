@@ -592,7 +592,8 @@ static inline int aslab__kept_may_reopen(intptr_t cls) {
     return h->paused[cls] && (uint32_t)h->allocs[cls] != h->fill_mark[cls];
 }
 
-/* A malloc of class cls came (its slow path: refill.c): a free-only phase whose frees were
+/* A malloc of class cls came (its slow path: refill.c), or `cur` turned away from the class's
+ * kept list (kept.c), so that the next malloc will not miss: a free-only phase whose frees were
  * batched is over. Its frees go the way stopped ones do, which opens the list again (kept.c);
  * batch_free then tests nothing per free for it. */
 static inline void aslab__batch_end(unsigned cls) {

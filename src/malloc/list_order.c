@@ -29,7 +29,7 @@
 /* Links read from a list's head to tell blocks freed in address order from blocks freed at
  * random (list_runs_local). */
 #define SAMPLED_LINKS  8
-#define LOCAL_DISTANCE 4096
+#define LOCAL_DISTANCE ((uintptr_t)4096)
 
 typedef struct free_map {
     uint64_t bits[MAX_SMALL_SLOTS / BITS];
