@@ -63,12 +63,11 @@ void aslab__batch_flush(void) {
 /* p (checked, class cls) goes to its slab now if it is in the page of the block taken before,
  * or waits in the batch. Out of line: aslab__batch_free's common case needs no stack frame. */
 __attribute__((noinline)) static void batch_take(aslab__heap *h, void *p, uintptr_t cls) {
-    uintptr_t last = h->batch_last & ~BATCH_WAITING;
-    h->batch_last = (uintptr_t)p;
-    if ((((uintptr_t)p ^ last) >> PAGE_SHIFT) == 0) { /* the slab's lines are at hand */
-        /* what waits is then the previous page's block at most, not one of each of 16 pages
-         * (a quiet thread's batch would pin their slabs) */
+    if ((((uintptr_t)p ^ h->batch_last) & ~BATCH_WAITING) >> PAGE_SHIFT == 0) {
+        /* the slab's lines are at hand; what waits is then the previous page's block at most,
+         * not one of each of 16 pages (a quiet thread's batch would pin their slabs) */
         if (h->batched != 0) aslab__batch_flush();
+        h->batch_last = (uintptr_t)p;
         aslab__give_back(p, (unsigned)cls);
         return;
     }

@@ -301,11 +301,13 @@ static void *take_block(unsigned cls, aslab__zeroed *z) {
     if (m->free != (void *)m) return aslab__pop_any(&m->hot, m->free, cls); /* hot.c's frees */
     if (m != &aslab__no_slab && (block = refill(m, cls, z)) != NULL) return block;
     m = replace_current(cls, m);
-    if (m != NULL && m->free != (void *)m) return aslab__pop_any(&m->hot, m->free, cls);
-    /* next_current's slabs have a block, but the kernel may refuse to make a never-used one
-     * writable (the commit limit, writable_to): the fallback's turn then, as when no slab
-     * could be had (no address space left) */
-    if (m != NULL && (block = take_unlisted(m, cls, z)) != NULL) return block;
+    if (m != NULL) {
+        if (m->free != (void *)m) return aslab__pop_any(&m->hot, m->free, cls);
+        if ((block = take_unlisted(m, cls, z)) != NULL) return block;
+    }
+    /* No slab could be had (no address space left), or next_current's slab has a block but the
+     * kernel refused to make a never-used one writable (the commit limit, writable_to): the
+     * fallback's turn. */
     return from_fallback(aslab__classes[cls].size);
 }
 
