@@ -372,8 +372,14 @@ __attribute__((noinline)) void aslab__kept_filled(aslab__mslab *k);
 /* ---- batch.c: a free-only phase's own blocks, a batch at a time ---- */
 /* p, a block of a lent slab of small class cls that free's fast path found (it starts a slot),
  * freed on behalf of fn while the class's frees are batched: checked, then pushed onto its slab
- * or put in the calling thread's batch. */
+ * or put in the calling thread's batch. What free's own copy of the common case
+ * (aslab__batch_free_inline) did not take. */
 __attribute__((noinline)) void aslab__batch_free(void *p, uintptr_t cls, const char *fn);
+/* Blocks this close are in one slab (every slab is 64 KiB or more). */
+#define ASLAB__BATCH_PAGE_SHIFT 12
+/* Set in the heap's batch_last while blocks wait in the batch: above every user address, so
+ * that no block is in its page. */
+#define ASLAB__BATCH_WAITING    ((uintptr_t)1 << 63)
 /* Gives every block in the calling thread's batch back to its slab. */
 void aslab__batch_flush(void);
 /* The blocks of class cls in heap h's batch, read from any thread (the statistics). */
@@ -743,6 +749,27 @@ static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) 
     if (ASLAB__UNLIKELY(aslab__drop_used(&m->used))) aslab__free_local_slow(m);
 }
 
+/* The common case of a free-only phase's free (batch.c), in free itself: p in the page of the
+ * block taken before (so in the same slab, and no batch waits: ASLAB__BATCH_WAITING fails the
+ * test), the slab the thread's own, p not free already. Onto the slab's list with no call: the
+ * out-of-line way cost a third of the free (wrapf below: 6.5 -> 4.9 ns a free, the path 48 ->
+ * 39 instructions; docs/thread-owned-slabs.md, "In allocation order"). Anything else goes to
+ * aslab__batch_free, which checks the key again. */
+static inline __attribute__((always_inline)) void aslab__batch_free_inline(void *p, uintptr_t cls,
+                                                                           const char *fn) {
+    uintptr_t key = aslab__keys.free;
+    if (ASLAB__LIKELY(((uintptr_t)p ^ aslab__thread_heap.batch_last) >> ASLAB__BATCH_PAGE_SHIFT ==
+                      0) &&
+        ASLAB__LIKELY(!aslab__carries_key(p, key))) {
+        aslab__slab *slab = aslab__slab_at(p, (unsigned)cls);
+        if (ASLAB__LIKELY(__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) == aslab__owner_tag())) {
+            aslab__free_local(p, slab, key);
+            return;
+        }
+    }
+    aslab__batch_free(p, cls, fn);
+}
+
 /* How a checked free gives p, a block of slab, back (key is aslab__keys.free); the calling
  * thread owns slab. */
 typedef void aslab__push_fn(void *p, aslab__slab *slab, uintptr_t key);
@@ -912,7 +939,7 @@ static inline __attribute__((always_inline)) int aslab__free_kept(void *p, const
     if (ASLAB__UNLIKELY(slot >= k->list_bound)) {
         if (slot >= aslab__regions.lent_bound[cls]) return 0;
         if (aslab__thread_heap.paused[cls] == ASLAB__KEEP_BATCHED) /* only small classes */
-            aslab__batch_free(p, cls, fn); /* the class's free-only phase: straight there */
+            aslab__batch_free_inline(p, cls, fn);                  /* the class's free-only phase */
         else
             aslab__free_lent(p, cls, fn);
         return 1;

@@ -633,6 +633,60 @@ static void test_free_into_emptied_slab(void) {
         free(emptied[i]);
 }
 
+/* A free-only phase (kept.c: the list filled twice with no malloc of the class between) sends
+ * the thread's own blocks to their slabs: a block in the page of the one freed before by free's
+ * own copy of the phase's common case (heap.h, aslab__batch_free_inline), any other by batch.c.
+ * A second free is a double free either way. The phase begins within the first few hundred
+ * frees (the list's second fill, its room 32 blocks at first). The blocks are freed in
+ * allocation order up to
+ * block `phase_last`, whose slab keeps the block after it (so the slab is not emptied and
+ * given back); then phase_last again, or a block of its slab two pages before it. */
+#define PHASE_SIZE   64
+#define PHASE_BLOCKS 30000 /* the list's own room is 4096 blocks of 64 B: filled twice early */
+#define PHASE_BACK   128   /* blocks: two pages of 64 B */
+static void *phase_blocks[PHASE_BLOCKS];
+static int phase_last;
+
+static void free_twice_in_phase(void *arg) {
+    misuse *m = arg;
+    for (int i = 0; i <= phase_last; i++)
+        free(phase_blocks[i]);
+    free(m->p);
+}
+
+static uintptr_t slab_of(const void *p) {
+    return (uintptr_t)p & ~(uintptr_t)(TM_SMALL_SLAB - 1);
+}
+
+/* The last block to free: late in the phase, the blocks PHASE_BACK before it to the one after
+ * it in its slab, the one before it in its page. */
+static int phase_last_block(void) {
+    for (int k = PHASE_BLOCKS - 2; k > PHASE_BLOCKS / 2; k--) {
+        uintptr_t slab = slab_of(phase_blocks[k]);
+        if (slab_of(phase_blocks[k + 1]) != slab || slab_of(phase_blocks[k - PHASE_BACK]) != slab ||
+            ((uintptr_t)phase_blocks[k] ^ (uintptr_t)phase_blocks[k - 1]) >> 12 != 0)
+            continue;
+        int same = 1;
+        for (int i = k - PHASE_BACK; i < k && same; i++)
+            same = slab_of(phase_blocks[i]) == slab;
+        if (same) return k;
+    }
+    return -1;
+}
+
+static void test_double_free_in_phase(void) {
+    for (int i = 0; i < PHASE_BLOCKS; i++)
+        phase_blocks[i] = malloc(PHASE_SIZE);
+    phase_last = phase_last_block();
+    CU_ASSERT_FATAL(phase_last > 0);
+    misuse in_page = {phase_blocks[phase_last], PHASE_SIZE};
+    misuse back = {phase_blocks[phase_last - PHASE_BACK], PHASE_SIZE};
+    expect_fault(free_twice_in_phase, in_page, "free()", "double free detected", in_page.p);
+    expect_fault(free_twice_in_phase, back, "free()", "double free detected", back.p);
+    for (int i = 0; i < PHASE_BLOCKS; i++)
+        free(phase_blocks[i]);
+}
+
 /* Word 1 of a live block holding one half of the free key, the other half not: free looks
  * at the half first (heap.h, aslab__carries_key) and must not take the block for a freed one.
  * Small sizes (kept lists and slabs), a size without a kept list, and medium ones; by the
@@ -716,5 +770,7 @@ CU_TestInfo test_misuse_tests[] = {
      test_free_into_emptied_slab},
     {"a block holding one half of the free key in word 1 is freed, not taken for a double free",
      test_half_key_not_freed},
+    {"double free in a free-only phase: in the page of the block before, and not",
+     test_double_free_in_phase},
     CU_TEST_INFO_NULL,
 };
