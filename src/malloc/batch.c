@@ -14,7 +14,12 @@
  * in flight (frag's free phase 0.40-0.45 -> 0.35-0.37 s). A block in the same page as the one
  * taken before (so of the same slab) goes to its slab at once: that slab's lines are at hand,
  * and a phase that frees in allocation order (sh8bench's 200,000 blocks at a time) paid the
- * batch's stores and loads for nothing (session 37, docs/thread-owned-slabs.md).
+ * batch's stores and loads for nothing (session 37, docs/thread-owned-slabs.md). That slab,
+ * when it is the thread's own, becomes the heap's batch_slab, and the phase's next frees into it
+ * go onto its list in free itself (heap.h, aslab__batch_free_inline), with no owner read: only
+ * this thread can make it stop being its own, and every way it can (a free that empties the slab
+ * or takes it off the full list, the phase's end, a block that waits in the batch, the exit)
+ * clears batch_slab first (session 40).
  *
  * What waits here is bounded for the whole thread, not per class: at most ASLAB__BATCH_BLOCKS
  * - 1 blocks, and so as many slabs, wait on a thread that goes quiet (a list per class left up
@@ -59,16 +64,20 @@ void aslab__batch_flush(void) {
 }
 
 /* p (checked, class cls) goes to its slab now if it is in the page of the block taken before,
- * or waits in the batch. Out of line: aslab__batch_free's common case needs no stack frame. */
-__attribute__((noinline)) static void batch_take(aslab__heap *h, void *p, uintptr_t cls) {
+ * or waits in the batch. A slab of the thread's own that takes a block now is the one the
+ * phase's next frees go straight to (batch_slab), until a block of another slab comes. */
+static void batch_take(aslab__heap *h, void *p, uintptr_t cls) {
     if ((((uintptr_t)p ^ h->batch_last) & ~BATCH_WAITING) >> PAGE_SHIFT == 0) {
         /* the slab's lines are at hand; what waits is then the previous page's block at most,
          * not one of each of 16 pages (a quiet thread's batch would pin their slabs) */
         if (h->batched != 0) aslab__batch_flush();
         h->batch_last = (uintptr_t)p;
-        aslab__give_back(p, (unsigned)cls);
+        /* set first: the free that empties the slab clears it (aslab__free_local_slow) */
+        h->batch_slab = aslab__slab_at(p, (unsigned)cls);
+        if (aslab__give_back(p, (unsigned)cls)) h->batch_slab = NULL; /* another's slab */
         return;
     }
+    h->batch_slab = NULL;
     ((uintptr_t *)p)[1] = aslab__keys.free; /* free while it waits */
     batch_put(h, p, cls);
     h->batch_last = (uintptr_t)p | BATCH_WAITING;
@@ -76,24 +85,11 @@ __attribute__((noinline)) static void batch_take(aslab__heap *h, void *p, uintpt
 }
 
 void aslab__batch_free(void *p, uintptr_t cls, const char *fn) {
-    aslab__heap *h = &aslab__thread_heap;
-    uintptr_t key = aslab__keys.free;
-    if (ASLAB__UNLIKELY(aslab__carries_key(p, key))) {
+    if (ASLAB__UNLIKELY(aslab__carries_key(p, aslab__keys.free))) {
         aslab__heap_fault_at(fn, "double free detected", p);
         return;
     }
-    /* In allocation order, the common case: the page of the block before (so batch_last
-     * needs no store), no batch waiting (BATCH_WAITING, set in batch_last meanwhile, fails
-     * the page test), the slab the thread's own (the give-back's test, written out: the block
-     * goes onto the slab's list with no call; sh8's free-only phases, session 38). */
-    if (ASLAB__LIKELY((((uintptr_t)p ^ h->batch_last) >> PAGE_SHIFT) == 0)) {
-        aslab__slab *slab = aslab__slab_at(p, (unsigned)cls);
-        if (ASLAB__LIKELY(__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) == aslab__owner_tag())) {
-            aslab__free_local(p, slab, key);
-            return;
-        }
-    }
-    batch_take(h, p, cls);
+    batch_take(&aslab__thread_heap, p, cls);
 }
 
 uint32_t aslab__batch_count(const aslab__heap *h, unsigned cls) {

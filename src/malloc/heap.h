@@ -192,7 +192,12 @@ typedef struct aslab__heap {
     uint8_t batch_cls[ASLAB__BATCH_BLOCKS];
     uint32_t batched;
     uintptr_t batch_last; /* the block batch.c last took */
-    int may_keep;         /* between kept.c's enable and disable: the heap is live */
+    /* The slab a free-only phase's frees go straight to (aslab__batch_free_inline): one the
+     * thread owns with blocks out, of a class whose frees are batched, with no batch waiting;
+     * NULL otherwise. batch.c sets it; whatever could end one of those clears it (a free that
+     * empties a slab or takes it off the full list, the phase's end, the batch, the exit). */
+    struct aslab__slab *batch_slab;
+    int may_keep; /* between kept.c's enable and disable: the heap is live */
     struct aslab__heap_rec *rec;
     int state;
     /* The dirty-byte budget (medium.c) less the dirty bytes of the medium slabs this thread
@@ -604,7 +609,10 @@ static inline int aslab__kept_may_reopen(intptr_t cls) {
  * batch_free then tests nothing per free for it. */
 static inline void aslab__batch_end(unsigned cls) {
     aslab__heap *h = &aslab__thread_heap;
-    if (h->paused[cls] == ASLAB__KEEP_BATCHED) h->paused[cls] = ASLAB__KEEP_STOPPED;
+    if (h->paused[cls] == ASLAB__KEEP_BATCHED) {
+        h->paused[cls] = ASLAB__KEEP_STOPPED;
+        h->batch_slab = NULL; /* its mallocs may fill the slab, and a remote free give it back */
+    }
 }
 
 /* The calling thread's kept list for class cls if it takes a free now (it has room, or frees
@@ -749,23 +757,20 @@ static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) 
     if (ASLAB__UNLIKELY(aslab__drop_used(&m->used))) aslab__free_local_slow(m);
 }
 
-/* The common case of a free-only phase's free (batch.c), in free itself: p in the page of the
- * block taken before (so in the same slab, and no batch waits: ASLAB__BATCH_WAITING fails the
- * test), the slab the thread's own, p not free already. Onto the slab's list with no call: the
- * out-of-line way cost a third of the free (wrapf below: 6.5 -> 4.9 ns a free, the path 48 ->
- * 39 instructions; docs/thread-owned-slabs.md, "In allocation order"). Anything else goes to
- * aslab__batch_free, which checks the key again. */
+/* The common case of a free-only phase's free (batch.c), in free itself: p in the slab a free
+ * of the phase went to last (batch_slab: the thread's own, blocks out, no batch waiting), and
+ * not free already. Onto the slab's list with no call and no owner read: the out-of-line way
+ * cost a third of the free, and the page and owner tests five instructions more (wrapf:
+ * 200,000 blocks malloced, then freed in order; docs/thread-owned-slabs.md, "In allocation
+ * order"). Anything else goes to aslab__batch_free, which checks the key again. */
 static inline __attribute__((always_inline)) void aslab__batch_free_inline(void *p, uintptr_t cls,
                                                                            const char *fn) {
+    aslab__slab *slab = aslab__slab_at(p, (unsigned)cls);
     uintptr_t key = aslab__keys.free;
-    if (ASLAB__LIKELY(((uintptr_t)p ^ aslab__thread_heap.batch_last) >> ASLAB__BATCH_PAGE_SHIFT ==
-                      0) &&
+    if (ASLAB__LIKELY(slab == aslab__thread_heap.batch_slab) &&
         ASLAB__LIKELY(!aslab__carries_key(p, key))) {
-        aslab__slab *slab = aslab__slab_at(p, (unsigned)cls);
-        if (ASLAB__LIKELY(__atomic_load_n(&slab->owner, __ATOMIC_ACQUIRE) == aslab__owner_tag())) {
-            aslab__free_local(p, slab, key);
-            return;
-        }
+        aslab__free_local(p, slab, key);
+        return;
     }
     aslab__batch_free(p, cls, fn);
 }

@@ -6,12 +6,15 @@
  * A thread that freed mostly its own blocks then gives them to their slabs a batch at a time
  * (batch.c); one that frees others' blocks (a consumer) sends them home, where their owner's
  * mallocs get them back. */
+#include "test_child.h"
 #include "test_suites.h"
 #include "test_util.h"
 #include "tm_keep.h"
 
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #define SIZE 100 /* one small class */
@@ -196,6 +199,108 @@ static void test_free_only_phase_batches(void) {
     CU_ASSERT_EQUAL(in_thread(free_only_phase, NULL), 0);
 }
 
+/* A free-only phase's frees go straight to the slab a free of the phase went to last, while the
+ * thread owns it with blocks out (heap.h, batch_slab). Here the phase's last free empties that
+ * slab, which goes back to the pool (the thread keeps 16 emptied slabs, and these are more);
+ * another thread is lent it, fills it (it goes onto that thread's full list) and hands one of
+ * its blocks to the first thread, still in its phase. That free must go home to the slab's new
+ * owner: pushed onto the slab as the phase's, it would take the slab off its owner's full list
+ * under the wrong record's lock. Both threads then free all they hold, and the slabs go back. In
+ * a child, where a broken list cannot reach the other tests. */
+#define HANDOVER_BLOCKS (40 * (TM_SMALL_SLAB / SIZE))
+static void *handover_mine[HANDOVER_BLOCKS], *handover_theirs[HANDOVER_BLOCKS];
+static struct {
+    int stage; /* 1: the phase emptied `slab`; 2: `block` is the other thread's; 3: freed */
+    uintptr_t slab;
+    void *block;
+} handover;
+
+static void wait_stage(int stage) {
+    while (__atomic_load_n(&handover.stage, __ATOMIC_ACQUIRE) != stage)
+        sched_yield();
+}
+
+static void set_stage(int stage) {
+    __atomic_store_n(&handover.stage, stage, __ATOMIC_RELEASE);
+}
+
+static uintptr_t slab_of(const void *p) {
+    return (uintptr_t)p & ~(uintptr_t)(TM_SMALL_SLAB - 1);
+}
+
+/* Mallocs until it has a block of the emptied slab, and on until the slab is spent. */
+static void *handover_lender(void *arg) {
+    (void)arg;
+    wait_stage(1);
+    size_t n = 0;
+    while (n < HANDOVER_BLOCKS) {
+        void *b = handover_theirs[n++] = malloc(SIZE);
+        if (handover.block == NULL && slab_of(b) == handover.slab)
+            handover.block = b;
+        else if (handover.block != NULL && slab_of(b) != handover.slab)
+            break;
+    }
+    set_stage(2);
+    wait_stage(3);
+    for (size_t i = 0; i < n; i++)
+        if (handover_theirs[i] != handover.block) free(handover_theirs[i]);
+    return NULL;
+}
+
+/* The phase: its blocks freed highest first, so that the first slab empties last. No malloc
+ * of the class from there to the free of the other thread's block (the phase would end). Then
+ * mallocs of the class, which must not reach that slab: its owner is the other thread, which
+ * still holds it full. A push onto the slab's own list would have taken it off that thread's
+ * full list onto this one's partial list, and made it this thread's next current slab once its
+ * own current slab (the last it allocated) runs out. */
+static void *handover_phase(void *arg) {
+    (void)arg;
+    for (size_t i = 0; i < HANDOVER_BLOCKS; i++)
+        if ((handover_mine[i] = malloc(SIZE)) == NULL) abort();
+    for (size_t i = HANDOVER_BLOCKS; i-- > 0;)
+        free(handover_mine[i]);
+    handover.slab = slab_of(handover_mine[0]);
+    set_stage(1);
+    wait_stage(2);
+    if (handover.block != NULL) free(handover.block);
+    size_t n = 2 * TM_SMALL_SLAB / SIZE, reached = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((handover_mine[i] = malloc(SIZE)) == NULL || slab_of(handover_mine[i]) == handover.slab)
+            reached++;
+    for (size_t i = 0; i < n; i++)
+        free(handover_mine[i]);
+    if (reached != 0)
+        fprintf(stderr, "%zu of %zu mallocs reached the other thread's slab\n", reached, n);
+    set_stage(3);
+    return NULL;
+}
+
+static void handover_run(void *arg) {
+    (void)arg;
+    unsigned cls = (unsigned)tm_class_size(SIZE);
+    unsigned long long before, after, locks;
+    if (!tm_class_figures(cls, &before, &locks)) before = ~0ULL;
+    pthread_t phase, lender;
+    if (pthread_create(&lender, NULL, handover_lender, NULL) != 0 ||
+        pthread_create(&phase, NULL, handover_phase, NULL) != 0)
+        abort();
+    pthread_join(phase, NULL);
+    pthread_join(lender, NULL);
+    if (handover.block == NULL) fprintf(stderr, "the emptied slab was not lent again\n");
+    malloc_trim(0);
+    if (!tm_class_figures(cls, &after, &locks) || after > before + 1)
+        fprintf(stderr, "%llu slabs lent after both threads freed all, %llu before\n", after,
+                before);
+}
+
+static void test_phase_slab_lent_again(void) {
+    tm_child c;
+    tm_child_run(&c, handover_run, NULL, TM_CHILD_TIMEOUT_MS);
+    int ok = tm_child_exited(&c, 0) && c.err_len == 0;
+    if (!ok) tm_child_dump(&c, "a phase's emptied slab lent to another thread");
+    CU_ASSERT(ok);
+}
+
 /* The call that ends a free-only phase: a malloc of the class by any of its ways in. */
 enum phase_end { END_BY_MALLOC, END_BY_CALLOC, END_BY_REALLOC, END_BY_MEMALIGN };
 
@@ -342,6 +447,9 @@ CU_TestInfo test_keep_policy_tests[] = {
      test_free_only_phase_batches},
     {"a free-only phase ends at the class's next malloc, calloc, realloc or memalign",
      test_phase_ends_at_malloc},
+    {"a slab a free-only phase emptied, lent to another thread: its block freed in the phase "
+     "goes home",
+     test_phase_slab_lent_again},
     {"own blocks freed in bulk: the list grows until a phase stays on it",
      test_own_bulk_grows_list},
     {"own blocks in batches larger than its full room: the list grows past it",
