@@ -16,7 +16,8 @@
  * and a phase that frees in allocation order (sh8bench's 200,000 blocks at a time) paid the
  * batch's stores and loads for nothing (session 37, docs/thread-owned-slabs.md). That slab,
  * when it is the thread's own, becomes the heap's batch_slab, and the phase's next frees into it
- * go onto its list in free itself (heap.h, aslab__batch_free_inline), with no owner read: only
+ * go onto its list in free itself (heap.h, aslab__batch_free_inline), told by the table entry
+ * free has read for the block, with no owner read: only
  * this thread can make it stop being its own, and every way it can (a free that empties the slab
  * or takes it off the full list, the phase's end, a block that waits in the batch, the exit)
  * clears batch_slab first (session 40).
@@ -73,11 +74,12 @@ static void batch_take(aslab__heap *h, void *p, uintptr_t cls) {
         if (h->batched != 0) aslab__batch_flush();
         h->batch_last = (uintptr_t)p;
         /* set first: the free that empties the slab clears it (aslab__free_local_slow) */
+        h->batch_entry = aslab__lent_entry(p);
         h->batch_slab = aslab__slab_at(p, (unsigned)cls);
-        if (aslab__give_back(p, (unsigned)cls)) h->batch_slab = NULL; /* another's slab */
+        if (aslab__give_back(p, (unsigned)cls)) aslab__batch_slab_forget(); /* another's slab */
         return;
     }
-    h->batch_slab = NULL;
+    aslab__batch_slab_forget();
     ((uintptr_t *)p)[1] = aslab__keys.free; /* free while it waits */
     batch_put(h, p, cls);
     h->batch_last = (uintptr_t)p | BATCH_WAITING;

@@ -194,8 +194,11 @@ typedef struct aslab__heap {
     uintptr_t batch_last; /* the block batch.c last took */
     /* The slab a free-only phase's frees go straight to (aslab__batch_free_inline): one the
      * thread owns with blocks out, of a class whose frees are batched, with no batch waiting;
-     * NULL otherwise. batch.c sets it; whatever could end one of those clears it (a free that
+     * its entry in the table of lent slabs (arena.h: slot 0's address with the class above),
+     * which free compares with the entry it has read for the block, and the slab. 0 and NULL
+     * otherwise. batch.c sets them; whatever could end one of those clears them (a free that
      * empties a slab or takes it off the full list, the phase's end, the batch, the exit). */
+    uintptr_t batch_entry;
     struct aslab__slab *batch_slab;
     int may_keep; /* between kept.c's enable and disable: the heap is live */
     struct aslab__heap_rec *rec;
@@ -603,6 +606,12 @@ static inline int aslab__kept_may_reopen(intptr_t cls) {
     return h->paused[cls] && (uint32_t)h->allocs[cls] != h->fill_mark[cls];
 }
 
+/* The calling thread's frees stop going straight to its batch_slab (batch.c). */
+static inline void aslab__batch_slab_forget(void) {
+    aslab__thread_heap.batch_entry = 0;
+    aslab__thread_heap.batch_slab = NULL;
+}
+
 /* A malloc of class cls came (its slow path: refill.c), or `cur` turned away from the class's
  * kept list (kept.c), so that the next malloc will not miss: a free-only phase whose frees were
  * batched is over. Its frees go the way stopped ones do, which opens the list again (kept.c);
@@ -611,7 +620,7 @@ static inline void aslab__batch_end(unsigned cls) {
     aslab__heap *h = &aslab__thread_heap;
     if (h->paused[cls] == ASLAB__KEEP_BATCHED) {
         h->paused[cls] = ASLAB__KEEP_STOPPED;
-        h->batch_slab = NULL; /* its mallocs may fill the slab, and a remote free give it back */
+        aslab__batch_slab_forget(); /* mallocs may fill the slab, and a remote free give it back */
     }
 }
 
@@ -757,22 +766,25 @@ static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) 
     if (ASLAB__UNLIKELY(aslab__drop_used(&m->used))) aslab__free_local_slow(m);
 }
 
-/* The common case of a free-only phase's free (batch.c), in free itself: p in the slab a free
- * of the phase went to last (batch_slab: the thread's own, blocks out, no batch waiting), and
- * not free already. Onto the slab's list with no call and no owner read: the out-of-line way
- * cost a third of the free, and the page and owner tests five instructions more (wrapf:
- * 200,000 blocks malloced, then freed in order; docs/thread-owned-slabs.md, "In allocation
- * order"). Anything else goes to aslab__batch_free, which checks the key again. */
-static inline __attribute__((always_inline)) void aslab__batch_free_inline(void *p, uintptr_t cls,
-                                                                           const char *fn) {
-    aslab__slab *slab = aslab__slab_at(p, (unsigned)cls);
+/* The common case of a free-only phase's free (batch.c), in free itself: p, a slot of the lent
+ * slab whose table entry is `entry`, in the slab a free of the phase went to last (batch_slab:
+ * the thread's own, blocks out, no batch waiting), and not free already. Onto the slab's list
+ * with no call, no owner read and no other table read: the out-of-line way cost a third of the
+ * free, and the tests of the page, the owner and the class state eight instructions more
+ * (wrapf: 200,000 blocks malloced, then freed in order; docs/thread-owned-slabs.md, "In
+ * allocation order"). Returns 0, having done nothing, for any other block. */
+static inline __attribute__((always_inline)) int aslab__batch_free_inline(void *p, uintptr_t entry,
+                                                                          const char *fn) {
+    aslab__heap *h = &aslab__thread_heap;
+    if (ASLAB__UNLIKELY(entry != h->batch_entry)) return 0;
+    aslab__slab *slab = h->batch_slab;
     uintptr_t key = aslab__keys.free;
-    if (ASLAB__LIKELY(slab == aslab__thread_heap.batch_slab) &&
-        ASLAB__LIKELY(!aslab__carries_key(p, key))) {
-        aslab__free_local(p, slab, key);
-        return;
+    if (ASLAB__UNLIKELY(aslab__carries_key(p, key))) {
+        aslab__heap_fault_at(fn, "double free detected", p);
+        return 1;
     }
-    aslab__batch_free(p, cls, fn);
+    aslab__free_local(p, slab, key);
+    return 1;
 }
 
 /* How a checked free gives p, a block of slab, back (key is aslab__keys.free); the calling
@@ -920,12 +932,15 @@ void aslab__free_lent_small(void *p, uintptr_t cls, const char *fn);
  * aslab__regions.lent_bound[*cls] exactly when p starts a slot of the lent slab the entry
  * names. p less the entry is p - slot 0 less the class shifted up; lent_adjust adds back what
  * that costs the product. */
-static inline __attribute__((always_inline)) uint64_t aslab__lent_slot(const void *p,
-                                                                       uintptr_t *cls) {
-    uintptr_t entry = aslab__lent_entry(p);
+static inline __attribute__((always_inline)) uint64_t
+aslab__lent_slot_of(const void *p, uintptr_t entry, uintptr_t *cls) {
     *cls = entry >> ASLAB_LENT_CLASS_SHIFT;
     return ((uintptr_t)p - entry) * aslab__regions.lent_magic[*cls] +
            aslab__regions.lent_adjust[*cls];
+}
+static inline __attribute__((always_inline)) uint64_t aslab__lent_slot(const void *p,
+                                                                       uintptr_t *cls) {
+    return aslab__lent_slot_of(p, aslab__lent_entry(p), cls);
 }
 
 /* The fast path of free (kept.c, "Every free onto the list"): when the table of lent slabs
@@ -938,13 +953,14 @@ static inline __attribute__((always_inline)) uint64_t aslab__lent_slot(const voi
  * not take it goes to aslab__free_small directly; returns 0, having done nothing, for any
  * other pointer. */
 static inline __attribute__((always_inline)) int aslab__free_kept(void *p, const char *fn) {
-    uintptr_t cls;
-    uint64_t slot = aslab__lent_slot(p, &cls);
+    uintptr_t cls, entry = aslab__lent_entry(p);
+    uint64_t slot = aslab__lent_slot_of(p, entry, &cls);
     aslab__mslab *k = aslab__thread_heap.keep[cls];
     if (ASLAB__UNLIKELY(slot >= k->list_bound)) {
         if (slot >= aslab__regions.lent_bound[cls]) return 0;
+        if (ASLAB__LIKELY(aslab__batch_free_inline(p, entry, fn))) return 1; /* a phase's */
         if (aslab__thread_heap.paused[cls] == ASLAB__KEEP_BATCHED) /* only small classes */
-            aslab__batch_free_inline(p, cls, fn);                  /* the class's free-only phase */
+            aslab__batch_free(p, cls, fn); /* the class's free-only phase, another slab */
         else
             aslab__free_lent(p, cls, fn);
         return 1;

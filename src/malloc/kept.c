@@ -195,7 +195,7 @@ void aslab__kept_enable(void) {
 void aslab__kept_disable(void) {
     aslab__heap *h = &aslab__thread_heap;
     h->may_keep = 0;
-    h->batch_slab = NULL;
+    aslab__batch_slab_forget();
     for (unsigned cls = 0; cls < ASLAB_CLASS_SLOTS; cls++) {
         h->keep[cls] = &aslab__no_slab;
         if (h->paused[cls] == ASLAB__KEEP_BATCHED) h->paused[cls] = ASLAB__KEEP_STOPPED;
@@ -252,7 +252,7 @@ void aslab__kept_filled(aslab__mslab *k) {
     int batch = own_minus_home > 0 && !aslab__class_is_medium(cls) && !aslab__options.background;
     if (!aslab__class_is_medium(cls)) room_learn(k, cls, own_minus_home);
     h->paused[cls] = batch ? ASLAB__KEEP_BATCHED : ASLAB__KEEP_STOPPED;
-    h->batch_slab = NULL; /* set again by the phase's own frees (batch.c) */
+    aslab__batch_slab_forget(); /* set again by the phase's own frees (batch.c) */
     h->keep[cls] = &aslab__no_slab;
     /* Batched, `cur` names the list, empty now: the class's next malloc misses and its slow
      * path ends the phase (aslab__batch_end), so that no free of the phase tests for it. */

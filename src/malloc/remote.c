@@ -269,7 +269,7 @@ void aslab__free_small_owned(void *p, uintptr_t byte, aslab__slab *slab, const c
 void aslab__free_local_slow(aslab__mslab *m) {
     unsigned cls = m->cls;
     aslab__heap_rec *rec = aslab__thread_heap.rec;
-    aslab__thread_heap.batch_slab = NULL; /* it may be m, about to go back (batch.c) */
+    aslab__batch_slab_forget(); /* it may be m, about to go back (batch.c) */
     aslab__rec_lock(rec);
     /* no list (a slab on none is current or being changed), or kept empty (empty.c): either
      * way no block of it was out */
