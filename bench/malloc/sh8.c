@@ -35,7 +35,11 @@
  * At full scale a worker mallocs 106,767,810 blocks (in 106,768,343 steps, 533 of them
  * wraps) and frees 106,600,000 of them: 427 M worker mallocs and 10 M of the main thread's.
  * The clock runs, as the original's, from the workers' start to the main thread's last free;
- * ns_per_malloc on stderr is that time over every thread's mallocs.
+ * ns_per_malloc on stderr is that time over every thread's mallocs. wrap_cpu_s is the workers'
+ * CPU time in their wraps (the free-only phases) and worker_cpu_s in all, each thread's own
+ * clock read around each wrap: how the allocator's frees and mallocs share the run, which the
+ * wall time of 4 threads on 2 cores does not say (docs/thread-owned-slabs.md, "In allocation
+ * order", session 40).
  *
  * Checks (the original has none under NDEBUG): the first word of every block holds the address
  * of the slot that holds it (the original writes a zero byte there, the same store), read back
@@ -71,7 +75,16 @@ static void **foreign_slots; /* the main thread's blocks; a slot is NULL until f
 struct worker {
     long index;
     uint64_t mallocs, frees, foreign_freed, bad;
+    double wrap_cpu_s, worker_cpu_s; /* the thread's CPU time in its wraps, and in all */
 };
+
+/* The calling thread's CPU time: a phase's own cost, which wall time on a machine with fewer
+ * cores than threads is not. */
+static double thread_cpu_sec(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 /* Where a worker is in its share of the main thread's blocks. */
 struct foreign_cursor {
@@ -130,7 +143,9 @@ static void wrap(struct own_slots *s, struct worker *w) {
 static void own_step(struct own_slots *s, size_t size, struct worker *w) {
     if (s->next == s->keep_start) s->next = s->keep_end;
     if (s->next >= heap_slots) {
+        double t0 = thread_cpu_sec();
         wrap(s, w);
+        w->wrap_cpu_s += thread_cpu_sec() - t0;
         return;
     }
     char **slot = &s->slot[s->next++];
@@ -145,6 +160,7 @@ static void own_step(struct own_slots *s, size_t size, struct worker *w) {
 static void *run_worker(void *arg) {
     /* counted on the stack: the records share cache lines (the original's workers count nothing) */
     struct worker mine = *(struct worker *)arg, *w = &mine;
+    double cpu0 = thread_cpu_sec();
     struct foreign_cursor c = {chunk_slots * w->index, foreign_slots ? region_slots : 0,
                                chunk_slots};
     struct own_slots s = {malloc((size_t)heap_slots * sizeof(char *)), 0, heap_slots, heap_slots};
@@ -156,6 +172,7 @@ static void *run_worker(void *arg) {
         for (long n = size_table[entry].count; n > 0; n--)
             own_step(&s, size_table[entry].size, w);
     }
+    mine.worker_cpu_s = thread_cpu_sec() - cpu0;
     *(struct worker *)arg = mine;
     return NULL; /* s.slot and its live blocks stay allocated, as in the original */
 }
@@ -201,8 +218,11 @@ int main(int argc, char **argv) {
     make_foreign_blocks(foreign);
     double filled = now_sec() - t0;
     uint64_t mallocs = 0, frees = 0, foreign_freed = 0, bad = 0;
+    double wrap_cpu = 0, worker_cpu = 0;
     for (long t = threads - 1; t >= 0; t--) {
         pthread_join(tids[t], NULL);
+        wrap_cpu += w[t].wrap_cpu_s;
+        worker_cpu += w[t].worker_cpu_s;
         mallocs += w[t].mallocs;
         frees += w[t].frees;
         foreign_freed += w[t].foreign_freed;
@@ -216,6 +236,8 @@ int main(int argc, char **argv) {
     metric("ns_per_malloc", elapsed * 1e9 / (double)(mallocs + (uint64_t)foreign));
     metric("elapsed_s", elapsed);
     metric("main_fill_s", filled);
+    metric("wrap_cpu_s", wrap_cpu); /* the free-only phases, all workers */
+    metric("worker_cpu_s", worker_cpu);
     metric("foreign_freed", (double)foreign_freed);
     metric("rss_mib", rss_mib());
     metric("peak_rss_mib", peak_rss_mib());
