@@ -15,12 +15,12 @@
  * taken before (so of the same slab) goes to its slab at once: that slab's lines are at hand,
  * and a phase that frees in allocation order (sh8bench's 200,000 blocks at a time) paid the
  * batch's stores and loads for nothing (session 37, docs/thread-owned-slabs.md). That slab,
- * when it is the thread's own, becomes the heap's batch_slab, and the phase's next frees into it
- * go onto its list in free itself (heap.h, aslab__batch_free_inline), told by the table entry
- * free has read for the block, with no owner read: only
- * this thread can make it stop being its own, and every way it can (a free that empties the slab
- * or takes it off the full list, the phase's end, a block that waits in the batch, the exit)
- * clears batch_slab first (session 40).
+ * when it is the thread's own, becomes the heap's batch_slab, and the phase's next frees into
+ * it go onto its list in free itself (heap.h, aslab__batch_free_inline), told by the table
+ * entry free has read for the block, with no owner read: only this thread can make the slab
+ * stop being its own, and every way it can (a free that empties the slab or takes it off the
+ * full list, the phase's start and end, a block that waits in the batch, the exit) clears
+ * batch_slab first (session 40).
  *
  * What waits here is bounded for the whole thread, not per class: at most ASLAB__BATCH_BLOCKS
  * - 1 blocks, and so as many slabs, wait on a thread that goes quiet (a list per class left up
