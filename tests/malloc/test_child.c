@@ -162,3 +162,11 @@ void tm_child_dump(const tm_child *c, const char *what) {
         fprintf(stderr, "\n%s: the child exited with %d\n", what, WEXITSTATUS(c->status));
     fprintf(stderr, "  stdout: [%s]\n  stderr: [%s]\n", c->out, c->err);
 }
+
+int tm_child_run_clean(void (*fn)(void *), void *arg, const char *what) {
+    tm_child c;
+    tm_child_run(&c, fn, arg, TM_CHILD_TIMEOUT_MS);
+    int ok = tm_child_exited(&c, 0) && c.err_len == 0;
+    if (!ok) tm_child_dump(&c, what);
+    return ok;
+}

@@ -31,6 +31,10 @@ void tm_child_scenario(tm_child *child, const char *name, const char *const *env
 int tm_child_exited(const tm_child *child, int code);
 int tm_child_killed_by(const tm_child *child, int sig);
 
+/* Runs fn(arg) in a child as tm_child_run does; 1 if it exited with 0 and wrote nothing to
+ * stderr, else 0 after printing how it ended (tm_child_dump, as `what`). */
+int tm_child_run_clean(void (*fn)(void *), void *arg, const char *what);
+
 /* Prints how the child ended and what it wrote, to make a failed assertion readable. */
 void tm_child_dump(const tm_child *child, const char *what);
 

@@ -294,11 +294,8 @@ static void handover_run(void *arg) {
 }
 
 static void test_phase_slab_lent_again(void) {
-    tm_child c;
-    tm_child_run(&c, handover_run, NULL, TM_CHILD_TIMEOUT_MS);
-    int ok = tm_child_exited(&c, 0) && c.err_len == 0;
-    if (!ok) tm_child_dump(&c, "a phase's emptied slab lent to another thread");
-    CU_ASSERT(ok);
+    CU_ASSERT(
+        tm_child_run_clean(handover_run, NULL, "a phase's emptied slab lent to another thread"));
 }
 
 /* The call that ends a free-only phase: a malloc of the class by any of its ways in. */
