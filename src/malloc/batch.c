@@ -35,8 +35,10 @@
  */
 #include "heap.h"
 
-#define PAGE_SHIFT    ASLAB__BATCH_PAGE_SHIFT
-#define BATCH_WAITING ASLAB__BATCH_WAITING
+#define PAGE_SHIFT    12 /* blocks this close are in one slab (every slab is 64 KiB or more) */
+/* Set in the heap's batch_last while blocks wait in the batch: above every user address, so
+ * that no block is in its page. */
+#define BATCH_WAITING ((uintptr_t)1 << 63)
 
 /* The thread's own blocks of a free-only phase wait in its heap's batch (thread-local: the
  * fast paths' TLS base). Written by the owner with relaxed atomic stores, so that the

@@ -383,11 +383,6 @@ __attribute__((noinline)) void aslab__kept_filled(aslab__mslab *k);
  * or put in the calling thread's batch. What free's own copy of the common case
  * (aslab__batch_free_inline) did not take. */
 __attribute__((noinline)) void aslab__batch_free(void *p, uintptr_t cls, const char *fn);
-/* Blocks this close are in one slab (every slab is 64 KiB or more). */
-#define ASLAB__BATCH_PAGE_SHIFT 12
-/* Set in the heap's batch_last while blocks wait in the batch: above every user address, so
- * that no block is in its page. */
-#define ASLAB__BATCH_WAITING    ((uintptr_t)1 << 63)
 /* Gives every block in the calling thread's batch back to its slab. */
 void aslab__batch_flush(void);
 /* The blocks of class cls in heap h's batch, read from any thread (the statistics). */
@@ -757,13 +752,16 @@ low:
 }
 
 /* Pushes p, a block of a slab the calling thread owns, onto the free list of the slab's own
- * state; key is aslab__keys.free. */
-static inline void aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) {
+ * state; key is aslab__keys.free. Returns 1 when the slab was emptied or taken off the full
+ * list (aslab__free_local_slow ran: the slab may have left the thread), 0 otherwise. */
+static inline int aslab__free_local(void *p, aslab__slab *slab, uintptr_t key) {
     aslab__mslab *m = aslab__mslab_of(slab);
     aslab__list_push_block(&m->hot, p, key);
     /* One test for both rare events: the slab is now empty (used 0), or it was on the full
      * list (ASLAB__FULL set: the count reads as negative). */
-    if (ASLAB__UNLIKELY(aslab__drop_used(&m->used))) aslab__free_local_slow(m);
+    if (ASLAB__LIKELY(!aslab__drop_used(&m->used))) return 0;
+    aslab__free_local_slow(m);
+    return 1;
 }
 
 /* The common case of a free-only phase's free (batch.c), in free itself: p, a slot of the lent

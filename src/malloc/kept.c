@@ -175,12 +175,7 @@ static int32_t give_back_from(aslab__mslab *k, unsigned cls, uintptr_t *block) {
         uintptr_t *next = aslab__list_next(&k->hot, block, "free()");
         aslab__slab *slab = aslab__slab_at(block, cls);
         if (slab == own) {
-            aslab__mslab *m = aslab__mslab_of(slab);
-            aslab__list_push_block(&m->hot, block, key);
-            if (ASLAB__UNLIKELY(aslab__drop_used(&m->used))) {
-                aslab__free_local_slow(m);
-                own = NULL;
-            }
+            if (ASLAB__UNLIKELY(aslab__free_local(block, slab, key))) own = NULL;
             own_minus_home++;
         } else if (aslab__give_back(block, cls)) {
             own_minus_home--;

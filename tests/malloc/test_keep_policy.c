@@ -224,10 +224,6 @@ static void set_stage(int stage) {
     __atomic_store_n(&handover.stage, stage, __ATOMIC_RELEASE);
 }
 
-static uintptr_t slab_of(const void *p) {
-    return (uintptr_t)p & ~(uintptr_t)(TM_SMALL_SLAB - 1);
-}
-
 /* Mallocs until it has a block of the emptied slab, and on until the slab is spent. */
 static void *handover_lender(void *arg) {
     (void)arg;
@@ -235,9 +231,9 @@ static void *handover_lender(void *arg) {
     size_t n = 0;
     while (n < HANDOVER_BLOCKS) {
         void *b = handover_theirs[n++] = malloc(SIZE);
-        if (handover.block == NULL && slab_of(b) == handover.slab)
+        if (handover.block == NULL && tm_small_slab_of(b) == handover.slab)
             handover.block = b;
-        else if (handover.block != NULL && slab_of(b) != handover.slab)
+        else if (handover.block != NULL && tm_small_slab_of(b) != handover.slab)
             break;
     }
     set_stage(2);
@@ -259,13 +255,14 @@ static void *handover_phase(void *arg) {
         if ((handover_mine[i] = malloc(SIZE)) == NULL) abort();
     for (size_t i = HANDOVER_BLOCKS; i-- > 0;)
         free(handover_mine[i]);
-    handover.slab = slab_of(handover_mine[0]);
+    handover.slab = tm_small_slab_of(handover_mine[0]);
     set_stage(1);
     wait_stage(2);
     if (handover.block != NULL) free(handover.block);
     size_t n = 2 * TM_SMALL_SLAB / SIZE, reached = 0;
     for (size_t i = 0; i < n; i++)
-        if ((handover_mine[i] = malloc(SIZE)) == NULL || slab_of(handover_mine[i]) == handover.slab)
+        if ((handover_mine[i] = malloc(SIZE)) == NULL ||
+            tm_small_slab_of(handover_mine[i]) == handover.slab)
             reached++;
     for (size_t i = 0; i < n; i++)
         free(handover_mine[i]);

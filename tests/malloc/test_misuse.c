@@ -654,21 +654,18 @@ static void free_twice_in_phase(void *arg) {
     free(m->p);
 }
 
-static uintptr_t slab_of(const void *p) {
-    return (uintptr_t)p & ~(uintptr_t)(TM_SMALL_SLAB - 1);
-}
-
 /* The last block to free: late in the phase, the blocks PHASE_BACK before it to the one after
  * it in its slab, the one before it in its page. */
 static int phase_last_block(void) {
     for (int k = PHASE_BLOCKS - 2; k > PHASE_BLOCKS / 2; k--) {
-        uintptr_t slab = slab_of(phase_blocks[k]);
-        if (slab_of(phase_blocks[k + 1]) != slab || slab_of(phase_blocks[k - PHASE_BACK]) != slab ||
+        uintptr_t slab = tm_small_slab_of(phase_blocks[k]);
+        if (tm_small_slab_of(phase_blocks[k + 1]) != slab ||
+            tm_small_slab_of(phase_blocks[k - PHASE_BACK]) != slab ||
             ((uintptr_t)phase_blocks[k] ^ (uintptr_t)phase_blocks[k - 1]) >> 12 != 0)
             continue;
         int same = 1;
         for (int i = k - PHASE_BACK; i < k && same; i++)
-            same = slab_of(phase_blocks[i]) == slab;
+            same = tm_small_slab_of(phase_blocks[i]) == slab;
         if (same) return k;
     }
     return -1;
