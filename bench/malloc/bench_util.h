@@ -76,6 +76,15 @@ static inline void *bench_array(size_t bytes) {
     return p;
 }
 
+/* Marks a struct of one thread's state that sits in an array beside the other threads': each
+ * element then starts on lines of its own (two, since the adjacent-line prefetcher fetches
+ * lines in pairs), so a thread's counters, updated between its mallocs and frees, do not pull
+ * another thread's line back and forth. The programs modelled keep such counters on each
+ * thread's stack; shared lines doubled sh6's time under every allocator and moved the
+ * allocators' order (session 41). Arrays of such structs come from bench_array, whose pages
+ * keep the alignment (malloc need not). */
+#define PER_THREAD __attribute__((aligned(128)))
+
 /* size >= 16. */
 static inline void stamp(void *p, size_t size, uint64_t tag) {
     unsigned char *b = p;

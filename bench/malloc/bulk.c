@@ -16,7 +16,7 @@ struct worker {
     void **mine, **parcel; /* the batch's blocks kept, and those sent (from mmap) */
     uint64_t seed;
     struct tally tally;
-};
+} PER_THREAD;
 
 static long rounds, batch, remote_percent, parcel_size;
 

@@ -25,7 +25,7 @@ static void note_alive(int delta) {
 struct worker {
     pthread_t tid;
     uint64_t seed, sum, bad;
-};
+} PER_THREAD;
 
 static void *worker(void *arg) {
     struct worker *w = arg;
@@ -52,8 +52,7 @@ int main(int argc, char **argv) {
     long threads = arg_long(argc, argv, 1, 200), rounds = arg_long(argc, argv, 2, 20);
     blocks_per_thread = arg_long(argc, argv, 3, 200);
     if (blocks_per_thread > 512) die("burst: at most 512 blocks a thread");
-    struct worker *w = calloc((size_t)threads, sizeof *w);
-    if (w == NULL) die("burst: calloc failed");
+    struct worker *w = bench_array((size_t)threads * sizeof *w);
     uint64_t sum = 0, bad = 0;
     double t0 = now_sec();
     for (long r = 0; r < rounds; r++) {
@@ -75,6 +74,5 @@ int main(int argc, char **argv) {
     printf("burst: %ld threads in %ld rounds, %ld blocks each, checksum %llu, corrupt %llu\n",
            threads * rounds, rounds, blocks_per_thread, (unsigned long long)sum,
            (unsigned long long)bad);
-    free(w);
     return bad != 0;
 }

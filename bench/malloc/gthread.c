@@ -37,7 +37,7 @@ struct worker {
     void **slots;    /* the working set, outside the allocator as the original's is */
     unsigned *sizes; /* our bookkeeping for the check */
     uint64_t checksum, bad;
-};
+} PER_THREAD;
 
 /* Inverse square on [MIN_SIZE, MAX_SIZE]: the inverse of the distribution function is
  * 1 / (1/MIN + r (1/MAX - 1/MIN)), computed in float as the original does (its powf(x, -1)

@@ -24,7 +24,7 @@ struct loop {
     int touch;
     size_t min, max;
     uint64_t rng, sum;
-};
+} PER_THREAD;
 
 static void write_block(unsigned char *p, size_t size, int touch, long i) {
     if (touch == 1)

@@ -30,7 +30,7 @@ static int block_ok(const uint32_t *p) {
 struct worker {
     pthread_t tid;
     uint64_t seed, bad;
-};
+} PER_THREAD;
 
 static void *worker(void *arg) {
     struct worker *w = arg;
@@ -49,8 +49,7 @@ int main(int argc, char **argv) {
     nslots = arg_long(argc, argv, 2, 20000);
     ops_per_thread = arg_long(argc, argv, 3, 4000000);
     slot = bench_array((size_t)nslots * sizeof *slot);
-    struct worker *w = calloc((size_t)threads, sizeof *w);
-    if (w == NULL) die("larson: calloc failed");
+    struct worker *w = bench_array((size_t)threads * sizeof *w);
     uint64_t rng = 42, bad = 0;
     for (long i = 0; i < nslots; i++)
         slot[i] = new_block(&rng);
@@ -72,6 +71,5 @@ int main(int argc, char **argv) {
     }
     printf("larson: %ld threads, %ld slots, %ld replacements, corrupt %llu\n", threads, nslots,
            threads * ops_per_thread, (unsigned long long)bad);
-    free(w);
     return bad != 0;
 }

@@ -36,7 +36,7 @@ static long scale;
 struct worker {
     pthread_t tid;
     uint64_t seed, made, bad;
-};
+} PER_THREAD;
 
 /* The original's odds: true p + 1 times in 100. */
 static int chance(uint64_t *rng, unsigned p) {

@@ -35,7 +35,7 @@ static uint64_t check_free(uint32_t *p) {
 struct worker {
     pthread_t tid;
     uint64_t seed, sum, bad;
-};
+} PER_THREAD;
 
 static void *worker(void *arg) {
     struct worker *w = arg;
@@ -72,8 +72,7 @@ int main(int argc, char **argv) {
     long threads = arg_long(argc, argv, 1, 8), ops = arg_long(argc, argv, 2, 16000000);
     nslots = arg_long(argc, argv, 3, 2048);
     ops_per_thread = ops / threads;
-    struct worker *w = calloc((size_t)threads, sizeof *w);
-    if (w == NULL) die("oversub: calloc failed");
+    struct worker *w = bench_array((size_t)threads * sizeof *w);
     pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
     for (long t = 0; t < threads; t++) {
         w[t].seed = 0x9E3779B97F4A7C15ULL * (uint64_t)(t + 1);
@@ -94,6 +93,5 @@ int main(int argc, char **argv) {
         if (shared[i] != NULL && check_free(shared[i]) == 0) bad++;
     printf("oversub: %ld threads, %ld operations, checksum %llu, corrupt %llu\n", threads,
            threads * ops_per_thread, (unsigned long long)sum, (unsigned long long)bad);
-    free(w);
     return bad != 0;
 }

@@ -23,7 +23,8 @@ struct channel {
     struct batch *q[DEPTH];
     unsigned head, tail; /* tail - head batches queued */
     long objects;
-    uint64_t seed, sum, bad;
+    uint64_t seed;
+    uint64_t sum PER_THREAD, bad; /* the consumer's counters, apart from the next channel */
 };
 
 static void channel_put(struct channel *c, struct batch *b) {
@@ -82,9 +83,9 @@ static void *consumer(void *arg) {
 
 int main(int argc, char **argv) {
     long objects = arg_long(argc, argv, 1, 20000000), pairs = arg_long(argc, argv, 2, 1);
-    struct channel *ch = calloc((size_t)pairs, sizeof *ch);
+    struct channel *ch = bench_array((size_t)pairs * sizeof *ch);
     pthread_t *tid = calloc((size_t)pairs * 2, sizeof *tid);
-    if (ch == NULL || tid == NULL) die("prodcons: calloc failed");
+    if (tid == NULL) die("prodcons: calloc failed");
     double t0 = now_sec();
     for (long p = 0; p < pairs; p++) {
         pthread_mutex_init(&ch[p].lock, NULL);
@@ -107,7 +108,6 @@ int main(int argc, char **argv) {
     metric("rss_mib", rss_mib());
     printf("prodcons: %ld pairs, %ld objects, checksum %llu, corrupt %llu\n", pairs,
            objects / pairs * pairs, (unsigned long long)sum, (unsigned long long)bad);
-    free(ch);
     free(tid);
     return bad != 0;
 }

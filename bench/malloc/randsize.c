@@ -25,7 +25,7 @@ typedef struct worker {
     int id;
     long slots, ops;
     uint64_t sum, bad;
-} worker;
+} PER_THREAD worker;
 
 /* Passed when every worker's blocks are allocated, then when its replacements are done. */
 static pthread_barrier_t phase;

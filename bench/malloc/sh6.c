@@ -59,7 +59,7 @@ struct tally {
 struct worker {
     pthread_t tid;
     struct tally tally;
-};
+} PER_THREAD;
 
 /* The ring of slots a thread keeps its pointers in; the kept range is [kept_lo, kept_hi). */
 struct slots {

@@ -14,7 +14,7 @@ struct member {
     void **parcel; /* one parcel, out or in (from mmap) */
     uint64_t seed;
     struct tally tally;
-};
+} PER_THREAD;
 
 static long rounds, batch;
 
