@@ -80,9 +80,9 @@ static inline void *bench_array(size_t bytes) {
  * element then starts on lines of its own (two, since the adjacent-line prefetcher fetches
  * lines in pairs), so a thread's counters, updated between its mallocs and frees, do not pull
  * another thread's line back and forth. The programs modelled keep such counters on each
- * thread's stack; shared lines doubled sh6's time under every allocator and moved the
- * allocators' order (session 41). Arrays of such structs come from bench_array, whose pages
- * keep the alignment (malloc need not). */
+ * thread's stack; with shared lines, two of sh6's threads made each malloc 1.8 times slower
+ * than two processes of one thread did, under every allocator (session 41). Arrays of such
+ * structs come from bench_array, whose pages keep the alignment (malloc need not). */
 #define PER_THREAD __attribute__((aligned(128)))
 
 /* size >= 16. */
