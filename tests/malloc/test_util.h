@@ -11,20 +11,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TM_KIB        ((size_t)1024)
-#define TM_MIB        ((size_t)1024 * 1024)
-#define TM_SMALL_MAX  ((size_t)16384) /* larger requests go to the fallback (size_class.h) */
-#define TM_CLASSES    64              /* size classes up to TM_SMALL_MAX */
-#define TM_SMALL_SLAB (64 * TM_KIB)   /* slab size of every class up to 1 KiB (size_class.c) */
-/* The start of the small slab p lies in (every small class's slab is TM_SMALL_SLAB bytes). */
-static inline uintptr_t tm_small_slab_of(const void *p) {
-    return (uintptr_t)p & ~(uintptr_t)(TM_SMALL_SLAB - 1);
-}
+#define TM_KIB            ((size_t)1024)
+#define TM_MIB            ((size_t)1024 * 1024)
+#define TM_SMALL_MAX      ((size_t)16384) /* larger requests go to the fallback (size_class.h) */
+#define TM_CLASSES        64              /* size classes up to TM_SMALL_MAX */
+#define TM_SMALL_SLAB     (64 * TM_KIB)   /* slab size of every class up to 1 KiB (size_class.c) */
 #define TM_MEDIUM_TOP     (1024 * TM_KIB) /* the largest medium class (issue 13) */
 #define TM_MEDIUM_CLASSES 48              /* 18 KiB .. 1 MiB, eight per doubling */
 /* Request sizes at the edges of the classes above TM_SMALL_MAX: 16384 and each medium class
  * size, each -1, itself and +1 (the last one is 1 MiB + 1). */
 #define TM_MEDIUM_EDGES   (3 + 3 * TM_MEDIUM_CLASSES)
+
+/* The start of the slab that p, a block of a class up to 1 KiB, lies in (those classes' slabs
+ * are TM_SMALL_SLAB bytes; larger classes have larger slabs). */
+static inline uintptr_t tm_small_slab_of(const void *p) {
+    return (uintptr_t)p & ~(uintptr_t)(TM_SMALL_SLAB - 1);
+}
 
 /* C23 and glibc-internal names that glibc 2.36's headers do not declare; aslab exports them. */
 void free_sized(void *p, size_t size);
