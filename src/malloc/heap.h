@@ -471,6 +471,15 @@ static inline void aslab__list_push_block(aslab__hot *h, void *p, uintptr_t key)
     h->free = p;
 }
 
+/* Marks `block`, a never-used block on no list, free as a push would (the free key in word 1;
+ * no link). Never-used blocks next to those a slab has handed out carry it (refill.c says
+ * which; pool.c, the one before a new slab's first), so that a free of a neighbour's address,
+ * `free(p + size)` with p the last block handed out, fails as a double free instead of listing
+ * a block that the bump would hand out again. */
+static inline void aslab__mark_unused(void *block) {
+    ((uintptr_t *)block)[1] = aslab__keys.free;
+}
+
 /* The block after `block` on h's free list, its link checked as malloc checks it; a slow
  * path's walk (fn names the call for the fault). */
 static inline uintptr_t *aslab__list_next(aslab__hot *h, uintptr_t *block, const char *fn) {

@@ -733,6 +733,47 @@ static void test_half_key_not_freed(void) {
     CU_ASSERT(tm_child_run_clean(half_key_frees, NULL, "free of blocks holding half the free key"));
 }
 
+/* A free of the address next to the block malloc handed out last, in a fresh process: the
+ * slab never handed that block out (it is threaded onto the free list, or the next never-used
+ * one), and must not list it: malloc would hand it out twice. Before the fix, 4 KiB and larger
+ * blocks came out twice. */
+static void expect_unused_refused(size_t size, const char *side, const char *fault) {
+    char size_var[32], side_var[32];
+    snprintf(size_var, sizeof size_var, "TM_SIZE=%zu", size);
+    snprintf(side_var, sizeof side_var, "TM_SIDE=%s", side);
+    const char *env[] = {size_var, side_var, NULL};
+    tm_child c;
+    tm_child_scenario(&c, "free-unused", env, 0, TM_CHILD_TIMEOUT_MS);
+    /* the address the scenario printed, then the one line naming it (any fault if NULL) */
+    char want[256];
+    int address_len = (int)strcspn(c.out, "\n");
+    if (fault != NULL)
+        snprintf(want, sizeof want, "aslab: free(): %s %.*s\n", fault, address_len, c.out);
+    else
+        snprintf(want, sizeof want, "aslab: free(): ");
+    size_t err_len = strlen(c.err);
+    int one_line = err_len > 0 && strchr(c.err, '\n') == c.err + err_len - 1;
+    int ok = tm_child_killed_by(&c, SIGABRT) && address_len > 0 && one_line &&
+             strncmp(c.err, want, fault != NULL ? err_len + 1 : strlen(want)) == 0;
+    if (!ok) {
+        fprintf(stderr, "\n  %s of a %zu-byte block: expected %s%s", side, size, want,
+                fault != NULL ? "" : "...\n");
+        tm_child_dump(&c, "free-unused");
+    }
+    CU_ASSERT(ok);
+}
+
+static void test_free_unused_neighbour(void) {
+    static const size_t sizes[] = {48, 400, 1000, 2048, 4096, 12288, 20000, 100000, 1 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        expect_unused_refused(sizes[i], "after", "double free detected");
+    }
+    /* the address before a new slab's first block: the never-used block before its colour
+     * (pool.c) or, at colour 0, the slab's header (64 + 128 bytes: a 48-byte step back stays
+     * inside the slab; a larger one may leave its region, for the program's jemalloc here) */
+    expect_unused_refused(48, "before", NULL);
+}
+
 CU_TestInfo test_misuse_tests[] = {
     {"double free of a small block", test_double_free},
     {"double free of a block back in its slab", test_double_free_after_flush},
@@ -765,5 +806,7 @@ CU_TestInfo test_misuse_tests[] = {
      test_half_key_not_freed},
     {"double free in a free-only phase: in the page of the block before, and not",
      test_double_free_in_phase},
+    {"a free of the never-used block next to the last one handed out, 48 B to 1 MiB",
+     test_free_unused_neighbour},
     CU_TEST_INFO_NULL,
 };

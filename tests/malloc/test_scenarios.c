@@ -996,12 +996,41 @@ static int scenario_fork(void) {
     return 0;
 }
 
+/* ---- free-unused: a free of the address next to the block malloc handed out last, which the
+ * slab never handed out: TM_SIZE bytes, the first blocks of their class in this process (no
+ * stdio until the free: its buffer would be the next block). TM_SIDE=after frees p + usable,
+ * before frees p - usable. Prints the address, then must be stopped by the free (refill.c,
+ * mark_next_unused; pool.c, the block before a new slab's first). ---- */
+
+#define EXTEND_PAGE 4096 /* refill.c's EXTEND_BYTES: the blocks under 1 KiB it threads */
+
+static int scenario_free_unused(void) {
+    const char *size_text = getenv("TM_SIZE"), *side = getenv("TM_SIDE");
+    if (size_text == NULL || side == NULL) return fail("TM_SIZE and TM_SIDE");
+    size_t size = strtoul(size_text, NULL, 10);
+    char *p = malloc(size);
+    size_t usable = malloc_usable_size(p);
+    int after = strcmp(side, "after") == 0;
+    /* Under 1 KiB, a never-used block is marked only if the slab has threaded it: it starts in
+     * the page where the block before it starts. */
+    while (p != NULL && after && usable < 1024 &&
+           ((uintptr_t)(p + usable) ^ (uintptr_t)p) >= EXTEND_PAGE)
+        p = malloc(size);
+    if (p == NULL) return fail("malloc");
+    char *target = after ? p + usable : p - usable, line[32];
+    int n = snprintf(line, sizeof line, "%p\n", (void *)target);
+    if (write(STDOUT_FILENO, line, (size_t)n) != n) return fail("write");
+    free(target);
+    return fail("the free returned");
+}
+
 int tm_scenario_main(const char *name) {
     static const struct {
         const char *name;
         int (*run)(void);
     } scenarios[] = {
         {"tcache", scenario_tcache},
+        {"free-unused", scenario_free_unused},
         {"stats", scenario_stats},
         {"stats-closed-stderr", scenario_stats_closed_stderr},
         {"stats-pid", scenario_stats_pid},
