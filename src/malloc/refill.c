@@ -57,12 +57,12 @@ static int writable_to(aslab__mslab *m, const char *end) {
 
 /* The never-used block at m's bump, next to the last one handed out or threaded, carries the
  * free key (aslab__mark_unused) when m's blocks are MARK_MIN_SIZE or more: a free of it then
- * fails as a double free. Under a page, that block starts a page that no block before it
- * reaches (an extend threads whole pages), and the mark faults the page in before its time, in
- * vain if the slab's life ends first: marked for every class, sh8bench's peak RSS rose 5% and
- * larson's 8%. Below MARK_MIN_SIZE it is left unmarked, and so is the neighbour of a page's
- * last block (1 in 8 blocks at 512 bytes); at 1 KiB that would be 1 in 2 to 4, a new slab's
- * first block often among them (pool.c's colour), so from there on the page is paid. */
+ * fails as a double free. For blocks under a page, that block starts a page no block before
+ * it reaches (an extend threads whole pages), which the mark faults in before its time, in
+ * vain if the slab's life ends first: marked in every class, sh8bench's peak RSS rose 5% and
+ * larson's 8%. So under MARK_MIN_SIZE the neighbour of a page's last block stays unmarked (1
+ * block in 8 at 512 bytes); from 1 KiB, where it is 1 in 2 to 4 and often a new slab's first
+ * block (pool.c's colour), the page is worth it. */
 #define MARK_MIN_SIZE 1024
 
 static void mark_next_unused(aslab__mslab *m) {

@@ -1017,7 +1017,8 @@ static int scenario_free_unused(void) {
            ((uintptr_t)(p + usable) ^ (uintptr_t)p) >= EXTEND_PAGE)
         p = malloc(size);
     if (p == NULL) return fail("malloc");
-    char *target = after ? p + usable : p - usable, line[32];
+    char *target = after ? p + usable : p - usable;
+    char line[32];
     int n = snprintf(line, sizeof line, "%p\n", (void *)target);
     if (write(STDOUT_FILENO, line, (size_t)n) != n) return fail("write");
     free(target);
