@@ -82,7 +82,7 @@ static void batch_take(aslab__heap *h, void *p, uintptr_t cls) {
         return;
     }
     aslab__batch_slab_forget();
-    ((uintptr_t *)p)[1] = aslab__keys.free; /* free while it waits */
+    aslab__mark_free(p); /* free while it waits */
     batch_put(h, p, cls);
     h->batch_last = (uintptr_t)p | BATCH_WAITING;
     if (ASLAB__UNLIKELY(h->batched == ASLAB__BATCH_BLOCKS)) aslab__batch_flush();

@@ -471,12 +471,12 @@ static inline void aslab__list_push_block(aslab__hot *h, void *p, uintptr_t key)
     h->free = p;
 }
 
-/* Marks `block`, a never-used block on no list, free as a push would (the free key in word 1;
- * no link). Never-used blocks next to those a slab has handed out carry it (refill.c says
- * which; pool.c, the one before a new slab's first), so that a free of a neighbour's address,
- * `free(p + size)` with p the last block handed out, fails as a double free instead of listing
- * a block that the bump would hand out again. */
-static inline void aslab__mark_unused(void *block) {
+/* Marks `block`, free and on no list, free as a push would (the free key in word 1; no link):
+ * a block waiting in a batch (batch.c), and never-used blocks next to those a slab has handed
+ * out (refill.c says which; pool.c, the one before a new slab's first), so that a free of a
+ * neighbour's address, `free(p + size)` with p the last block handed out, fails as a double
+ * free instead of listing a block that the bump would hand out again. */
+static inline void aslab__mark_free(void *block) {
     ((uintptr_t *)block)[1] = aslab__keys.free;
 }
 

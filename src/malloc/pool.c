@@ -78,7 +78,7 @@ static void start_at_colour(aslab__mslab *m, const aslab_slab_loan *loan) {
     if (colour == 0) return;
     m->bump = (char *)loan->slots + colour * loan->stride;
     m->bump_wrap = (uint32_t)(m->bump - (char *)loan->slab);
-    aslab__mark_unused(m->bump - loan->stride); /* in the header's page: written already */
+    aslab__mark_free(m->bump - loan->stride); /* in the header's page: written already */
 }
 
 /* Whether m's class is in the table of lent slabs (arena.h): a small class with a kept list,

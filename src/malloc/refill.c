@@ -56,7 +56,7 @@ static int writable_to(aslab__mslab *m, const char *end) {
 }
 
 /* The never-used block at m's bump, next to the last one handed out or threaded, carries the
- * free key (aslab__mark_unused) when m's blocks are MARK_MIN_SIZE or more: a free of it then
+ * free key (aslab__mark_free) when m's blocks are MARK_MIN_SIZE or more: a free of it then
  * fails as a double free. For blocks under a page, that block starts a page no block before
  * it reaches (an extend threads whole pages), which the mark faults in before its time, in
  * vain if the slab's life ends first: marked in every class, sh8bench's peak RSS rose 5% and
@@ -67,7 +67,7 @@ static int writable_to(aslab__mslab *m, const char *end) {
 
 static void mark_next_unused(aslab__mslab *m) {
     if (m->size < MARK_MIN_SIZE || m->bump == m->bump_end) return;
-    if (writable_to(m, m->bump + 2 * sizeof(uintptr_t))) aslab__mark_unused(m->bump);
+    if (writable_to(m, m->bump + 2 * sizeof(uintptr_t))) aslab__mark_free(m->bump);
 }
 
 /* m's never-used blocks at its colour's end ran out: the ones before the colour are next. */
